@@ -1,0 +1,146 @@
+import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import TOML from '@iarna/toml';
+import { UserError } from './errors.js';
+
+/** One cache the user has created or registered. */
+export interface CacheEntry {
+  url: string;
+  /** Nix-format secret key `name:base64`; only for caches we sign for. */
+  signingKey?: string | undefined;
+  publicKey?: string | undefined;
+  /** A key the user pinned with `use --public-key`: the server's key must match it. */
+  pinnedPublicKey?: string | undefined;
+}
+
+export interface Config {
+  authToken?: string | undefined;
+  /** The cachix API host, when not https://cachix.org. */
+  host?: string | undefined;
+  caches: Record<string, CacheEntry>;
+}
+
+export function xdgConfigHome(env = process.env): string {
+  return env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config');
+}
+
+export function xdgDataHome(env = process.env): string {
+  return env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
+}
+
+export function defaultConfigPath(env = process.env): string {
+  return join(xdgConfigHome(env), 'cachix', 'config.toml');
+}
+
+/** Where `create` puts local file:// caches: `$XDG_DATA_HOME/cachix/caches/<name>`. */
+export function localCacheDir(name: string, env = process.env): string {
+  return join(xdgDataHome(env), 'cachix', 'caches', name);
+}
+
+const CACHE_NAME = /^[a-z0-9][a-z0-9._-]*$/i;
+
+export function checkCacheName(name: string): void {
+  if (!CACHE_NAME.test(name) || name.length > 100) {
+    throw new UserError(
+      `'${name}' is not a valid cache name`,
+      'use letters, digits, dots, dashes and underscores, starting with a letter or digit',
+    );
+  }
+}
+
+function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
+  if (typeof raw !== 'object' || raw === null || typeof (raw as { url?: unknown }).url !== 'string') {
+    throw new UserError(`${path}: cache '${name}' has no url`, `add url = "..." under [caches.${name}]`);
+  }
+  const table = raw as Record<string, unknown>;
+  const text = (key: string): string | undefined => (typeof table[key] === 'string' ? (table[key] as string) : undefined);
+  return {
+    url: table.url as string,
+    signingKey: text('signing_key'),
+    publicKey: text('public_key'),
+    pinnedPublicKey: text('pinned_public_key'),
+  };
+}
+
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { caches: {} };
+    throw new UserError(`cannot read config ${path}: ${(error as Error).message}`);
+  }
+  let parsed: TOML.JsonMap;
+  try {
+    parsed = TOML.parse(text);
+  } catch (error) {
+    const line = (error as { line?: number }).line;
+    throw new UserError(
+      `config ${path}${line !== undefined ? ` line ${line + 1}` : ''} is not valid TOML`,
+      'fix the file by hand or move it away to start afresh',
+    );
+  }
+  const caches: Record<string, CacheEntry> = {};
+  const rawCaches = (parsed.caches ?? {}) as Record<string, unknown>;
+  for (const [name, raw] of Object.entries(rawCaches)) caches[name] = entryFromToml(name, raw, path);
+  return {
+    authToken: typeof parsed.auth_token === 'string' ? parsed.auth_token : undefined,
+    host: typeof parsed.host === 'string' ? parsed.host : undefined,
+    caches,
+  };
+}
+
+function toToml(config: Config): string {
+  const map: TOML.JsonMap = {};
+  if (config.authToken) map.auth_token = config.authToken;
+  if (config.host) map.host = config.host;
+  const caches: TOML.JsonMap = {};
+  for (const [name, entry] of Object.entries(config.caches)) {
+    const table: TOML.JsonMap = { url: entry.url };
+    if (entry.publicKey) table.public_key = entry.publicKey;
+    if (entry.pinnedPublicKey) table.pinned_public_key = entry.pinnedPublicKey;
+    if (entry.signingKey) table.signing_key = entry.signingKey;
+    caches[name] = table;
+  }
+  map.caches = caches;
+  return '# cachix configuration: holds signing keys and tokens, keep it private (mode 0600).\n' + TOML.stringify(map);
+}
+
+/**
+ * Writes a file that may hold secrets: created 0600 under a temporary name, then renamed over
+ * the old one, so a crash leaves either the old file or the new one, never half of one.
+ */
+export async function writeSecretFile(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temporary = `${path}.tmp-${process.pid}`;
+  const handle = await open(temporary, 'w', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  await chmod(temporary, 0o600);
+  await rename(temporary, path);
+}
+
+export async function saveConfig(path: string, config: Config): Promise<void> {
+  await writeSecretFile(path, toToml(config));
+}
+
+/** A config holding secrets that others can read deserves a warning (not an error: it still works). */
+export async function configPermissionWarning(path: string): Promise<string | undefined> {
+  try {
+    const info = await stat(path);
+    if ((info.mode & 0o077) !== 0) {
+      return `warning: ${path} is readable by other users and may hold signing keys or tokens; run: chmod 600 ${path}`;
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,25 @@
+/**
+ * A mistake the user can fix: printed as one line (plus an optional hint line) with no stack,
+ * unless --verbose. Anything thrown that is not a UserError is a bug and says so.
+ */
+export class UserError extends Error {
+  readonly hint: string | undefined;
+  readonly exitCode: number;
+
+  constructor(message: string, hint?: string, exitCode = 1) {
+    super(message);
+    this.name = 'UserError';
+    this.hint = hint;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Exit codes: 0 ok, 1 user error, 2 usage error; watch-exec passes its command's code through. */
+export const EXIT_USER_ERROR = 1;
+export const EXIT_USAGE = 2;
+
+/** The message of anything thrown, for logs that must not print a stack. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
