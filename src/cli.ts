@@ -22,7 +22,8 @@ const program = new Command('cachix')
   .option('-v, --verbose', 'show details and stack traces')
   .showHelpAfterError('(run cachix --help for usage)')
   .configureOutput({ outputError: (text, write) => write(text) })
-  .exitOverride();
+  .exitOverride()
+  .enablePositionalOptions();
 
 let exitCode = 0;
 
@@ -122,8 +123,6 @@ compressionOptions(
     .argument('[args...]', 'its arguments')
     .passThroughOptions(),
 ).action(action(() => import('./commands/watch-exec.js')));
-
-program.enablePositionalOptions();
 
 function report(error: unknown, verbose: boolean): number {
   if (error instanceof UserError) {

@@ -25,6 +25,8 @@ export interface NarUpload {
   fileSize: number;
   fileHashBase32: string;
   compression: string;
+  /** The compressed NAR spooled on local disk; `open()` reads it. A file cache renames it in place. */
+  localPath: string;
   open(): Readable;
 }
 
@@ -35,6 +37,11 @@ export interface NarUpload {
 export interface BinaryCache {
   /** A short description for logs, never containing credentials. */
   readonly description: string;
+  /**
+   * Where the pipeline should spool compressed NARs for this cache. A file cache names a folder
+   * inside itself, so that storing a NAR is a rename, not a copy. Default: the OS temp dir.
+   */
+  readonly spoolDirectory?: string;
   info(): Promise<CacheInfo>;
   /** Of these store path hash parts, the ones the cache has no narinfo for. */
   missing(hashParts: readonly string[]): Promise<Set<string>>;

@@ -2,7 +2,7 @@
  * Nix's base32: its own alphabet (no e, o, u, t) and its own bit order, which reads the
  * bytes from the end. Not RFC 4648; a hash printed by Nix decodes only with this.
  */
-export const NIX_BASE32_ALPHABET = '0123456789abcdfghijklnpqrsvwxyz';
+export const NIX_BASE32_ALPHABET = '0123456789abcdfghijklmnpqrsvwxyz';
 
 const DIGIT_OF = new Map<string, number>([...NIX_BASE32_ALPHABET].map((char, index) => [char, index]));
 

@@ -37,22 +37,30 @@ export async function run(command: string, args: string[], options: { env?: Node
 export async function buildWithNix(name: string, builderScript: string, options: { deps?: string[]; salt?: string } = {}): Promise<string> {
   requireNix();
   const dir = await mkdtemp(join(tmpdir(), 'cachix-nix-'));
-  const script = join(dir, 'builder.sh');
-  await writeFile(script, `export PATH=/bin:/usr/bin\nset -e\n${builderScript}\n`);
   const salt = options.salt ?? `${process.pid}-${Date.now()}-${Math.random()}`;
   const deps = (options.deps ?? []).map((dep, index) => `dep${index} = builtins.storePath ${JSON.stringify(dep)};`).join('\n  ');
+  // The script travels inside the derivation: builders run as nixbld users who cannot read our temp dirs.
+  const script = `export PATH=/bin:/usr/bin\nset -e\n${builderScript}\n`;
   const expression = `derivation {
   name = ${JSON.stringify(name)};
   system = builtins.currentSystem;
   builder = "/bin/bash";
-  args = [ ${JSON.stringify(script)} ];
+  args = [ "-c" ${nixString(script)} ];
   salt = ${JSON.stringify(salt)};
   ${deps}
 }`;
   const file = join(dir, 'default.nix');
   await writeFile(file, expression);
-  const out = await run('nix-build', [file, '--no-out-link', '--quiet']);
+  const out = await run('nix-build', [file, '--no-out-link', '--quiet', ...NO_SUBSTITUTERS]);
   return out.trim().split('\n').pop()!;
+}
+
+/** Tests have no network: never let Nix try cache.nixos.org. */
+export const NO_SUBSTITUTERS = ['--option', 'substituters', ''];
+
+/** A Nix string literal: JSON's escapes plus `${`, which Nix would read as interpolation. */
+export function nixString(text: string): string {
+  return JSON.stringify(text).replace(/\$\{/g, '\\${');
 }
 
 /**

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, copyFile, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { UserError } from '../errors.js';
+import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
+import { hashPartOf } from '../nix/store-path.js';
+import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
+import { parseNixCacheInfo } from './nix-cache-info.js';
+
+/** Above this many queries, one readdir of the cache root beats a stat per path. */
+const READDIR_THRESHOLD = 256;
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Writes under a temporary name in the same folder, then renames: readers see all or nothing. */
+async function writeAtomically(path: string, data: string | Buffer): Promise<void> {
+  const temporary = join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    await writeFile(temporary, data);
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+}
+
+function fileErrorToUser(error: unknown, root: string): never {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') throw new UserError(`no space left on the device holding ${root}`, 'free some space and push again; nothing half-written was left in the cache');
+  if (code === 'EACCES' || code === 'EPERM') throw new UserError(`no permission to write the cache at ${root}`, 'check its owner and mode, or push as a user who can write it');
+  if (code === 'EROFS') throw new UserError(`the cache at ${root} is on a read-only file system`);
+  throw error;
+}
+
+/** A binary cache in a local directory, laid out exactly as Nix's file:// store. */
+export class FileCache implements BinaryCache {
+  readonly description: string;
+  readonly spoolDirectory: string;
+
+  constructor(readonly root: string) {
+    this.description = pathToFileURL(root).href;
+    this.spoolDirectory = join(root, 'nar');
+  }
+
+  static fromUrl(url: URL): FileCache {
+    return new FileCache(fileURLToPath(url));
+  }
+
+  async prepare(): Promise<void> {
+    await mkdir(this.spoolDirectory, { recursive: true }).catch((error) => fileErrorToUser(error, this.root));
+  }
+
+  async info(): Promise<CacheInfo> {
+    let text: string;
+    try {
+      text = await readFile(join(this.root, 'nix-cache-info'), 'utf8');
+    } catch (error) {
+      if (isMissing(error)) throw new UserError(`${this.root} is not a binary cache (no nix-cache-info)`, 'create it with: cachix create NAME --url ' + this.description);
+      throw error;
+    }
+    const parsed = parseNixCacheInfo(text);
+    return { ...parsed, publicKeys: [], substituterUrl: this.description, isPublic: true };
+  }
+
+  async missing(hashParts: readonly string[]): Promise<Set<string>> {
+    if (hashParts.length > READDIR_THRESHOLD) {
+      let names: string[];
+      try {
+        names = await readdir(this.root);
+      } catch (error) {
+        if (isMissing(error)) return new Set(hashParts);
+        throw error;
+      }
+      const present = new Set(names.filter((name) => name.endsWith('.narinfo')).map((name) => name.slice(0, -'.narinfo'.length)));
+      return new Set(hashParts.filter((hash) => !present.has(hash)));
+    }
+    const results = await Promise.all(
+      hashParts.map((hash) => access(join(this.root, `${hash}.narinfo`)).then(() => undefined, () => hash)),
+    );
+    return new Set(results.filter((hash): hash is string => hash !== undefined));
+  }
+
+  async upload(nar: NarUpload, narInfo: NarInfo): Promise<void> {
+    const narPath = join(this.root, nar.narUrl);
+    try {
+      await mkdir(dirname(narPath), { recursive: true });
+      if (dirname(nar.localPath) === dirname(narPath)) {
+        await rename(nar.localPath, narPath);
+      } else {
+        const temporary = `${narPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+        await copyFile(nar.localPath, temporary);
+        await rename(temporary, narPath);
+      }
+      // Only now, with every byte of the NAR under its final name, may the narinfo appear.
+      await writeAtomically(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));
+    } catch (error) {
+      fileErrorToUser(error, this.root);
+    }
+  }
+
+  async getNarInfo(hashPart: string): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.root, `${hashPart}.narinfo`), 'utf8');
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async getFile(relativeUrl: string): Promise<Readable | undefined> {
+    const path = join(this.root, relativeUrl);
+    if (!path.startsWith(this.root)) return undefined;
+    try {
+      await access(path);
+    } catch {
+      return undefined;
+    }
+    return createReadStream(path);
+  }
+
+  async writeCacheInfo(text: string): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true });
+      await mkdir(this.spoolDirectory, { recursive: true });
+      await writeAtomically(join(this.root, 'nix-cache-info'), text);
+    } catch (error) {
+      fileErrorToUser(error, this.root);
+    }
+  }
+}

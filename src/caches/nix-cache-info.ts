@@ -1,0 +1,27 @@
+import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
+
+/** The `nix-cache-info` file at a binary cache's root, as Nix reads and writes it. */
+export interface NixCacheInfo {
+  storeDir: string;
+  wantMassQuery: boolean;
+  priority: number;
+}
+
+export function formatNixCacheInfo(info: NixCacheInfo): string {
+  return `StoreDir: ${info.storeDir}\nWantMassQuery: ${info.wantMassQuery ? 1 : 0}\nPriority: ${info.priority}\n`;
+}
+
+/** Unknown fields are ignored and missing ones take Nix's defaults, as Nix does. */
+export function parseNixCacheInfo(text: string): NixCacheInfo {
+  const info: NixCacheInfo = { storeDir: DEFAULT_STORE_DIR, wantMassQuery: false, priority: 50 };
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    if (key === 'StoreDir') info.storeDir = value;
+    else if (key === 'WantMassQuery') info.wantMassQuery = value === '1';
+    else if (key === 'Priority' && /^\d+$/.test(value)) info.priority = Number(value);
+  }
+  return info;
+}

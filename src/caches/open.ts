@@ -1,0 +1,94 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { loadConfig, type CacheEntry, type Config } from '../config.js';
+import { DEFAULT_CACHIX_HOST, type Context } from '../context.js';
+import { UserError } from '../errors.js';
+import { registerSecret } from '../redact.js';
+import type { BinaryCache } from './cache.js';
+import { FileCache } from './file.js';
+
+export interface OpenedCache {
+  /** The configured name, or the URL when the user gave one. */
+  name: string;
+  url: string;
+  entry?: CacheEntry | undefined;
+  config: Config;
+  cache: BinaryCache;
+}
+
+const URL_SCHEMES = ['file:', 'http:', 'https:', 's3:', 'cachix:'];
+
+export function looksLikeUrl(text: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(text) && !/^[a-z]:\\/i.test(text);
+}
+
+export function parseCacheUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UserError(`'${text}' is not a valid cache URL`, 'use file:///dir, http(s)://host/path, s3://bucket?region=..., or cachix:NAME');
+  }
+  if (!URL_SCHEMES.includes(url.protocol)) {
+    throw new UserError(`'${url.protocol}' caches are not supported`, 'use file:///dir, http(s)://host/path, s3://bucket?region=..., or cachix:NAME');
+  }
+  return url;
+}
+
+/** The token for cachix API and HTTP caches: CACHIX_AUTH_TOKEN wins over the config. */
+export function authToken(context: Context, config: Config): string | undefined {
+  const token = context.env.CACHIX_AUTH_TOKEN || config.authToken;
+  registerSecret(token);
+  return token || undefined;
+}
+
+export function cachixHost(context: Context, config: Config): string {
+  return (context.host ?? config.host ?? DEFAULT_CACHIX_HOST).replace(/\/+$/, '');
+}
+
+/** Builds the backend for a URL. Heavy SDKs are imported only for the scheme that needs them. */
+export async function cacheForUrl(url: URL, context: Context, config: Config): Promise<BinaryCache> {
+  switch (url.protocol) {
+    case 'file:':
+      return FileCache.fromUrl(url);
+    case 'http:':
+    case 'https:': {
+      const { createHttpCache } = await import('./http.js');
+      const netrcFile = join(context.env.NIX_CONF_DIR || '/etc/nix', 'netrc');
+      return createHttpCache(url, { token: authToken(context, config), netrcFile });
+    }
+    case 's3:': {
+      const { createS3Cache } = await import('./s3.js');
+      return createS3Cache(url);
+    }
+    case 'cachix:': {
+      const { createCachixApiCache } = await import('./cachix-api.js');
+      return createCachixApiCache({ name: url.pathname, host: cachixHost(context, config), token: authToken(context, config) });
+    }
+    default:
+      throw new UserError(`'${url.protocol}' caches are not supported`);
+  }
+}
+
+/**
+ * A configured name, a URL, or (as with cachix itself) the name of a cache on the cachix API
+ * host: a name the config does not know is looked up there.
+ */
+export async function openCache(nameOrUrl: string, context: Context): Promise<OpenedCache> {
+  const config = await loadConfig(context.configPath);
+  const entry = config.caches[nameOrUrl];
+  if (entry) {
+    const url = parseCacheUrl(entry.url);
+    return { name: nameOrUrl, url: entry.url, entry, config, cache: await cacheForUrl(url, context, config) };
+  }
+  if (looksLikeUrl(nameOrUrl) || nameOrUrl.startsWith('/')) {
+    const text = nameOrUrl.startsWith('/') ? pathToFileURL(nameOrUrl).href : nameOrUrl;
+    const url = parseCacheUrl(text);
+    return { name: text, url: text, config, cache: await cacheForUrl(url, context, config) };
+  }
+  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(nameOrUrl)) {
+    throw new UserError(`'${nameOrUrl}' is neither a cache name nor a cache URL`, 'run `cachix create NAME` first, or give a URL such as file:///srv/cache');
+  }
+  const url = `cachix:${nameOrUrl}`;
+  return { name: nameOrUrl, url, config, cache: await cacheForUrl(new URL(url), context, config) };
+}

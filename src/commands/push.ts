@@ -1,0 +1,24 @@
+import type { Context } from '../context.js';
+import { UserError } from '../errors.js';
+import { pushPaths, summaryLine } from '../push/pipeline.js';
+import { resolveStorePaths } from '../store/path-info.js';
+import { preparePush, type PushFlags } from './push-setup.js';
+
+async function readPathsFromStdin(): Promise<string[]> {
+  if (process.stdin.isTTY) {
+    throw new UserError('no store paths given', 'pass them as arguments (cachix push NAME ./result) or pipe them in (nix-store -qR ./result | cachix push NAME)');
+  }
+  let text = '';
+  for await (const chunk of process.stdin) text += chunk;
+  return text.split(/\s+/).filter(Boolean);
+}
+
+export async function run(context: Context, cacheName: string, pathArgs: string[], flags: PushFlags): Promise<void> {
+  const prepared = await preparePush(context, cacheName, flags);
+  const given = pathArgs.length > 0 ? pathArgs : await readPathsFromStdin();
+  if (given.length === 0) throw new UserError('no store paths given on stdin', 'pipe store paths in, one per line, or pass them as arguments');
+  const storePaths = await resolveStorePaths(given);
+  const summary = await pushPaths(prepared.cache, storePaths, prepared.pushOptions, prepared.progress);
+  prepared.progress.finish(summaryLine(summary, prepared.cache.description));
+  await prepared.cache.close?.();
+}

@@ -1,0 +1,150 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { NarUpload } from '../caches/cache.js';
+import { UserError } from '../errors.js';
+import { encodeBase32 } from '../nix/base32.js';
+import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
+import { dumpNar } from '../nix/nar/dump.js';
+import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
+import { signFingerprint, type SigningKey } from '../nix/signing.js';
+import type { PathInfo } from '../store/path-info.js';
+import { COMPRESSION_EXTENSION, compressWhole, createCompressStream, type CompressionMethod } from './compress.js';
+
+export interface NarOptions {
+  compression: CompressionMethod;
+  compressionLevel?: number | undefined;
+  omitDeriver: boolean;
+  signingKey: SigningKey;
+  /** zstd worker threads for one streamed NAR. */
+  zstdWorkers: number;
+}
+
+export interface PreparedNar {
+  upload: NarUpload;
+  narInfo: NarInfo;
+  /** Removes the spooled file if the cache did not take it (a file cache renames it away). */
+  cleanup(): Promise<void>;
+}
+
+/** Below this, a NAR is built and compressed in memory in one call: no stream, no threads. */
+export const SMALL_NAR_BYTES = 1 << 20;
+
+function corrupted(info: PathInfo, what: string): UserError {
+  return new UserError(
+    `${info.path} does not match what Nix recorded (${what}); it was changed after it was built, and nothing of it was uploaded`,
+    `check it with: nix-store --verify-path ${info.path}  (repair: nix-store --repair-path ${info.path})`,
+  );
+}
+
+/** Sha256 and byte count of whatever flows through, passed on unchanged. */
+function hashingTransform(): Transform & { digest(): Buffer; bytes: number } {
+  const hash = createHash('sha256');
+  const transform = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      (transform as unknown as { bytes: number }).bytes += chunk.length;
+      done(null, chunk);
+    },
+  }) as Transform & { digest(): Buffer; bytes: number };
+  transform.bytes = 0;
+  transform.digest = () => hash.digest();
+  return transform;
+}
+
+/**
+ * One pass over the store path: dump it to NAR, hash the NAR (checked against Nix's NarHash),
+ * compress, hash the compressed bytes, spool them to disk. Memory stays at a few chunks.
+ */
+export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirectory: string): Promise<PreparedNar> {
+  const extension = COMPRESSION_EXTENSION[options.compression];
+  const localPath = join(spoolDirectory, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}.nar${extension}`);
+  let narHasher = createHash('sha256');
+  let narSize = 0;
+  const hashNarChunk = (chunk: Buffer): void => {
+    narHasher.update(chunk);
+    narSize += chunk.length;
+  };
+  let fileDigest: Buffer;
+  let fileSize: number;
+  try {
+    let whole: Buffer | undefined;
+    if (info.narSize <= SMALL_NAR_BYTES) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of dumpNar(info.path)) {
+        hashNarChunk(chunk);
+        chunks.push(chunk);
+        if (narSize > SMALL_NAR_BYTES * 2) break; // grew since Nix recorded it: stream instead of buffering
+      }
+      if (narSize <= SMALL_NAR_BYTES * 2) whole = compressWhole(options.compression, options.compressionLevel, Buffer.concat(chunks));
+    }
+    if (whole) {
+      fileDigest = createHash('sha256').update(whole).digest();
+      fileSize = whole.length;
+      await writeFile(localPath, whole);
+    } else {
+      narHasher = createHash('sha256');
+      narSize = 0;
+      const source = Readable.from(
+        (async function* () {
+          for await (const chunk of dumpNar(info.path)) {
+            hashNarChunk(chunk);
+            yield chunk;
+          }
+        })(),
+        { objectMode: false, highWaterMark: 1 << 20 },
+      );
+      const fileHasher = hashingTransform();
+      await pipeline(
+        source,
+        createCompressStream(options.compression, options.compressionLevel, options.zstdWorkers),
+        fileHasher,
+        createWriteStream(localPath, { highWaterMark: 1 << 20 }),
+      );
+      fileDigest = fileHasher.digest();
+      fileSize = fileHasher.bytes;
+    }
+    const narHash = sha256Hash(narHasher.digest());
+    if (narSize !== info.narSize) throw corrupted(info, `NAR size ${narSize}, recorded ${info.narSize}`);
+    if (!hashesEqual(narHash, info.narHash)) {
+      throw corrupted(info, `NarHash ${formatHashBase32(narHash)}, recorded ${formatHashBase32(info.narHash)}`);
+    }
+  } catch (error) {
+    await unlink(localPath).catch(() => undefined);
+    throw error;
+  }
+  const fileHashBase32 = encodeBase32(fileDigest);
+  const upload: NarUpload = {
+    narUrl: `nar/${fileHashBase32}.nar${extension}`,
+    fileSize,
+    fileHashBase32,
+    compression: options.compression,
+    localPath,
+    open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
+  };
+  return { upload, narInfo: signedNarInfo(info, upload, fileDigest, options), cleanup: () => unlink(localPath).catch(() => undefined) };
+}
+
+function signedNarInfo(info: PathInfo, upload: NarUpload, fileDigest: Buffer, options: NarOptions): NarInfo {
+  const unsigned: NarInfo = {
+    storePath: info.path,
+    url: upload.narUrl,
+    compression: options.compression,
+    fileHash: sha256Hash(fileDigest),
+    fileSize: upload.fileSize,
+    narHash: info.narHash,
+    narSize: info.narSize,
+    references: info.references,
+    deriver: options.omitDeriver ? undefined : info.deriver,
+    sigs: [],
+    ca: info.ca,
+  };
+  const ours = signFingerprint(options.signingKey, narInfoFingerprint(unsigned));
+  // Signatures the path already carries (e.g. cache.nixos.org's) stay valid and travel along, as with nix copy.
+  const others = info.sigs.filter((sig) => !sig.startsWith(`${options.signingKey.name}:`));
+  return { ...unsigned, sigs: [ours, ...others] };
+}

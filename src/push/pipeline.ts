@@ -1,0 +1,119 @@
+import { availableParallelism, tmpdir } from 'node:os';
+import type { BinaryCache } from '../caches/cache.js';
+import { UserError } from '../errors.js';
+import { hashPartOf } from '../nix/store-path.js';
+import type { SigningKey } from '../nix/signing.js';
+import { queryPathInfo, type PathInfo } from '../store/path-info.js';
+import type { CompressionMethod } from './compress.js';
+import { prepareNar, SMALL_NAR_BYTES } from './nar-upload.js';
+import { formatBytes, type Progress } from './progress.js';
+import { Semaphore } from './semaphore.js';
+
+export interface PushOptions {
+  compression: CompressionMethod;
+  compressionLevel?: number | undefined;
+  jobs: number;
+  omitDeriver: boolean;
+  signingKey: SigningKey;
+}
+
+export interface PushSummary {
+  pushed: number;
+  skipped: number;
+  failed: number;
+  narBytes: number;
+  fileBytes: number;
+}
+
+/** Large NARs are CPU-bound in zstd's threads: more than two at once only adds memory. */
+const LARGE_NARS_AT_ONCE = 2;
+
+export function summaryLine(summary: PushSummary, cacheDescription: string): string {
+  const pushed = `pushed ${summary.pushed} paths (${formatBytes(summary.narBytes)} of NAR, ${formatBytes(summary.fileBytes)} uploaded)`;
+  const failed = summary.failed > 0 ? `, ${summary.failed} failed` : '';
+  return `${pushed}, skipped ${summary.skipped} already in ${cacheDescription}${failed}`;
+}
+
+/**
+ * Pushes the closure of `storePaths`: what the cache lacks is uploaded `jobs` at a time, each path
+ * only after the references it needs are in the cache, so a client never sees a narinfo whose
+ * references are missing. The first failure stops new uploads; those in flight finish.
+ */
+export async function pushPaths(cache: BinaryCache, storePaths: string[], options: PushOptions, progress: Progress): Promise<PushSummary> {
+  const closure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: true });
+  const missingHashes = await cache.missing(closure.map((info) => hashPartOf(info.path)));
+  const toPush = closure.filter((info) => missingHashes.has(hashPartOf(info.path)));
+  const summary: PushSummary = { pushed: 0, skipped: closure.length - toPush.length, failed: 0, narBytes: 0, fileBytes: 0 };
+  progress.start(toPush.length, toPush.reduce((total, info) => total + info.narSize, 0));
+  if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary);
+  return summary;
+}
+
+async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: PushOptions, progress: Progress, summary: PushSummary): Promise<void> {
+  const pending = new Map(toPush.map((info) => [info.path, info]));
+  const waitingOn = new Map<string, number>();
+  const dependents = new Map<string, string[]>();
+  for (const info of toPush) {
+    const needed = info.references.filter((reference) => reference !== info.path && pending.has(reference));
+    waitingOn.set(info.path, needed.length);
+    for (const reference of needed) dependents.set(reference, [...(dependents.get(reference) ?? []), info.path]);
+  }
+  const ready = toPush.filter((info) => waitingOn.get(info.path) === 0).map((info) => info.path);
+  const largeNars = new Semaphore(LARGE_NARS_AT_ONCE);
+  const spoolDirectory = cache.spoolDirectory ?? tmpdir();
+  const zstdWorkers = Math.max(1, availableParallelism());
+  let firstError: unknown;
+  let running = 0;
+
+  await new Promise<void>((resolveAll) => {
+    const startMore = (): void => {
+      while (firstError === undefined && running < options.jobs && ready.length > 0) {
+        const path = ready.shift()!;
+        running++;
+        void pushOne(pending.get(path)!).then(
+          () => {
+            running--;
+            for (const dependent of dependents.get(path) ?? []) {
+              const left = waitingOn.get(dependent)! - 1;
+              waitingOn.set(dependent, left);
+              if (left === 0) ready.push(dependent);
+            }
+            startMore();
+          },
+          (error: unknown) => {
+            running--;
+            summary.failed++;
+            firstError ??= error;
+            startMore();
+          },
+        );
+      }
+      if (running === 0) resolveAll();
+    };
+    startMore();
+  });
+  if (firstError !== undefined) {
+    const unpushed = toPush.length - summary.pushed;
+    if (firstError instanceof UserError) throw new UserError(firstError.message, firstError.hint ?? `${unpushed} paths were not pushed; run the push again once fixed`, firstError.exitCode);
+    throw firstError;
+  }
+
+  async function pushOne(info: PathInfo): Promise<void> {
+    const large = info.narSize > SMALL_NAR_BYTES;
+    if (large) await largeNars.acquire();
+    try {
+      const prepared = await prepareNar(info, { ...options, zstdWorkers }, spoolDirectory);
+      try {
+        await cache.upload(prepared.upload, prepared.narInfo);
+      } finally {
+        await prepared.cleanup();
+      }
+      summary.pushed++;
+      summary.narBytes += info.narSize;
+      summary.fileBytes += prepared.upload.fileSize;
+      progress.pathDone(info.path, info.narSize, prepared.upload.fileSize);
+    } finally {
+      if (large) largeNars.release();
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import type { Ora } from 'ora';
+
+/** What the push pipeline reports as it goes; the command decides how it looks. */
+export interface Progress {
+  start(totalPaths: number, totalNarBytes: number): void;
+  pathDone(storePath: string, narSize: number, fileSize: number): void;
+  log(line: string): void;
+  finish(summaryLine: string): void;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** Plain lines on stderr: CI logs and pipes get one line per pushed path, no escape codes. */
+class LineProgress implements Progress {
+  private total = 0;
+  private done = 0;
+
+  start(totalPaths: number, totalNarBytes: number): void {
+    this.total = totalPaths;
+    if (totalPaths > 0) process.stderr.write(`pushing ${totalPaths} paths (${formatBytes(totalNarBytes)} of NAR)\n`);
+  }
+
+  pathDone(storePath: string, narSize: number, fileSize: number): void {
+    this.done++;
+    process.stderr.write(`[${this.done}/${this.total}] pushed ${storePath} (${formatBytes(narSize)} -> ${formatBytes(fileSize)})\n`);
+  }
+
+  log(line: string): void {
+    process.stderr.write(`${line}\n`);
+  }
+
+  finish(summaryLine: string): void {
+    process.stderr.write(`${summaryLine}\n`);
+  }
+}
+
+/** An ora spinner with paths done/total, bytes and rate, for people at a terminal. */
+class SpinnerProgress implements Progress {
+  private total = 0;
+  private totalBytes = 0;
+  private done = 0;
+  private doneBytes = 0;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly spinner: Ora) {}
+
+  start(totalPaths: number, totalNarBytes: number): void {
+    this.total = totalPaths;
+    this.totalBytes = totalNarBytes;
+    if (totalPaths > 0) this.spinner.start(this.text());
+  }
+
+  private text(): string {
+    const seconds = Math.max((Date.now() - this.startedAt) / 1000, 0.001);
+    const rate = formatBytes(this.doneBytes / seconds);
+    return `pushing ${this.done}/${this.total} paths, ${formatBytes(this.doneBytes)}/${formatBytes(this.totalBytes)} of NAR, ${rate}/s`;
+  }
+
+  pathDone(_storePath: string, narSize: number): void {
+    this.done++;
+    this.doneBytes += narSize;
+    this.spinner.text = this.text();
+  }
+
+  log(line: string): void {
+    this.spinner.clear();
+    process.stderr.write(`${line}\n`);
+    if (this.spinner.isSpinning) this.spinner.render();
+  }
+
+  finish(summaryLine: string): void {
+    if (this.spinner.isSpinning) this.spinner.succeed(summaryLine);
+    else process.stderr.write(`${summaryLine}\n`);
+  }
+}
+
+export function wantsPlainOutput(env = process.env): boolean {
+  return env.CI === 'true' || env.CI === '1' || !process.stderr.isTTY || env.TERM === 'dumb';
+}
+
+/** ora is loaded only on a terminal, so CI runs and --help never pay for it. */
+export async function createProgress(env = process.env): Promise<Progress> {
+  if (wantsPlainOutput(env)) return new LineProgress();
+  const { default: ora } = await import('ora');
+  return new SpinnerProgress(ora({ stream: process.stderr, discardStdin: false }));
+}

@@ -1,0 +1,187 @@
+import { readdir, readFile, appendFile, chmod, rm, mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNarInfo } from '../../src/nix/narinfo.js';
+import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
+import { buildTestClosure, buildWithNix, nixClosure, nixDump, run } from '../helpers/nix.js';
+
+/** Real Nix substitutes `path` from `cacheUrl` into a fresh chroot store, trusting only `publicKey`. */
+async function substituteIntoFreshStore(path: string, cacheUrl: string, publicKey: string): Promise<{ root: string; ok: boolean; stderr: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'cachix-fresh-store-'));
+  try {
+    await run('nix-store', [
+      '--store', root, '--realise', path,
+      '--option', 'substituters', cacheUrl,
+      '--option', 'trusted-public-keys', publicKey,
+      '--option', 'require-sigs', 'true',
+      '--option', 'build-use-substitutes', 'true',
+      '--max-jobs', '0',
+    ]);
+    return { root, ok: true, stderr: '' };
+  } catch (error) {
+    return { root, ok: false, stderr: String((error as { stderr?: string }).stderr) };
+  }
+}
+
+describe('create, push to a local file cache, substitute with real Nix', () => {
+  let world: CachixEnv;
+  let closure: { top: string; lib: string; data: string };
+  let publicKey: string;
+  let cacheDir: string;
+
+  beforeAll(async () => {
+    world = await makeCachixEnv();
+    closure = await buildTestClosure('push-e2e');
+    const created = expectOk(await world.run(['create', 'e2e']), 'cachix create');
+    publicKey = created.stdout.trim();
+    cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'e2e');
+  });
+  afterAll(async () => world.cleanup());
+
+  it('create writes nix-cache-info, a 0600 config with the key, and prints the public key', async () => {
+    expect(publicKey).toMatch(/^e2e-1:[A-Za-z0-9+/]{43}=$/);
+    expect(await readFile(join(cacheDir, 'nix-cache-info'), 'utf8')).toBe('StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 41\n');
+    expect((await stat(world.configPath)).mode & 0o777).toBe(0o600);
+    expect(await readFile(world.configPath, 'utf8')).toContain(publicKey);
+  });
+
+  it('pushes the whole closure, then real Nix substitutes it with signatures required', async () => {
+    const pushed = expectOk(await world.run(['push', 'e2e', closure.top]), 'cachix push');
+    expect(pushed.stderr).toMatch(/pushed 3 paths .* skipped 0/);
+    for (const path of await nixClosure(closure.top)) {
+      const hash = path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+      const narInfo = parseNarInfo(await readFile(join(cacheDir, `${hash}.narinfo`), 'utf8'));
+      expect(narInfo.storePath).toBe(path);
+      expect(narInfo.compression).toBe('zstd');
+      const nar = await stat(join(cacheDir, narInfo.url));
+      expect(nar.size).toBe(narInfo.fileSize);
+    }
+    const fresh = await substituteIntoFreshStore(closure.top, `file://${cacheDir}`, publicKey);
+    expect(fresh.stderr).toBe('');
+    expect(fresh.ok).toBe(true);
+    const hello = await readFile(join(fresh.root, closure.top, 'bin', 'hello'), 'utf8');
+    expect(hello).toContain('hello from');
+    const random = await readFile(join(fresh.root, closure.data, 'share', 'random.bin'));
+    expect(random.equals(await readFile(join(closure.data, 'share', 'random.bin')))).toBe(true);
+    await rm(fresh.root, { recursive: true, force: true });
+  });
+
+  it('real Nix refuses the cache under a different key', async () => {
+    const other = expectOk(await world.run(['generate-keypair', 'other']), 'generate-keypair').stdout.trim();
+    const fresh = await substituteIntoFreshStore(closure.top, `file://${cacheDir}`, other);
+    expect(fresh.ok).toBe(false);
+    // Nix 2.8 warns that the substitute is not signed by a trusted key, then has nothing to build from.
+    expect(fresh.stderr).toMatch(/is not signed by any of the keys in 'trusted-public-keys'|lacks a valid signature/);
+    await expect(stat(join(fresh.root, closure.top))).rejects.toThrow();
+    await rm(fresh.root, { recursive: true, force: true });
+  });
+
+  it('a second push uploads nothing', async () => {
+    const again = expectOk(await world.run(['push', 'e2e', closure.top]), 'second push');
+    expect(again.stderr).toMatch(/pushed 0 paths .* skipped 3/);
+  });
+
+  it('reads paths from stdin when none are given', async () => {
+    const path = await buildWithNix('push-stdin', 'echo stdin > $out');
+    const pushed = expectOk(await world.run(['push', 'e2e'], { input: `${path}\n` }), 'push from stdin');
+    expect(pushed.stderr).toMatch(/pushed 1 paths/);
+  });
+});
+
+describe('push -m none stores NARs byte-identical to nix-store --dump', () => {
+  let world: CachixEnv;
+  beforeAll(async () => {
+    world = await makeCachixEnv();
+  });
+  afterAll(async () => world.cleanup());
+
+  it('every NAR equals the dump of its path', async () => {
+    const closure = await buildTestClosure('push-none');
+    expectOk(await world.run(['create', 'plain']), 'create');
+    expectOk(await world.run(['push', 'plain', '-m', 'none', closure.top]), 'push -m none');
+    const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'plain');
+    const paths = await nixClosure(closure.top);
+    expect(paths).toHaveLength(3);
+    for (const path of paths) {
+      const hash = path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+      const narInfo = parseNarInfo(await readFile(join(cacheDir, `${hash}.narinfo`), 'utf8'));
+      expect(narInfo.compression).toBe('none');
+      expect(narInfo.url).toMatch(/^nar\/[0-9a-z]{52}\.nar$/);
+      const stored = await readFile(join(cacheDir, narInfo.url));
+      expect(stored.equals(await nixDump(path))).toBe(true);
+    }
+  });
+});
+
+describe('a corrupted store path is refused', () => {
+  let world: CachixEnv;
+  beforeAll(async () => {
+    world = await makeCachixEnv();
+  });
+  afterAll(async () => world.cleanup());
+
+  it('names the path and nix-store --verify-path, and leaves nothing of it in the cache', async () => {
+    const path = await buildWithNix('corrupt-me', 'mkdir $out; echo original > $out/file; head -c 3000000 /dev/urandom > $out/big');
+    expectOk(await world.run(['create', 'guarded']), 'create');
+    await chmod(path, 0o755);
+    await chmod(join(path, 'file'), 0o644);
+    await appendFile(join(path, 'file'), 'tampered\n');
+    const result = await world.run(['push', 'guarded', path]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(path);
+    expect(result.stderr).toContain('nix-store --verify-path');
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
+    const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'guarded');
+    const hash = path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+    const entries = await readdir(cacheDir);
+    expect(entries).not.toContain(`${hash}.narinfo`);
+    expect(await readdir(join(cacheDir, 'nar'))).toEqual([]);
+    await run('nix-store', ['--delete', path]).catch(() => undefined);
+  });
+});
+
+describe('push errors a user can fix', () => {
+  let world: CachixEnv;
+  beforeAll(async () => {
+    world = await makeCachixEnv();
+    expectOk(await world.run(['create', 'errs']), 'create');
+  });
+  afterAll(async () => world.cleanup());
+
+  it('a path outside the store', async () => {
+    const result = await world.run(['push', 'errs', '/etc/passwd']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/'\/etc\/passwd' is not a store path/);
+  });
+
+  it('a path that does not exist', async () => {
+    const result = await world.run(['push', 'errs', '/nix/store/00000000000000000000000000000000-nope']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n')[0]).toMatch(/not valid|does not exist|not a valid store path/);
+  });
+
+  it('no signing key for a URL cache', async () => {
+    const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/no signing key/);
+    expect(result.stderr).toMatch(/CACHIX_SIGNING_KEY/);
+  });
+
+  it('a public key given as CACHIX_SIGNING_KEY', async () => {
+    const publicKey = expectOk(await world.run(['generate-keypair', 'k']), 'generate-keypair').stdout.trim();
+    const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x'], { env: { CACHIX_SIGNING_KEY: publicKey } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/is a public key/);
+  });
+
+  it('a truncated signing key, never echoed back', async () => {
+    const config = await readFile(world.configPath, 'utf8');
+    const secret = /signing_key = "([^"]+)"/.exec(config)![1]!;
+    const truncated = secret.slice(0, 50);
+    const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x'], { env: { CACHIX_SIGNING_KEY: truncated } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/bad signing key/);
+    expect(result.stderr).not.toContain(truncated.split(':')[1]);
+  });
+});

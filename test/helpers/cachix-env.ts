@@ -1,0 +1,37 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cachix, type CliResult } from './cli.js';
+
+/** A private HOME/XDG world for one test: its own config and local caches, removed afterwards. */
+export interface CachixEnv {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  configPath: string;
+  run(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
+  cleanup(): Promise<void>;
+}
+
+export async function makeCachixEnv(): Promise<CachixEnv> {
+  const home = await mkdtemp(join(tmpdir(), 'cachix-home-'));
+  const env: NodeJS.ProcessEnv = {
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_DATA_HOME: join(home, 'data'),
+    CACHIX_AUTH_TOKEN: '',
+    CACHIX_SIGNING_KEY: '',
+  };
+  return {
+    home,
+    env,
+    configPath: join(home, 'config', 'cachix', 'config.toml'),
+    run: (args, options = {}) => cachix(args, { input: options.input, env: { ...env, ...options.env } }),
+    cleanup: () => rm(home, { recursive: true, force: true }),
+  };
+}
+
+/** Fails with the CLI's own words when a command that should work did not. */
+export function expectOk(result: CliResult, what: string): CliResult {
+  if (result.code !== 0) throw new Error(`${what} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return result;
+}
