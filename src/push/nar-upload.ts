@@ -12,6 +12,7 @@ import { dumpNar } from '../nix/nar/dump.js';
 import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
 import { signFingerprint, type SigningKey } from '../nix/signing.js';
 import type { PathInfo } from '../store/path-info.js';
+import { narReaders, type NarReadResult } from './nar-reader.js';
 import { COMPRESSION_EXTENSION, compressWhole, createCompressStream, type CompressionMethod } from './compress.js';
 
 export interface NarOptions {
@@ -63,53 +64,11 @@ function hashingTransform(): Transform & { digest(): Buffer; bytes: number } {
 export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirectory: string): Promise<PreparedNar> {
   const extension = COMPRESSION_EXTENSION[options.compression];
   const localPath = join(spoolDirectory, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}.nar${extension}`);
-  let narHasher = createHash('sha256');
-  let narSize = 0;
-  const hashNarChunk = (chunk: Buffer): void => {
-    narHasher.update(chunk);
-    narSize += chunk.length;
-  };
-  let fileDigest: Buffer;
-  let fileSize: number;
+  let spooled: Spooled;
   try {
-    let whole: Buffer | undefined;
-    if (info.narSize <= SMALL_NAR_BYTES) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of dumpNar(info.path)) {
-        hashNarChunk(chunk);
-        chunks.push(chunk);
-        if (narSize > SMALL_NAR_BYTES * 2) break; // grew since Nix recorded it: stream instead of buffering
-      }
-      if (narSize <= SMALL_NAR_BYTES * 2) whole = compressWhole(options.compression, options.compressionLevel, Buffer.concat(chunks));
-    }
-    if (whole) {
-      fileDigest = createHash('sha256').update(whole).digest();
-      fileSize = whole.length;
-      await writeFile(localPath, whole);
-    } else {
-      narHasher = createHash('sha256');
-      narSize = 0;
-      const source = Readable.from(
-        (async function* () {
-          for await (const chunk of dumpNar(info.path)) {
-            hashNarChunk(chunk);
-            yield chunk;
-          }
-        })(),
-        { objectMode: false, highWaterMark: 1 << 20 },
-      );
-      const fileHasher = hashingTransform();
-      await pipeline(
-        source,
-        createCompressStream(options.compression, options.compressionLevel, options.zstdWorkers),
-        fileHasher,
-        createWriteStream(localPath, { highWaterMark: 1 << 20 }),
-      );
-      fileDigest = fileHasher.digest();
-      fileSize = fileHasher.bytes;
-    }
-    const narHash = sha256Hash(narHasher.digest());
-    if (narSize !== info.narSize) throw corrupted(info, `NAR size ${narSize}, recorded ${info.narSize}`);
+    spooled = (info.narSize <= SMALL_NAR_BYTES ? await spoolSmall(info, options, localPath) : undefined) ?? (await spoolStreamed(info, options, localPath));
+    const narHash = sha256Hash(spooled.narDigest);
+    if (spooled.narSize !== info.narSize) throw corrupted(info, `NAR size ${spooled.narSize}, recorded ${info.narSize}`);
     if (!hashesEqual(narHash, info.narHash)) {
       throw corrupted(info, `NarHash ${formatHashBase32(narHash)}, recorded ${formatHashBase32(info.narHash)}`);
     }
@@ -117,6 +76,7 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
     await unlink(localPath).catch(() => undefined);
     throw error;
   }
+  const { fileDigest, fileSize } = spooled;
   const fileHashBase32 = encodeBase32(fileDigest);
   const upload: NarUpload = {
     narUrl: `nar/${fileHashBase32}.nar${extension}`,
@@ -127,6 +87,61 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
     open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
   };
   return { upload, narInfo: signedNarInfo(info, upload, fileDigest, options), cleanup: () => unlink(localPath).catch(() => undefined) };
+}
+
+interface Spooled {
+  narDigest: Buffer;
+  narSize: number;
+  fileDigest: Buffer;
+  fileSize: number;
+}
+
+/**
+ * A small NAR is built, hashed and compressed in memory in one call each: no stream, no threads.
+ * Returns undefined when the path turns out larger than Nix recorded (it is then streamed).
+ */
+async function spoolSmall(info: PathInfo, options: NarOptions, localPath: string): Promise<Spooled | undefined> {
+  const narHasher = createHash('sha256');
+  const chunks: Buffer[] = [];
+  let narSize = 0;
+  for await (const chunk of dumpNar(info.path)) {
+    narHasher.update(chunk);
+    narSize += chunk.length;
+    chunks.push(chunk);
+    if (narSize > SMALL_NAR_BYTES * 2) return undefined;
+  }
+  const whole = compressWhole(options.compression, options.compressionLevel, Buffer.concat(chunks));
+  if (!whole) return undefined;
+  await writeFile(localPath, whole);
+  return { narDigest: narHasher.digest(), narSize, fileDigest: createHash('sha256').update(whole).digest(), fileSize: whole.length };
+}
+
+/** A large NAR is dumped and hashed on a worker thread while this thread compresses and writes. */
+async function spoolStreamed(info: PathInfo, options: NarOptions, localPath: string): Promise<Spooled> {
+  const reading = narReaders().read(info.path);
+  let result: NarReadResult | undefined;
+  const source = Readable.from(
+    (async function* () {
+      for (;;) {
+        const next = await reading.next();
+        if (next.done) {
+          result = next.value;
+          return;
+        }
+        yield next.value;
+      }
+    })(),
+    { objectMode: false, highWaterMark: 1 << 20 },
+  );
+  const fileHasher = hashingTransform();
+  await pipeline(
+    source,
+    createCompressStream(options.compression, options.compressionLevel, options.zstdWorkers),
+    fileHasher,
+    createWriteStream(localPath, { highWaterMark: 1 << 20 }),
+  );
+  if (!result) throw new Error(`reading ${info.path} ended without a result`);
+  return { ...result, fileDigest: fileHasher.digest(), fileSize: fileHasher.bytes };
 }
 
 function signedNarInfo(info: PathInfo, upload: NarUpload, fileDigest: Buffer, options: NarOptions): NarInfo {

@@ -15,15 +15,18 @@ export interface PushQueueOptions {
   batchSize?: number;
   /** How many pushed hash parts are remembered, so repeated events cost nothing. */
   rememberPushed?: number;
-  /** Attempts per path before it is given up while watching; while draining, fewer. */
+  /** Failures of a path pushed on its own before it is given up; while draining, fewer. */
   maxAttempts?: number;
   maxAttemptsWhenDraining?: number;
-  /** Delay before retry number `failures` (1, 2, ...), after consecutive failed batches. */
+  /** Delay before the next push after `failures` failed pushes in a row. */
   retryDelayMs?(failures: number): number;
 }
 
 /** Push totals over the whole watch; `failed` counts paths given up after repeated failures. */
 export type QueueTotals = PushSummary;
+
+/** [hash part, store path] */
+type Entry = [string, string];
 
 const DRAINING_RETRY_DELAY_MS = 5_000;
 
@@ -36,15 +39,21 @@ function defaultRetryDelay(failures: number): number {
  * The queue between the store watcher and the push pipeline. It pushes in batches, one batch at
  * a time (the pipeline itself uploads `jobs` paths at once), keeps memory bounded (pending paths
  * and a bounded set of pushed hash parts), and outlives failures: a failed batch is logged in
- * one line and retried after a growing delay, in smaller batches each time, so one path that
- * keeps failing ends up alone and cannot hold the others back.
+ * one line and retried after a growing delay as two halves, so a path that keeps failing ends
+ * up alone and is given up after a few tries, while the paths that were batched with it are
+ * pushed. The pipeline stops a batch at its first failure, so without halving one bad path
+ * would hold every other one back.
  */
 export class PushQueue {
   readonly totals: QueueTotals = { pushed: 0, skipped: 0, failed: 0, narBytes: 0, fileBytes: 0 };
   /** hash part -> store path, in arrival order; a Map so duplicates collapse. */
-  private pending = new Map<string, string>();
+  private readonly pending = new Map<string, string>();
+  /** Halves of failed batches, pushed before anything new. */
+  private readonly retries: Entry[][] = [];
+  private readonly retrying = new Set<string>();
   private readonly inFlight = new Set<string>();
-  private readonly attempts = new Map<string, number>();
+  /** Failures of paths that failed alone; only those can be blamed on the path itself. */
+  private readonly aloneFailures = new Map<string, number>();
   private readonly pushed: RecentSet;
   private readonly maxPending: number;
   private readonly batchSize: number;
@@ -52,8 +61,8 @@ export class PushQueue {
   private worker: Promise<void> | undefined;
   private draining = false;
   private aborted = false;
-  private roomWaiters: Array<() => void> = [];
-  private idleWaiters: Array<() => void> = [];
+  private readonly roomWaiters: Array<() => void> = [];
+  private readonly idleWaiters: Array<() => void> = [];
   private wakeSleeper: (() => void) | undefined;
 
   constructor(private readonly options: PushQueueOptions) {
@@ -64,18 +73,19 @@ export class PushQueue {
 
   /** Paths waiting or being pushed right now: what would be lost by stopping at once. */
   get unpushed(): number {
-    return this.pending.size + this.inFlight.size;
+    return this.pending.size + this.inFlight.size + this.retries.reduce((total, batch) => total + batch.length, 0);
   }
 
   /** Queues paths not pushed recently; waits while the queue is full (backpressure). */
   async add(paths: string[]): Promise<void> {
     for (const path of paths) {
       const hashPart = hashPartOf(path);
-      if (this.pushed.has(hashPart) || this.pending.has(hashPart) || this.inFlight.has(hashPart)) continue;
+      if (this.isKnown(hashPart)) continue;
       while (this.pending.size >= this.maxPending && !this.aborted) {
         await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       }
       if (this.aborted) return;
+      if (this.isKnown(hashPart)) continue;
       this.pending.set(hashPart, path);
       this.startWorker();
     }
@@ -85,7 +95,7 @@ export class PushQueue {
   async drain(): Promise<QueueTotals> {
     this.draining = true;
     this.wakeSleeper?.();
-    while (this.worker || (this.pending.size > 0 && !this.aborted)) {
+    while (this.worker || (this.hasWork() && !this.aborted)) {
       this.startWorker();
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
@@ -100,40 +110,50 @@ export class PushQueue {
     return this.unpushed;
   }
 
+  private isKnown(hashPart: string): boolean {
+    return this.pushed.has(hashPart) || this.pending.has(hashPart) || this.inFlight.has(hashPart) || this.retrying.has(hashPart);
+  }
+
+  private hasWork(): boolean {
+    return this.pending.size > 0 || this.retries.length > 0;
+  }
+
   private startWorker(): void {
-    if (this.worker || this.aborted || this.pending.size === 0) return;
-    this.worker = this.work().finally(() => {
+    if (this.worker || this.aborted || !this.hasWork()) return;
+    // Started a moment later, so paths added in one call go out in one batch, not one by one.
+    this.worker = Promise.resolve().then(() => this.work()).finally(() => {
       this.worker = undefined;
       for (const wake of this.idleWaiters.splice(0)) wake();
-      if (!this.aborted && this.pending.size > 0) this.startWorker();
+      this.startWorker();
     });
   }
 
-  private takeBatch(): Array<[string, string]> {
-    // After failures the batch halves each time, down to a single path.
-    const size = Math.max(1, this.batchSize >> Math.min(this.consecutiveFailures, 30));
-    const batch: Array<[string, string]> = [];
-    for (const entry of this.pending) {
-      if (batch.length >= size) break;
-      batch.push(entry);
+  private takeBatch(): Entry[] {
+    const batch = this.retries.shift() ?? [];
+    if (batch.length === 0) {
+      for (const entry of this.pending) {
+        if (batch.length >= this.batchSize) break;
+        batch.push(entry);
+      }
+      for (const [hashPart] of batch) this.pending.delete(hashPart);
+      for (const wake of this.roomWaiters.splice(0)) wake();
     }
     for (const [hashPart] of batch) {
-      this.pending.delete(hashPart);
+      this.retrying.delete(hashPart);
       this.inFlight.add(hashPart);
     }
-    for (const wake of this.roomWaiters.splice(0)) wake();
     return batch;
   }
 
   private async work(): Promise<void> {
-    while (this.pending.size > 0 && !this.aborted) {
+    while (this.hasWork() && !this.aborted) {
       const batch = this.takeBatch();
       try {
         await this.pushBatch(batch);
       } finally {
         this.inFlight.clear();
       }
-      if (this.consecutiveFailures > 0 && !this.aborted) {
+      if (this.consecutiveFailures > 0 && this.hasWork() && !this.aborted) {
         const delay = (this.options.retryDelayMs ?? defaultRetryDelay)(this.consecutiveFailures);
         // Someone is waiting for us to stop: do not make them wait a minute per retry.
         await this.sleep(this.draining ? Math.min(delay, DRAINING_RETRY_DELAY_MS) : delay);
@@ -141,32 +161,28 @@ export class PushQueue {
     }
   }
 
-  private async pushBatch(batch: Array<[string, string]>): Promise<void> {
+  private async pushBatch(batch: Entry[]): Promise<void> {
     const paths = batch.map(([, path]) => path);
     try {
       const summary = await this.options.push(paths);
-      this.count(summary);
+      this.totals.pushed += summary.pushed;
+      this.totals.skipped += summary.skipped;
+      this.totals.narBytes += summary.narBytes;
+      this.totals.fileBytes += summary.fileBytes;
       for (const [hashPart] of batch) {
         this.pushed.add(hashPart);
-        this.attempts.delete(hashPart);
+        this.aloneFailures.delete(hashPart);
       }
       this.consecutiveFailures = 0;
     } catch (error) {
       if (this.aborted) return;
       this.consecutiveFailures++;
-      await this.requeue(batch, error);
+      await this.retryLater(batch, error);
     }
   }
 
-  private count(summary: PushSummary): void {
-    this.totals.pushed += summary.pushed;
-    this.totals.skipped += summary.skipped;
-    this.totals.narBytes += summary.narBytes;
-    this.totals.fileBytes += summary.fileBytes;
-  }
-
-  /** Puts a failed batch back at the front, minus paths that are gone or failed too often. */
-  private async requeue(batch: Array<[string, string]>, error: unknown): Promise<void> {
+  /** Queues a failed batch again as two halves, minus paths that are gone or failed alone too often. */
+  private async retryLater(batch: Entry[], error: unknown): Promise<void> {
     const paths = batch.map(([, path]) => path);
     let valid: Set<string>;
     try {
@@ -175,29 +191,38 @@ export class PushQueue {
       valid = new Set(paths);
     }
     const limit = this.draining ? (this.options.maxAttemptsWhenDraining ?? 3) : (this.options.maxAttempts ?? 10);
-    const retry: Array<[string, string]> = [];
-    const givenUp: string[] = [];
-    for (const [hashPart, path] of batch) {
-      const attempts = (this.attempts.get(hashPart) ?? 0) + 1;
+    const retry: Entry[] = [];
+    const gone: string[] = [];
+    let givenUp: string | undefined;
+    for (const entry of batch) {
+      const [hashPart, path] = entry;
       if (!valid.has(path)) {
-        this.attempts.delete(hashPart);
-        this.options.log(`${path} is no longer valid (garbage collected?); not pushing it`);
-      } else if (attempts >= limit) {
-        this.attempts.delete(hashPart);
-        givenUp.push(path);
-      } else {
-        this.attempts.set(hashPart, attempts);
-        retry.push([hashPart, path]);
+        gone.push(path);
+        continue;
       }
+      if (batch.length === 1) {
+        const failures = (this.aloneFailures.get(hashPart) ?? 0) + 1;
+        if (failures >= limit) {
+          this.aloneFailures.delete(hashPart);
+          givenUp = path;
+          continue;
+        }
+        this.aloneFailures.set(hashPart, failures);
+      }
+      retry.push(entry);
     }
     const what = paths.length === 1 ? paths[0] : `${paths.length} paths`;
-    const next = retry.length > 0 ? `; retrying ${retry.length === paths.length ? 'them' : `${retry.length} of them`} later` : '';
+    const next = retry.length === 0 ? '' : retry.length === 1 ? '; retrying it later' : '; retrying in two halves later';
     this.options.log(`push of ${what} failed: ${messageOf(error)}${next}`);
-    if (givenUp.length > 0) {
-      this.totals.failed += givenUp.length;
-      this.options.log(`gave up on ${givenUp.length === 1 ? givenUp[0] : `${givenUp.length} paths`} after ${limit} attempts`);
+    if (gone.length > 0) this.options.log(`not pushing ${gone.length === 1 ? gone[0] : `${gone.length} paths`}: no longer valid (garbage collected?)`);
+    if (givenUp !== undefined) {
+      this.totals.failed++;
+      this.options.log(`gave up on ${givenUp} after ${limit} failed attempts`);
     }
-    this.pending = new Map([...retry, ...this.pending]);
+    const half = Math.ceil(retry.length / 2);
+    const halves = [retry.slice(0, half), retry.slice(half)].filter((part) => part.length > 0);
+    this.retries.unshift(...halves);
+    for (const [hashPart] of retry) this.retrying.add(hashPart);
   }
 
   private sleep(ms: number): Promise<void> {

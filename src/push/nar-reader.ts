@@ -1,0 +1,76 @@
+import { Worker } from 'node:worker_threads';
+
+export type ReaderRequest = { type: 'read'; path: string } | { type: 'ack' };
+export type ReaderReply =
+  | { type: 'chunk'; buffer: ArrayBuffer; offset: number; length: number }
+  | { type: 'end'; digest: Uint8Array; size: number }
+  | { type: 'error'; message: string };
+
+export interface NarReadResult {
+  narDigest: Buffer;
+  narSize: number;
+}
+
+/**
+ * A small pool of worker threads that each dump and hash one NAR at a time. Idle workers are
+ * unref'd, so they never keep the process alive.
+ */
+class NarReaderPool {
+  private readonly idle: Worker[] = [];
+
+  private take(): Worker {
+    const worker = this.idle.pop() ?? new Worker(new URL('./nar-reader-worker.js', import.meta.url));
+    worker.ref();
+    return worker;
+  }
+
+  private give(worker: Worker): void {
+    worker.removeAllListeners('message').removeAllListeners('error');
+    worker.unref();
+    this.idle.push(worker);
+  }
+
+  /** Yields the NAR of `path` in chunks; the generator's return value is its sha256 and size. */
+  async *read(path: string): AsyncGenerator<Buffer, NarReadResult> {
+    const worker = this.take();
+    const queue: ReaderReply[] = [];
+    let notify: (() => void) | undefined;
+    let failure: Error | undefined;
+    worker.on('message', (reply: ReaderReply) => {
+      queue.push(reply);
+      notify?.();
+    });
+    worker.on('error', (error) => {
+      failure = error;
+      notify?.();
+    });
+    worker.postMessage({ type: 'read', path } satisfies ReaderRequest);
+    let finished = false;
+    try {
+      for (;;) {
+        while (queue.length === 0 && !failure) await new Promise<void>((resolve) => (notify = resolve));
+        notify = undefined;
+        if (failure) throw failure;
+        const reply = queue.shift()!;
+        if (reply.type === 'error') throw new Error(reply.message);
+        if (reply.type === 'end') {
+          finished = true;
+          return { narDigest: Buffer.from(reply.digest), narSize: reply.size };
+        }
+        worker.postMessage({ type: 'ack' } satisfies ReaderRequest);
+        yield Buffer.from(reply.buffer, reply.offset, reply.length);
+      }
+    } finally {
+      // A reader abandoned midway or failed may still be dumping: that worker is not reused.
+      if (finished) this.give(worker);
+      else void worker.terminate();
+    }
+  }
+}
+
+let pool: NarReaderPool | undefined;
+
+export function narReaders(): NarReaderPool {
+  pool ??= new NarReaderPool();
+  return pool;
+}
