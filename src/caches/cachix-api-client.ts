@@ -1,0 +1,250 @@
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { UserError } from '../errors.js';
+import { registerSecret } from '../redact.js';
+import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
+
+/*
+ * The cachix.org HTTP API, as the cachix client (github.com/cachix/cachix) speaks it:
+ * routes from cachix-api/src/Cachix/API.hs under `/api/v1`, JSON shapes from
+ * cachix-api/src/Cachix/Types/{BinaryCache,NarInfoCreate,MultipartUpload}.hs (aeson generic
+ * encoding: field names as written there), the upload flow from cachix/src/Cachix/Client/Push/S3.hs.
+ */
+
+/** `GET /api/v1/cache/:name` (Cachix.Types.BinaryCache). */
+export interface BinaryCacheJson {
+  name: string;
+  /** Where Nix substitutes from, e.g. https://NAME.cachix.org. */
+  uri: string;
+  isPublic: boolean;
+  publicSigningKeys: string[];
+  githubUsername: string;
+  permission: 'Read' | 'Write' | 'Admin';
+  preferredCompressionMethod?: 'ZSTD' | 'XZ';
+}
+
+/**
+ * Cachix.Types.NarInfoCreate. The cachix client sends NarHash as `sha256:<nix base32>`, FileHash
+ * as bare base16 sha256, References and Deriver as base names (Deriver "unknown-deriver" when
+ * there is none), and Sig as the bare base64 ed25519 signature: the server adds the key name.
+ */
+export interface NarInfoCreate {
+  cStoreHash: string;
+  cStoreSuffix: string;
+  cNarHash: string;
+  cNarSize: number;
+  cFileHash: string;
+  cFileSize: number;
+  cReferences: string[];
+  cDeriver: string;
+  cSig: string | null;
+}
+
+/** Cachix.Types.MultipartUpload.CompletedPart: the ETag the object store gave for the part. */
+export interface CompletedPart {
+  partNumber: number;
+  eTag: string;
+}
+
+/** The `compression` query parameter: Cachix.Types.BinaryCache.CompressionMethod's ToHttpApiData. */
+export type CompressionParam = 'zst' | 'xz';
+
+export interface CachixApiClientOptions {
+  name: string;
+  host: string;
+  token?: string | undefined;
+  retry?: RetryOptions | undefined;
+}
+
+const TOKEN_HINT = 'run `cachix authtoken <token>` or set CACHIX_AUTH_TOKEN';
+/** An error body is shown to the user, so only its first line and only this much of it. */
+const MAX_DETAIL = 200;
+
+async function readText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new Error(`a response from the cachix API was larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+interface CallOptions {
+  method: Dispatcher.HttpMethod;
+  url: URL;
+  /** Statuses handed back to the caller; any other becomes an HttpStatusError. */
+  expect: number[];
+  json?: unknown;
+  body?: Buffer;
+  headers?: Record<string, string>;
+  /** Send the bearer token: only to the API and the cache's own URI, never to a presigned URL. */
+  authorize: boolean;
+  /** A 404 here means the cache itself does not exist. */
+  cacheLookup?: boolean;
+}
+
+/** One HTTP call per API route; each retried on 5xx, 429 and dropped connections. */
+export class CachixApiClient {
+  readonly apiBase: string;
+  private readonly agent: Agent;
+
+  constructor(private readonly options: CachixApiClientOptions) {
+    this.apiBase = `${options.host.replace(/\/+$/, '')}/api/v1/cache/${encodeURIComponent(options.name)}`;
+    registerSecret(options.token);
+    this.agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
+  }
+
+  private apiUrl(suffix: string, query: Record<string, string> = {}): URL {
+    const url = new URL(this.apiBase + suffix);
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+    return url;
+  }
+
+  /** The request as the user may see it: no query string (presigned URLs carry signatures). */
+  private static shown(method: string, url: URL): string {
+    return `${method} ${url.origin}${url.pathname}`;
+  }
+
+  async call(options: CallOptions): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { 'user-agent': 'cachix-any', ...options.headers };
+    if (options.authorize && this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    let body: string | Buffer | undefined = options.body;
+    if (options.json !== undefined) {
+      body = JSON.stringify(options.json);
+      headers['content-type'] = 'application/json';
+    }
+    const shown = CachixApiClient.shown(options.method, options.url);
+    return withRetry(
+      shown,
+      async () => {
+        const response = await request(options.url, { method: options.method, headers, body, dispatcher: this.agent });
+        if (options.expect.includes(response.statusCode)) return response;
+        const detail = (await readText(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, MAX_DETAIL);
+        this.refuse(response.statusCode, options);
+        throw new HttpStatusError(options.method, `${options.url.origin}${options.url.pathname}`, response.statusCode, {
+          retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+          detail: /<html|<!DOCTYPE/i.test(detail ?? '') ? undefined : detail,
+        });
+      },
+      this.options.retry,
+    );
+  }
+
+  /** Statuses no retry can fix, as one line the user can act on. */
+  private refuse(status: number, options: CallOptions): void {
+    const { name, host } = this.options;
+    if (options.authorize && (status === 401 || status === 403)) {
+      const why = this.options.token ? 'refused the token' : 'needs a token';
+      throw new UserError(`cachix API ${why} for cache ${name} (HTTP ${status})`, TOKEN_HINT);
+    }
+    if (options.cacheLookup && status === 404) {
+      throw new UserError(`no cache ${name} on ${host}`, `check the name, or create the cache at ${host}`);
+    }
+  }
+
+  private async json<T>(response: Dispatcher.ResponseData, what: string): Promise<T> {
+    const text = await readText(response.body, 64 * 1024 * 1024);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new Error(`the cachix API answered ${what} with something that is not JSON: ${text.slice(0, 80)}`);
+    }
+  }
+
+  async getCache(): Promise<BinaryCacheJson> {
+    const response = await this.call({ method: 'GET', url: this.apiUrl(''), expect: [200], authorize: true, cacheLookup: true });
+    const cache = await this.json<BinaryCacheJson>(response, 'GET cache');
+    if (typeof cache.uri !== 'string' || !Array.isArray(cache.publicSigningKeys)) {
+      throw new Error(`the cachix API described cache ${this.options.name} without uri or publicSigningKeys`);
+    }
+    return cache;
+  }
+
+  /** `POST /narinfo`: of these store hashes, the ones the cache lacks. */
+  async missingHashes(hashParts: readonly string[]): Promise<string[]> {
+    const response = await this.call({ method: 'POST', url: this.apiUrl('/narinfo'), json: hashParts, expect: [200], authorize: true, cacheLookup: true });
+    const missing = await this.json<unknown>(response, 'POST narinfo');
+    if (!Array.isArray(missing) || missing.some((item) => typeof item !== 'string')) {
+      throw new Error('the cachix API answered POST narinfo with something other than a list of hashes');
+    }
+    return missing as string[];
+  }
+
+  async createMultipartUpload(compression: CompressionParam): Promise<{ narId: string; uploadId: string }> {
+    const response = await this.call({ method: 'POST', url: this.apiUrl('/multipart-nar', { compression }), expect: [200], authorize: true, cacheLookup: true });
+    const created = await this.json<{ narId?: unknown; uploadId?: unknown }>(response, 'POST multipart-nar');
+    if (typeof created.narId !== 'string' || typeof created.uploadId !== 'string') {
+      throw new Error('the cachix API started an upload without narId or uploadId');
+    }
+    return { narId: created.narId, uploadId: created.uploadId };
+  }
+
+  /** A presigned URL for one part; the server signs Content-MD5 into it, so S3 checks the bytes. */
+  async partUploadUrl(narId: string, uploadId: string, partNumber: number, contentMD5: string): Promise<string> {
+    const url = this.apiUrl(`/multipart-nar/${encodeURIComponent(narId)}`, { uploadId, partNumber: String(partNumber) });
+    const response = await this.call({ method: 'POST', url, json: { contentMD5 }, expect: [200], authorize: true });
+    const answer = await this.json<{ uploadUrl?: unknown }>(response, 'POST multipart-nar part');
+    if (typeof answer.uploadUrl !== 'string') throw new Error('the cachix API gave no uploadUrl for a part');
+    return answer.uploadUrl;
+  }
+
+  /** PUTs one part to the object store, as Push/S3.hs does; the ETag names the part in `complete`. */
+  async putPart(uploadUrl: string, part: Buffer, contentMD5: string): Promise<string> {
+    const url = new URL(uploadUrl);
+    const headers = { 'content-type': 'application/octet-stream', 'content-md5': contentMD5, 'content-length': String(part.length) };
+    const response = await this.call({ method: 'PUT', url, body: part, headers, expect: [200], authorize: false });
+    await response.body.dump();
+    const eTag = response.headers.etag;
+    if (typeof eTag !== 'string' || eTag === '') throw new Error(`the object store took a part at ${url.origin} but sent no ETag`);
+    return eTag;
+  }
+
+  async completeMultipartUpload(narId: string, uploadId: string, parts: CompletedPart[], narInfoCreate: NarInfoCreate): Promise<void> {
+    const url = this.apiUrl(`/multipart-nar/${encodeURIComponent(narId)}/complete`, { uploadId });
+    // parts is `Maybe (NonEmpty CompletedPart)` in the Haskell type: null, never [], when empty.
+    const json = { parts: parts.length > 0 ? parts : null, narInfoCreate };
+    const response = await this.call({ method: 'POST', url, json, expect: [200, 201, 204], authorize: true });
+    await response.body.dump();
+  }
+
+  async abortMultipartUpload(narId: string, uploadId: string): Promise<void> {
+    const url = this.apiUrl(`/multipart-nar/${encodeURIComponent(narId)}/abort`, { uploadId });
+    const response = await this.call({ method: 'POST', url, expect: [200, 201, 204], authorize: true });
+    await response.body.dump();
+  }
+
+  /** GET a file under the cache's substituter URI; undefined when the cache has none. */
+  async getFromUri(uri: string, relativeUrl: string): Promise<Readable | undefined> {
+    const base = uri.endsWith('/') ? uri : `${uri}/`;
+    const url = new URL(relativeUrl, base);
+    const response = await this.call({ method: 'GET', url, expect: [200, 404], authorize: this.sameSite(url) });
+    if (response.statusCode === 404) {
+      await response.body.dump();
+      return undefined;
+    }
+    return response.body;
+  }
+
+  /**
+   * The token goes to the cache URI only when it is the API host or below it (NAME.cachix.org
+   * under cachix.org): a cache description must not be able to send our token elsewhere.
+   */
+  private sameSite(url: URL): boolean {
+    const api = new URL(this.options.host);
+    if (url.protocol !== api.protocol) return false;
+    return url.host === api.host || (url.port === api.port && url.hostname.endsWith(`.${api.hostname}`));
+  }
+
+  async readText(body: Readable, limit: number): Promise<string> {
+    return readText(body as Dispatcher.ResponseData['body'], limit);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
