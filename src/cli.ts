@@ -96,7 +96,8 @@ useOptions(
   program
     .command('remove')
     .description('undo `cachix use`: remove the substituter and key it added')
-    .argument('<cache>', 'cache name'),
+    .argument('<cache>', 'cache name')
+    .option('--public-key <key>', 'the key to remove, for a cache given by URL with no config entry'),
 ).action(action(() => import('./commands/remove.js')));
 
 program

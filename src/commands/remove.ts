@@ -1,0 +1,33 @@
+import type { Context } from '../context.js';
+import { removeCacheFromNixConf } from '../nixconf/install.js';
+import { choosePlacement, type Mode } from '../nixconf/mode.js';
+import { nixosInstructions, removeNixosModule } from '../nixconf/nixos.js';
+import { cacheForNix } from '../nixconf/substituter.js';
+import { currentUser } from '../nixconf/trust.js';
+
+export interface RemoveOptions {
+  mode?: Mode;
+  nixosFolder?: string;
+  outputDirectory?: string;
+  /** Needs `--public-key` on the remove command in cli.ts: for a cache given by URL, with no key in the config. */
+  publicKey?: string;
+}
+
+/** `cachix remove NAME`: undo `cachix use NAME`, in the same place it wrote. */
+export async function run(context: Context, cacheName: string, options: RemoveOptions): Promise<void> {
+  const cache = await cacheForNix(cacheName, context, { offline: true, publicKey: options.publicKey });
+  const user = await currentUser();
+  const placement = await choosePlacement(options, user, cacheName, context.env);
+  const log = (line: string): boolean => process.stderr.write(line + '\n');
+  if (placement.mode === 'nixos') {
+    const { module, removed } = await removeNixosModule(placement.nixosFolder!, cache.name);
+    log(removed ? `Removed ${module}.` : `${module} does not exist; nothing to remove.`);
+    if (removed) log(nixosInstructions(placement.nixosFolder!).split('\n').slice(-1)[0]!.trim() + ' applies it.');
+    return;
+  }
+  const outcome = await removeCacheFromNixConf(placement, cache, context.env);
+  if (cache.publicKeys.length === 0) log(`note: no key is known for ${cache.name}, so trusted-public-keys was left as it is`);
+  for (const note of outcome.notes) log(`note: ${note}`);
+  log(outcome.changed ? `Removed ${cache.substituterUrl} from ${outcome.nixConfPath}.` : `${outcome.nixConfPath} has no ${cache.substituterUrl} added by cachix use; nothing changed.`);
+  if (outcome.changed && placement.mode === 'root-nixconf') log('If a nix-daemon is running, restart it so it reads the new settings.');
+}

@@ -1,0 +1,86 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { xdgConfigHome } from '../config.js';
+import { UserError } from '../errors.js';
+import { detectTrust, nixConfDir, systemNixConfPath, type NixUser, type TrustVerdict } from './trust.js';
+
+/**
+ * Where `cachix use` writes, chosen as cachix's InstallationMode does: root on NixOS writes NixOS
+ * modules; root elsewhere the system nix.conf; a trusted user their own nix.conf; an untrusted
+ * user nothing at all (Nix would ignore the settings). `-O DIR` writes into DIR for declarative
+ * setups, whoever runs it.
+ */
+export type Mode = 'nixos' | 'root-nixconf' | 'user-nixconf';
+
+export interface Placement {
+  mode: Mode | 'output-directory';
+  /** The nix.conf to edit (all modes but nixos). */
+  nixConfPath?: string;
+  /** The folder for NixOS modules (nixos mode). */
+  nixosFolder?: string;
+  /** Where a private cache's credentials go when nix.conf names no netrc-file. */
+  netrcPath: string;
+  /** Whether nix.conf must then name netrc-file (it is not the default $NIX_CONF_DIR/netrc). */
+  setNetrcFile: boolean;
+  /** What we know about trust, when we had to ask. */
+  trust?: TrustVerdict;
+}
+
+export interface PlacementOptions {
+  mode?: Mode | undefined;
+  nixosFolder?: string | undefined;
+  outputDirectory?: string | undefined;
+}
+
+export function isNixOS(): boolean {
+  return existsSync('/etc/NIXOS') || existsSync('/run/current-system');
+}
+
+/** The user's nix.conf Nix reads last (so it wins): the first of NIX_USER_CONF_FILES, else XDG. */
+export function userNixConfPath(env: NodeJS.ProcessEnv): string {
+  const listed = env.NIX_USER_CONF_FILES?.split(':').filter(Boolean)[0];
+  return listed ?? join(xdgConfigHome(env), 'nix', 'nix.conf');
+}
+
+function placementFor(mode: Mode, options: PlacementOptions, env: NodeJS.ProcessEnv): Placement {
+  switch (mode) {
+    case 'nixos':
+      return { mode, nixosFolder: options.nixosFolder ?? '/etc/nixos', netrcPath: join(nixConfDir(env), 'netrc'), setNetrcFile: false };
+    case 'root-nixconf':
+      return { mode, nixConfPath: systemNixConfPath(env), netrcPath: join(nixConfDir(env), 'netrc'), setNetrcFile: false };
+    case 'user-nixconf': {
+      // The system netrc is root's: a user's credentials go beside their own nix.conf, named there.
+      const nixConfPath = userNixConfPath(env);
+      return { mode, nixConfPath, netrcPath: join(dirname(nixConfPath), 'netrc'), setNetrcFile: true };
+    }
+  }
+}
+
+export function untrustedError(user: NixUser, trust: TrustVerdict, cacheName: string, env: NodeJS.ProcessEnv): UserError {
+  const line = trust.trustedUsersSet ? `extra-trusted-users = ${user.name}` : `trusted-users = root ${user.name}`;
+  return new UserError(
+    `user '${user.name}' is not trusted by Nix, so Nix would ignore a substituter it adds: ${trust.reason}`,
+    [
+      `either add this line to ${systemNixConfPath(env)} and restart nix-daemon, then run this again:`,
+      `      ${line}`,
+      `  or on NixOS, add to configuration.nix and run nixos-rebuild switch:`,
+      `      nix.settings.trusted-users = [ "root" "${user.name}" ];`,
+      `  or configure it system-wide as root:`,
+      `      sudo cachix use ${cacheName}`,
+    ].join('\n'),
+  );
+}
+
+export async function choosePlacement(options: PlacementOptions, user: NixUser, cacheName: string, env: NodeJS.ProcessEnv): Promise<Placement> {
+  if (options.outputDirectory) {
+    const dir = options.outputDirectory;
+    // The files are meant to be copied elsewhere, so no absolute netrc-file is written into them.
+    if (options.mode === 'nixos') return { mode: 'nixos', nixosFolder: dir, netrcPath: join(dir, 'netrc'), setNetrcFile: false };
+    return { mode: 'output-directory', nixConfPath: join(dir, 'nix.conf'), netrcPath: join(dir, 'netrc'), setNetrcFile: false };
+  }
+  if (options.mode) return placementFor(options.mode, options, env);
+  if (user.uid === 0) return placementFor(isNixOS() ? 'nixos' : 'root-nixconf', options, env);
+  const trust = await detectTrust(user, env);
+  if (!trust.trusted) throw untrustedError(user, trust, cacheName, env);
+  return { ...placementFor('user-nixconf', options, env), trust };
+}

@@ -1,0 +1,104 @@
+import { loadConfig, saveConfig, type CacheEntry } from '../config.js';
+import type { Context } from '../context.js';
+import { UserError, messageOf } from '../errors.js';
+import { authToken, openCache } from '../caches/open.js';
+import { formatPublicKey, parsePublicKey } from '../nix/signing.js';
+
+/** What Nix must be told to use a cache: the URL it substitutes from and the keys it trusts. */
+export interface CacheForNix {
+  name: string;
+  /** The URL our config knows the cache by (file://, https://, s3://, cachix:NAME). */
+  cacheUrl: string;
+  substituterUrl: string;
+  publicKeys: string[];
+  isPublic: boolean;
+  /** The token for a private cache's netrc entry, when one is known. */
+  token?: string | undefined;
+  entry?: CacheEntry | undefined;
+  /** A key given with --public-key that the config does not pin yet. */
+  newPin?: string | undefined;
+}
+
+// The query parameters Nix's S3 store reads; anything else in our URL is ours and stays out.
+const NIX_S3_PARAMETERS = ['region', 'endpoint', 'scheme', 'profile'];
+
+/** The cache URL written the way Nix reads it: no credentials in it, only Nix's S3 parameters. */
+export function nixSubstituterUrl(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  if (parsed.protocol === 's3:') {
+    for (const key of [...parsed.searchParams.keys()]) if (!NIX_S3_PARAMETERS.includes(key)) parsed.searchParams.delete(key);
+  }
+  return parsed.href;
+}
+
+function checkedKey(text: string, what: string): string {
+  try {
+    return formatPublicKey(parsePublicKey(text));
+  } catch (error) {
+    throw new UserError(`${what} is not a Nix public key: ${messageOf(error)}`, 'a public key looks like NAME-1:<44 base64 characters>');
+  }
+}
+
+/**
+ * Reads the cache's URL, keys and visibility from the config and the server. A pinned key (from
+ * --public-key or an earlier pin) must be one the server or config also names, when they name
+ * any: a different key means someone else's cache, or a rotated key to look at by hand.
+ * `offline` (for remove) falls back to the config when the server cannot be reached.
+ */
+export async function cacheForNix(nameOrUrl: string, context: Context, options: { publicKey?: string | undefined; offline?: boolean } = {}): Promise<CacheForNix> {
+  const opened = await openCache(nameOrUrl, context);
+  let serverKeys: string[] = [];
+  let substituterUrl: string | undefined;
+  let isPublic = true;
+  try {
+    const info = await opened.cache.info();
+    serverKeys = info.publicKeys;
+    substituterUrl = info.substituterUrl;
+    isPublic = info.isPublic;
+  } catch (error) {
+    if (!options.offline || opened.url.startsWith('cachix:')) throw error;
+  } finally {
+    await opened.cache.close?.();
+  }
+  const entry = opened.entry;
+  const known = [...serverKeys, ...(entry?.publicKey ? [entry.publicKey] : [])].map((key) => checkedKey(key, `the key '${key}' of ${opened.name}`));
+  const pinSource = options.publicKey ?? entry?.pinnedPublicKey;
+  const pinned = pinSource === undefined ? undefined : checkedKey(pinSource, options.publicKey ? '--public-key' : `the pinned key of ${opened.name}`);
+  if (options.offline) {
+    // Removing: every key this cache was ever trusted with goes, and none is required.
+    const publicKeys = [...new Set([...known, ...(pinned ? [pinned] : [])])];
+    return { name: opened.name, cacheUrl: opened.url, substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url), publicKeys, isPublic, token: authToken(context, opened.config), entry };
+  }
+  if (pinned && known.length > 0 && !known.includes(pinned)) {
+    throw new UserError(
+      `the pinned key ${pinned} is not the key of ${opened.name} (${known.join(', ')})`,
+      'if the cache really changed its key, check with its owner, then pass the new key with --public-key',
+    );
+  }
+  const publicKeys = pinned ? [pinned] : [...new Set(known)];
+  if (publicKeys.length === 0) {
+    throw new UserError(`no public key is known for ${opened.name}`, `pass the key that signs it: cachix use ${nameOrUrl} --public-key NAME-1:...`);
+  }
+  return {
+    name: opened.name,
+    cacheUrl: opened.url,
+    substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
+    publicKeys,
+    isPublic,
+    token: authToken(context, opened.config),
+    entry,
+    newPin: options.publicKey && pinned !== entry?.pinnedPublicKey ? pinned : undefined,
+  };
+}
+
+/** Remembers a --public-key in the config entry, so later runs refuse a different key. */
+export async function savePin(context: Context, cache: CacheForNix): Promise<void> {
+  // A cache given by URL has no name to keep a pin under.
+  if (!cache.newPin || !/^[a-z0-9][a-z0-9._-]*$/i.test(cache.name)) return;
+  const config = await loadConfig(context.configPath);
+  const entry = config.caches[cache.name] ?? cache.entry ?? { url: cache.cacheUrl };
+  config.caches[cache.name] = { ...entry, pinnedPublicKey: cache.newPin };
+  await saveConfig(context.configPath, config);
+}

@@ -1,0 +1,87 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cachix, type CliResult } from '../helpers/cli.js';
+import { buildTestClosure, buildWithNix, requireNix } from '../helpers/nix.js';
+import { makeNixConfDirs, removeDir, type NixSandboxDirs } from '../helpers/nix-user.js';
+
+const OTHER_KEY = 'other-1:7d4ZwZqZdqZjyP4TEBqgtBNU0mvzoZyJLYJ2vr2FVM0=';
+let dirs: NixSandboxDirs;
+let closure: { top: string; lib: string; data: string };
+
+function run(args: string[]): Promise<CliResult> {
+  return cachix(args, { env: dirs.env });
+}
+
+function hashPart(path: string): string {
+  return path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+}
+
+beforeAll(async () => {
+  requireNix();
+  dirs = await makeNixConfDirs('cachix-verify-');
+  closure = await buildTestClosure('verify');
+  for (const [name, method] of [['zstd', 'zstd'], ['xz', 'xz'], ['none', 'none']]) {
+    expect((await run(['create', name!])).code).toBe(0);
+    const pushed = await run(['push', name!, '-m', method!, closure.top]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+  }
+});
+afterAll(async () => removeDir(dirs.root));
+
+function cacheDir(name: string): string {
+  return join(dirs.xdgDataHome, 'cachix', 'caches', name);
+}
+
+describe('cachix verify', () => {
+  it.each(['zstd', 'xz', 'none'])('says ok for every pushed path (%s)', async (name) => {
+    const paths = [closure.top, closure.lib, closure.data];
+    const result = await run(['verify', name, ...paths]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(paths.map((path) => `${path} ok\n`).join(''));
+  });
+
+  it('reports a tampered NAR and exits 1', async () => {
+    const narinfo = await readFile(join(cacheDir('zstd'), `${hashPart(closure.data)}.narinfo`), 'utf8');
+    const nar = join(cacheDir('zstd'), /^URL: (.*)$/m.exec(narinfo)![1]!);
+    const bytes = await readFile(nar);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await writeFile(nar, bytes);
+    const result = await run(['verify', 'zstd', closure.top, closure.data]);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`${closure.top} ok`);
+    expect(lines[1]).toMatch(new RegExp(`^${closure.data} FAIL: .*(NAR file hash is|cannot be read as zstd)`));
+  });
+
+  it('reports a tampered narinfo (its signature no longer verifies)', async () => {
+    const file = join(cacheDir('xz'), `${hashPart(closure.lib)}.narinfo`);
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.replace(/^References: .*$/m, 'References: '));
+    const result = await run(['verify', 'xz', closure.lib]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/FAIL: .*no signature verifies with xz-1/);
+    expect(result.stdout).toMatch(/References differ from the local store/);
+  });
+
+  it('reports a wrong key, and a path the cache does not have', async () => {
+    const wrongKey = await run(['verify', 'none', '--public-key', OTHER_KEY, closure.top]);
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stdout).toMatch(/FAIL: no signature verifies with other-1/);
+    const absent = await buildWithNix('verify-absent', 'echo absent > $out');
+    const missing = await run(['verify', 'none', absent]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe(`${absent} FAIL: the cache has no narinfo for it\n`);
+  });
+
+  it('a NAR that is gone is reported', async () => {
+    const narinfo = await readFile(join(cacheDir('none'), `${hashPart(closure.top)}.narinfo`), 'utf8');
+    const url = /^URL: (.*)$/m.exec(narinfo)![1]!;
+    const { rm } = await import('node:fs/promises');
+    await rm(join(cacheDir('none'), url));
+    const result = await run(['verify', 'none', closure.top]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`its NAR ${url} is missing`);
+    expect(await readdir(cacheDir('none'))).toContain(`${hashPart(closure.top)}.narinfo`);
+  });
+});

@@ -1,0 +1,108 @@
+import { execFile } from 'node:child_process';
+import { chmod, chown, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { matchTrustedUsers } from '../../src/nixconf/trust.js';
+import { cachix } from '../helpers/cli.js';
+import { buildWithNix, requireNix } from '../helpers/nix.js';
+import { startNixDaemon, type NixDaemon } from '../helpers/nix-daemon.js';
+import { createTestUser, makeNixConfDirs, removeDir, runAs, snapshotFiles, type NixSandboxDirs, type TestUser } from '../helpers/nix-user.js';
+
+const execFileAsync = promisify(execFile);
+const CACHIX_BIN = resolve(import.meta.dirname, '../../bin/cachix');
+
+describe("Nix's trusted-users rule", () => {
+  const user = { name: 'alice', uid: 1000, groups: ['alice', 'wheel'] };
+  const at = (value: string) => ({ value, file: '/etc/nix/nix.conf', line: 3 });
+  it('matches the name, a group with @, or *', () => {
+    expect(matchTrustedUsers(user, [at('root'), at('alice')])).toMatch(/'alice' is in trusted-users \(\/etc\/nix\/nix.conf line 3\)/);
+    expect(matchTrustedUsers(user, [at('root'), at('@wheel')])).toMatch(/group 'wheel', which trusted-users lists as @wheel/);
+    expect(matchTrustedUsers(user, [at('*')])).toMatch(/'\*'/);
+    expect(matchTrustedUsers(user, [at('root'), at('@admin'), at('alic')])).toBeUndefined();
+  });
+});
+
+describe('a non-root user and a real nix-daemon', () => {
+  let dirs: NixSandboxDirs;
+  let user: TestUser;
+  let group: string;
+  let userHome: string;
+  let daemon: NixDaemon | undefined;
+  let storePath: string;
+  let userEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    requireNix();
+    group = `cachixgrp-${process.pid % 100000}`;
+    user = await createTestUser([group]);
+    dirs = await makeNixConfDirs('cachix-trust-');
+    // The daemon substitutes, so the system config must not send it to the network.
+    await writeFile(
+      join(dirs.confDir, 'nix.conf'),
+      '# system config for the test daemon\nbuild-users-group = nixbld\nsubstituters =\ntrusted-users = root\n!include trust.d/users.conf\n',
+    );
+    // Root makes and fills a file:// cache that the user and the daemon can read.
+    expect((await cachix(['create', 'demo'], { env: dirs.env })).code).toBe(0);
+    storePath = await buildWithNix('trust-substitute', 'echo from the cache > $out');
+    const pushed = await cachix(['push', 'demo', storePath], { env: dirs.env });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    await execFileAsync('nix-store', ['--delete', storePath], { env: dirs.env });
+    const config = await readFile(join(dirs.xdgConfigHome, 'cachix', 'config.toml'), 'utf8');
+    const url = /url = "(.*)"/.exec(config)![1]!;
+    const publicKey = /public_key = "(.*)"/.exec(config)![1]!;
+    // The user's own home and cachix config, naming the cache and its key (no signing key).
+    userHome = await mkdtemp(join(tmpdir(), 'cachix-user-home-'));
+    await mkdir(join(userHome, '.config', 'cachix'), { recursive: true });
+    await writeFile(join(userHome, '.config', 'cachix', 'config.toml'), `[caches.demo]\nurl = "${url}"\npublic_key = "${publicKey}"\n`);
+    await chown(userHome, user.uid, user.uid);
+    for (const path of [join(userHome, '.config'), join(userHome, '.config', 'cachix'), join(userHome, '.config', 'cachix', 'config.toml')]) await chown(path, user.uid, user.uid);
+    await chmod(userHome, 0o755);
+    daemon = await startNixDaemon({ confDir: dirs.confDir, stateDir: dirs.root });
+    userEnv = {
+      PATH: '/usr/bin:/bin:/usr/sbin:/sbin',
+      HOME: userHome,
+      XDG_CONFIG_HOME: join(userHome, '.config'),
+      XDG_CONFIG_DIRS: join(userHome, 'xdg-dirs'),
+      NIX_CONF_DIR: dirs.confDir,
+      NIX_REMOTE: daemon.remote,
+      CI: 'true',
+    };
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    await user?.remove();
+    if (dirs) await removeDir(dirs.root);
+    if (userHome) await removeDir(userHome);
+  });
+
+  it('untrusted: writes nothing and says how to become trusted', async () => {
+    const before = { system: await snapshotFiles(dirs.root), home: await snapshotFiles(userHome) };
+    const result = await runAs(user.name, userEnv, process.execPath, [CACHIX_BIN, 'use', 'demo']);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr.split('\n')[0]).toMatch(new RegExp(`^cachix: user '${user.name}' is not trusted by Nix`));
+    expect(result.stderr).toContain(`extra-trusted-users = ${user.name}`);
+    expect(result.stderr).toContain(`nix.settings.trusted-users = [ "root" "${user.name}" ];`);
+    expect(result.stderr).toContain('sudo cachix use demo');
+    expect({ system: await snapshotFiles(dirs.root), home: await snapshotFiles(userHome) }).toEqual(before);
+  });
+
+  it('trusted through an @group in an included file: writes the user nix.conf, and the daemon substitutes', async () => {
+    await mkdir(join(dirs.confDir, 'trust.d'), { recursive: true });
+    await writeFile(join(dirs.confDir, 'trust.d', 'users.conf'), `extra-trusted-users = @${group}\n`);
+    // nix-daemon reads trusted-users when it starts.
+    await daemon!.stop();
+    daemon = await startNixDaemon({ confDir: dirs.confDir, stateDir: dirs.root });
+    const used = await runAs(user.name, userEnv, process.execPath, [CACHIX_BIN, 'use', 'demo']);
+    expect(used.code, used.stderr).toBe(0);
+    const userConf = join(userHome, '.config', 'nix', 'nix.conf');
+    expect(await readFile(userConf, 'utf8')).toMatch(/^extra-substituters = file:\/\/.*\nextra-trusted-public-keys = demo-1:.*\n$/);
+    await expect(execFileAsync('nix-store', ['--check-validity', storePath])).rejects.toThrow();
+    const realised = await runAs(user.name, userEnv, 'nix-store', ['--realise', storePath]);
+    expect(realised.code, realised.stderr + daemon!.log()).toBe(0);
+    expect(realised.stdout.trim()).toBe(storePath);
+    expect(await readFile(storePath, 'utf8')).toBe('from the cache\n');
+  });
+});
