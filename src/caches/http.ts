@@ -1,0 +1,225 @@
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { UserError } from '../errors.js';
+import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
+import { hashPartOf } from '../nix/store-path.js';
+import { findNetrcCredentials, parseNetrc } from '../nixconf/netrc.js';
+import { registerSecret } from '../redact.js';
+import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
+import { explainHttpError } from './http-errors.js';
+import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
+
+export const DEFAULT_NETRC_FILE = '/etc/nix/netrc';
+/** Nix 2.8 has no batch lookup, so `missing` asks one narinfo at a time, this many at once. */
+export const LOOKUP_CONCURRENCY = 32;
+
+export interface HttpCacheOptions {
+  token?: string | undefined;
+  netrcFile?: string | undefined;
+  retry?: RetryOptions | undefined;
+  /** A response must start within headersMs and never stall longer than bodyMs (tests shorten these). */
+  timeouts?: { headersMs?: number; bodyMs?: number } | undefined;
+}
+
+/** Reads `nix-cache-info` as Nix does: `Key: value` lines, unknown keys ignored. */
+export function parseNixCacheInfo(text: string, substituterUrl: string): CacheInfo {
+  const info: CacheInfo = { storeDir: '/nix/store', wantMassQuery: false, priority: 50, publicKeys: [], substituterUrl, isPublic: true };
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    if (key === 'StoreDir') info.storeDir = value;
+    else if (key === 'WantMassQuery') info.wantMassQuery = value === '1';
+    else if (key === 'Priority' && /^\d+$/.test(value)) info.priority = Number(value);
+  }
+  return info;
+}
+
+/** Runs `work` on every item with at most `limit` in flight; the first failure rejects. */
+export async function forEachConcurrently<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** The URL without user:password, ending in '/' so relative names resolve under it. */
+function publicBaseUrl(url: URL): URL {
+  const base = new URL(url.href);
+  base.username = '';
+  base.password = '';
+  base.search = '';
+  base.hash = '';
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  return base;
+}
+
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new Error(`a response from the cache was larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+interface SendOptions {
+  /** Statuses returned to the caller; any other is an HttpStatusError (retried when 5xx/429). */
+  expect: number[];
+  writing?: boolean;
+  headers?: Record<string, string>;
+  /** Called per attempt, so a retried upload re-reads its body from the start. */
+  body?: () => Readable | string;
+}
+
+class HttpCache implements BinaryCache {
+  readonly description: string;
+  private readonly base: URL;
+  private readonly agent: Agent;
+  private readonly userInfo: { login: string; password: string } | undefined;
+  private authorization: Promise<string | undefined> | undefined;
+
+  constructor(url: URL, private readonly options: HttpCacheOptions) {
+    this.base = publicBaseUrl(url);
+    this.description = this.base.href.replace(/\/$/, '');
+    this.agent = new Agent({
+      connections: LOOKUP_CONCURRENCY * 2,
+      keepAliveTimeout: 30_000,
+      headersTimeout: options.timeouts?.headersMs ?? 60_000,
+      bodyTimeout: options.timeouts?.bodyMs ?? 60_000,
+    });
+    registerSecret(options.token);
+    if (url.password) registerSecret(decodeURIComponent(url.password));
+    this.userInfo = url.username ? { login: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+  }
+
+  /** Bearer token if given; else user:password in the URL; else the netrc entry for the host, as Nix's curl would. */
+  private authorizationHeader(): Promise<string | undefined> {
+    this.authorization ??= (async () => {
+      if (this.options.token) return `Bearer ${this.options.token}`;
+      let credentials = this.userInfo;
+      if (!credentials) {
+        const netrcFile = this.options.netrcFile ?? DEFAULT_NETRC_FILE;
+        const text = await readFile(netrcFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+          // No netrc file is the usual case: Nix goes on without credentials, so do we.
+          if (error.code === 'ENOENT') return '';
+          throw new UserError(`cannot read the netrc file ${netrcFile}: ${error.message}`, 'check its permissions, or set netrc-file');
+        });
+        credentials = findNetrcCredentials(parseNetrc(text), this.base.hostname);
+      }
+      if (!credentials) return undefined;
+      registerSecret(credentials.password);
+      return `Basic ${Buffer.from(`${credentials.login}:${credentials.password}`).toString('base64')}`;
+    })();
+    return this.authorization;
+  }
+
+  private async send(method: Dispatcher.HttpMethod, relativeUrl: string, options: SendOptions): Promise<Dispatcher.ResponseData> {
+    const target = new URL(relativeUrl, this.base);
+    const authorization = await this.authorizationHeader();
+    const headers: Record<string, string> = { 'user-agent': 'cachix-any', ...options.headers };
+    if (authorization) headers.authorization = authorization;
+    try {
+      return await withRetry(
+        `${options.writing ? 'writing to' : 'reading from'} ${this.description}`,
+        async () => {
+          const body = options.body?.();
+          let response: Dispatcher.ResponseData;
+          try {
+            response = await request(target, { method, headers, body, dispatcher: this.agent });
+          } finally {
+            // A server may answer (401, 413) before reading the whole body: close our file either way.
+            if (body && typeof body !== 'string' && !body.readableEnded) body.destroy();
+          }
+          if (options.expect.includes(response.statusCode)) return response;
+          const detail = (await readLimited(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, 200);
+          throw new HttpStatusError(method, target.href, response.statusCode, {
+            retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+            detail: /<html|<!DOCTYPE/i.test(detail ?? '') ? undefined : detail,
+          });
+        },
+        this.options.retry,
+      );
+    } catch (error) {
+      throw explainHttpError(error, { url: this.description, writing: options.writing ?? false });
+    }
+  }
+
+  async info(): Promise<CacheInfo> {
+    const response = await this.send('GET', 'nix-cache-info', { expect: [200, 404] });
+    if (response.statusCode === 404) {
+      await response.body.dump();
+      throw new UserError(
+        `${this.description} has no nix-cache-info, so Nix will not use it as a binary cache`,
+        'check the URL, or write one with `cachix create`',
+      );
+    }
+    const info = parseNixCacheInfo(await readLimited(response.body, MAX_NARINFO_BYTES), this.description);
+    // Reads that needed credentials mean Nix needs them too (netrc), so the cache is not public.
+    info.isPublic = (await this.authorizationHeader()) === undefined;
+    return info;
+  }
+
+  async missing(hashParts: readonly string[]): Promise<Set<string>> {
+    const missing = new Set<string>();
+    await forEachConcurrently([...new Set(hashParts)], LOOKUP_CONCURRENCY, async (hashPart) => {
+      // Nix treats 403 as absent too: S3-backed servers answer 403 for keys they cannot list.
+      const response = await this.send('HEAD', `${hashPart}.narinfo`, { expect: [200, 403, 404] });
+      await response.body.dump();
+      if (response.statusCode !== 200) missing.add(hashPart);
+    });
+    return missing;
+  }
+
+  async upload(nar: NarUpload, narInfo: NarInfo): Promise<void> {
+    await this.put(nar.narUrl, 'application/x-nix-nar', () => nar.open(), nar.fileSize);
+    // Only now, with every byte of the NAR stored, may Nix learn that the path exists.
+    await this.put(`${hashPartOf(narInfo.storePath)}.narinfo`, 'text/x-nix-narinfo', () => formatNarInfo(narInfo));
+  }
+
+  private async put(relativeUrl: string, contentType: string, body: () => Readable | string, size?: number): Promise<void> {
+    const headers: Record<string, string> = { 'content-type': contentType };
+    if (size !== undefined) headers['content-length'] = String(size);
+    const response = await this.send('PUT', relativeUrl, { expect: [200, 201, 204], writing: true, headers, body });
+    await response.body.dump();
+  }
+
+  async getNarInfo(hashPart: string): Promise<string | undefined> {
+    const response = await this.send('GET', `${hashPart}.narinfo`, { expect: [200, 403, 404] });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      return undefined;
+    }
+    return readLimited(response.body, MAX_NARINFO_BYTES);
+  }
+
+  async getFile(relativeUrl: string): Promise<Readable | undefined> {
+    const response = await this.send('GET', relativeUrl, { expect: [200, 403, 404] });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      return undefined;
+    }
+    return response.body;
+  }
+
+  async writeCacheInfo(text: string): Promise<void> {
+    await this.put('nix-cache-info', 'text/x-nix-cache-info', () => text);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** A cache served over HTTP(S) that takes PUT, as `nix copy --to http://…` expects (nginx WebDAV and the like). */
+export function createHttpCache(url: URL, options: HttpCacheOptions = {}): BinaryCache {
+  return new HttpCache(url, options);
+}

@@ -1,0 +1,215 @@
+import type { Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { UserError } from '../errors.js';
+import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
+import { hashPartOf } from '../nix/store-path.js';
+import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
+import { forEachConcurrently, LOOKUP_CONCURRENCY, parseNixCacheInfo } from './http.js';
+import { explainHttpError } from './http-errors.js';
+import { withRetry, type RetryOptions } from './retry.js';
+
+/** Parts are buffered in memory: at most PART_SIZE x PART_QUEUE bytes per NAR in flight. */
+export const PART_SIZE = 16 * 1024 * 1024;
+export const PART_QUEUE = 4;
+
+export const S3_CREDENTIALS_HINT =
+  'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile from ~/.aws/credentials with ?profile=NAME (or AWS_PROFILE)';
+
+/** Where `s3://BUCKET?region=&endpoint=&scheme=&profile=` points, read as Nix's S3 store reads it. */
+export interface S3Location {
+  bucket: string;
+  /** Key prefix inside the bucket ('' or ending in '/'). */
+  prefix: string;
+  region: string;
+  endpoint: string | undefined;
+  profile: string | undefined;
+}
+
+export function parseS3Url(url: URL, env = process.env): S3Location {
+  if (url.protocol !== 's3:' || url.hostname === '') {
+    throw new UserError(`'${url.href}' is not an S3 cache URL`, 'write it as s3://BUCKET?region=REGION (plus &endpoint=HOST:PORT&scheme=http for S3-compatible servers)');
+  }
+  const params = url.searchParams;
+  const endpointParam = params.get('endpoint') ?? undefined;
+  // Nix takes a bare host[:port] plus scheme=, and also a full URL.
+  const endpoint = endpointParam === undefined ? undefined : endpointParam.includes('://') ? endpointParam : `${params.get('scheme') ?? 'https'}://${endpointParam}`;
+  const path = decodeURIComponent(url.pathname).replace(/^\/+|\/+$/g, '');
+  return {
+    bucket: url.hostname,
+    prefix: path === '' ? '' : `${path}/`,
+    region: params.get('region') ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    endpoint,
+    profile: params.get('profile') ?? undefined,
+  };
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+class S3Cache implements BinaryCache {
+  readonly description: string;
+  private readonly location: S3Location;
+  private clientPromise: Promise<S3Client> | undefined;
+
+  constructor(private readonly url: URL, private readonly options: { retry?: RetryOptions | undefined }) {
+    this.location = parseS3Url(url);
+    const { bucket, prefix, endpoint } = this.location;
+    this.description = `s3://${bucket}/${prefix}`.replace(/\/$/, '') + (endpoint ? ` at ${endpoint}` : '');
+  }
+
+  /** The SDK is large; it is loaded only when an S3 cache is really used. */
+  private client(): Promise<S3Client> {
+    // The SDK warns on Node < 22 about its own future releases; our users cannot act on that.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    this.clientPromise ??= import('@aws-sdk/client-s3').then(({ S3Client: Client }) => {
+      const { region, endpoint, profile } = this.location;
+      return new Client({
+        region,
+        endpoint,
+        profile,
+        // Virtual-host addressing needs DNS for every bucket; S3-compatible servers want paths.
+        forcePathStyle: endpoint !== undefined,
+        // Newer SDKs add CRC32 trailers that many S3-compatible servers reject; send them only when required.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        requestHandler: { connectionTimeout: 30_000, requestTimeout: 60_000 },
+      });
+    });
+    return this.clientPromise;
+  }
+
+  private key(relative: string): string {
+    return this.location.prefix + relative;
+  }
+
+  /** Retries what is worth retrying, then says in one line what the user can fix. */
+  private async call<T>(what: string, writing: boolean, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry(`${what} ${this.description}`, operation, this.options.retry);
+    } catch (error) {
+      const name = (error as { name?: string } | undefined)?.name;
+      if (name === 'CredentialsProviderError') {
+        throw new UserError(`no AWS credentials found for ${this.description}`, S3_CREDENTIALS_HINT);
+      }
+      if (name === 'NoSuchBucket') {
+        throw new UserError(`the bucket '${this.location.bucket}' does not exist at ${this.location.endpoint ?? 'AWS S3'}`, 'create it first, or check the bucket name and endpoint');
+      }
+      throw explainHttpError(error, { url: this.description, writing, credentialsHint: S3_CREDENTIALS_HINT });
+    }
+  }
+
+  /** An object's bytes, or undefined when absent (404, or 403 as Nix reads it: unlistable keys look forbidden). */
+  private async getObject(relative: string): Promise<Readable | undefined> {
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = await this.client();
+    return this.call(`GET ${relative} from`, false, async () => {
+      try {
+        const output = await client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(relative) }));
+        return output.Body as Readable;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 404 || status === 403) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  private async readText(relative: string): Promise<string | undefined> {
+    const body = await this.getObject(relative);
+    if (!body) return undefined;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_NARINFO_BYTES) {
+        body.destroy();
+        throw new Error(`${relative} in ${this.description} is larger than ${MAX_NARINFO_BYTES} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  async info(): Promise<CacheInfo> {
+    const text = await this.readText('nix-cache-info');
+    if (text === undefined) {
+      throw new UserError(`${this.description} has no nix-cache-info, so Nix will not use it as a binary cache`, 'check the bucket, or write one with `cachix create`');
+    }
+    // Whether the bucket is world-readable is a bucket policy we cannot see; assume private.
+    return { ...parseNixCacheInfo(text, this.url.href), isPublic: false };
+  }
+
+  async missing(hashParts: readonly string[]): Promise<Set<string>> {
+    const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = await this.client();
+    const missing = new Set<string>();
+    await forEachConcurrently([...new Set(hashParts)], LOOKUP_CONCURRENCY, async (hashPart) => {
+      const present = await this.call(`HEAD ${hashPart}.narinfo in`, false, async () => {
+        try {
+          await client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(`${hashPart}.narinfo`) }));
+          return true;
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === 404 || status === 403) return false;
+          throw error;
+        }
+      });
+      if (!present) missing.add(hashPart);
+    });
+    return missing;
+  }
+
+  async upload(nar: NarUpload, narInfo: NarInfo): Promise<void> {
+    const { Upload } = await import('@aws-sdk/lib-storage');
+    const client = await this.client();
+    await this.call(`upload ${nar.narUrl} to`, true, async () => {
+      const body = nar.open();
+      // Upload sends one PutObject when the NAR fits in a part, else a multipart upload that
+      // it aborts on failure (leavePartsOnError: false), so no parts are left to pay for.
+      const upload = new Upload({
+        client,
+        params: { Bucket: this.location.bucket, Key: this.key(nar.narUrl), Body: body, ContentType: 'application/x-nix-nar' },
+        partSize: PART_SIZE,
+        queueSize: PART_QUEUE,
+        leavePartsOnError: false,
+      });
+      try {
+        await upload.done();
+      } finally {
+        body.destroy();
+      }
+    });
+    // Only now, with every byte of the NAR stored, may Nix learn that the path exists.
+    await this.putText(`${hashPartOf(narInfo.storePath)}.narinfo`, formatNarInfo(narInfo), 'text/x-nix-narinfo');
+  }
+
+  private async putText(relative: string, text: string, contentType: string): Promise<void> {
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = await this.client();
+    await this.call(`PUT ${relative} to`, true, () =>
+      client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: this.key(relative), Body: text, ContentType: contentType })),
+    );
+  }
+
+  getNarInfo(hashPart: string): Promise<string | undefined> {
+    return this.readText(`${hashPart}.narinfo`);
+  }
+
+  getFile(relativeUrl: string): Promise<Readable | undefined> {
+    return this.getObject(relativeUrl);
+  }
+
+  writeCacheInfo(text: string): Promise<void> {
+    return this.putText('nix-cache-info', text, 'text/x-nix-cache-info');
+  }
+
+  async close(): Promise<void> {
+    if (this.clientPromise) (await this.clientPromise).destroy();
+  }
+}
+
+/** An S3 or S3-compatible bucket, addressed as Nix's S3 store addresses it. */
+export function createS3Cache(url: URL, options: { retry?: RetryOptions | undefined } = {}): BinaryCache {
+  return new S3Cache(url, options);
+}

@@ -1,0 +1,134 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const NGINX = '/usr/sbin/nginx';
+
+export interface NginxOptions {
+  /** The directory served; a fresh temp dir when not given. */
+  root?: string;
+  /** Writes (PUT/DELETE) need `Authorization: Bearer <bearerToken>`. */
+  bearerToken?: string;
+  /** Writes need basic auth with these credentials. */
+  basicAuth?: { login: string; password: string };
+  /** Reads need the same Authorization as writes. */
+  protectReads?: boolean;
+}
+
+export interface RunningNginx {
+  url: string;
+  root: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export async function waitForPort(port: number, exited: () => string | undefined, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const failure = exited();
+    if (failure) throw new Error(failure);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function authorizationMap(options: NginxOptions): string {
+  const expected = options.bearerToken
+    ? `Bearer ${options.bearerToken}`
+    : options.basicAuth
+      ? `Basic ${Buffer.from(`${options.basicAuth.login}:${options.basicAuth.password}`).toString('base64')}`
+      : undefined;
+  if (!expected) return 'map $request_method $denied { default 0; }';
+  // nginx's `if` cannot combine conditions, so one map decides from method and header together.
+  const reads = options.protectReads ? '' : '"~^(GET|HEAD):" 0;';
+  return `map "$request_method:$http_authorization" $denied { default 1; ${reads} "~^[A-Z]+:${expected.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$" 0; }`;
+}
+
+/**
+ * A real nginx taking WebDAV PUT the way Nix's `nix copy --to http://` needs it, on a free
+ * 127.0.0.1 port, with every path it writes inside a fresh temp dir.
+ */
+export async function startNginx(rootOrOptions: string | NginxOptions = {}): Promise<RunningNginx> {
+  if (!existsSync(NGINX) || spawnSync(NGINX, ['-v']).status !== 0) {
+    throw new Error('these tests need nginx with the WebDAV module: install nginx: apt-get install nginx');
+  }
+  const options = typeof rootOrOptions === 'string' ? { root: rootOrOptions } : rootOrOptions;
+  const dir = await mkdtemp(join(tmpdir(), 'cachix-nginx-'));
+  const root = options.root ?? join(dir, 'root');
+  await mkdir(root, { recursive: true });
+  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
+  const port = await freePort();
+  const config = `daemon off;
+user root;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 512; }
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  ${authorizationMap(options)}
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    location / {
+      if ($denied) { return 401; }
+      dav_methods PUT DELETE;
+      create_full_put_path on;
+      dav_access user:rw group:r all:r;
+      client_max_body_size 0;
+    }
+  }
+}
+`;
+  const configFile = join(dir, 'nginx.conf');
+  await writeFile(configFile, config);
+  const child = spawn(NGINX, ['-c', configFile, '-p', dir, '-e', `${dir}/error.log`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((resolve) => child.once('exit', (code) => ((exitCode = code), resolve())));
+  try {
+    await waitForPort(port, () => (exitCode !== undefined ? `nginx exited with ${exitCode}: ${stderr}` : undefined));
+  } catch (error) {
+    child.kill('SIGKILL');
+    const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
+    throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    root,
+    port,
+    async stop() {
+      if (exitCode === undefined) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
+
+export interface RunningS3rver {
+  /** http://127.0.0.1:PORT: the endpoint= for s3:// URLs. */
+  endpoint: string;
+  bucket: string;
+  /** `s3://BUCKET?endpoint=…&scheme=http&region=us-east-1`. */
+  s3Url: string;
+  /** The bucket over plain HTTP, readable anonymously: a substituter URL for Nix 2.8. */
+  httpUrl: string;
+  directory: string;
+  env: { AWS_ACCESS_KEY_ID: string; AWS_SECRET_ACCESS_KEY: string; AWS_REGION: string };
+  stop(): Promise<void>;
+}
+
+/**
+ * A real s3rver (an S3 API on the filesystem) with one bucket. It checks SigV4 signatures of
+ * signed requests (credentials S3RVER/S3RVER) and serves unsigned GETs, so Nix can read the
+ * bucket over http as a substituter without any bucket policy.
+ */
+export async function startS3rver(bucket = 'nix-cache'): Promise<RunningS3rver> {
+  let S3rver: S3rverClass;
+  try {
+    S3rver = createRequire(import.meta.url)('s3rver') as S3rverClass;
+  } catch {
+    throw new Error('these tests need s3rver: npm install --save-dev s3rver@3');
+  }
+  const directory = await mkdtemp(join(tmpdir(), 'cachix-s3rver-'));
+  const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, configureBuckets: [{ name: bucket }] });
+  const address = await server.run();
+  const endpoint = `http://127.0.0.1:${address.port}`;
+  return {
+    endpoint,
+    bucket,
+    s3Url: `s3://${bucket}?endpoint=127.0.0.1:${address.port}&scheme=http&region=us-east-1`,
+    httpUrl: `${endpoint}/${bucket}`,
+    directory,
+    env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
+    async stop() {
+      await server.close();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
