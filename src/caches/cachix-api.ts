@@ -4,7 +4,7 @@ import { UserError } from '../errors.js';
 import { decodeBase32 } from '../nix/base32.js';
 import { formatHashBase32 } from '../nix/hash.js';
 import { MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
-import { parseNixCacheInfo } from './nix-cache-info.js';
+import { parseNixCacheInfo } from '../nix/cache-info.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
 import { CachixApiClient, type BinaryCacheJson, type CompletedPart, type CompressionParam, type NarInfoCreate } from './cachix-api-client.js';
 import type { RetryOptions } from './retry.js';

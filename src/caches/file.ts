@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
-import { parseNixCacheInfo } from './nix-cache-info.js';
+import { parseNixCacheInfo } from '../nix/cache-info.js';
 
 /** Above this many queries, one readdir of the cache root beats a stat per path. */
 const READDIR_THRESHOLD = 256;

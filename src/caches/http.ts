@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
+import { binaryCacheInfo } from '../nix/cache-info.js';
+import { forEachConcurrently, LOOKUP_CONCURRENCY } from './concurrently.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { findNetrcCredentials, parseNetrc } from '../nixconf/netrc.js';
@@ -11,8 +13,6 @@ import { explainHttpError } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 
 export const DEFAULT_NETRC_FILE = '/etc/nix/netrc';
-/** Nix 2.8 has no batch lookup, so `missing` asks one narinfo at a time, this many at once. */
-export const LOOKUP_CONCURRENCY = 32;
 
 export interface HttpCacheOptions {
   token?: string | undefined;
@@ -20,30 +20,6 @@ export interface HttpCacheOptions {
   retry?: RetryOptions | undefined;
   /** A response must start within headersMs and never stall longer than bodyMs (tests shorten these). */
   timeouts?: { headersMs?: number; bodyMs?: number } | undefined;
-}
-
-/** Reads `nix-cache-info` as Nix does: `Key: value` lines, unknown keys ignored. */
-export function parseNixCacheInfo(text: string, substituterUrl: string): CacheInfo {
-  const info: CacheInfo = { storeDir: '/nix/store', wantMassQuery: false, priority: 50, publicKeys: [], substituterUrl, isPublic: true };
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const key = line.slice(0, colon).trim();
-    const value = line.slice(colon + 1).trim();
-    if (key === 'StoreDir') info.storeDir = value;
-    else if (key === 'WantMassQuery') info.wantMassQuery = value === '1';
-    else if (key === 'Priority' && /^\d+$/.test(value)) info.priority = Number(value);
-  }
-  return info;
-}
-
-/** Runs `work` on every item with at most `limit` in flight; the first failure rejects. */
-export async function forEachConcurrently<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** The URL without user:password, ending in '/' so relative names resolve under it. */
@@ -162,7 +138,7 @@ class HttpCache implements BinaryCache {
         'check the URL, or write one with `cachix create`',
       );
     }
-    const info = parseNixCacheInfo(await readLimited(response.body, MAX_NARINFO_BYTES), this.description);
+    const info = binaryCacheInfo(await readLimited(response.body, MAX_NARINFO_BYTES), this.description);
     // Reads that needed credentials mean Nix needs them too (netrc), so the cache is not public.
     info.isPublic = (await this.authorizationHeader()) === undefined;
     return info;

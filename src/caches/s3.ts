@@ -4,7 +4,8 @@ import { UserError } from '../errors.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
-import { forEachConcurrently, LOOKUP_CONCURRENCY, parseNixCacheInfo } from './http.js';
+import { binaryCacheInfo } from '../nix/cache-info.js';
+import { forEachConcurrently, LOOKUP_CONCURRENCY } from './concurrently.js';
 import { explainHttpError } from './http-errors.js';
 import { withRetry, type RetryOptions } from './retry.js';
 
@@ -137,7 +138,7 @@ class S3Cache implements BinaryCache {
       throw new UserError(`${this.description} has no nix-cache-info, so Nix will not use it as a binary cache`, 'check the bucket, or write one with `cachix create`');
     }
     // Whether the bucket is world-readable is a bucket policy we cannot see; assume private.
-    return { ...parseNixCacheInfo(text, this.url.href), isPublic: false };
+    return binaryCacheInfo(text, this.url.href, false);
   }
 
   async missing(hashParts: readonly string[]): Promise<Set<string>> {

@@ -1,5 +1,5 @@
 import { cacheForUrl, parseCacheUrl } from '../caches/open.js';
-import { formatNixCacheInfo } from '../caches/nix-cache-info.js';
+import { formatNixCacheInfo } from '../nix/cache-info.js';
 import { checkCacheName, loadConfig, localCacheDir, saveConfig, type CacheEntry } from '../config.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';

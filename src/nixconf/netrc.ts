@@ -90,6 +90,7 @@ export function findNetrcCredentials(entries: readonly NetrcEntry[], host: strin
   const entry =
     entries.find((candidate) => candidate.machine !== undefined && candidate.machine.toLowerCase() === wanted) ??
     entries.find((candidate) => candidate.machine === undefined);
-  if (!entry || entry.login === undefined) return undefined;
-  return { login: entry.login, password: entry.password ?? '' };
+  // cachix writes `machine HOST password TOKEN` with no login; curl then sends an empty user.
+  if (!entry || (entry.login === undefined && entry.password === undefined)) return undefined;
+  return { login: entry.login ?? '', password: entry.password ?? '' };
 }

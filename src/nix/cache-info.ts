@@ -1,4 +1,4 @@
-import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
+import { DEFAULT_STORE_DIR } from './store-path.js';
 
 /** The `nix-cache-info` file at a binary cache's root, as Nix reads and writes it. */
 export interface NixCacheInfo {
@@ -24,4 +24,9 @@ export function parseNixCacheInfo(text: string): NixCacheInfo {
     else if (key === 'Priority' && /^\d+$/.test(value)) info.priority = Number(value);
   }
   return info;
+}
+
+/** A plain binary cache's info for the push pipeline: no published keys, public unless told. */
+export function binaryCacheInfo(text: string, substituterUrl: string, isPublic = true) {
+  return { ...parseNixCacheInfo(text), publicKeys: [] as string[], substituterUrl, isPublic };
 }
