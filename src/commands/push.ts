@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { pushPaths, summaryLine } from '../push/pipeline.js';
-import { resolveStorePaths } from '../store/path-info.js';
+import { queryValidPaths, resolveStorePaths } from '../store/path-info.js';
 import { preparePush, type PushFlags } from './push-setup.js';
 
 async function readPathsFromStdin(): Promise<string[]> {
@@ -18,7 +18,18 @@ export async function run(context: Context, cacheName: string, pathArgs: string[
   const given = pathArgs.length > 0 ? pathArgs : await readPathsFromStdin();
   if (given.length === 0) throw new UserError('no store paths given on stdin', 'pipe store paths in, one per line, or pass them as arguments');
   const storePaths = await resolveStorePaths(given);
+  await requireValid(storePaths);
   const summary = await pushPaths(prepared.cache, storePaths, prepared.pushOptions, prepared.progress);
   prepared.progress.finish(summaryLine(summary, prepared.cache.description));
   await prepared.cache.close?.();
+}
+
+/** Asked first, and cheaply: `nix path-info` on an invalid path would go and query substituters. */
+async function requireValid(storePaths: string[]): Promise<void> {
+  const valid = new Set(await queryValidPaths(storePaths));
+  const invalid = storePaths.filter((path) => !valid.has(path));
+  if (invalid.length > 0) {
+    const more = invalid.length > 1 ? ` (and ${invalid.length - 1} more)` : '';
+    throw new UserError(`${invalid[0]}${more} is not a valid path in the Nix store`, 'build or fetch it first (nix-build, nix-store --realise), then push');
+  }
 }
