@@ -10,7 +10,7 @@ import { CachixApiClient, type BinaryCacheJson, type CompletedPart, type Compres
 import type { RetryOptions } from './retry.js';
 
 /** Parts of this size keep memory at partSize × (PARTS_IN_FLIGHT + 1) and stay far from S3's 10 000-part cap. */
-export const DEFAULT_PART_SIZE = 32 * 1024 * 1024;
+export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
 export const PARTS_IN_FLIGHT = 4;
 /** Store hashes per `POST /narinfo`: a request body of ~35 KB. */
 export const MISSING_BATCH_SIZE = 1000;
