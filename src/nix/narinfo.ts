@@ -110,13 +110,14 @@ export function parseNarInfo(text: string, storeDir = DEFAULT_STORE_DIR): NarInf
         if (value !== 'unknown-deriver') fields.deriver = baseNameToPath(value);
         break;
       case 'System':
-        fields.system = value;
+        fields.system = value === '' ? undefined : value;
         break;
       case 'Sig':
         fields.sigs.push(value);
         break;
       case 'CA':
-        fields.ca = value;
+        // Nix reads an empty CA as none (parseContentAddressOpt); so must we, or it would not round-trip.
+        fields.ca = value === '' ? undefined : value;
         break;
       default:
         break; // Nix ignores fields it does not know; so do we.

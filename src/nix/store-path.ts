@@ -12,11 +12,16 @@ export interface StorePath {
   name: string;
 }
 
-/** Nix's rule for store path names: these characters, and not starting with a dot. */
+/**
+ * Nix's rule for store path names (libstore path.cc checkName): these characters, at most 211 of
+ * them. A leading dot is allowed (Nix 2.8 makes `<hash>-.hidden`), but newer Nix forbids a name
+ * `.` or `..` or one whose first dash-separated component is `.` or `..`: such paths are
+ * unusable by current Nix, so we refuse them too.
+ */
 export function checkStorePathName(name: string): string | undefined {
   if (name.length === 0) return 'the name is empty';
   if (name.length > MAX_NAME_LENGTH) return `the name is longer than ${MAX_NAME_LENGTH} characters`;
-  if (name.startsWith('.')) return 'the name starts with a dot';
+  if (/^\.\.?(-|$)/.test(name)) return `the name's first component is '${name.startsWith('..') ? '..' : '.'}'`;
   const bad = /[^A-Za-z0-9+\-._?=]/.exec(name);
   if (bad) return `the name contains the character '${bad[0]}'`;
   return undefined;
