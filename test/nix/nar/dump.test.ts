@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpNar } from '../../../src/nix/nar/dump.js';
 import { parseNar } from '../../../src/nix/nar/parse.js';
-import { restoreNar } from '../../../src/nix/nar/restore.js';
+import { restoreNar } from '../../../src/store/nar-restore.js';
 import { buildTestClosure, nixClosure, nixDump, requireNix } from '../../helpers/nix.js';
 
 async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {

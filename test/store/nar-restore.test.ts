@@ -3,9 +3,9 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlink
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NarParseError } from '../../../src/nix/nar/parse.js';
-import { restoreNar } from '../../../src/nix/nar/restore.js';
-import { nixDump, requireNix } from '../../helpers/nix.js';
+import { NarParseError } from '../../src/nix/nar/parse.js';
+import { restoreNar } from '../../src/store/nar-restore.js';
+import { nixDump, requireNix } from '../helpers/nix.js';
 
 function str(value: string): Buffer {
   const bytes = Buffer.from(value);

@@ -1,0 +1,104 @@
+import { join, resolve } from 'node:path';
+import { measure, runCommand, type Measured, type RunResult } from './measure.js';
+import { seconds, type TargetRow, type ThroughputRow, type TimingRow } from './report.js';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const CACHIX_BIN = join(ROOT, 'bin', 'cachix');
+export const NIX_FEATURES = ['--extra-experimental-features', 'nix-command'];
+
+export function envNumber(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${text} is not a positive number`);
+  return value;
+}
+
+export const SCALE = envNumber('BENCH_SCALE', 1);
+export const LEVEL = envNumber('BENCH_LEVEL', 3);
+export const RUNS = Math.round(envNumber('BENCH_RUNS', 1));
+export const SMALL_PATHS = Math.round(envNumber('BENCH_SMALL_PATHS', SCALE >= 1 ? 10_000 : Math.max(200, Math.round(10_000 * SCALE))));
+export const BIG_TIMEOUT_MS = envNumber('BENCH_TIMEOUT_S', 120 + 900 * SCALE) * 1000;
+export const SMALL_TIMEOUT_MS = 60_000 + 60 * SMALL_PATHS;
+
+/** The goals. The no-op goals are for 10,000 paths; a run with fewer is held to the same goal. */
+export const GOALS = {
+  timeVsFloor: 1.5,
+  speedupVsNixCopy: 1.0,
+  sizeVsNixCopy: 1.05,
+  peakRssBytes: 300e6,
+  noopFileMs: 3_000,
+  noopHttpMs: 10_000,
+  helpMs: 200,
+};
+
+export const failures: string[] = [];
+export const throughput: ThroughputRow[] = [];
+export const timings: TimingRow[] = [];
+export const targets: TargetRow[] = [];
+
+export function log(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A step that fails is reported and the run goes on; the exit code says so at the end. */
+export async function step<T>(name: string, body: () => Promise<T>): Promise<T | undefined> {
+  log(`\n== ${name}`);
+  const started = performance.now();
+  try {
+    const value = await body();
+    log(`   ok (${seconds(performance.now() - started)})`);
+    return value;
+  } catch (error) {
+    const message = messageOf(error).split('\n').slice(0, 12).join('\n     ');
+    failures.push(`${name}: ${message.split('\n')[0]}`);
+    log(`   FAILED: ${message}`);
+    return undefined;
+  }
+}
+
+export function check<T extends RunResult>(what: string, result: T): T {
+  if (result.timedOut) throw new Error(`${what} timed out after ${seconds(result.wallMs)}`);
+  if (result.code !== 0) throw new Error(`${what} exited ${result.code}: ${(result.stderr || result.stdout).trim().slice(-1500)}`);
+  return result;
+}
+
+let work = '';
+
+/** The run's temp dir: caches, keys and outputs; removed at the end. */
+export function workDir(): string {
+  return work;
+}
+
+export function setWorkDir(dir: string): void {
+  work = dir;
+}
+export const cachixEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  CI: 'true',
+  XDG_CONFIG_HOME: join(workDir(), 'config'),
+  XDG_DATA_HOME: join(work, 'data'),
+});
+export const cacheDir = (name: string): string => join(work, 'data', 'cachix', 'caches', name);
+
+export function cachix(args: string[], timeoutMs: number): Promise<Measured> {
+  return measure(process.execPath, [CACHIX_BIN, ...args], { env: cachixEnv(), timeoutMs });
+}
+
+export async function cachixOk(args: string[], timeoutMs: number): Promise<Measured> {
+  return check(`cachix ${args.slice(0, 2).join(' ')}`, await cachix(args, timeoutMs));
+}
+
+export async function sync(): Promise<void> {
+  await runCommand('sync', [], { timeoutMs: 120_000 });
+}
+
+export async function repeat(times: number, body: () => Promise<RunResult>): Promise<number[]> {
+  const walls: number[] = [];
+  for (let index = 0; index < times; index++) walls.push((await body()).wallMs);
+  return walls;
+}
