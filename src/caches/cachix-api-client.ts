@@ -57,6 +57,7 @@ export interface CachixApiClientOptions {
 }
 
 const TOKEN_HINT = 'run `cachix authtoken <token>` or set CACHIX_AUTH_TOKEN';
+const API_HOST_HINT = 'check that --host (or CACHIX_HOST, or host in the config) points at a cachix API server';
 /** An error body is shown to the user, so only its first line and only this much of it. */
 const MAX_DETAIL = 200;
 
@@ -152,7 +153,9 @@ export class CachixApiClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new Error(`the cachix API answered ${what} with something that is not JSON: ${text.slice(0, 80)}`);
+      // A login portal, a proxy's error page or a wrong --host: the user can fix it, and the page itself is noise.
+      const shown = /<html|<!DOCTYPE/i.test(text) ? 'an HTML page' : `'${text.slice(0, 60).replace(/\s+/g, ' ')}'`;
+      throw new UserError(`the cachix API at ${this.options.host} answered ${what} with something that is not JSON: ${shown}`, API_HOST_HINT);
     }
   }
 
@@ -160,7 +163,7 @@ export class CachixApiClient {
     const response = await this.call({ method: 'GET', url: this.apiUrl(''), expect: [200], authorize: true, cacheLookup: true });
     const cache = await this.json<BinaryCacheJson>(response, 'GET cache');
     if (typeof cache.uri !== 'string' || !Array.isArray(cache.publicSigningKeys)) {
-      throw new Error(`the cachix API described cache ${this.options.name} without uri or publicSigningKeys`);
+      throw new UserError(`the cachix API at ${this.options.host} described cache ${this.options.name} without uri or publicSigningKeys`, API_HOST_HINT);
     }
     return cache;
   }

@@ -52,10 +52,6 @@ export class FileCache implements BinaryCache {
     return new FileCache(fileURLToPath(url));
   }
 
-  async prepare(): Promise<void> {
-    await mkdir(this.spoolDirectory, { recursive: true }).catch((error) => fileErrorToUser(error, this.root));
-  }
-
   async info(): Promise<CacheInfo> {
     let text: string;
     try {
@@ -89,7 +85,7 @@ export class FileCache implements BinaryCache {
   async upload(nar: NarUpload, narInfo: NarInfo): Promise<void> {
     const narPath = join(this.root, nar.narUrl);
     try {
-      await mkdir(dirname(narPath), { recursive: true });
+      if (dirname(narPath) !== this.spoolDirectory) await mkdir(dirname(narPath), { recursive: true });
       if (dirname(nar.localPath) === dirname(narPath)) {
         await rename(nar.localPath, narPath);
       } else {

@@ -18,11 +18,39 @@ function statusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/** Node's codes for a server certificate that does not chain to a trusted root or does not match the host. */
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function certificateError(error: unknown): { code: string; message: string } | undefined {
+  for (let current: unknown = error, depth = 0; current && typeof current === 'object' && depth < 8; depth++) {
+    const { code, message, cause } = current as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof code === 'string' && CERTIFICATE_CODES.has(code)) return { code, message: String(message) };
+    current = cause;
+  }
+  return undefined;
+}
+
 /**
  * Turns a refusal the user can fix into one line that says what to do; anything else is
  * returned unchanged. Works for our HttpStatusError and for AWS SDK errors ($metadata).
  */
 export function explainHttpError(error: unknown, context: ErrorContext): unknown {
+  const certificate = certificateError(error);
+  if (certificate) {
+    return new UserError(
+      `cannot trust the TLS certificate of ${context.url}: ${certificate.message} (${certificate.code})`,
+      'if the server uses a private certificate authority, point NODE_EXTRA_CA_CERTS at its certificate (PEM file)',
+    );
+  }
   const status = statusOf(error);
   if (status === undefined) return error;
   if (status === 401 || status === 403) {
@@ -39,6 +67,10 @@ export function explainHttpError(error: unknown, context: ErrorContext): unknown
       `the server at ${context.url} refused an upload as too large (HTTP 413)`,
       'raise the server\'s request body limit (nginx: `client_max_body_size 0;`)',
     );
+  }
+  // Any other refusal (4xx) is the server's answer to this request, not a bug of ours: one line, no stack.
+  if (error instanceof HttpStatusError && status >= 400 && status < 500) {
+    return new UserError(error.message, `check the cache URL and the server's configuration (its error log says why it refused)`);
   }
   return error;
 }

@@ -33,16 +33,22 @@ function publicBaseUrl(url: URL): URL {
   return base;
 }
 
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number, what = 'a response from the cache'): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      throw new Error(`a response from the cache was larger than ${limit} bytes`);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        body.destroy();
+        throw new UserError(`${what} is larger than ${limit} bytes, which no real one is`, 'check what the server serves at that URL');
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    // A body that stalls (bodyTimeout) or is cut off: say what was being read, not just undici's words.
+    throw new UserError(`reading ${what} failed after ${size} bytes: ${(error as Error).message}`, 'the server stopped sending; try again later, or check the server', 1);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
@@ -116,6 +122,15 @@ class HttpCache implements BinaryCache {
             if (body && typeof body !== 'string' && !body.readableEnded) body.destroy();
           }
           if (options.expect.includes(response.statusCode)) return response;
+          const location = response.headers.location;
+          if (response.statusCode >= 300 && response.statusCode < 400 && location) {
+            await response.body.dump();
+            // Uploads cannot follow a redirect (the body is gone), and a cache that moved should be named where it is.
+            throw new UserError(
+              `${this.description} redirects ${method} ${relativeUrl} to ${new URL(String(location), target).href} (HTTP ${response.statusCode})`,
+              'use the URL it redirects to as the cache URL (cachix create NAME --url URL)',
+            );
+          }
           const detail = (await readLimited(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, 200);
           throw new HttpStatusError(method, target.href, response.statusCode, {
             retryAfterMs: parseRetryAfter(response.headers['retry-after']),
@@ -138,7 +153,7 @@ class HttpCache implements BinaryCache {
         'check the URL, or write one with `cachix create`',
       );
     }
-    const info = binaryCacheInfo(await readLimited(response.body, MAX_NARINFO_BYTES), this.description);
+    const info = binaryCacheInfo(await readLimited(response.body, MAX_NARINFO_BYTES, `${this.description}/nix-cache-info`), this.description);
     // Reads that needed credentials mean Nix needs them too (netrc), so the cache is not public.
     info.isPublic = (await this.authorizationHeader()) === undefined;
     return info;
@@ -174,7 +189,7 @@ class HttpCache implements BinaryCache {
       await response.body.dump();
       return undefined;
     }
-    return readLimited(response.body, MAX_NARINFO_BYTES);
+    return readLimited(response.body, MAX_NARINFO_BYTES, `${this.description}/${hashPart}.narinfo`);
   }
 
   async getFile(relativeUrl: string): Promise<Readable | undefined> {

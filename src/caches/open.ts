@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadConfig, type CacheEntry, type Config } from '../config.js';
+import { configPermissionWarning, loadConfig, type CacheEntry, type Config } from '../config.js';
 import { DEFAULT_CACHIX_HOST, type Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
@@ -76,6 +76,9 @@ export async function cacheForUrl(url: URL, context: Context, config: Config): P
  */
 export async function openCache(nameOrUrl: string, context: Context): Promise<OpenedCache> {
   const config = await loadConfig(context.configPath);
+  // Signing keys and tokens others can read are as good as leaked: say so every time the config is used.
+  const warning = await configPermissionWarning(context.configPath);
+  if (warning) process.stderr.write(`${warning}\n`);
   const entry = config.caches[nameOrUrl];
   if (entry) {
     const url = parseCacheUrl(entry.url);

@@ -108,7 +108,14 @@ function checkAgainstLocal(info: NarInfo, local: PathInfo, problems: string[]): 
 export async function verifyPath(cache: BinaryCache, storePath: string, keys: readonly PublicKey[], local: PathInfo | undefined): Promise<PathVerdict> {
   const verdict: PathVerdict = { storePath, problems: [], notes: [] };
   const problems = verdict.problems;
-  const text = await cache.getNarInfo(hashPartOf(storePath));
+  let text: string | undefined;
+  try {
+    text = await cache.getNarInfo(hashPartOf(storePath));
+  } catch (error) {
+    // One bad narinfo (oversized, cut off) is this path's failure; the other paths still get checked.
+    problems.push(`its narinfo cannot be read: ${messageOf(error)}`);
+    return verdict;
+  }
   if (text === undefined) {
     problems.push('the cache has no narinfo for it');
     return verdict;

@@ -46,7 +46,9 @@ export async function run(context: Context, cacheName: string, paths: string[], 
       const verdict = await verifyPath(opened.cache, storePath, keys, await localInfo(storePath));
       if (verdict.problems.length > 0) failures += 1;
       const status = verdict.problems.length === 0 ? 'ok' : `FAIL: ${verdict.problems.join('; ')}`;
-      process.stdout.write(`${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}\n`);
+      // Problems quote what the server sent: no control characters (terminal escapes) reach the terminal.
+      const line = `${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+      process.stdout.write(`${line}\n`);
     }
     if (failures > 0) process.stderr.write(`${failures} of ${storePaths.length} paths failed verification in ${opened.name}\n`);
     return failures > 0 ? 1 : 0;

@@ -20,6 +20,11 @@ export interface NarInfo {
 /** A narinfo is a few hundred bytes; anything this large is not one, and is not read further. */
 export const MAX_NARINFO_BYTES = 1 << 20;
 
+/** Untrusted text from a server, safe to quote to a terminal: control characters (escape sequences) as \xNN. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 function baseName(storePath: string): string {
   return storePath.slice(storePath.lastIndexOf('/') + 1);
 }
@@ -51,7 +56,7 @@ export function parseNarInfo(text: string, storeDir = DEFAULT_STORE_DIR): NarInf
     if (line === '') return;
     const where = `narinfo line ${index + 1}`;
     const colon = line.indexOf(': ');
-    if (colon <= 0) throw new Error(`${where}: expected 'Name: value', got '${line.slice(0, 80)}'`);
+    if (colon <= 0) throw new Error(`${where}: expected 'Name: value', got '${printable(line.slice(0, 80))}'`);
     const key = line.slice(0, colon);
     const value = line.slice(colon + 2);
     const number = (): number => {

@@ -38,12 +38,20 @@ export function createCompressStream(method: CompressionMethod, level: number | 
   }
 }
 
+const wholeCompressors = new Map<number, Compressor>();
+
 /** Compresses a small NAR in one call, without threads: cheaper than a stream for tiny paths. */
 export function compressWhole(method: CompressionMethod, level: number | undefined, input: Buffer): Buffer | undefined {
   if (method === 'none') return input;
   if (method !== 'zstd') return undefined;
-  const compressor = new Compressor();
-  compressor.setParameters({ compressionLevel: level ?? DEFAULT_ZSTD_LEVEL });
+  const compressionLevel = level ?? DEFAULT_ZSTD_LEVEL;
+  // One context per level, reused: making a zstd context per tiny path costs more than compressing it.
+  let compressor = wholeCompressors.get(compressionLevel);
+  if (!compressor) {
+    compressor = new Compressor();
+    compressor.setParameters({ compressionLevel });
+    wholeCompressors.set(compressionLevel, compressor);
+  }
   return compressor.compress(input);
 }
 

@@ -74,6 +74,12 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
     }
   } catch (error) {
     await unlink(localPath).catch(() => undefined);
+    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new UserError(
+        `no space left on the device holding ${spoolDirectory}, where compressed NARs are written before upload`,
+        'free some space and push again (for remote caches, TMPDIR picks where NARs are spooled); nothing half-written was left in the cache',
+      );
+    }
     throw error;
   }
   const { fileDigest, fileSize } = spooled;
@@ -104,13 +110,14 @@ async function spoolSmall(info: PathInfo, options: NarOptions, localPath: string
   const narHasher = createHash('sha256');
   const chunks: Buffer[] = [];
   let narSize = 0;
-  for await (const chunk of dumpNar(info.path)) {
+  // One chunk sized to the NAR: a fresh 1 MiB chunk per tiny path would keep the GC busy.
+  for await (const chunk of dumpNar(info.path, { chunkSize: Math.max(4096, info.narSize) })) {
     narHasher.update(chunk);
     narSize += chunk.length;
     chunks.push(chunk);
     if (narSize > SMALL_NAR_BYTES * 2) return undefined;
   }
-  const whole = compressWhole(options.compression, options.compressionLevel, Buffer.concat(chunks));
+  const whole = compressWhole(options.compression, options.compressionLevel, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
   if (!whole) return undefined;
   await writeFile(localPath, whole);
   return { narDigest: narHasher.digest(), narSize, fileDigest: createHash('sha256').update(whole).digest(), fileSize: whole.length };

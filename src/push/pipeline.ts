@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import type { BinaryCache } from '../caches/cache.js';
 import { UserError } from '../errors.js';
@@ -61,6 +62,7 @@ async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: Pu
   const ready = toPush.filter((info) => waitingOn.get(info.path) === 0).map((info) => info.path);
   const largeNars = new Semaphore(LARGE_NARS_AT_ONCE);
   const spoolDirectory = cache.spoolDirectory ?? tmpdir();
+  await mkdir(spoolDirectory, { recursive: true });
   const zstdWorkers = Math.max(1, availableParallelism());
   let firstError: unknown;
   let running = 0;
