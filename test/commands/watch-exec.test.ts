@@ -1,0 +1,126 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNarInfo } from '../../src/nix/narinfo.js';
+import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
+import { CACHIX_BIN } from '../helpers/cli.js';
+import { nixClosure, requireNix } from '../helpers/nix.js';
+
+// This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
+process.env.NIX_CONFIG ??= 'substituters =';
+
+const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+
+/** A Nix expression file for one fresh derivation whose output refers to `dep` when given. */
+async function writeDerivation(dir: string, name: string, salt: string, depFile?: string): Promise<string> {
+  const file = join(dir, `${name}.nix`);
+  const dep = depFile ? `dep = import ${depFile};` : '';
+  const script = depFile ? 'echo $dep > $out' : 'echo built > $out';
+  await writeFile(file, `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" "${script}" ]; salt = "${salt}"; ${dep} }`);
+  return file;
+}
+
+interface Exited {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs cachix and lets the test signal it while it runs. */
+function startCachix(args: string[], env: NodeJS.ProcessEnv): { pid: number; kill(signal: NodeJS.Signals): void; stderr(): string; done: Promise<Exited> } {
+  const child = spawn(process.execPath, [CACHIX_BIN, ...args], { env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const done = new Promise<Exited>((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+  return { pid: child.pid!, kill: (signal) => child.kill(signal), stderr: () => stderr, done };
+}
+
+async function waitFor(what: string, probe: () => boolean, timeoutMs: number, details: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${details()}`);
+    await delay(50);
+  }
+}
+
+describe('cachix watch-exec', () => {
+  let world: CachixEnv;
+  let work: string;
+  let cacheDir: string;
+
+  beforeAll(async () => {
+    requireNix();
+    world = await makeCachixEnv();
+    work = await mkdtemp(join(tmpdir(), 'cachix-watch-exec-'));
+    expectOk(await world.run(['create', 'exec']), 'cachix create exec');
+    cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'exec');
+  });
+  afterAll(async () => {
+    await world.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('pushes what a failing command built (two nix-builds) and exits with its code, 3', async () => {
+    const salt = `${process.pid}-${Date.now()}-${Math.random()}`;
+    const first = await writeDerivation(work, 'exec-first', salt);
+    const second = await writeDerivation(work, 'exec-second', salt, first);
+    const script = join(work, 'build.sh');
+    const outputs = join(work, 'outputs.txt');
+    await writeFile(script, `set -e
+nix-build ${first} --no-out-link --quiet > ${outputs}
+nix-build ${second} --no-out-link --quiet >> ${outputs}
+echo "the build script says goodbye"
+exit 3
+`);
+    const result = await world.run(['watch-exec', 'exec', '--', 'sh', script]);
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stdout).toContain('the build script says goodbye'); // the command's stdout is ours
+    const built = (await readFile(outputs, 'utf8')).trim().split('\n');
+    expect(built).toHaveLength(2);
+    // The second refers to the first: its whole closure (both outputs) must be in the cache.
+    expect((await nixClosure(built[1]!)).sort()).toEqual([...built].sort());
+    for (const path of built) {
+      const narInfo = parseNarInfo(await readFile(join(cacheDir, `${hashOf(path)}.narinfo`), 'utf8'));
+      expect(narInfo.storePath).toBe(path);
+      expect((await stat(join(cacheDir, narInfo.url))).size).toBe(narInfo.fileSize);
+    }
+    expect(result.stderr).toMatch(/watching \/nix\/store while sh runs, pushing to exec/);
+    expect(result.stderr).toMatch(/^pushed \d+ paths/m);
+  });
+
+  it('exits 0 with a command that succeeds, and passes its arguments through untouched', async () => {
+    const result = await world.run(['watch-exec', 'exec', '--', 'sh', '-c', 'echo "$0|$1"; exit 0', '-m', '--jobs']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe('-m|--jobs');
+  });
+
+  it('forwards SIGTERM to the command and exits as the command did (143)', async () => {
+    const marker = join(work, 'trapped');
+    const running = startCachix(['watch-exec', 'exec', '--', 'sh', '-c', `trap 'echo trapped > ${marker}; exit 143' TERM; echo started; while :; do sleep 0.1; done`], world.env);
+    await waitFor('the command to start', () => /watching/.test(running.stderr()), 20_000, running.stderr);
+    await delay(500);
+    running.kill('SIGTERM');
+    const result = await running.done;
+    expect(result.code, result.stderr).toBe(143);
+    expect(existsSync(marker)).toBe(true); // the child got the signal and ran its trap
+  });
+
+  it('exits 127 with a hint when the command does not exist', async () => {
+    const result = await world.run(['watch-exec', 'exec', '--', 'no-such-command-here']);
+    expect(result.code).toBe(127);
+    expect(result.stderr).toContain('cannot run no-such-command-here: command not found');
+  });
+});

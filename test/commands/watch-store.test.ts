@@ -1,0 +1,228 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseNarInfo } from '../../src/nix/narinfo.js';
+import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
+import { CACHIX_BIN } from '../helpers/cli.js';
+import { startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { buildWithNix, nixClosure, requireNix, run } from '../helpers/nix.js';
+
+// This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
+process.env.NIX_CONFIG ??= 'substituters =';
+
+/** A long-running `cachix` started as a user would, with CI=true so progress is plain lines. */
+interface RunningCachix {
+  child: ChildProcess;
+  stderr(): string;
+  exitCode: Promise<number | null>;
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+function startCachix(args: string[], env: NodeJS.ProcessEnv): RunningCachix {
+  const child = spawn(process.execPath, [CACHIX_BIN, ...args], { env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  child.stdout!.resume();
+  const exitCode = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    stderr: () => stderr,
+    exitCode,
+    async waitForStderr(pattern, timeoutMs = 20_000) {
+      await waitFor(`${pattern} on stderr of cachix ${args.join(' ')}`, () => pattern.test(stderr), timeoutMs, () => stderr);
+    },
+  };
+}
+
+async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number, details = (): string => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${details()}`);
+    await delay(100);
+  }
+}
+
+const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+const inCache = (cacheDir: string, path: string): boolean => existsSync(join(cacheDir, `${hashOf(path)}.narinfo`));
+
+/** One nix-build of `count` derivations, each writing `bytes` random bytes: many paths at once. */
+async function buildMany(tag: string, count: number, bytes: number): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'cachix-watch-many-'));
+  const salt = `${tag}-${process.pid}-${Date.now()}-${Math.random()}`;
+  await writeFile(join(dir, 'many.nix'), `builtins.genList (n: derivation {
+    name = "${tag}-\${toString n}"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" "/usr/bin/head -c ${bytes} /dev/urandom > $out" ]; salt = "${salt}"; }) ${count}`);
+  const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');
+  await rm(dir, { recursive: true });
+  if (outputs.length !== count) throw new Error(`nix-build made ${outputs.length} paths, not ${count}`);
+  return outputs;
+}
+
+/** The narinfo is written last: when it is there, its NAR must be there and complete. */
+async function expectPushed(cacheDir: string, path: string): Promise<void> {
+  const narInfo = parseNarInfo(await readFile(join(cacheDir, `${hashOf(path)}.narinfo`), 'utf8'));
+  expect(narInfo.storePath).toBe(path);
+  expect((await stat(join(cacheDir, narInfo.url))).size).toBe(narInfo.fileSize);
+}
+
+describe('cachix watch-store on a local file cache', () => {
+  let world: CachixEnv;
+  let watcher: RunningCachix | undefined;
+  const cacheDir = (name: string): string => join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', name);
+
+  beforeAll(async () => {
+    requireNix();
+    world = await makeCachixEnv();
+    for (const name of ['watched', 'drained', 'stopped']) expectOk(await world.run(['create', name]), `cachix create ${name}`);
+  });
+  afterEach(() => {
+    if (watcher?.child.exitCode === null) watcher.child.kill('SIGKILL');
+    watcher = undefined;
+  });
+  afterAll(async () => world.cleanup());
+
+  it('pushes what nix-build builds, with its closure, and stops cleanly on SIGTERM', async () => {
+    watcher = startCachix(['watch-store', 'watched'], world.env);
+    await watcher.waitForStderr(/watching \/nix\/store for new paths, pushing to watched/);
+    const dep = await buildWithNix('ws-dep', 'echo dep > $out');
+    const top = await buildWithNix('ws-top', 'mkdir -p $out/bin; echo "#!/bin/sh" > $out/bin/run; echo $dep0 >> $out/bin/run', { deps: [dep] });
+    const other = await buildWithNix('ws-other', 'echo other > $out');
+    const expected = [...(await nixClosure(top)), other];
+    await waitFor('narinfos of every built path', () => expected.every((path) => inCache(cacheDir('watched'), path)), 30_000, watcher.stderr);
+    for (const path of expected) await expectPushed(cacheDir('watched'), path);
+    expect(watcher.stderr()).toContain(`pushed ${top}`);
+
+    watcher.child.kill('SIGTERM');
+    expect(await watcher.exitCode).toBe(0);
+    expect(watcher.stderr()).toMatch(/^pushed \d+ paths \(\d+(\.\d)? [KMG]?i?B\)$/m);
+    expect((await readdir(cacheDir('watched'))).filter((name) => name.endsWith('.narinfo')).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('on SIGTERM during a bigger push, finishes everything queued and exits 0', async () => {
+    // xz (about a second per path here), one path at a time: slow enough that the signal lands
+    // while the queue is still full.
+    watcher = startCachix(['watch-store', 'drained', '-m', 'xz', '-l', '0', '-j', '1'], world.env);
+    await watcher.waitForStderr(/watching/);
+    const outputs = await buildMany('ws-drain', 20, 2_500_000);
+    await delay(1_000); // the last unlock events reach the watcher
+    await waitFor('the first pushed path', () => outputs.some((path) => inCache(cacheDir('drained'), path)), 30_000, watcher.stderr);
+    const pushedBeforeSignal = outputs.filter((path) => inCache(cacheDir('drained'), path)).length;
+    expect(pushedBeforeSignal).toBeLessThan(20);
+
+    watcher.child.kill('SIGTERM');
+    expect(await watcher.exitCode).toBe(0);
+    expect(watcher.stderr()).toMatch(/SIGTERM: finishing \d+ queued paths \(send SIGTERM again to stop at once\)/);
+    for (const path of outputs) await expectPushed(cacheDir('drained'), path);
+    // Other builds on this machine may land in the same cache meanwhile: at least our 20.
+    expect(Number(/^pushed (\d+) paths/m.exec(watcher.stderr())?.[1])).toBeGreaterThanOrEqual(20);
+    console.log(`watch-store drain: ${pushedBeforeSignal}/20 pushed when SIGTERM came, 20/20 after`);
+  });
+
+  it('a second SIGINT stops at once with 130 and says how many paths were left', async () => {
+    watcher = startCachix(['watch-store', 'stopped', '-m', 'xz', '-l', '0', '-j', '1'], world.env);
+    await watcher.waitForStderr(/watching/);
+    const outputs = await buildMany('ws-stop', 12, 2_500_000);
+    await delay(1_000);
+    await waitFor('the first pushed path', () => outputs.some((path) => inCache(cacheDir('stopped'), path)), 30_000, watcher.stderr);
+    watcher.child.kill('SIGINT');
+    await watcher.waitForStderr(/SIGINT: finishing/);
+    watcher.child.kill('SIGINT');
+    expect(await watcher.exitCode).toBe(130);
+    const left = /SIGINT again: stopping now; (\d+) paths were left unpushed/.exec(watcher.stderr());
+    expect(left).not.toBeNull();
+    const pushed = outputs.filter((path) => inCache(cacheDir('stopped'), path)).length;
+    expect(Number(left![1])).toBeGreaterThan(0);
+    expect(pushed).toBeLessThan(12);
+  });
+});
+
+describe('cachix watch-store on nginx (HTTP PUT)', () => {
+  let world: CachixEnv;
+  let nginx: RunningNginx;
+  let watcher: RunningCachix | undefined;
+
+  beforeAll(async () => {
+    requireNix();
+    world = await makeCachixEnv();
+    nginx = await startNginx();
+    expectOk(await world.run(['create', 'web', '--url', `${nginx.url}/`]), 'cachix create --url http://');
+  });
+  afterAll(async () => {
+    if (watcher?.child.exitCode === null) watcher.child.kill('SIGKILL');
+    await nginx.stop();
+    await world.cleanup();
+  });
+
+  it('pushes new builds over HTTP, which real Nix can then read back', async () => {
+    watcher = startCachix(['watch-store', 'web'], world.env);
+    await watcher.waitForStderr(/watching \/nix\/store for new paths, pushing to web/);
+    const dep = await buildWithNix('ws-http-dep', 'echo dep > $out');
+    const top = await buildWithNix('ws-http-top', 'echo $dep0 > $out', { deps: [dep] });
+    await waitFor('narinfos on nginx', () => [top, dep].every((path) => inCache(nginx.root, path)), 30_000, watcher.stderr);
+    for (const path of [top, dep]) await expectPushed(nginx.root, path);
+    // Nix itself agrees the cache serves the path: it reads the narinfo over HTTP.
+    const info = await run('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--store', nginx.url, top]);
+    expect(info.trim()).toBe(top);
+    watcher.child.kill('SIGTERM');
+    expect(await watcher.exitCode).toBe(0);
+  });
+});
+
+describe('cachix watch-store memory over 500 builds', () => {
+  let world: CachixEnv;
+  let watcher: RunningCachix | undefined;
+
+  beforeAll(async () => {
+    requireNix();
+    world = await makeCachixEnv();
+    expectOk(await world.run(['create', 'many']), 'cachix create many');
+  });
+  afterAll(async () => {
+    if (watcher?.child.exitCode === null) watcher.child.kill('SIGKILL');
+    await world.cleanup();
+  });
+
+  async function rssMiB(pid: number): Promise<number> {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
+  }
+
+  it('keeps its resident memory flat while 500 paths are built and pushed', async () => {
+    const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'many');
+    watcher = startCachix(['watch-store', 'many'], world.env);
+    await watcher.waitForStderr(/watching/);
+    const pid = watcher.child.pid!;
+    const samples: Array<{ at: number; pushed: number; rss: number }> = [];
+    const started = Date.now();
+    let sampling = true;
+    const countPushed = async (): Promise<number> => (await readdir(cacheDir)).filter((name) => name.endsWith('.narinfo')).length;
+    const sampler = (async () => {
+      while (sampling) {
+        samples.push({ at: Date.now() - started, pushed: await countPushed(), rss: await rssMiB(pid) });
+        await delay(500);
+      }
+    })();
+    const outputs = await buildMany('ws-mem', 500, 2_000);
+    await waitFor('all 500 narinfos', () => outputs.every((path) => inCache(cacheDir, path)), 120_000, watcher.stderr);
+    sampling = false;
+    await sampler;
+    samples.push({ at: Date.now() - started, pushed: await countPushed(), rss: await rssMiB(pid) });
+
+    watcher.child.kill('SIGTERM');
+    expect(await watcher.exitCode).toBe(0);
+    const warm = samples.find((sample) => sample.pushed >= 50) ?? samples[0]!;
+    const last = samples.at(-1)!;
+    const peak = Math.max(...samples.map((sample) => sample.rss));
+    console.log(
+      `watch-store RSS over 500 builds: after warm-up (${warm.pushed} pushed, ${warm.at} ms) ${warm.rss.toFixed(1)} MiB, ` +
+        `peak ${peak.toFixed(1)} MiB, last (${last.pushed} pushed, ${last.at} ms) ${last.rss.toFixed(1)} MiB, ${samples.length} samples`,
+    );
+    console.log(samples.map((sample) => `${sample.pushed}:${sample.rss.toFixed(0)}MiB`).join(' '));
+    expect(samples.length).toBeGreaterThan(4);
+    expect(last.rss).toBeLessThan(warm.rss + 50);
+  });
+});

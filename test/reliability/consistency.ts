@@ -1,0 +1,210 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeBase32 } from '../../src/nix/base32.js';
+import { formatHashBase32 } from '../../src/nix/hash.js';
+import { parseNarInfo } from '../../src/nix/narinfo.js';
+import { CACHIX_BIN } from '../helpers/cli.js';
+import { buildWithNix, NO_SUBSTITUTERS, nixString, requireNix, run } from '../helpers/nix.js';
+
+/**
+ * What a cache must never show a reader, whatever happened to the writer: a narinfo whose NAR
+ * is missing, short, or not the bytes its FileHash names; a narinfo whose references have no
+ * narinfo (Nix would fail half way through substituting); a NAR under a final name that is
+ * not the file its name promises. Returns the problems found (empty: consistent).
+ */
+export interface ConsistencyReport {
+  narinfos: number;
+  problems: string[];
+}
+
+/** Reads a file of the cache by its path relative to the cache root; undefined when absent. */
+export type CacheFileReader = (relative: string) => Promise<Buffer | undefined>;
+
+export async function checkCacheConsistent(
+  listNarinfos: () => Promise<string[]>,
+  readCacheFile: CacheFileReader,
+  options: { listNars?: () => Promise<string[]> } = {},
+): Promise<ConsistencyReport> {
+  const problems: string[] = [];
+  const names = await listNarinfos();
+  const present = new Set(names.map((name) => name.replace(/\.narinfo$/, '')));
+  for (const name of names) {
+    const text = await readCacheFile(name);
+    if (text === undefined) {
+      problems.push(`${name} was listed but cannot be read`);
+      continue;
+    }
+    let info;
+    try {
+      info = parseNarInfo(text.toString('utf8'));
+    } catch (error) {
+      problems.push(`${name} does not parse: ${(error as Error).message}`);
+      continue;
+    }
+    if (!info.storePath.includes(`/${name.replace(/\.narinfo$/, '')}-`)) problems.push(`${name} describes ${info.storePath}`);
+    for (const reference of info.references) {
+      const hash = reference.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+      if (!present.has(hash)) problems.push(`${name} references ${reference}, which has no narinfo`);
+    }
+    const nar = await readCacheFile(info.url);
+    if (nar === undefined) {
+      problems.push(`${name} points at ${info.url}, which does not exist`);
+      continue;
+    }
+    if (nar.length !== info.fileSize) problems.push(`${info.url} has ${nar.length} bytes, ${name} says FileSize ${info.fileSize}`);
+    const digest = encodeBase32(createHash('sha256').update(nar).digest());
+    if (!info.fileHash || formatHashBase32(info.fileHash) !== `sha256:${digest}`) {
+      problems.push(`${info.url} hashes to sha256:${digest}, ${name} says FileHash ${info.fileHash ? formatHashBase32(info.fileHash) : 'nothing'}`);
+    }
+  }
+  if (options.listNars) {
+    // A NAR is named by its own FileHash: a file under such a name with other bytes is a torn write.
+    for (const narName of await options.listNars()) {
+      const match = /^nar\/([0-9a-z]{52})\.nar(\.[a-z]+)?$/.exec(narName);
+      if (!match) {
+        if (!/(^|\/)\.tmp-/.test(narName)) problems.push(`unexpected file ${narName}`);
+        continue;
+      }
+      const bytes = await readCacheFile(narName);
+      const digest = bytes && encodeBase32(createHash('sha256').update(bytes).digest());
+      if (digest !== match[1]) problems.push(`${narName} holds bytes hashing to ${digest}: a partial NAR under its final name`);
+    }
+  }
+  return { narinfos: names.length, problems };
+}
+
+/** The two listers and the reader for a cache laid out in a local directory (file://, nginx's root). */
+export function directoryCache(root: string): {
+  listNarinfos: () => Promise<string[]>;
+  listNars: () => Promise<string[]>;
+  read: CacheFileReader;
+  tempFiles: () => Promise<string[]>;
+} {
+  const entries = async (dir: string): Promise<string[]> => readdir(join(root, dir)).catch(() => []);
+  return {
+    listNarinfos: async () => (await entries('.')).filter((name) => name.endsWith('.narinfo')),
+    listNars: async () => (await entries('nar')).map((name) => `nar/${name}`),
+    read: async (relative) => readFile(join(root, relative)).catch(() => undefined),
+    tempFiles: async () => [...(await entries('.')), ...(await entries('nar')).map((name) => `nar/${name}`)].filter((name) => /(^|\/)\.tmp-|\.tmp-/.test(name)),
+  };
+}
+
+/** Reads a cache file over HTTP (nginx, s3rver's anonymous GET): what Nix itself would read. */
+export function httpReader(baseUrl: string): CacheFileReader {
+  return async (relative) => {
+    const response = await fetch(`${baseUrl.replace(/\/$/, '')}/${relative}`);
+    if (response.status === 404 || response.status === 403) return undefined;
+    if (!response.ok) throw new Error(`GET ${relative} answered ${response.status}`);
+    return Buffer.from(await response.arrayBuffer());
+  };
+}
+
+/** A tiny seeded PRNG (mulberry32): the same seed gives the same kill points on every run. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Builds, with real Nix in one nix-build, a chain of `count` paths, each holding `megabytes` of
+ * random data plus some text and referring to the one before: a closure whose upload takes a
+ * while and must go in dependency order. Returns the paths, deepest dependency first.
+ */
+export async function buildChain(tag: string, count: number, megabytes: number, extraDeps: string[] = []): Promise<string[]> {
+  requireNix();
+  const dir = await mkdtemp(join(tmpdir(), 'cachix-chain-'));
+  const salt = `${process.pid}-${Date.now()}-${Math.random()}`;
+  const script = `export PATH=/bin:/usr/bin\nset -e\nmkdir -p $out/share\nhead -c ${megabytes * 1_000_000} /dev/urandom > $out/share/random.bin\nseq 1 $((20000 + index)) > $out/share/numbers.txt\necho "$prev $extra" > $out/share/previous\n`;
+  const extra = extraDeps.map((dep) => `(builtins.storePath ${JSON.stringify(dep)})`).join(' ');
+  const expression = `let mk = i: derivation {
+  name = "${tag}-" + toString i;
+  system = builtins.currentSystem;
+  builder = "/bin/bash";
+  args = [ "-c" ${nixString(script)} ];
+  prev = if i == 0 then "" else mk (i - 1);
+  extra = [ ${extra} ];
+  index = i;
+  salt = ${JSON.stringify(salt)};
+};
+in builtins.genList mk ${count}`;
+  const lines = [expression];
+  const file = join(dir, 'default.nix');
+  await writeFile(file, lines.join('\n'));
+  const out = await retryKilledBuild(() => run('nix-build', [file, '--no-out-link', '--quiet', ...NO_SUBSTITUTERS]));
+  await rm(dir, { recursive: true, force: true });
+  return out.trim().split('\n');
+}
+
+/**
+ * Nix 2.8 without a daemon on the shared test machine sometimes reports a builder "failed due to
+ * signal 9 (Killed)" (seen with nothing but serial nix-builds running: another Nix killing its build
+ * user's processes). That is the machine, not the code under test: a build is tried up to 3 times.
+ */
+export async function retryKilledBuild<T>(build: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await build();
+    } catch (error) {
+      const killed = /failed due to signal 9 \(Killed\)/.test(String((error as { stderr?: string }).stderr ?? (error as Error).message));
+      if (!killed || attempt >= 3) throw error;
+    }
+  }
+}
+
+/** buildWithNix, retried when the builder was killed from outside (see retryKilledBuild). */
+export function buildPath(name: string, script: string): Promise<string> {
+  return retryKilledBuild(() => buildWithNix(name, script));
+}
+
+/** Real Nix substitutes `path` from `cacheUrl` into a fresh chroot store, trusting only `publicKey`. */
+export async function substituteIntoFreshStore(path: string, cacheUrl: string, publicKey: string): Promise<{ ok: boolean; stderr: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'cachix-fresh-store-'));
+  try {
+    await run('nix-store', [
+      '--store', root, '--realise', path,
+      '--option', 'substituters', cacheUrl,
+      '--option', 'trusted-public-keys', publicKey,
+      '--option', 'require-sigs', 'true',
+      '--max-jobs', '0',
+    ]);
+    return { ok: true, stderr: '' };
+  } catch (error) {
+    return { ok: false, stderr: String((error as { stderr?: string }).stderr ?? error) };
+  } finally {
+    await rm(root, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+export interface KilledRun {
+  /** 'SIGKILL' when our kill landed; null when the push had already exited by itself. */
+  signal: NodeJS.Signals | null;
+  code: number | null;
+  stderr: string;
+}
+
+/** Starts the real CLI and SIGKILLs it after `killAfterMs` (if it is still running then). */
+export function runAndKill(args: string[], env: NodeJS.ProcessEnv, killAfterMs: number): Promise<KilledRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CACHIX_BIN, ...args], { env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    // A bound even when the kill is lost: no test waits forever on a child.
+    const guard = setTimeout(() => child.kill('SIGKILL'), killAfterMs + 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(guard);
+      resolve({ code, signal, stderr });
+    });
+  });
+}

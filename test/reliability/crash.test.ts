@@ -1,0 +1,197 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
+import { startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import {
+  buildChain,
+  checkCacheConsistent,
+  directoryCache,
+  httpReader,
+  runAndKill,
+  seededRandom,
+  substituteIntoFreshStore,
+  type CacheFileReader,
+} from './consistency.js';
+
+/*
+ * SIGKILL `cachix push` at seeded random moments while it uploads a chain of 10 paths (2 MB of
+ * random data each, zstd -l 12), then check what a reader of
+ * the cache would see: every narinfo's NAR is complete and hashes to FileHash, every reference
+ * has a narinfo. Then a second push must finish the job, and real Nix must substitute it all.
+ */
+
+/** Kill points are seeded fractions of the time one whole push takes on this machine (measured first). */
+const KILLS_PER_BACKEND = 5;
+const SEED = 20240611;
+
+interface Backend {
+  /** The cache URL for round `round` (each round starts from an empty cache). */
+  url(round: number): string;
+  /** What Nix substitutes from (same as url for file and nginx; the bucket over HTTP for s3). */
+  substituterUrl(round: number): string;
+  listNarinfos(round: number): () => Promise<string[]>;
+  read(round: number): CacheFileReader;
+  listNars?(round: number): () => Promise<string[]>;
+  env: NodeJS.ProcessEnv;
+}
+
+let world: CachixEnv;
+let chain: string[];
+let top: string;
+let scratch: string;
+let nginx: RunningNginx;
+let s3: RunningS3rver;
+const random = seededRandom(SEED);
+
+beforeAll(async () => {
+  world = await makeCachixEnv();
+  scratch = await mkdtemp(join(tmpdir(), 'cachix-crash-'));
+  [chain, nginx, s3] = await Promise.all([buildChain('crash', 10, 2), startNginx(), startS3rver()]);
+  top = chain[chain.length - 1]!;
+});
+afterAll(async () => {
+  await Promise.all([world?.cleanup(), nginx?.stop(), s3?.stop(), rm(scratch, { recursive: true, force: true })]);
+});
+
+function fileBackend(): Backend {
+  const dir = (round: number): string => join(scratch, `file-${round}`);
+  return {
+    url: (round) => `file://${dir(round)}`,
+    substituterUrl: (round) => `file://${dir(round)}`,
+    listNarinfos: (round) => directoryCache(dir(round)).listNarinfos,
+    listNars: (round) => directoryCache(dir(round)).listNars,
+    read: (round) => directoryCache(dir(round)).read,
+    env: {},
+  };
+}
+
+function nginxBackend(): Backend {
+  return {
+    url: (round) => `${nginx.url}/round-${round}`,
+    substituterUrl: (round) => `${nginx.url}/round-${round}`,
+    // nginx keeps what it stores in its root; listing it is the server's view, reads go over HTTP as Nix's do.
+    listNarinfos: (round) => directoryCache(join(nginx.root, `round-${round}`)).listNarinfos,
+    listNars: (round) => directoryCache(join(nginx.root, `round-${round}`)).listNars,
+    read: (round) => httpReader(`${nginx.url}/round-${round}`),
+    env: {},
+  };
+}
+
+function s3Backend(): Backend {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY },
+  });
+  const keys = async (prefix: string): Promise<string[]> => {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, MaxKeys: 1000 }));
+    return (listed.Contents ?? []).map((object) => object.Key!.slice(prefix.length));
+  };
+  return {
+    url: (round) => s3.s3Url.replace(`s3://${s3.bucket}?`, `s3://${s3.bucket}/round-${round}?`),
+    substituterUrl: (round) => `${s3.httpUrl}/round-${round}`,
+    listNarinfos: (round) => async () => (await keys(`round-${round}/`)).filter((key) => !key.includes('/') && key.endsWith('.narinfo')),
+    listNars: (round) => async () => (await keys(`round-${round}/`)).filter((key) => key.startsWith('nar/')),
+    read: (round) => httpReader(`${s3.httpUrl}/round-${round}`),
+    env: s3.env,
+  };
+}
+
+async function expectConsistent(backend: Backend, round: number, when: string): Promise<number> {
+  const report = await checkCacheConsistent(backend.listNarinfos(round), backend.read(round), { listNars: backend.listNars?.(round) });
+  expect(report.problems, `${when}: ${report.problems.join('\n')}`).toEqual([]);
+  return report.narinfos;
+}
+
+async function killRounds(name: string, backend: Backend): Promise<void> {
+  // How long a whole push takes here and now (machines and load differ): kill points spread over it.
+  const calibration = KILLS_PER_BACKEND;
+  expectOk(await world.run(['create', `${name}-calibrate`, '--url', backend.url(calibration)], { env: backend.env }), 'create for calibration');
+  const calibrationStart = Date.now();
+  expectOk(await world.run(['push', `${name}-calibrate`, '-l', '12', top], { env: backend.env }), 'calibration push');
+  const wholePushMs = Date.now() - calibrationStart;
+  const killedMidPush: number[] = [];
+  for (let round = 0; round < KILLS_PER_BACKEND; round++) {
+    const cacheName = `${name}-${round}`;
+    const publicKey = expectOk(await world.run(['create', cacheName, '--url', backend.url(round)], { env: backend.env }), `create ${cacheName}`).stdout.trim();
+    const killAfterMs = 50 + Math.floor(random() * Math.max(0, wholePushMs - 50));
+    const killed = await runAndKill(['push', cacheName, '-l', '12', top], { ...world.env, ...backend.env }, killAfterMs);
+    const atKill = await expectConsistent(backend, round, `after SIGKILL at ${killAfterMs} ms (${killed.stderr.trim().split('\n').pop()})`);
+    if (killed.signal === 'SIGKILL' && atKill < chain.length) killedMidPush.push(atKill);
+    const started = Date.now();
+
+    const finished = expectOk(await world.run(['push', cacheName, top], { env: backend.env }), `push after the kill at ${killAfterMs} ms`);
+    expect(finished.stderr).toMatch(new RegExp(`pushed ${chain.length - atKill} paths .* skipped ${atKill} `));
+    expect(await expectConsistent(backend, round, 'after the second push')).toBe(chain.length);
+    const fresh = await substituteIntoFreshStore(top, backend.substituterUrl(round), publicKey);
+    expect(fresh.stderr).toBe('');
+    expect(fresh.ok).toBe(true);
+    console.log(`${name}: push takes ${wholePushMs} ms; kill at ${killAfterMs} ms -> ${killed.signal ?? `exit ${killed.code}`}, ${atKill}/${chain.length} narinfos; completed in ${Date.now() - started} ms`);
+  }
+  // A test of crashes must have crashed something: at least one kill landed mid-upload.
+  expect(killedMidPush.length, 'no kill landed while the push was running').toBeGreaterThan(0);
+}
+
+describe('SIGKILL during push never leaves a narinfo without its full NAR', () => {
+  it('file:// cache: 5 seeded kills, each followed by a push that completes it', async () => {
+    await killRounds('crash-file', fileBackend());
+  });
+
+  it('nginx (WebDAV PUT): 5 seeded kills, each followed by a push that completes it', async () => {
+    await killRounds('crash-nginx', nginxBackend());
+  });
+
+  it('s3rver: 5 seeded kills, each followed by a push that completes it', async () => {
+    await killRounds('crash-s3', s3Backend());
+  });
+});
+
+describe('two pushes of overlapping closures to the same cache at once', () => {
+  let other: string[];
+  beforeAll(async () => {
+    // A second chain that shares the first half of the first one's closure.
+    other = await buildChain('overlap', 6, 1, [chain[4]!]);
+  });
+
+  async function pushBothAtOnce(cacheName: string, url: string, backend: { listNarinfos: () => Promise<string[]>; read: CacheFileReader; listNars: () => Promise<string[]> }): Promise<string> {
+    const publicKey = expectOk(await world.run(['create', cacheName, '--url', url]), `create ${cacheName}`).stdout.trim();
+    const [first, second] = await Promise.all([
+      world.run(['push', cacheName, '-j', '4', top]),
+      world.run(['push', cacheName, '-j', '4', other[other.length - 1]!]),
+    ]);
+    expectOk(first, 'first concurrent push');
+    expectOk(second, 'second concurrent push');
+    const report = await checkCacheConsistent(backend.listNarinfos, backend.read, { listNars: backend.listNars });
+    expect(report.problems).toEqual([]);
+    // 10 of the first chain + 6 of the second (the shared 5 counted once).
+    expect(report.narinfos).toBe(16);
+    return publicKey;
+  }
+
+  it('file:// cache: both exit 0, the cache is consistent and real Nix substitutes both', async () => {
+    const dir = join(scratch, 'concurrent-file');
+    const publicKey = await pushBothAtOnce('both-file', `file://${dir}`, directoryCache(dir));
+    for (const path of [top, other[other.length - 1]!]) {
+      const fresh = await substituteIntoFreshStore(path, `file://${dir}`, publicKey);
+      expect(fresh.stderr).toBe('');
+      expect(fresh.ok).toBe(true);
+    }
+  });
+
+  it('nginx: both exit 0, the cache is consistent and real Nix substitutes both', async () => {
+    const url = `${nginx.url}/concurrent`;
+    const local = directoryCache(join(nginx.root, 'concurrent'));
+    const publicKey = await pushBothAtOnce('both-nginx', url, { ...local, read: httpReader(url) });
+    for (const path of [top, other[other.length - 1]!]) {
+      const fresh = await substituteIntoFreshStore(path, url, publicKey);
+      expect(fresh.stderr).toBe('');
+      expect(fresh.ok).toBe(true);
+    }
+  });
+});
