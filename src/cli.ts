@@ -125,6 +125,9 @@ compressionOptions(
     .passThroughOptions(),
 ).action(action(() => import('./commands/watch-exec.js')));
 
+// `--verbose` is accepted after the command too (`cachix push --verbose ...`), as users type it.
+for (const command of program.commands) command.option('-v, --verbose', 'show details and stack traces');
+
 function report(error: unknown, verbose: boolean): number {
   if (error instanceof UserError) {
     process.stderr.write(`cachix: ${redactSecrets(error.message)}\n`);

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 
-export type ReaderRequest = { type: 'read'; path: string } | { type: 'ack' };
+/** `ack` says a chunk was used; with `buffer`, its memory comes back to be filled again. */
+export type ReaderRequest = { type: 'read'; path: string } | { type: 'ack'; buffer?: ArrayBuffer | undefined };
 export type ReaderReply =
   | { type: 'chunk'; buffer: ArrayBuffer; offset: number; length: number }
   | { type: 'end'; digest: Uint8Array; size: number }
@@ -17,6 +18,16 @@ export interface NarReadResult {
  */
 class NarReaderPool {
   private readonly idle: Worker[] = [];
+  private readonly lent = new WeakMap<Buffer, Worker>();
+
+  /** Hands a chunk from a recycling read back to its reader; it is also the reader's credit. */
+  giveBack(chunk: Buffer): void {
+    const worker = this.lent.get(chunk);
+    if (!worker) return;
+    this.lent.delete(chunk);
+    const buffer = chunk.buffer as ArrayBuffer;
+    worker.postMessage({ type: 'ack', buffer } satisfies ReaderRequest, [buffer]);
+  }
 
   private take(): Worker {
     const worker = this.idle.pop() ?? new Worker(new URL('./nar-reader-worker.js', import.meta.url));
@@ -30,8 +41,12 @@ class NarReaderPool {
     this.idle.push(worker);
   }
 
-  /** Yields the NAR of `path` in chunks; the generator's return value is its sha256 and size. */
-  async *read(path: string): AsyncGenerator<Buffer, NarReadResult> {
+  /**
+   * Yields the NAR of `path` in chunks; the generator's return value is its sha256 and size.
+   * With `recycle`, a chunk's memory goes back to the reader once the caller calls
+   * `giveBack(chunk)`, and the caller must not touch it after that.
+   */
+  async *read(path: string, recycle = false): AsyncGenerator<Buffer, NarReadResult> {
     const worker = this.take();
     const queue: ReaderReply[] = [];
     let notify: (() => void) | undefined;
@@ -57,8 +72,13 @@ class NarReaderPool {
           finished = true;
           return { narDigest: Buffer.from(reply.digest), narSize: reply.size };
         }
-        worker.postMessage({ type: 'ack' } satisfies ReaderRequest);
-        yield Buffer.from(reply.buffer, reply.offset, reply.length);
+        const chunk = Buffer.from(reply.buffer, reply.offset, reply.length);
+        if (recycle) {
+          this.lent.set(chunk, worker);
+        } else {
+          worker.postMessage({ type: 'ack' } satisfies ReaderRequest);
+        }
+        yield chunk;
       }
     } finally {
       // A reader abandoned midway or failed may still be dumping: that worker is not reused.

@@ -6,7 +6,8 @@ import { hashPartOf } from '../nix/store-path.js';
 import type { SigningKey } from '../nix/signing.js';
 import { queryPathInfo, type PathInfo } from '../store/path-info.js';
 import type { CompressionMethod } from './compress.js';
-import { prepareNar, SMALL_NAR_BYTES } from './nar-upload.js';
+import { SMALL_NAR_BYTES } from './nar-spool.js';
+import { prepareNar } from './nar-upload.js';
 import { formatBytes, type Progress } from './progress.js';
 import { Semaphore } from './semaphore.js';
 
@@ -26,8 +27,11 @@ export interface PushSummary {
   fileBytes: number;
 }
 
-/** Large NARs are CPU-bound in zstd's threads: more than two at once only adds memory. */
-const LARGE_NARS_AT_ONCE = 2;
+/**
+ * Large NARs are CPU-bound in zstd's own threads, which already use every core: a second one at
+ * once only adds memory (a reader thread, a zstd context, upload buffers). Small ones run beside it.
+ */
+const LARGE_NARS_AT_ONCE = 1;
 
 export function summaryLine(summary: PushSummary, cacheDescription: string): string {
   const pushed = `pushed ${summary.pushed} paths (${formatBytes(summary.narBytes)} of NAR, ${formatBytes(summary.fileBytes)} uploaded)`;

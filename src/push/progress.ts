@@ -25,7 +25,9 @@ class LineProgress implements Progress {
   private done = 0;
 
   start(totalPaths: number, totalNarBytes: number): void {
+    // watch-store pushes batch after batch through one Progress: each batch counts afresh.
     this.total = totalPaths;
+    this.done = 0;
     if (totalPaths > 0) process.stderr.write(`pushing ${totalPaths} paths (${formatBytes(totalNarBytes)} of NAR)\n`);
   }
 
@@ -56,6 +58,8 @@ class SpinnerProgress implements Progress {
   start(totalPaths: number, totalNarBytes: number): void {
     this.total = totalPaths;
     this.totalBytes = totalNarBytes;
+    this.done = 0;
+    this.doneBytes = 0;
     if (totalPaths > 0) this.spinner.start(this.text());
   }
 

@@ -17,7 +17,14 @@ export const DEFAULT_CHUNK_SIZE = 1 << 20;
 export interface DumpOptions {
   /** Size of the yielded chunks, and of the reads of large files. */
   chunkSize?: number;
+  /**
+   * Where output buffers come from (at most chunkSize bytes each). A caller that hands buffers
+   * back once it is done with them can recycle them here instead of leaving them to the GC.
+   */
+  allocate?: (size: number) => Buffer;
 }
+
+const allocateFresh = (size: number): Buffer => Buffer.allocUnsafe(size);
 
 const SLASH = Buffer.from('/');
 // Nix opens plain files too; O_NOFOLLOW keeps a file swapped for a symlink since lstat from
@@ -36,8 +43,11 @@ class ChunkWriter {
   ready: Buffer[] = [];
   private readonly scratch = Buffer.alloc(8);
 
-  constructor(readonly chunkSize: number) {
-    this.chunk = Buffer.allocUnsafe(chunkSize);
+  constructor(
+    readonly chunkSize: number,
+    private readonly allocate: (size: number) => Buffer,
+  ) {
+    this.chunk = allocate(chunkSize);
   }
 
   write(bytes: Uint8Array): void {
@@ -78,7 +88,7 @@ class ChunkWriter {
   flush(): void {
     if (this.position === 0) return;
     this.ready.push(this.position === this.chunkSize ? this.chunk : this.chunk.subarray(0, this.position));
-    this.chunk = Buffer.allocUnsafe(this.chunkSize);
+    this.chunk = this.allocate(this.chunkSize);
     this.position = 0;
   }
 
@@ -135,12 +145,12 @@ async function readFully(fd: number, buffer: Buffer, position: number, path: Buf
  * A large file in chunk-sized pieces, each a fresh Buffer. The next read is started before the
  * current piece is yielded, so the disk (thread pool) works while the caller hashes/compresses.
  */
-async function* readLargeFile(path: Buffer, size: number, chunkSize: number): AsyncGenerator<Buffer> {
+async function* readLargeFile(path: Buffer, size: number, chunkSize: number, allocate: (size: number) => Buffer): AsyncGenerator<Buffer> {
   const fd = await openAsync(path, READ_FLAGS);
   let pending: Promise<Buffer> | undefined;
   try {
     const readPieceAt = (offset: number): Promise<Buffer> =>
-      readFully(fd, Buffer.allocUnsafe(Math.min(chunkSize, size - offset)), offset, path, size);
+      readFully(fd, allocate(Math.min(chunkSize, size - offset)), offset, path, size);
     let offset = 0;
     if (size > 0) pending = readPieceAt(0);
     while (pending) {
@@ -185,7 +195,8 @@ interface DirectoryFrame {
 export async function* dumpNar(path: string, options: DumpOptions = {}): AsyncGenerator<Buffer> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new Error(`chunkSize must be a positive integer, not ${chunkSize}`);
-  const writer = new ChunkWriter(chunkSize);
+  const allocate = options.allocate ?? allocateFresh;
+  const writer = new ChunkWriter(chunkSize, allocate);
   writer.write(TOKENS.magic);
 
   // Depth-first with an explicit stack: no recursion limit and no generator per directory.
@@ -206,7 +217,7 @@ export async function* dumpNar(path: string, options: DumpOptions = {}): AsyncGe
           } else {
             writer.flush();
             yield* writer.takeReady();
-            yield* readLargeFile(nodePath, stats.size, chunkSize);
+            yield* readLargeFile(nodePath, stats.size, chunkSize, allocate);
           }
           writer.writePadding(stats.size);
         } else if (stats.isSymbolicLink()) {

@@ -1,0 +1,139 @@
+import { createHash } from 'node:crypto';
+import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+// zstd-napi's documented low-level API (binding.d.ts): streaming into a buffer we own and reuse.
+import zstd from 'zstd-napi/binding.js';
+import { dumpNar } from '../nix/nar/dump.js';
+import type { PathInfo } from '../store/path-info.js';
+import { compressWhole, createCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from './compress.js';
+import { narReaders, type NarReadResult } from './nar-reader.js';
+
+/** What one pass over a store path produced: the NAR's hash and size, the spooled file's. */
+export interface Spooled {
+  narDigest: Buffer;
+  narSize: number;
+  fileDigest: Buffer;
+  fileSize: number;
+}
+
+export interface SpoolOptions {
+  compression: CompressionMethod;
+  compressionLevel?: number | undefined;
+  /** zstd worker threads for one streamed NAR. */
+  zstdWorkers: number;
+}
+
+/** Below this, a NAR is built and compressed in memory in one call: no stream, no threads. */
+export const SMALL_NAR_BYTES = 1 << 20;
+
+/**
+ * A small NAR is built, hashed and compressed in memory in one call each: no stream, no threads.
+ * Returns undefined when the path turns out larger than Nix recorded (it is then streamed).
+ */
+export async function spoolSmall(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled | undefined> {
+  const narHasher = createHash('sha256');
+  const chunks: Buffer[] = [];
+  let narSize = 0;
+  // One chunk sized to the NAR: a fresh 1 MiB chunk per tiny path would keep the GC busy.
+  for await (const chunk of dumpNar(info.path, { chunkSize: Math.max(4096, info.narSize) })) {
+    narHasher.update(chunk);
+    narSize += chunk.length;
+    chunks.push(chunk);
+    if (narSize > SMALL_NAR_BYTES * 2) return undefined;
+  }
+  const whole = compressWhole(options.compression, options.compressionLevel, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  if (!whole) return undefined;
+  await writeFile(localPath, whole);
+  return { narDigest: narHasher.digest(), narSize, fileDigest: createHash('sha256').update(whole).digest(), fileSize: whole.length };
+}
+
+/** A large NAR is dumped and hashed on a worker thread while this thread compresses and writes. */
+export async function spoolStreamed(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled> {
+  return options.compression === 'xz' ? spoolThroughStream(info, options, localPath) : spoolDirect(info, options, localPath);
+}
+
+/**
+ * zstd and no compression: each chunk from the reader thread goes through zstd's streaming API
+ * (its own worker threads do the compressing) into one reused output buffer that is hashed and
+ * written at once, then the chunk goes back to the reader. No stream objects, no per-chunk
+ * garbage: a gigabyte NAR cycles through a few MiB.
+ */
+async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled> {
+  const readers = narReaders();
+  const reading = readers.read(info.path, true);
+  const fileHasher = createHash('sha256');
+  let fileSize = 0;
+  const fd = openSync(localPath, 'w');
+  const emit = (bytes: Buffer): void => {
+    fileHasher.update(bytes);
+    fileSize += bytes.length;
+    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
+  };
+  let context: zstd.CCtx | undefined;
+  const output = Buffer.allocUnsafe(1 << 20);
+  const compress = (input: Buffer, end: zstd.EndDirective): void => {
+    let rest = input;
+    for (;;) {
+      const [remaining, produced, consumed] = context!.compressStream2(output, rest, end);
+      if (produced > 0) emit(output.subarray(0, produced));
+      rest = rest.subarray(consumed);
+      if (rest.length === 0 && (end === zstd.EndDirective.continue || remaining === 0)) return;
+    }
+  };
+  if (options.compression === 'zstd') {
+    context = new zstd.CCtx();
+    context.setParameter(zstd.CParameter.compressionLevel, options.compressionLevel ?? DEFAULT_ZSTD_LEVEL);
+    context.setParameter(zstd.CParameter.nbWorkers, options.zstdWorkers);
+  }
+  try {
+    let result: NarReadResult;
+    for (;;) {
+      const next = await reading.next();
+      if (next.done) {
+        result = next.value;
+        break;
+      }
+      if (context) compress(next.value, zstd.EndDirective.continue);
+      else emit(next.value);
+      readers.giveBack(next.value);
+    }
+    if (context) compress(Buffer.alloc(0), zstd.EndDirective.end);
+    return { ...result, fileDigest: fileHasher.digest(), fileSize };
+  } finally {
+    closeSync(fd);
+    await reading.return?.(undefined as never);
+  }
+}
+
+/** xz runs as a child process: a stream pipeline carries the bytes to it and back. */
+async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled> {
+  const reading = narReaders().read(info.path);
+  let result: NarReadResult | undefined;
+  const source = Readable.from(
+    (async function* () {
+      for (;;) {
+        const next = await reading.next();
+        if (next.done) {
+          result = next.value;
+          return;
+        }
+        yield next.value;
+      }
+    })(),
+    { objectMode: false, highWaterMark: 1 << 20 },
+  );
+  const fileHasher = createHash('sha256');
+  let fileSize = 0;
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      fileHasher.update(chunk);
+      fileSize += chunk.length;
+      done(null, chunk);
+    },
+  });
+  await pipeline(source, createCompressStream(options.compression, options.compressionLevel, options.zstdWorkers), hashing, createWriteStream(localPath, { highWaterMark: 1 << 20 }));
+  if (!result) throw new Error(`reading ${info.path} ended without a result`);
+  return { ...result, fileDigest: fileHasher.digest(), fileSize };
+}
