@@ -51,8 +51,24 @@ export async function buildWithNix(name: string, builderScript: string, options:
 }`;
   const file = join(dir, 'default.nix');
   await writeFile(file, expression);
-  const out = await run('nix-build', [file, '--no-out-link', '--quiet', ...NO_SUBSTITUTERS]);
+  const out = await retryKilledBuild(() => run('nix-build', [file, '--no-out-link', '--quiet', ...NO_SUBSTITUTERS]));
   return out.trim().split('\n').pop()!;
+}
+
+/**
+ * Under heavy parallel load on this kind of machine, Nix 2.8 now and then reports a builder
+ * "failed due to signal 9 (Killed)" that nothing of ours killed (seen with no test running
+ * too). A build killed that way is tried again, at most three times; any other failure is not.
+ */
+export async function retryKilledBuild<T>(build: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await build();
+    } catch (error) {
+      const killed = /failed due to signal 9 \(Killed\)/.test(String((error as { stderr?: string }).stderr ?? (error as Error).message));
+      if (!killed || attempt >= 3) throw error;
+    }
+  }
 }
 
 /** Tests have no network: never let Nix try cache.nixos.org. */

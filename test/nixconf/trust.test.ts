@@ -55,7 +55,8 @@ describe('a non-root user and a real nix-daemon', () => {
     // The user's own home and cachix config, naming the cache and its key (no signing key).
     userHome = await mkdtemp(join(tmpdir(), 'cachix-user-home-'));
     await mkdir(join(userHome, '.config', 'cachix'), { recursive: true });
-    await writeFile(join(userHome, '.config', 'cachix', 'config.toml'), `[caches.demo]\nurl = "${url}"\npublic_key = "${publicKey}"\n`);
+    // Mode 0600, as cachix itself writes its config (a readable one gets a warning line).
+    await writeFile(join(userHome, '.config', 'cachix', 'config.toml'), `[caches.demo]\nurl = "${url}"\npublic_key = "${publicKey}"\n`, { mode: 0o600 });
     await chown(userHome, user.uid, user.uid);
     for (const path of [join(userHome, '.config'), join(userHome, '.config', 'cachix'), join(userHome, '.config', 'cachix', 'config.toml')]) await chown(path, user.uid, user.uid);
     await chmod(userHome, 0o755);

@@ -6,8 +6,7 @@ import { parseNar } from '../../src/nix/nar/parse.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import { cachix, type CliResult } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { nixDump } from '../helpers/nix.js';
-import { buildPath } from './consistency.js';
+import { nixDump, buildWithNix } from '../helpers/nix.js';
 import { makeNixConfDirs, nixConfigError, removeDir } from '../helpers/nix-user.js';
 
 /**
@@ -33,7 +32,7 @@ let publicKey: string;
 
 beforeAll(async () => {
   world = await makeCachixEnv();
-  path = await buildPath('bad-input', 'mkdir -p $out/bin; echo "#!/bin/sh" > $out/bin/sh; chmod +x $out/bin/sh');
+  path = await buildWithNix('bad-input', 'mkdir -p $out/bin; echo "#!/bin/sh" > $out/bin/sh; chmod +x $out/bin/sh');
   cacheUrl = `file://${world.home}/keys-cache`;
   publicKey = expectOk(await world.run(['create', 'keys', '--url', cacheUrl]), 'create').stdout.trim();
   secretKey = /signing_key = "([^"]+)"/.exec(await readFile(world.configPath, 'utf8'))![1]!;
@@ -194,7 +193,7 @@ describe('narinfos from a server that are not narinfos: cachix verify', () => {
   let garbagePath: string;
   beforeAll(async () => {
     nginx = await startNginx();
-    [hugePath, garbagePath] = await Promise.all([buildPath('huge-narinfo', 'echo a > $out'), buildPath('garbage-narinfo', 'echo b > $out')]);
+    [hugePath, garbagePath] = await Promise.all([buildWithNix('huge-narinfo', 'echo a > $out'), buildWithNix('garbage-narinfo', 'echo b > $out')]);
     await writeFile(join(nginx.root, 'nix-cache-info'), 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n');
     const hash = (storePath: string): string => storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32);
     // 5 MB of plausible lines, and bytes that are no narinfo at all.

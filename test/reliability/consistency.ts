@@ -7,7 +7,7 @@ import { encodeBase32 } from '../../src/nix/base32.js';
 import { formatHashBase32 } from '../../src/nix/hash.js';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { CACHIX_BIN } from '../helpers/cli.js';
-import { buildWithNix, NO_SUBSTITUTERS, nixString, requireNix, run } from '../helpers/nix.js';
+import { NO_SUBSTITUTERS, nixString, requireNix, retryKilledBuild, run } from '../helpers/nix.js';
 
 /**
  * What a cache must never show a reader, whatever happened to the writer: a narinfo whose NAR
@@ -149,21 +149,6 @@ in builtins.genList mk ${count}`;
  * signal 9 (Killed)" (seen with nothing but serial nix-builds running: another Nix killing its build
  * user's processes). That is the machine, not the code under test: a build is tried up to 3 times.
  */
-export async function retryKilledBuild<T>(build: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await build();
-    } catch (error) {
-      const killed = /failed due to signal 9 \(Killed\)/.test(String((error as { stderr?: string }).stderr ?? (error as Error).message));
-      if (!killed || attempt >= 3) throw error;
-    }
-  }
-}
-
-/** buildWithNix, retried when the builder was killed from outside (see retryKilledBuild). */
-export function buildPath(name: string, script: string): Promise<string> {
-  return retryKilledBuild(() => buildWithNix(name, script));
-}
 
 /** Real Nix substitutes `path` from `cacheUrl` into a fresh chroot store, trusting only `publicKey`. */
 export async function substituteIntoFreshStore(path: string, cacheUrl: string, publicKey: string): Promise<{ ok: boolean; stderr: string }> {

@@ -1,10 +1,11 @@
+import { buildWithNix } from '../helpers/nix.js';
 import { chmod, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { buildPath } from './consistency.js';
+
 
 /*
  * --verbose is a global flag (before the command), as with cachix itself.
@@ -53,7 +54,7 @@ beforeAll(async () => {
   [nginx, basicNginx, path] = await Promise.all([
     startNginx({ bearerToken: SERVER_TOKEN }),
     startNginx({ basicAuth: { login: 'alice', password: 'the-right-password' } }),
-    buildPath('secrets', 'echo secret-test > $out'),
+    buildWithNix('secrets', 'echo secret-test > $out'),
   ]);
 });
 afterAll(async () => Promise.all([world?.cleanup(), nginx?.stop(), basicNginx?.stop()]));

@@ -1,3 +1,4 @@
+import { buildWithNix } from '../helpers/nix.js';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { makePrivateTls, startHttps, type PrivateTls } from '../helpers/tls.js';
 import { mountSmallTmpfs } from '../helpers/tmpfs.js';
-import { buildChain, buildPath, checkCacheConsistent, directoryCache, httpReader } from './consistency.js';
+import { buildChain, checkCacheConsistent, directoryCache, httpReader } from './consistency.js';
 
 /** What the user sees on a failure: exit 1, a first line `cachix: …` matching, no stack trace. */
 function expectOneLineError(result: CliResult, pattern: RegExp): string {
@@ -61,7 +62,7 @@ let path: string;
 
 beforeAll(async () => {
   world = await makeCachixEnv();
-  [nginx, path] = await Promise.all([startNginx(), buildPath('faults', 'mkdir -p $out; head -c 1500000 /dev/urandom > $out/blob; echo small > $out/note')]);
+  [nginx, path] = await Promise.all([startNginx(), buildWithNix('faults', 'mkdir -p $out; head -c 1500000 /dev/urandom > $out/blob; echo small > $out/note')]);
 });
 afterAll(async () => Promise.all([world?.cleanup(), nginx?.stop()]));
 

@@ -1,0 +1,79 @@
+import type { PreparedPush } from '../commands/push-setup.js';
+import { queryValidPaths } from '../store/path-info.js';
+import { watchStore } from '../store/watch.js';
+import { pushPaths } from './pipeline.js';
+import { formatBytes, type Progress } from './progress.js';
+import { PushQueue, type QueueTotals } from './queue.js';
+
+/** Exit codes for being stopped at once by a second signal, as shells report them (128 + n). */
+export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
+export type StopSignal = keyof typeof STOP_SIGNALS;
+
+/** A store watcher feeding a push queue: the part watch-store and watch-exec share. */
+export interface WatchSession {
+  storeDir: string;
+  cacheName: string;
+  progress: Progress;
+  /** Stops watching, pushes everything already noticed, prints the summary. */
+  finish(): Promise<QueueTotals>;
+  /** Noticed or queued paths that are not pushed yet: what stopping at once leaves behind. */
+  unpushed(): number;
+}
+
+export function startWatchSession(prepared: PreparedPush, storeDir: string): WatchSession {
+  const { opened, cache, pushOptions, progress } = prepared;
+  const log = (line: string): void => progress.log(line);
+  const queue = new PushQueue({
+    push: (paths) => pushPaths(cache, paths, pushOptions, progress),
+    stillValid: queryValidPaths,
+    log,
+  });
+  const watcher = watchStore({ storeDir, queryValid: queryValidPaths, onValidPaths: (paths) => queue.add(paths), log });
+  return {
+    storeDir,
+    cacheName: opened.name,
+    progress,
+    async finish() {
+      await watcher.close();
+      const totals = await queue.drain();
+      progress.finish(watchSummaryLine(totals));
+      await cache.close?.();
+      return totals;
+    },
+    unpushed: () => watcher.waiting + queue.unpushed,
+  };
+}
+
+export function watchSummaryLine(totals: QueueTotals): string {
+  const failed = totals.failed > 0 ? `; ${totals.failed} could not be pushed` : '';
+  return `pushed ${totals.pushed} paths (${formatBytes(totals.fileBytes)})${failed}`;
+}
+
+/** Calls `handler` on every SIGINT or SIGTERM (which then no longer end the process); returns the undo. */
+export function onStopSignals(handler: (signal: StopSignal) => void): () => void {
+  const listeners = (Object.keys(STOP_SIGNALS) as StopSignal[]).map((signal) => {
+    const listener = (): void => handler(signal);
+    process.on(signal, listener);
+    return [signal, listener] as const;
+  });
+  return () => {
+    for (const [signal, listener] of listeners) process.off(signal, listener);
+  };
+}
+
+/**
+ * Finishes the session; a signal meanwhile means "stop now": it says what is left behind and
+ * exits at once, since uploads in flight cannot be called back quickly.
+ */
+export async function finishUnlessStopped(session: WatchSession): Promise<QueueTotals> {
+  const removeListeners = onStopSignals((signal) => {
+    session.progress.log(`${signal} again: stopping now; ${session.unpushed()} paths were left unpushed`);
+    process.exit(STOP_SIGNALS[signal]);
+  });
+  try {
+    return await session.finish();
+  } finally {
+    removeListeners();
+  }
+}
+
