@@ -10,6 +10,7 @@ import { SMALL_NAR_BYTES } from './nar-spool.js';
 import { prepareNar } from './nar-upload.js';
 import { formatBytes, type Progress } from './progress.js';
 import { Semaphore } from './semaphore.js';
+import { sweepStaleSpoolFiles } from './spool-sweep.js';
 
 export interface PushOptions {
   compression: CompressionMethod;
@@ -67,6 +68,7 @@ async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: Pu
   const largeNars = new Semaphore(LARGE_NARS_AT_ONCE);
   const spoolDirectory = cache.spoolDirectory ?? tmpdir();
   await mkdir(spoolDirectory, { recursive: true });
+  await sweepStaleSpoolFiles(spoolDirectory);
   const zstdWorkers = Math.max(1, availableParallelism());
   let firstError: unknown;
   let running = 0;
