@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access, copyFile, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { createReadStream, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { access, copyFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,14 +18,22 @@ function isMissing(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-/** Writes under a temporary name in the same folder, then renames: readers see all or nothing. */
-async function writeAtomically(path: string, data: string | Buffer): Promise<void> {
+/**
+ * Writes under a temporary name in the same folder, then renames: readers see all or nothing.
+ * Done synchronously: a narinfo is a few hundred bytes, and a push of ten thousand small paths
+ * spends more on thread-pool round trips than on the writes themselves.
+ */
+function writeAtomically(path: string, data: string | Buffer): void {
   const temporary = join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
-    await writeFile(temporary, data);
-    await rename(temporary, path);
+    writeFileSync(temporary, data);
+    renameSync(temporary, path);
   } catch (error) {
-    await unlink(temporary).catch(() => undefined);
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // nothing was written
+    }
     throw error;
   }
 }
@@ -87,14 +95,14 @@ export class FileCache implements BinaryCache {
     try {
       if (dirname(narPath) !== this.spoolDirectory) await mkdir(dirname(narPath), { recursive: true });
       if (dirname(nar.localPath) === dirname(narPath)) {
-        await rename(nar.localPath, narPath);
+        renameSync(nar.localPath, narPath);
       } else {
         const temporary = `${narPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
         await copyFile(nar.localPath, temporary);
         await rename(temporary, narPath);
       }
       // Only now, with every byte of the NAR under its final name, may the narinfo appear.
-      await writeAtomically(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));
+      writeAtomically(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));
     } catch (error) {
       fileErrorToUser(error, this.root);
     }
@@ -124,7 +132,7 @@ export class FileCache implements BinaryCache {
     try {
       await mkdir(this.root, { recursive: true });
       await mkdir(this.spoolDirectory, { recursive: true });
-      await writeAtomically(join(this.root, 'nix-cache-info'), text);
+      writeAtomically(join(this.root, 'nix-cache-info'), text);
     } catch (error) {
       fileErrorToUser(error, this.root);
     }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { closeSync, createWriteStream, openSync, writeFileSync, writeSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 // zstd-napi's documented low-level API (binding.d.ts): streaming into a buffer we own and reuse.
@@ -45,7 +44,8 @@ export async function spoolSmall(info: PathInfo, options: SpoolOptions, localPat
   }
   const whole = compressWhole(options.compression, options.compressionLevel, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
   if (!whole) return undefined;
-  await writeFile(localPath, whole);
+  // A few KiB into the page cache: cheaper done at once than as a round trip through the thread pool.
+  writeFileSync(localPath, whole);
   return { narDigest: narHasher.digest(), narSize, fileDigest: createHash('sha256').update(whole).digest(), fileSize: whole.length };
 }
 

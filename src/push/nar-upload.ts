@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NarUpload } from '../caches/cache.js';
@@ -70,7 +70,7 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
     localPath,
     open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
   };
-  return { upload, narInfo: signedNarInfo(info, upload, fileDigest, options), cleanup: () => unlink(localPath).catch(() => undefined) };
+  return { upload, narInfo: signedNarInfo(info, upload, fileDigest, options), cleanup: async () => removeIfPresent(localPath) };
 }
 
 function signedNarInfo(info: PathInfo, upload: NarUpload, fileDigest: Buffer, options: NarOptions): NarInfo {
@@ -91,4 +91,13 @@ function signedNarInfo(info: PathInfo, upload: NarUpload, fileDigest: Buffer, op
   // Signatures the path already carries (e.g. cache.nixos.org's) stay valid and travel along, as with nix copy.
   const others = info.sigs.filter((sig) => !sig.startsWith(`${options.signingKey.name}:`));
   return { ...unsigned, sigs: [ours, ...others] };
+}
+
+/** A file cache has usually renamed the spool file away already: then there is nothing to do. */
+function removeIfPresent(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already taken by the cache, or never written
+  }
 }
