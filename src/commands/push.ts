@@ -14,11 +14,18 @@ async function readPathsFromStdin(): Promise<string[]> {
 }
 
 export async function run(context: Context, cacheName: string, pathArgs: string[], flags: PushFlags): Promise<void> {
-  const prepared = await preparePush(context, cacheName, flags);
   const given = pathArgs.length > 0 ? pathArgs : await readPathsFromStdin();
   if (given.length === 0) throw new UserError('no store paths given on stdin', 'pipe store paths in, one per line, or pass them as arguments');
-  const storePaths = await resolveStorePaths(given);
-  await requireValid(storePaths);
+  // Opening the cache and asking Nix about the paths are independent: do both at once. When
+  // both fail, the cache's error (no key, no such cache) is the one reported, every time.
+  const [cacheSide, pathSide] = await Promise.allSettled([
+    preparePush(context, cacheName, flags),
+    resolveStorePaths(given).then(async (paths) => (await requireValid(paths), paths)),
+  ]);
+  if (cacheSide.status === 'rejected') throw cacheSide.reason;
+  if (pathSide.status === 'rejected') throw pathSide.reason;
+  const prepared = cacheSide.value;
+  const storePaths = pathSide.value;
   const summary = await pushPaths(prepared.cache, storePaths, prepared.pushOptions, prepared.progress);
   prepared.progress.finish(summaryLine(summary, prepared.cache.description));
   await prepared.cache.close?.();

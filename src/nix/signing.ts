@@ -35,7 +35,7 @@ export function parseSigningKey(text: string): SigningKey {
   }
   const secretKey = Uint8Array.from(bytes);
   // The second half of a Nix secret key is its public key; a key whose halves disagree is corrupt.
-  const derived = nacl.sign.keyPair.fromSeed(secretKey.subarray(0, 32)).publicKey;
+  const derived = publicKeyFromSeed(secretKey.subarray(0, 32));
   if (!Buffer.from(derived).equals(Buffer.from(secretKey.subarray(32)))) {
     throw new Error(`the signing key '${name}' is corrupt (its public half does not match its seed)`);
   }
@@ -86,6 +86,13 @@ function nativePrivateKey(key: SigningKey): KeyObject {
     nativePrivateKeys.set(key, native);
   }
   return native;
+}
+
+/** The public key of an ed25519 seed, through OpenSSL (pure-JS scalar multiplication costs ~10 ms). */
+function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  return Uint8Array.from(spki.subarray(SPKI_ED25519_PREFIX.length));
 }
 
 /** A narinfo `Sig:` value: `<keyname>:<base64 detached ed25519 signature of the fingerprint>`. */
