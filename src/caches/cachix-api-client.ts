@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
+import { unreachableCode } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 
 /*
@@ -93,10 +94,13 @@ interface CallOptions {
 export class CachixApiClient {
   readonly apiBase: string;
   private readonly agent: Agent;
+  /** Whether the API host has answered anything yet: until then, failing to reach it is final. */
+  private answered: boolean;
 
   constructor(private readonly options: CachixApiClientOptions) {
     this.apiBase = `${options.host.replace(/\/+$/, '')}/api/v1/cache/${encodeURIComponent(options.name)}`;
     registerSecret(options.token);
+    this.answered = false;
     this.agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
   }
 
@@ -120,10 +124,30 @@ export class CachixApiClient {
       headers['content-type'] = 'application/json';
     }
     const shown = CachixApiClient.shown(options.method, options.url);
+    return this.retrying(shown, options, headers, body);
+  }
+
+  private async retrying(shown: string, options: CallOptions, headers: Record<string, string>, body: string | Buffer | undefined): Promise<Dispatcher.ResponseData> {
+    try {
+      return await this.attempts(shown, options, headers, body);
+    } catch (error) {
+      throw unreachable(error, this.options.host) ?? error;
+    }
+  }
+
+  private attempts(shown: string, options: CallOptions, headers: Record<string, string>, body: string | Buffer | undefined): Promise<Dispatcher.ResponseData> {
     return withRetry(
       shown,
       async () => {
-        const response = await request(options.url, { method: options.method, headers, body, dispatcher: this.agent });
+        let response: Dispatcher.ResponseData;
+        try {
+          response = await request(options.url, { method: options.method, headers, body, dispatcher: this.agent });
+          this.answered = true;
+        } catch (error) {
+          // A host that never answered is a wrong --host or no network: final, not worth 90 s of retries.
+          if (!this.answered) throw unreachable(error, this.options.host) ?? error;
+          throw error;
+        }
         if (options.expect.includes(response.statusCode)) return response;
         const detail = (await readText(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, MAX_DETAIL);
         this.refuse(response.statusCode, options);
@@ -250,4 +274,14 @@ export class CachixApiClient {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** A network failure reaching the API host, as one line; undefined for anything else. */
+function unreachable(error: unknown, host: string): UserError | undefined {
+  const code = unreachableCode(error);
+  if (!code) return undefined;
+  return new UserError(
+    `cannot reach the cachix API at ${host} (${code})`,
+    'check the network and --host; a cache of your own must be named as in your config (see cachix create)',
+  );
 }

@@ -74,3 +74,17 @@ export function explainHttpError(error: unknown, context: ErrorContext): unknown
   }
   return error;
 }
+
+/** Codes that say the host itself could not be reached: there is no HTTP answer to explain. */
+const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** The code of a failure to reach a host at all (DNS, refused connection), or undefined. */
+export function unreachableCode(error: unknown): string | undefined {
+  if (error instanceof UserError) return undefined;
+  for (let current: unknown = error, depth = 0; current && typeof current === 'object' && depth < 8; depth++) {
+    const { code, cause } = current as { code?: unknown; cause?: unknown };
+    if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return code;
+    current = cause;
+  }
+  return undefined;
+}

@@ -9,7 +9,7 @@ import { hashPartOf } from '../nix/store-path.js';
 import { findNetrcCredentials, parseNetrc } from '../nixconf/netrc.js';
 import { registerSecret } from '../redact.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
-import { explainHttpError } from './http-errors.js';
+import { explainHttpError, unreachableCode } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 
 export const DEFAULT_NETRC_FILE = '/etc/nix/netrc';
@@ -68,6 +68,8 @@ class HttpCache implements BinaryCache {
   private readonly agent: Agent;
   private readonly userInfo: { login: string; password: string } | undefined;
   private authorization: Promise<string | undefined> | undefined;
+  /** Whether the server has answered anything yet: until then, failing to reach it is final. */
+  private answered = false;
 
   constructor(url: URL, private readonly options: HttpCacheOptions) {
     this.base = publicBaseUrl(url);
@@ -117,6 +119,15 @@ class HttpCache implements BinaryCache {
           let response: Dispatcher.ResponseData;
           try {
             response = await request(target, { method, headers, body, dispatcher: this.agent });
+            this.answered = true;
+          } catch (error) {
+            // A host that never answered is a wrong URL or a server that is not running: retrying
+            // for 90 s would only hide that. Once it has answered, the same error is a blip.
+            const code = unreachableCode(error);
+            if (code && !this.answered) {
+              throw new UserError(`cannot reach ${this.description} (${code})`, 'check the cache URL, that the server is running, and the network');
+            }
+            throw error;
           } finally {
             // A server may answer (401, 413) before reading the whole body: close our file either way.
             if (body && typeof body !== 'string' && !body.readableEnded) body.destroy();
