@@ -22,6 +22,8 @@ export interface SpoolOptions {
   compressionLevel?: number | undefined;
   /** zstd worker threads for one streamed NAR. */
   zstdWorkers: number;
+  /** Told of each chunk of a streamed NAR as it is read, for progress on a terminal. */
+  onNarBytes?: ((bytes: number) => void) | undefined;
 }
 
 /** Below this, a NAR is built and compressed in memory in one call: no stream, no threads. */
@@ -95,6 +97,7 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
         result = next.value;
         break;
       }
+      options.onNarBytes?.(next.value.length);
       if (context) compress(next.value, zstd.EndDirective.continue);
       else emit(next.value);
       readers.giveBack(next.value);
@@ -119,6 +122,7 @@ async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPa
           result = next.value;
           return;
         }
+        options.onNarBytes?.(next.value.length);
         yield next.value;
       }
     })(),

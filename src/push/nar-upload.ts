@@ -9,16 +9,12 @@ import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
 import { signFingerprint, type SigningKey } from '../nix/signing.js';
 import type { PathInfo } from '../store/path-info.js';
-import { COMPRESSION_EXTENSION, type CompressionMethod } from './compress.js';
-import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled } from './nar-spool.js';
+import { COMPRESSION_EXTENSION } from './compress.js';
+import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOptions } from './nar-spool.js';
 
-export interface NarOptions {
-  compression: CompressionMethod;
-  compressionLevel?: number | undefined;
+export interface NarOptions extends SpoolOptions {
   omitDeriver: boolean;
   signingKey: SigningKey;
-  /** zstd worker threads for one streamed NAR. */
-  zstdWorkers: number;
 }
 
 export interface PreparedNar {

@@ -110,7 +110,12 @@ async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: Pu
     const large = info.narSize > SMALL_NAR_BYTES;
     if (large) await largeNars.acquire();
     try {
-      const prepared = await prepareNar(info, { ...options, zstdWorkers }, spoolDirectory);
+      let streamedBytes = 0;
+      const onNarBytes = (bytes: number): void => {
+        streamedBytes += bytes;
+        progress.narBytesRead?.(bytes);
+      };
+      const prepared = await prepareNar(info, { ...options, zstdWorkers, onNarBytes }, spoolDirectory);
       try {
         await cache.upload(prepared.upload, prepared.narInfo);
       } finally {
@@ -119,7 +124,7 @@ async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: Pu
       summary.pushed++;
       summary.narBytes += info.narSize;
       summary.fileBytes += prepared.upload.fileSize;
-      progress.pathDone(info.path, info.narSize, prepared.upload.fileSize);
+      progress.pathDone(info.path, info.narSize, prepared.upload.fileSize, streamedBytes);
     } finally {
       if (large) largeNars.release();
     }

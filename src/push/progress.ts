@@ -3,7 +3,10 @@ import type { Ora } from 'ora';
 /** What the push pipeline reports as it goes; the command decides how it looks. */
 export interface Progress {
   start(totalPaths: number, totalNarBytes: number): void;
-  pathDone(storePath: string, narSize: number, fileSize: number): void;
+  /** `streamedBytes`: how much of this path was already reported through narBytesRead. */
+  pathDone(storePath: string, narSize: number, fileSize: number, streamedBytes?: number): void;
+  /** NAR bytes read so far of paths still in flight, so a terminal shows a large path moving. */
+  narBytesRead?(bytes: number): void;
   log(line: string): void;
   finish(summaryLine: string): void;
 }
@@ -51,7 +54,10 @@ class SpinnerProgress implements Progress {
   private totalBytes = 0;
   private done = 0;
   private doneBytes = 0;
+  /** Bytes of paths not yet done, as reported while they stream. */
+  private streamingBytes = 0;
   private readonly startedAt = Date.now();
+  private lastDraw = 0;
 
   constructor(private readonly spinner: Ora) {}
 
@@ -60,19 +66,30 @@ class SpinnerProgress implements Progress {
     this.totalBytes = totalNarBytes;
     this.done = 0;
     this.doneBytes = 0;
+    this.streamingBytes = 0;
     if (totalPaths > 0) this.spinner.start(this.text());
   }
 
   private text(): string {
     const seconds = Math.max((Date.now() - this.startedAt) / 1000, 0.001);
-    const rate = formatBytes(this.doneBytes / seconds);
-    return `pushing ${this.done}/${this.total} paths, ${formatBytes(this.doneBytes)}/${formatBytes(this.totalBytes)} of NAR, ${rate}/s`;
+    const bytes = Math.min(this.doneBytes + this.streamingBytes, this.totalBytes);
+    return `pushing ${this.done}/${this.total} paths, ${formatBytes(bytes)}/${formatBytes(this.totalBytes)} of NAR, ${formatBytes(bytes / seconds)}/s`;
   }
 
-  pathDone(_storePath: string, narSize: number): void {
+  pathDone(_storePath: string, narSize: number, _fileSize: number, streamedBytes = 0): void {
     this.done++;
     this.doneBytes += narSize;
+    this.streamingBytes = Math.max(0, this.streamingBytes - streamedBytes);
     this.spinner.text = this.text();
+  }
+
+  narBytesRead(bytes: number): void {
+    this.streamingBytes += bytes;
+    // Redrawn at most every 100 ms: text updates per MiB would cost more than the drawing is worth.
+    if (Date.now() - this.lastDraw >= 100) {
+      this.lastDraw = Date.now();
+      this.spinner.text = this.text();
+    }
   }
 
   log(line: string): void {
