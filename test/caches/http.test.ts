@@ -1,49 +1,32 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { uncompressedNarFixture, type NarFixture } from '../helpers/nar-fixture.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BinaryCache, NarUpload } from '../../src/caches/cache.js';
+import type { BinaryCache } from '../../src/caches/cache.js';
 import { createHttpCache } from '../../src/caches/http.js';
 import { UserError } from '../../src/errors.js';
 import { findNetrcCredentials, parseNetrc } from '../../src/nixconf/netrc.js';
-import { parseHash } from '../../src/nix/hash.js';
-import { encodeBase32 } from '../../src/nix/base32.js';
-import { narInfoFingerprint, type NarInfo } from '../../src/nix/narinfo.js';
-import { formatPublicKey, generateSigningKey, publicKeyOf, signFingerprint } from '../../src/nix/signing.js';
+import { formatPublicKey, generateSigningKey, publicKeyOf } from '../../src/nix/signing.js';
 import { hashPartOf } from '../../src/nix/store-path.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { buildWithNix, nixDump, requireNix, run } from '../helpers/nix.js';
+import { buildWithNix, requireNix, run } from '../helpers/nix.js';
 
 const key = generateSigningKey('http-test-1');
 const publicKey = formatPublicKey(publicKeyOf(key));
 const fastRetry = { baseMs: 20, capMs: 100, budgetMs: 20_000, log: () => {} };
 const cleanups: (() => Promise<unknown>)[] = [];
 
-interface Fixture {
-  storePath: string;
-  nar: Buffer;
-  upload: NarUpload;
-  narInfo: NarInfo;
-}
+type Fixture = NarFixture;
 
 /** A real built path, its NAR from `nix-store --dump`, and a narinfo signed as push would (compression none). */
 async function fixture(tag: string): Promise<Fixture> {
   const storePath = await buildWithNix(`http-${tag}`, `mkdir -p $out; echo ${tag} > $out/name; head -c 1000000 /dev/urandom > $out/blob`);
   const dir = await mkdtemp(join(tmpdir(), 'cachix-http-nar-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const nar = await nixDump(storePath);
-  const narFile = join(dir, 'nar');
-  await writeFile(narFile, nar);
-  const narHash = parseHash((await run('nix-store', ['-q', '--hash', storePath])).trim());
-  const narSize = Number((await run('nix-store', ['-q', '--size', storePath])).trim());
-  const references = (await run('nix-store', ['-q', '--references', storePath])).split('\n').filter(Boolean);
-  const fileHashBase32 = encodeBase32(narHash.digest);
-  const upload: NarUpload = { narUrl: `nar/${fileHashBase32}.nar`, fileSize: nar.length, fileHashBase32, compression: 'none', localPath: narFile, open: () => createReadStream(narFile) };
-  const unsigned = { storePath, url: upload.narUrl, compression: 'none', fileHash: narHash, fileSize: nar.length, narHash, narSize, references, sigs: [] };
-  return { storePath, nar, upload, narInfo: { ...unsigned, sigs: [signFingerprint(key, narInfoFingerprint(unsigned))] } };
+  return uncompressedNarFixture(storePath, dir, key);
 }
 
 /** Real Nix substitutes the path from the cache into a fresh chroot store, checking the signature with `trustedKey`. */

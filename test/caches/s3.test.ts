@@ -5,17 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { once } from 'node:events';
+import { uncompressedNarFixture, type NarFixture } from '../helpers/nar-fixture.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BinaryCache, NarUpload } from '../../src/caches/cache.js';
 import { createS3Cache, parseS3Url } from '../../src/caches/s3.js';
 import { UserError } from '../../src/errors.js';
 import { encodeBase32 } from '../../src/nix/base32.js';
-import { parseHash, sha256Hash } from '../../src/nix/hash.js';
-import { narInfoFingerprint, type NarInfo } from '../../src/nix/narinfo.js';
-import { formatPublicKey, generateSigningKey, publicKeyOf, signFingerprint } from '../../src/nix/signing.js';
+import { sha256Hash } from '../../src/nix/hash.js';
+import type { NarInfo } from '../../src/nix/narinfo.js';
+import { formatPublicKey, generateSigningKey, publicKeyOf } from '../../src/nix/signing.js';
 import { hashPartOf } from '../../src/nix/store-path.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
-import { buildWithNix, nixDump, requireNix, run } from '../helpers/nix.js';
+import { buildWithNix, requireNix, run } from '../helpers/nix.js';
 import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
 
 const key = generateSigningKey('s3-test-1');
@@ -41,17 +42,9 @@ function narUploadFromFile(narFile: string, fileSize: number, fileHashBase32: st
 }
 
 /** A real built path, its NAR from `nix-store --dump`, and a narinfo signed as push would (compression none). */
-async function fixture(tag: string): Promise<{ storePath: string; nar: Buffer; upload: NarUpload; narInfo: NarInfo }> {
+async function fixture(tag: string): Promise<NarFixture> {
   const storePath = await buildWithNix(`s3-${tag}`, `mkdir -p $out; echo ${tag} > $out/name; head -c 300000 /dev/urandom > $out/blob`);
-  const nar = await nixDump(storePath);
-  const narFile = join(scratch, `${tag}.nar`);
-  await writeFile(narFile, nar);
-  const narHash = parseHash((await run('nix-store', ['-q', '--hash', storePath])).trim());
-  const narSize = Number((await run('nix-store', ['-q', '--size', storePath])).trim());
-  const references = (await run('nix-store', ['-q', '--references', storePath])).split('\n').filter(Boolean);
-  const upload = narUploadFromFile(narFile, nar.length, encodeBase32(narHash.digest));
-  const unsigned = { storePath, url: upload.narUrl, compression: 'none', fileHash: narHash, fileSize: nar.length, narHash, narSize, references, sigs: [] };
-  return { storePath, nar, upload, narInfo: { ...unsigned, sigs: [signFingerprint(key, narInfoFingerprint(unsigned))] } };
+  return uncompressedNarFixture(storePath, scratch, key);
 }
 
 async function substitute(storePath: string, cacheUrl: string, trustedKey: string): Promise<void> {

@@ -7,6 +7,7 @@ import { encodeBase32 } from '../../src/nix/base32.js';
 import { formatHashBase32 } from '../../src/nix/hash.js';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { CACHIX_BIN } from '../helpers/cli.js';
+import { substituteIntoFreshStore as substituteIntoNewStore } from '../helpers/substitute.js';
 import { NO_SUBSTITUTERS, nixString, requireNix, retryKilledBuild, run } from '../helpers/nix.js';
 
 /**
@@ -144,29 +145,11 @@ in builtins.genList mk ${count}`;
   return out.trim().split('\n');
 }
 
-/**
- * Nix 2.8 without a daemon on the shared test machine sometimes reports a builder "failed due to
- * signal 9 (Killed)" (seen with nothing but serial nix-builds running: another Nix killing its build
- * user's processes). That is the machine, not the code under test: a build is tried up to 3 times.
- */
-
-/** Real Nix substitutes `path` from `cacheUrl` into a fresh chroot store, trusting only `publicKey`. */
+/** Real Nix substitutes `path` into a fresh chroot store (removed afterwards), trusting only `publicKey`. */
 export async function substituteIntoFreshStore(path: string, cacheUrl: string, publicKey: string): Promise<{ ok: boolean; stderr: string }> {
-  const root = await mkdtemp(join(tmpdir(), 'cachix-fresh-store-'));
-  try {
-    await run('nix-store', [
-      '--store', root, '--realise', path,
-      '--option', 'substituters', cacheUrl,
-      '--option', 'trusted-public-keys', publicKey,
-      '--option', 'require-sigs', 'true',
-      '--max-jobs', '0',
-    ]);
-    return { ok: true, stderr: '' };
-  } catch (error) {
-    return { ok: false, stderr: String((error as { stderr?: string }).stderr ?? error) };
-  } finally {
-    await rm(root, { recursive: true, force: true }).catch(() => undefined);
-  }
+  const result = await substituteIntoNewStore(path, cacheUrl, publicKey);
+  await rm(result.root, { recursive: true, force: true }).catch(() => undefined);
+  return result;
 }
 
 export interface KilledRun {
