@@ -29,10 +29,13 @@ export interface PushSummary {
 }
 
 /**
- * Large NARs are CPU-bound in zstd's own threads, which already use every core: a second one at
- * once only adds memory (a reader thread, a zstd context, upload buffers). Small ones run beside it.
+ * Large NARs: compressing is CPU-bound in zstd's own threads, which already use every core, so
+ * one is compressed at a time; a second would only add memory. Uploading is network-bound and
+ * runs beside the next compression, one at a time too, since a multipart upload holds its part
+ * buffers. Small NARs run beside both, up to --jobs.
  */
-const LARGE_NARS_AT_ONCE = 1;
+const LARGE_COMPRESSIONS_AT_ONCE = 1;
+const LARGE_UPLOADS_AT_ONCE = 1;
 
 export function summaryLine(summary: PushSummary, cacheDescription: string): string {
   const pushed = `pushed ${summary.pushed} paths (${formatBytes(summary.narBytes)} of NAR, ${formatBytes(summary.fileBytes)} uploaded)`;
@@ -65,7 +68,8 @@ async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: Pu
     for (const reference of needed) dependents.set(reference, [...(dependents.get(reference) ?? []), info.path]);
   }
   const ready = toPush.filter((info) => waitingOn.get(info.path) === 0).map((info) => info.path);
-  const largeNars = new Semaphore(LARGE_NARS_AT_ONCE);
+  const largeCompressions = new Semaphore(LARGE_COMPRESSIONS_AT_ONCE);
+  const largeUploads = new Semaphore(LARGE_UPLOADS_AT_ONCE);
   const spoolDirectory = cache.spoolDirectory ?? tmpdir();
   await mkdir(spoolDirectory, { recursive: true });
   await sweepStaleSpoolFiles(spoolDirectory);
@@ -108,25 +112,32 @@ async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: Pu
 
   async function pushOne(info: PathInfo): Promise<void> {
     const large = info.narSize > SMALL_NAR_BYTES;
-    if (large) await largeNars.acquire();
+    let streamedBytes = 0;
+    const onNarBytes = (bytes: number): void => {
+      streamedBytes += bytes;
+      progress.narBytesRead?.(bytes);
+    };
+    const prepared = await whileHolding(large ? largeCompressions : undefined, () =>
+      prepareNar(info, { ...options, zstdWorkers, onNarBytes }, spoolDirectory),
+    );
     try {
-      let streamedBytes = 0;
-      const onNarBytes = (bytes: number): void => {
-        streamedBytes += bytes;
-        progress.narBytesRead?.(bytes);
-      };
-      const prepared = await prepareNar(info, { ...options, zstdWorkers, onNarBytes }, spoolDirectory);
-      try {
-        await cache.upload(prepared.upload, prepared.narInfo);
-      } finally {
-        await prepared.cleanup();
-      }
-      summary.pushed++;
-      summary.narBytes += info.narSize;
-      summary.fileBytes += prepared.upload.fileSize;
-      progress.pathDone(info.path, info.narSize, prepared.upload.fileSize, streamedBytes);
+      await whileHolding(large ? largeUploads : undefined, () => cache.upload(prepared.upload, prepared.narInfo));
     } finally {
-      if (large) largeNars.release();
+      await prepared.cleanup();
     }
+    summary.pushed++;
+    summary.narBytes += info.narSize;
+    summary.fileBytes += prepared.upload.fileSize;
+    progress.pathDone(info.path, info.narSize, prepared.upload.fileSize, streamedBytes);
+  }
+}
+
+async function whileHolding<T>(semaphore: Semaphore | undefined, work: () => Promise<T>): Promise<T> {
+  if (!semaphore) return work();
+  await semaphore.acquire();
+  try {
+    return await work();
+  } finally {
+    semaphore.release();
   }
 }
