@@ -6,7 +6,7 @@ import { hashPartOf } from '../nix/store-path.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently, LOOKUP_CONCURRENCY } from './concurrently.js';
-import { explainHttpError } from './http-errors.js';
+import { explainHttpError, unreachableCode } from './http-errors.js';
 import { withRetry, type RetryOptions } from './retry.js';
 
 /** Parts are buffered in memory: at most PART_SIZE x PART_QUEUE bytes per NAR in flight. */
@@ -52,6 +52,8 @@ class S3Cache implements BinaryCache {
   readonly description: string;
   private readonly location: S3Location;
   private clientPromise: Promise<S3Client> | undefined;
+  /** Whether the endpoint has answered anything yet: until then, failing to reach it is final. */
+  private answered = false;
 
   constructor(private readonly url: URL, private readonly options: { retry?: RetryOptions | undefined }) {
     this.location = parseS3Url(url);
@@ -86,8 +88,21 @@ class S3Cache implements BinaryCache {
 
   /** Retries what is worth retrying, then says in one line what the user can fix. */
   private async call<T>(what: string, writing: boolean, operation: () => Promise<T>): Promise<T> {
+    const attempt = async (): Promise<T> => {
+      try {
+        const result = await operation();
+        this.answered = true;
+        return result;
+      } catch (error) {
+        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode) this.answered = true;
+        // An endpoint that never answered is a wrong URL or a server that is not running: final.
+        const code = this.answered ? undefined : unreachableCode(error);
+        if (code) throw new UserError(`cannot reach ${this.description} (${code})`, 'check the endpoint in the cache URL, that the server is running, and the network');
+        throw error;
+      }
+    };
     try {
-      return await withRetry(`${what} ${this.description}`, operation, this.options.retry);
+      return await withRetry(`${what} ${this.description}`, attempt, this.options.retry);
     } catch (error) {
       const name = (error as { name?: string } | undefined)?.name;
       if (name === 'CredentialsProviderError') {

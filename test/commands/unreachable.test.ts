@@ -26,6 +26,15 @@ describe('a cache server that cannot be reached at all', () => {
     expect(result.stderr.split('\n')[0]).toMatch(/^cachix: cannot reach http:\/\/cache\.invalid \((ENOTFOUND|EAI_AGAIN)\)$/);
   });
 
+  it('s3: an endpoint that refuses connections', async () => {
+    const started = Date.now();
+    const url = `s3://bucket?endpoint=127.0.0.1:${closedPort}&scheme=http&region=us-east-1`;
+    const result = await world.run(['create', 's3down', '--url', url], { env: { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n')[0]).toBe(`cachix: cannot reach s3://bucket at http://127.0.0.1:${closedPort} (ECONNREFUSED)`);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('a name not in the config, with the cachix API host down', async () => {
     const result = await world.run(['--host', `http://127.0.0.1:${closedPort}`, 'use', 'not-configured']);
     expect(result.code).toBe(1);
