@@ -3,6 +3,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { unreachableCode } from './http-errors.js';
+import { readLimited } from './read-limited.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 
 /*
@@ -62,18 +63,8 @@ const API_HOST_HINT = 'check that --host (or CACHIX_HOST, or host in the config)
 /** An error body is shown to the user, so only its first line and only this much of it. */
 const MAX_DETAIL = 200;
 
-async function readText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      throw new Error(`a response from the cachix API was larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+function readText(body: Readable, limit: number): Promise<string> {
+  return readLimited(body, limit, () => new Error(`a response from the cachix API was larger than ${limit} bytes`));
 }
 
 interface CallOptions {
@@ -268,7 +259,7 @@ export class CachixApiClient {
   }
 
   async readText(body: Readable, limit: number): Promise<string> {
-    return readText(body as Dispatcher.ResponseData['body'], limit);
+    return readText(body, limit);
   }
 
   async close(): Promise<void> {

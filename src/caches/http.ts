@@ -4,6 +4,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently, LOOKUP_CONCURRENCY } from './concurrently.js';
+import { readLimited } from './read-limited.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { findNetrcCredentials, parseNetrc } from '../nixconf/netrc.js';
@@ -33,24 +34,14 @@ function publicBaseUrl(url: URL): URL {
   return base;
 }
 
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number, what = 'a response from the cache'): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) {
-        body.destroy();
-        throw new UserError(`${what} is larger than ${limit} bytes, which no real one is`, 'check what the server serves at that URL');
-      }
-      chunks.push(chunk);
-    }
-  } catch (error) {
-    if (error instanceof UserError) throw error;
+function readBody(body: Dispatcher.ResponseData['body'], limit: number, what = 'a response from the cache'): Promise<string> {
+  return readLimited(
+    body,
+    limit,
+    () => new UserError(`${what} is larger than ${limit} bytes, which no real one is`, 'check what the server serves at that URL'),
     // A body that stalls (bodyTimeout) or is cut off: say what was being read, not just undici's words.
-    throw new UserError(`reading ${what} failed after ${size} bytes: ${(error as Error).message}`, 'the server stopped sending; try again later, or check the server', 1);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+    (error, bytesRead) => new UserError(`reading ${what} failed after ${bytesRead} bytes: ${(error as Error).message}`, 'the server stopped sending; try again later, or check the server', 1),
+  );
 }
 
 interface SendOptions {
@@ -142,7 +133,7 @@ class HttpCache implements BinaryCache {
               'use the URL it redirects to as the cache URL (cachix create NAME --url URL)',
             );
           }
-          const detail = (await readLimited(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, 200);
+          const detail = (await readBody(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, 200);
           throw new HttpStatusError(method, target.href, response.statusCode, {
             retryAfterMs: parseRetryAfter(response.headers['retry-after']),
             detail: /<html|<!DOCTYPE/i.test(detail ?? '') ? undefined : detail,
@@ -164,7 +155,7 @@ class HttpCache implements BinaryCache {
         'check the URL, or write one with `cachix create`',
       );
     }
-    const info = binaryCacheInfo(await readLimited(response.body, MAX_NARINFO_BYTES, `${this.description}/nix-cache-info`), this.description);
+    const info = binaryCacheInfo(await readBody(response.body, MAX_NARINFO_BYTES, `${this.description}/nix-cache-info`), this.description);
     // Reads that needed credentials mean Nix needs them too (netrc), so the cache is not public.
     info.isPublic = (await this.authorizationHeader()) === undefined;
     return info;
@@ -200,7 +191,7 @@ class HttpCache implements BinaryCache {
       await response.body.dump();
       return undefined;
     }
-    return readLimited(response.body, MAX_NARINFO_BYTES, `${this.description}/${hashPart}.narinfo`);
+    return readBody(response.body, MAX_NARINFO_BYTES, `${this.description}/${hashPart}.narinfo`);
   }
 
   async getFile(relativeUrl: string): Promise<Readable | undefined> {

@@ -7,6 +7,7 @@ import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently, LOOKUP_CONCURRENCY } from './concurrently.js';
 import { explainHttpError, unreachableCode } from './http-errors.js';
+import { readLimited } from './read-limited.js';
 import { withRetry, type RetryOptions } from './retry.js';
 
 /** Parts are buffered in memory: at most PART_SIZE x PART_QUEUE bytes per NAR in flight. */
@@ -134,17 +135,7 @@ class S3Cache implements BinaryCache {
   private async readText(relative: string): Promise<string | undefined> {
     const body = await this.getObject(relative);
     if (!body) return undefined;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_NARINFO_BYTES) {
-        body.destroy();
-        throw new Error(`${relative} in ${this.description} is larger than ${MAX_NARINFO_BYTES} bytes`);
-      }
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    return readLimited(body, MAX_NARINFO_BYTES, () => new Error(`${relative} in ${this.description} is larger than ${MAX_NARINFO_BYTES} bytes`));
   }
 
   async info(): Promise<CacheInfo> {
