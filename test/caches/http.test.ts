@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uncompressedNarFixture, type NarFixture } from '../helpers/nar-fixture.js';
+import { substituteOrThrow } from '../helpers/substitute.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BinaryCache } from '../../src/caches/cache.js';
 import { createHttpCache } from '../../src/caches/http.js';
@@ -12,7 +13,7 @@ import { formatPublicKey, generateSigningKey, publicKeyOf } from '../../src/nix/
 import { hashPartOf } from '../../src/nix/store-path.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { buildWithNix, requireNix, run } from '../helpers/nix.js';
+import { buildWithNix, requireNix } from '../helpers/nix.js';
 
 const key = generateSigningKey('http-test-1');
 const publicKey = formatPublicKey(publicKeyOf(key));
@@ -29,15 +30,6 @@ async function fixture(tag: string): Promise<Fixture> {
   return uncompressedNarFixture(storePath, dir, key);
 }
 
-/** Real Nix substitutes the path from the cache into a fresh chroot store, checking the signature with `trustedKey`. */
-async function substitute(storePath: string, cacheUrl: string, trustedKey: string): Promise<void> {
-  const store = await mkdtemp(join(tmpdir(), 'cachix-fresh-'));
-  try {
-    await run('nix-store', ['--store', store, '--realise', storePath, '--option', 'substituters', cacheUrl, '--option', 'trusted-public-keys', trustedKey]);
-  } finally {
-    await rm(store, { recursive: true, force: true });
-  }
-}
 
 /** Nix 2.8 warns this way when substituting; `nix copy` and newer Nix say "lacks a valid signature". */
 const NIX_REFUSES_SIGNATURE = /is not signed by any of the keys in 'trusted-public-keys'|lacks a valid signature/;
@@ -92,9 +84,9 @@ describe('http cache against nginx', () => {
     for await (const chunk of (await cache.getFile(shared.upload.narUrl))!) chunks.push(chunk as Buffer);
     expect(sha256(Buffer.concat(chunks))).toBe(sha256(shared.nar));
 
-    await substitute(shared.storePath, `${nginx.url}/main`, publicKey);
+    await substituteOrThrow(shared.storePath, `${nginx.url}/main`, publicKey);
     const wrongKey = formatPublicKey(publicKeyOf(generateSigningKey('http-test-1')));
-    await expect(substitute(shared.storePath, `${nginx.url}/main`, wrongKey)).rejects.toThrow(NIX_REFUSES_SIGNATURE);
+    await expect(substituteOrThrow(shared.storePath, `${nginx.url}/main`, wrongKey)).rejects.toThrow(NIX_REFUSES_SIGNATURE);
   });
 
   it('answers missing() for many paths at once', async () => {
@@ -218,7 +210,7 @@ describe('http cache retries through a faulty proxy', () => {
       const narinfo = proxy.requests.find((request) => request.path === `/rorder/${hashPartOf(path.storePath)}.narinfo`)!;
       expect(narDone, path.storePath).toBeDefined();
       expect(narinfo.startedAt).toBeGreaterThanOrEqual(narDone.completedAt);
-      await substitute(path.storePath, `${nginx.url}/rorder`, publicKey);
+      await substituteOrThrow(path.storePath, `${nginx.url}/rorder`, publicKey);
     }
   });
 });

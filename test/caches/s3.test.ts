@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { uncompressedNarFixture, type NarFixture } from '../helpers/nar-fixture.js';
+import { substituteOrThrow } from '../helpers/substitute.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BinaryCache, NarUpload } from '../../src/caches/cache.js';
 import { createS3Cache, parseS3Url } from '../../src/caches/s3.js';
@@ -16,7 +17,7 @@ import type { NarInfo } from '../../src/nix/narinfo.js';
 import { formatPublicKey, generateSigningKey, publicKeyOf } from '../../src/nix/signing.js';
 import { hashPartOf } from '../../src/nix/store-path.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
-import { buildWithNix, requireNix, run } from '../helpers/nix.js';
+import { buildWithNix, requireNix } from '../helpers/nix.js';
 import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
 
 const key = generateSigningKey('s3-test-1');
@@ -47,14 +48,6 @@ async function fixture(tag: string): Promise<NarFixture> {
   return uncompressedNarFixture(storePath, scratch, key);
 }
 
-async function substitute(storePath: string, cacheUrl: string, trustedKey: string): Promise<void> {
-  const store = await mkdtemp(join(tmpdir(), 'cachix-fresh-'));
-  try {
-    await run('nix-store', ['--store', store, '--realise', storePath, '--option', 'substituters', cacheUrl, '--option', 'trusted-public-keys', trustedKey]);
-  } finally {
-    await rm(store, { recursive: true, force: true });
-  }
-}
 
 async function sha256Of(stream: Readable): Promise<string> {
   const hash = createHash('sha256');
@@ -116,9 +109,9 @@ describe('s3 cache against s3rver', () => {
     expect(narinfoResponse.headers.get('content-type')).toBe('text/x-nix-narinfo');
     expect((await fetch(`${s3.httpUrl}/${path.upload.narUrl}`, { method: 'HEAD' })).headers.get('content-type')).toBe('application/x-nix-nar');
 
-    await substitute(path.storePath, s3.httpUrl, publicKey);
+    await substituteOrThrow(path.storePath, s3.httpUrl, publicKey);
     const wrongKey = formatPublicKey(publicKeyOf(generateSigningKey('s3-test-1')));
-    await expect(substitute(path.storePath, s3.httpUrl, wrongKey)).rejects.toThrow(NIX_REFUSES_SIGNATURE);
+    await expect(substituteOrThrow(path.storePath, s3.httpUrl, wrongKey)).rejects.toThrow(NIX_REFUSES_SIGNATURE);
   });
 
   it('streams a ~100 MB NAR as a multipart upload, byte-identical', async () => {
@@ -175,7 +168,7 @@ describe('s3 cache against s3rver', () => {
     expect(narPuts.map((request) => request.fault)).toEqual(['drop', undefined]);
     expect(narinfoPuts.map((request) => request.status)).toEqual([503, 503, 503, 503, 200]);
     expect(narinfoPuts[0]!.startedAt).toBeGreaterThanOrEqual(narPuts[1]!.completedAt);
-    await substitute(path.storePath, s3.httpUrl, publicKey);
+    await substituteOrThrow(path.storePath, s3.httpUrl, publicKey);
   });
 });
 

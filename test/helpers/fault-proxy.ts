@@ -1,5 +1,5 @@
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from './loopback.js';
 
 /** What the proxy does to a request a rule matches. */
 export type FaultAction =
@@ -56,7 +56,6 @@ export async function startFaultProxy(upstream: string, options: { preserveHost?
   const target = new URL(upstream);
   const rules: (FaultRule & { remaining: number })[] = [];
   const requests: RecordedRequest[] = [];
-  const sockets = new Set<Socket>();
 
   const forward = (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, dropAfter?: number): void => {
     const upstreamRequest = httpRequest({
@@ -129,21 +128,13 @@ export async function startFaultProxy(upstream: string, options: { preserveHost?
       forward(req, res, record, action?.kind === 'drop' ? action.afterBytes : undefined);
     }
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${listening.port}`,
     requests,
     addRule(rule) {
       rules.push({ ...rule, remaining: rule.times ?? 1 });
     },
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: listening.stop,
   };
 }

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from './nix.js';
@@ -21,4 +21,17 @@ export async function substituteIntoFreshStore(path: string, cacheUrl: string, p
   } catch (error) {
     return { root, ok: false, stderr: String((error as { stderr?: string }).stderr) };
   }
+}
+
+/** The same, with the fresh store removed afterwards: for tests that only need the verdict. */
+export async function substituteThenDiscard(path: string, cacheUrl: string, publicKey: string): Promise<{ ok: boolean; stderr: string }> {
+  const { root, ok, stderr } = await substituteIntoFreshStore(path, cacheUrl, publicKey);
+  await rm(root, { recursive: true, force: true }).catch(() => undefined);
+  return { ok, stderr };
+}
+
+/** Substitutes or throws with what Nix said (so a test can match Nix's refusal). */
+export async function substituteOrThrow(path: string, cacheUrl: string, publicKey: string): Promise<void> {
+  const { ok, stderr } = await substituteThenDiscard(path, cacheUrl, publicKey);
+  if (!ok) throw new Error(stderr);
 }

@@ -2,10 +2,10 @@ import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { listenOnLoopback } from './loopback.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -49,19 +49,6 @@ export interface RunningHttps {
 /** An https server on a free 127.0.0.1 port with the private certificate. */
 export async function startHttps(tls: PrivateTls, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<RunningHttps> {
   const server = createServer({ key: tls.key, cert: tls.cert }, handler);
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `https://127.0.0.1:${port}`,
-    server,
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const listening = await listenOnLoopback(server);
+  return { url: `https://127.0.0.1:${listening.port}`, server, stop: listening.stop };
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NarParseError, parseNar } from '../../src/nix/nar/parse.js';
 import { formatNarInfo, parseNarInfo } from '../../src/nix/narinfo.js';
 import { buildWithNix, NIX_FEATURES, nixDump, NO_SUBSTITUTERS, run } from '../helpers/nix.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /**
  * Random mutations of real bytes from Nix. Seeded, so a failure names the seed and case that
@@ -13,17 +14,6 @@ import { buildWithNix, NIX_FEATURES, nixDump, NO_SUBSTITUTERS, run } from '../he
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed2024);
 const CASES_PER_MUTATION = Number(process.env.FUZZ_CASES ?? 2000);
 
-/** mulberry32: small, fast, good enough to pick mutations. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Mutation = (input: Buffer, random: () => number) => Buffer;
 const below = (random: () => number, n: number): number => Math.floor(random() * n);
@@ -64,7 +54,7 @@ async function fuzz(name: string, corpus: Buffer[], check: (mutated: Buffer, ran
     for (let index = 0; index < CASES_PER_MUTATION; index++) {
       // One generator per case, so a case reproduces alone from its seed and index.
       const caseSeed = (SEED ^ Math.imul(index + 1, 0x9e3779b1) ^ hashName(`${name}/${mutationName}`)) >>> 0;
-      const random = prng(caseSeed);
+      const random = seededRandom(caseSeed);
       const input = corpus[below(random, corpus.length)]!;
       const mutated = mutate(input, random);
       const problem = await check(mutated, random);

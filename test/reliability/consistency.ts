@@ -7,7 +7,6 @@ import { encodeBase32 } from '../../src/nix/base32.js';
 import { formatHashBase32 } from '../../src/nix/hash.js';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { CACHIX_BIN } from '../helpers/cli.js';
-import { substituteIntoFreshStore as substituteIntoNewStore } from '../helpers/substitute.js';
 import { NO_SUBSTITUTERS, nixString, requireNix, retryKilledBuild, run } from '../helpers/nix.js';
 
 /**
@@ -103,17 +102,6 @@ export function httpReader(baseUrl: string): CacheFileReader {
   };
 }
 
-/** A tiny seeded PRNG (mulberry32): the same seed gives the same kill points on every run. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Builds, with real Nix in one nix-build, a chain of `count` paths, each holding `megabytes` of
@@ -145,12 +133,6 @@ in builtins.genList mk ${count}`;
   return out.trim().split('\n');
 }
 
-/** Real Nix substitutes `path` into a fresh chroot store (removed afterwards), trusting only `publicKey`. */
-export async function substituteIntoFreshStore(path: string, cacheUrl: string, publicKey: string): Promise<{ ok: boolean; stderr: string }> {
-  const result = await substituteIntoNewStore(path, cacheUrl, publicKey);
-  await rm(result.root, { recursive: true, force: true }).catch(() => undefined);
-  return result;
-}
 
 export interface KilledRun {
   /** 'SIGKILL' when our kill landed; null when the push had already exited by itself. */
