@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -51,4 +51,27 @@ export async function startS3rver(bucket = 'nix-cache'): Promise<RunningS3rver> 
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * S3 makes an object visible only once its PUT has completed; s3rver writes the body straight
+ * under the object's name and marks completion by writing `<object>.md5` afterwards. A client
+ * killed mid-PUT therefore leaves s3rver holding a half object that real S3 (or MinIO, R2...)
+ * never would. After a kill, tests call this to give s3rver S3's semantics: objects whose PUT
+ * never completed are removed, complete ones are untouched.
+ */
+export async function discardIncompletePuts(directory: string): Promise<string[]> {
+  // Let s3rver notice the dropped connection before looking.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const discarded: string[] = [];
+  const entries = await readdir(directory, { recursive: true, withFileTypes: true });
+  for (const entry of entries) {
+    if (!entry.isFile() || !entry.name.endsWith('._S3rver_object')) continue;
+    const object = join(entry.parentPath, entry.name);
+    const completed = await stat(`${object}.md5`).then(() => true, () => false);
+    if (completed) continue;
+    await rm(object, { force: true });
+    discarded.push(object.slice(directory.length + 1));
+  }
+  return discarded;
 }
