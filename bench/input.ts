@@ -36,7 +36,7 @@ function derivationExpression(): string {
     inherit name;
     system = builtins.currentSystem;
     builder = "/bin/bash";
-    args = [ "-c" ("export PATH=/bin:/usr/bin; set -eu\\n" + script) ];
+    args = [ "-c" ("export PATH=/bin:/usr/bin; set -eu\\n" + script + "\\n:") ]; # a trailing builtin: see KEEP_BUILDER_LOG_OPEN in test/helpers/nix.ts
     salt = "${RECIPE}";
   } // extra);`;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { CACHIX_BIN } from '../helpers/cli.js';
-import { nixClosure, requireNix } from '../helpers/nix.js';
+import { KEEP_BUILDER_LOG_OPEN, nixClosure, requireNix } from '../helpers/nix.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
 process.env.NIX_CONFIG ??= 'substituters =';
@@ -19,7 +19,7 @@ const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/
 async function writeDerivation(dir: string, name: string, salt: string, depFile?: string): Promise<string> {
   const file = join(dir, `${name}.nix`);
   const dep = depFile ? `dep = import ${depFile};` : '';
-  const script = depFile ? 'echo $dep > $out' : 'echo built > $out';
+  const script = `${depFile ? 'echo $dep > $out' : 'echo built > $out'}; ${KEEP_BUILDER_LOG_OPEN}`;
   await writeFile(file, `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh";
     args = [ "-c" "${script}" ]; salt = "${salt}"; ${dep} }`);
   return file;

@@ -9,7 +9,7 @@ import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { CACHIX_BIN } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { buildWithNix, nixClosure, requireNix, run } from '../helpers/nix.js';
+import { KEEP_BUILDER_LOG_OPEN, buildWithNix, nixClosure, requireNix, run } from '../helpers/nix.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
 process.env.NIX_CONFIG ??= 'substituters =';
@@ -55,7 +55,7 @@ async function buildMany(tag: string, count: number, bytes: number): Promise<str
   const salt = `${tag}-${process.pid}-${Date.now()}-${Math.random()}`;
   await writeFile(join(dir, 'many.nix'), `builtins.genList (n: derivation {
     name = "${tag}-\${toString n}"; system = builtins.currentSystem; builder = "/bin/sh";
-    args = [ "-c" "/usr/bin/head -c ${bytes} /dev/urandom > $out" ]; salt = "${salt}"; }) ${count}`);
+    args = [ "-c" "/usr/bin/head -c ${bytes} /dev/urandom > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) ${count}`);
   const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');
   await rm(dir, { recursive: true });
   if (outputs.length !== count) throw new Error(`nix-build made ${outputs.length} paths, not ${count}`);

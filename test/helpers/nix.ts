@@ -40,7 +40,7 @@ export async function buildWithNix(name: string, builderScript: string, options:
   const salt = options.salt ?? `${process.pid}-${Date.now()}-${Math.random()}`;
   const deps = (options.deps ?? []).map((dep, index) => `dep${index} = builtins.storePath ${JSON.stringify(dep)};`).join('\n  ');
   // The script travels inside the derivation: builders run as nixbld users who cannot read our temp dirs.
-  const script = `export PATH=/bin:/usr/bin\nset -e\n${builderScript}\n`;
+  const script = `export PATH=/bin:/usr/bin\nset -e\n${builderScript}\n${KEEP_BUILDER_LOG_OPEN}\n`;
   const expression = `derivation {
   name = ${JSON.stringify(name)};
   system = builtins.currentSystem;
@@ -56,9 +56,19 @@ export async function buildWithNix(name: string, builderScript: string, options:
 }
 
 /**
- * Under heavy parallel load on this kind of machine, Nix 2.8 now and then reports a builder
- * "failed due to signal 9 (Killed)" that nothing of ours killed (seen with no test running
- * too). A build killed that way is tried again, at most three times; any other failure is not.
+ * The last line of every test builder script: a shell builtin, so the shell itself outlives its
+ * last external command. Nix 2.8 takes end-of-file on the builder's log as "the builder is done"
+ * and at once SIGKILLs its process group. A shell that `exec`s its last command (bash and dash
+ * both do) hands the log to, say, `chmod` or `head`, whose exit handler closes stdout and stderr
+ * before the process exits; under load Nix's SIGKILL lands in that gap and the build "failed
+ * due to signal 9 (Killed)". Shown on this machine: a builder ending in
+ * `exec 1>&- 2>&-; sleep 1` is killed every time, and the same with a trailing `:` never is.
+ */
+export const KEEP_BUILDER_LOG_OPEN = ':';
+
+/**
+ * A build killed as above (by a script that does not end in KEEP_BUILDER_LOG_OPEN, or by
+ * anything else) is tried again, at most three times; any other failure is not.
  */
 export async function retryKilledBuild<T>(build: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {

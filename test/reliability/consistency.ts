@@ -7,7 +7,7 @@ import { encodeBase32 } from '../../src/nix/base32.js';
 import { formatHashBase32 } from '../../src/nix/hash.js';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { CACHIX_BIN } from '../helpers/cli.js';
-import { NO_SUBSTITUTERS, nixString, requireNix, retryKilledBuild, run } from '../helpers/nix.js';
+import { NO_SUBSTITUTERS, KEEP_BUILDER_LOG_OPEN, nixString, requireNix, retryKilledBuild, run } from '../helpers/nix.js';
 
 /**
  * What a cache must never show a reader, whatever happened to the writer: a narinfo whose NAR
@@ -112,7 +112,7 @@ export async function buildChain(tag: string, count: number, megabytes: number, 
   requireNix();
   const dir = await mkdtemp(join(tmpdir(), 'cachix-chain-'));
   const salt = `${process.pid}-${Date.now()}-${Math.random()}`;
-  const script = `export PATH=/bin:/usr/bin\nset -e\nmkdir -p $out/share\nhead -c ${megabytes * 1_000_000} /dev/urandom > $out/share/random.bin\nseq 1 $((20000 + index)) > $out/share/numbers.txt\necho "$prev $extra" > $out/share/previous\n`;
+  const script = `export PATH=/bin:/usr/bin\nset -e\nmkdir -p $out/share\nhead -c ${megabytes * 1_000_000} /dev/urandom > $out/share/random.bin\nseq 1 $((20000 + index)) > $out/share/numbers.txt\necho "$prev $extra" > $out/share/previous\n${KEEP_BUILDER_LOG_OPEN}\n`;
   const extra = extraDeps.map((dep) => `(builtins.storePath ${JSON.stringify(dep)})`).join(' ');
   const expression = `let mk = i: derivation {
   name = "${tag}-" + toString i;

@@ -8,7 +8,7 @@ import { PushQueue } from '../../src/push/queue.js';
 import { queryValidPaths } from '../../src/store/path-info.js';
 import { candidateBaseName, watchStore, type StoreWatcher } from '../../src/store/watch.js';
 import { RecentSet } from '../../src/store/watch-recent.js';
-import { buildWithNix, requireNix, run } from '../helpers/nix.js';
+import { KEEP_BUILDER_LOG_OPEN, buildWithNix, requireNix, run } from '../helpers/nix.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
 process.env.NIX_CONFIG ??= 'substituters =';
@@ -122,7 +122,7 @@ describe('StoreWatcher with real Nix builds', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cachix-watch-'));
     const salt = `${Date.now()}-${Math.random()}`;
     await writeFile(join(dir, 'many.nix'), `builtins.genList (n: derivation { name = "watch-many-\${toString n}";
-      system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo \${toString n} > $out" ]; salt = "${salt}"; }) 200`);
+      system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo \${toString n} > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) 200`);
     const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');
     expect(outputs).toHaveLength(200);
     await waitFor('all 200 outputs', () => outputs.every((path) => seen.includes(path)), 60_000);
