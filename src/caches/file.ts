@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { access, copyFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from '../errors.js';
+import { temporaryName } from '../temp-name.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
@@ -24,7 +24,7 @@ function isMissing(error: unknown): boolean {
  * spends more on thread-pool round trips than on the writes themselves.
  */
 function writeAtomically(path: string, data: string | Buffer): void {
-  const temporary = join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const temporary = join(dirname(path), temporaryName());
   try {
     writeFileSync(temporary, data);
     renameSync(temporary, path);
@@ -97,7 +97,7 @@ export class FileCache implements BinaryCache {
       if (dirname(nar.localPath) === dirname(narPath)) {
         renameSync(nar.localPath, narPath);
       } else {
-        const temporary = `${narPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+        const temporary = `${narPath}${temporaryName()}`;
         await copyFile(nar.localPath, temporary);
         await rename(temporary, narPath);
       }

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { createReadStream, unlinkSync } from 'node:fs';
+import { createReadStream, existsSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NarUpload } from '../caches/cache.js';
 import { UserError } from '../errors.js';
+import { temporaryName } from '../temp-name.js';
 import { encodeBase32 } from '../nix/base32.js';
 import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
@@ -37,7 +37,7 @@ function corrupted(info: PathInfo, what: string): UserError {
  */
 export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirectory: string): Promise<PreparedNar> {
   const extension = COMPRESSION_EXTENSION[options.compression];
-  const localPath = join(spoolDirectory, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}.nar${extension}`);
+  const localPath = join(spoolDirectory, `${temporaryName()}.nar${extension}`);
   let spooled: Spooled;
   try {
     spooled = (info.narSize <= SMALL_NAR_BYTES ? await spoolSmall(info, options, localPath) : undefined) ?? (await spoolStreamed(info, options, localPath));
@@ -91,6 +91,7 @@ function signedNarInfo(info: PathInfo, upload: NarUpload, fileDigest: Buffer, op
 
 /** A file cache has usually renamed the spool file away already: then there is nothing to do. */
 function removeIfPresent(path: string): void {
+  if (!existsSync(path)) return; // the usual case for a file cache: a stat, not a thrown ENOENT
   try {
     unlinkSync(path);
   } catch {

@@ -1,8 +1,8 @@
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** The names prepareNar gives spooled NARs: `.tmp-<pid>-<12 hex>.nar[.zst|.xz]`. */
-const SPOOL_NAME = /^\.tmp-(\d+)-[0-9a-f]{12}\.nar(\.zst|\.xz)?$/;
+/** The names prepareNar gives spooled NARs: `.tmp-<pid>-<nonce and counter>.nar[.zst|.xz]` (temporaryName). */
+const SPOOL_NAME = /^\.tmp-(\d+)-[0-9a-z]+\.nar(\.zst|\.xz)?$/;
 
 function isRunning(pid: number): boolean {
   try {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepStaleSpoolFiles } from '../../src/push/spool-sweep.js';
+import { temporaryName } from '../../src/temp-name.js';
 
 describe('sweepStaleSpoolFiles', () => {
   let directory: string;
@@ -20,6 +21,19 @@ describe('sweepStaleSpoolFiles', () => {
     for (const name of [...stale, ...kept]) await writeFile(join(directory, name), 'x');
     expect(await sweepStaleSpoolFiles(directory)).toBe(2);
     expect((await readdir(directory)).sort()).toEqual([...kept].sort());
+  });
+
+  it('recognises the names pushes really give (temporaryName), which never repeat', async () => {
+    const names = Array.from({ length: 10_000 }, () => temporaryName());
+    expect(new Set(names).size).toBe(names.length);
+    const deadPid = spawnSync('true').pid!;
+    const fromDeadPush = `${names[0]!.replace(`.tmp-${process.pid}-`, `.tmp-${deadPid}-`)}.nar.zst`;
+    const fromUs = `${names[1]!}.nar.zst`;
+    await writeFile(join(directory, fromDeadPush), 'x');
+    await writeFile(join(directory, fromUs), 'x');
+    expect(await sweepStaleSpoolFiles(directory)).toBe(1);
+    expect(await readdir(directory)).toContain(fromUs);
+    expect(await readdir(directory)).not.toContain(fromDeadPush);
   });
 
   it('a missing directory is nothing to sweep', async () => {
