@@ -106,6 +106,7 @@ program
   .argument('<cache>', 'cache name or URL')
   .argument('<paths...>', 'store paths')
   .option('--public-key <key>', 'the key to check signatures against (default: the configured or pinned key)')
+  .option('-r, --recursive', 'check the closure of each path, as `nix store verify -r` does')
   .action(action(() => import('./commands/verify.js')));
 
 compressionOptions(

@@ -1,13 +1,18 @@
 import { verifyPath } from '../caches/verify-path.js';
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
+import { forEachConcurrently } from '../caches/concurrently.js';
 import { UserError, messageOf } from '../errors.js';
 import { parsePublicKey, type PublicKey } from '../nix/signing.js';
 import { queryPathInfo, resolveStorePaths, type PathInfo } from '../store/path-info.js';
 
 export interface VerifyOptions {
   publicKey?: string;
+  recursive?: boolean;
 }
+
+/** Paths checked at once: each is a narinfo and a NAR fetched and hashed. */
+const VERIFY_CONCURRENCY = 8;
 
 function parseKeys(texts: string[], where: string): PublicKey[] {
   return texts.map((text) => {
@@ -19,6 +24,17 @@ function parseKeys(texts: string[], where: string): PublicKey[] {
   });
 }
 
+/** The local store's record of each path (or of its closure), or undefined for a path it lacks. */
+async function localInfos(paths: string[], recursive: boolean): Promise<Array<[string, PathInfo | undefined]>> {
+  if (recursive) return (await queryPathInfo(paths, { recursive: true })).map((info) => [info.path, info]);
+  // One query for all; only when some path is not valid here, one query per path to find which.
+  const all = await queryPathInfo(paths).catch(() => undefined);
+  const byPath = new Map(all?.map((info) => [info.path, info]));
+  const result: Array<[string, PathInfo | undefined]> = [];
+  for (const path of paths) result.push([path, all ? byPath.get(path) : await localInfo(path)]);
+  return result;
+}
+
 async function localInfo(path: string): Promise<PathInfo | undefined> {
   try {
     return (await queryPathInfo([path]))[0];
@@ -28,8 +44,8 @@ async function localInfo(path: string): Promise<PathInfo | undefined> {
 }
 
 /**
- * `cachix verify CACHE PATHS...`: one line per path on stdout, `ok` or what does not hold;
- * exit 1 when any path fails.
+ * `cachix verify CACHE PATHS...`: one line per path on stdout, in the order given (with
+ * `--recursive`, each path's closure), `ok` or what does not hold; exit 1 when any path fails.
  */
 export async function run(context: Context, cacheName: string, paths: string[], options: VerifyOptions): Promise<number> {
   const storePaths = await resolveStorePaths(paths);
@@ -41,16 +57,25 @@ export async function run(context: Context, cacheName: string, paths: string[], 
       throw new UserError(`no public key is known for ${opened.name}`, `pass the key that signs it: cachix verify ${cacheName} --public-key NAME-1:... PATHS`);
     }
     const keys = parseKeys(keyTexts, options.publicKey ? '--public-key' : `the key of ${opened.name}`);
+    const targets = await localInfos(storePaths, options.recursive ?? false);
     let failures = 0;
-    for (const storePath of storePaths) {
-      const verdict = await verifyPath(opened.cache, storePath, keys, await localInfo(storePath));
-      if (verdict.problems.length > 0) failures += 1;
-      const status = verdict.problems.length === 0 ? 'ok' : `FAIL: ${verdict.problems.join('; ')}`;
-      // Problems quote what the server sent: no control characters (terminal escapes) reach the terminal.
-      const line = `${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
-      process.stdout.write(`${line}\n`);
-    }
-    if (failures > 0) process.stderr.write(`${failures} of ${storePaths.length} paths failed verification in ${opened.name}\n`);
+    // Checked several at once, printed in order as soon as every line before is known.
+    const lines: Array<string | undefined> = new Array(targets.length);
+    let printed = 0;
+    await forEachConcurrently(
+      targets.map((target, index) => ({ target, index })),
+      VERIFY_CONCURRENCY,
+      async ({ target: [storePath, local], index }) => {
+        const verdict = await verifyPath(opened.cache, storePath, keys, local);
+        if (verdict.problems.length > 0) failures += 1;
+        const status = verdict.problems.length === 0 ? 'ok' : `FAIL: ${verdict.problems.join('; ')}`;
+        // Problems quote what the server sent: no control characters (terminal escapes) reach the terminal.
+        lines[index] = `${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+        while (printed < lines.length && lines[printed] !== undefined) process.stdout.write(`${lines[printed++]}\n`);
+      },
+    );
+    if (failures > 0) process.stderr.write(`${failures} of ${targets.length} paths failed verification in ${opened.name}\n`);
+    else if (targets.length > 1) process.stderr.write(`all ${targets.length} paths verified in ${opened.name}\n`);
     return failures > 0 ? 1 : 0;
   } finally {
     await opened.cache.close?.();

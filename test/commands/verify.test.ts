@@ -41,6 +41,24 @@ describe('cachix verify', () => {
     expect(result.stdout).toBe(paths.map((path) => `${path} ok\n`).join(''));
   });
 
+  it('--recursive checks the closure of each path, in order, and says how many were verified', async () => {
+    const closureLines = (await run(['verify', 'none', '--recursive', closure.top])).stdout.trim().split('\n');
+    expect(closureLines.length).toBeGreaterThanOrEqual(3);
+    for (const path of [closure.top, closure.lib, closure.data]) expect(closureLines).toContain(`${path} ok`);
+    const result = await run(['verify', 'none', '-r', closure.top]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe(`all ${closureLines.length} paths verified in none\n`);
+    // A path whose closure holds something the cache never got: that one FAILs, the rest are ok.
+    const outside = await buildWithNix('verify-outside', 'echo outside > $out');
+    const above = await buildWithNix('verify-above', 'echo $dep0 $dep1 > $out', { deps: [outside, closure.top] });
+    const partial = await run(['verify', 'none', '-r', above]);
+    expect(partial.code).toBe(1);
+    expect(partial.stdout).toContain(`${closure.top} ok`);
+    expect(partial.stdout).toMatch(new RegExp(`^${outside} FAIL: `, 'm'));
+    expect(partial.stdout).toMatch(new RegExp(`^${above} FAIL: `, 'm'));
+    expect(partial.stderr).toMatch(/^2 of \d+ paths failed verification in none$/m);
+  });
+
   it('reports a tampered NAR and exits 1', async () => {
     const narinfo = await readFile(join(cacheDir('zstd'), `${hashPart(closure.data)}.narinfo`), 'utf8');
     const nar = join(cacheDir('zstd'), /^URL: (.*)$/m.exec(narinfo)![1]!);
