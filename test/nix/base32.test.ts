@@ -2,16 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { base32EncodedLength, decodeBase32, encodeBase32, isBase32, NIX_BASE32_ALPHABET } from '../../src/nix/base32.js';
 import { requireNix, run } from '../helpers/nix.js';
+import { DIGEST_SAMPLES, NIX_DIGESTS } from '../helpers/digests.js';
 
-/** The digest lengths Nix knows: md5, sha1, sha256, sha512. */
-const DIGESTS = [
-  { type: 'md5', bytes: 16 },
-  { type: 'sha1', bytes: 20 },
-  { type: 'sha256', bytes: 32 },
-  { type: 'sha512', bytes: 64 },
-] as const;
-
-const SAMPLES = 200;
 
 /** Nix's verdict on one base32 string: its hex, or the error it printed. */
 async function nixBase16(type: string, base32: string): Promise<{ ok: true; hex: string } | { ok: false; error: string }> {
@@ -25,8 +17,8 @@ async function nixBase16(type: string, base32: string): Promise<{ ok: true; hex:
 describe('Nix base32 against real nix-hash', () => {
   requireNix();
 
-  for (const { type, bytes } of DIGESTS) {
-    it(`encodes ${SAMPLES} random ${type} digests exactly as nix-hash --to-base32 does, and decodes them back`, async () => {
+  for (const { type, bytes } of NIX_DIGESTS) {
+    it(`encodes ${DIGEST_SAMPLES} random ${type} digests exactly as nix-hash --to-base32 does, and decodes them back`, async () => {
       // Edge digests first: all zero, all ones, a single low bit, a single high bit.
       const single = (index: number, value: number): Buffer => {
         const digest = Buffer.alloc(bytes);
@@ -34,10 +26,10 @@ describe('Nix base32 against real nix-hash', () => {
         return digest;
       };
       const digests = [Buffer.alloc(bytes), Buffer.alloc(bytes, 0xff), single(0, 1), single(bytes - 1, 0x80)];
-      while (digests.length < SAMPLES) digests.push(randomBytes(bytes));
+      while (digests.length < DIGEST_SAMPLES) digests.push(randomBytes(bytes));
       const hexes = digests.map((digest) => digest.toString('hex'));
       const nixBase32 = (await run('nix-hash', ['--type', type, '--to-base32', ...hexes])).trim().split('\n');
-      expect(nixBase32).toHaveLength(SAMPLES);
+      expect(nixBase32).toHaveLength(DIGEST_SAMPLES);
       digests.forEach((digest, index) => {
         const ours = encodeBase32(digest);
         expect(ours, `digest ${hexes[index]}`).toBe(nixBase32[index]);
@@ -51,7 +43,7 @@ describe('Nix base32 against real nix-hash', () => {
   }
 
   it('has the lengths Nix prints: 26, 32, 52 and 103 characters', () => {
-    expect(DIGESTS.map(({ bytes }) => base32EncodedLength(bytes))).toEqual([26, 32, 52, 103]);
+    expect(NIX_DIGESTS.map(({ bytes }) => base32EncodedLength(bytes))).toEqual([26, 32, 52, 103]);
     // A store path hash part is 20 bytes: 32 characters.
     expect(base32EncodedLength(20)).toBe(32);
   });
@@ -87,7 +79,7 @@ describe('Nix base32 against real nix-hash', () => {
   }
 
   it('accepts exactly what Nix accepts at the top digit for every digest length', async () => {
-    for (const { type, bytes } of DIGESTS) {
+    for (const { type, bytes } of NIX_DIGESTS) {
       const length = base32EncodedLength(bytes);
       const spareBits = length * 5 - bytes * 8;
       const rest = '0'.repeat(length - 1);

@@ -2,15 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { formatHashBase32, formatHashSri, hashesEqual, parseHash, sha256Hash } from '../../src/nix/hash.js';
 import { buildWithNix, NIX_FEATURES, requireNix, run } from '../helpers/nix.js';
+import { DIGEST_SAMPLES, NIX_DIGESTS } from '../helpers/digests.js';
 
-const DIGESTS = [
-  { type: 'md5', bytes: 16 },
-  { type: 'sha1', bytes: 20 },
-  { type: 'sha256', bytes: 32 },
-  { type: 'sha512', bytes: 64 },
-] as const;
-
-const SAMPLES = 200;
 
 function lines(text: string): string[] {
   return text.trim().split('\n');
@@ -19,13 +12,13 @@ function lines(text: string): string[] {
 describe('hashes in every form Nix prints', () => {
   requireNix();
 
-  for (const { type, bytes } of DIGESTS) {
-    it(`parses ${SAMPLES} ${type} hashes as Nix prints them (base16, base32, SRI) to the same digest, and formats them as Nix does`, async () => {
-      const digests = Array.from({ length: SAMPLES }, () => randomBytes(bytes));
+  for (const { type, bytes } of NIX_DIGESTS) {
+    it(`parses ${DIGEST_SAMPLES} ${type} hashes as Nix prints them (base16, base32, SRI) to the same digest, and formats them as Nix does`, async () => {
+      const digests = Array.from({ length: DIGEST_SAMPLES }, () => randomBytes(bytes));
       const hexes = digests.map((digest) => digest.toString('hex'));
       const base32 = lines(await run('nix-hash', ['--type', type, '--to-base32', ...hexes]));
       const sri = lines(await run('nix', [...NIX_FEATURES, 'hash', 'to-sri', '--type', type, ...hexes]));
-      expect(sri).toHaveLength(SAMPLES);
+      expect(sri).toHaveLength(DIGEST_SAMPLES);
       digests.forEach((digest, index) => {
         const expected = { algorithm: type, digest: Uint8Array.from(digest) };
         const fromBase16 = parseHash(`${type}:${hexes[index]}`);
