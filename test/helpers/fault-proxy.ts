@@ -91,6 +91,11 @@ export async function startFaultProxy(upstream: string, options: { preserveHost?
       }
     });
     req.on('end', () => upstreamRequest.end());
+    // A client that dies mid-request (a killed push) must not leave the upstream waiting for the
+    // rest of a body forever: that connection would keep the real server from closing.
+    req.on('close', () => {
+      if (!req.complete) upstreamRequest.destroy();
+    });
   };
 
   const server = createServer((req, res) => {
@@ -123,7 +128,10 @@ export async function startFaultProxy(upstream: string, options: { preserveHost?
       });
     } else if (action?.kind === 'delay') {
       req.pause();
-      setTimeout(() => forward(req, res, record), action.ms);
+      setTimeout(() => {
+        if (req.socket.destroyed) return; // the client gave up (or was killed) meanwhile
+        forward(req, res, record);
+      }, action.ms);
     } else {
       forward(req, res, record, action?.kind === 'drop' ? action.afterBytes : undefined);
     }

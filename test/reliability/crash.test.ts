@@ -5,6 +5,12 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { CACHIX_BIN } from '../helpers/cli.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { buildWithNix, run } from '../helpers/nix.js';
 import { discardIncompletePuts, startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
@@ -202,4 +208,69 @@ describe('two pushes of overlapping closures to the same cache at once', () => {
       expect(fresh.ok).toBe(true);
     }
   });
+});
+
+describe('SIGKILL in the middle of a multipart S3 upload', () => {
+  // 60 MB of random bytes, pushed uncompressed: four 16 MiB parts.
+  const BYTES = 60_000_000;
+  let bigPath: string;
+  beforeAll(async () => {
+    bigPath = await buildWithNix('multipart-crash', `head -c ${BYTES} /dev/urandom > $out`);
+  }, 120_000);
+  afterAll(async () => {
+    await run('nix-store', ['--delete', bigPath]).catch(() => undefined);
+  });
+
+  it('leaves no narinfo and no NAR object, only the unfinished upload, and the next push completes it', async () => {
+    // Parts after the first are held back by a proxy, so the kill lands after a part is stored
+    // and before the upload is completed, every time.
+    const proxy = await startFaultProxy(s3.endpoint, { preserveHost: true });
+    try {
+      proxy.addRule({ method: 'PUT', path: /partNumber=[2-9]/, times: 3, action: { kind: 'delay', ms: 3000 } });
+      const port = new URL(proxy.url).port;
+      const url = `s3://${s3.bucket}/multipart?endpoint=127.0.0.1:${port}&scheme=http&region=us-east-1`;
+      const publicKey = expectOk(await world.run(['create', 'multipart', '--url', url], { env: s3.env }), 'create').stdout.trim();
+      const child = spawn(process.execPath, [CACHIX_BIN, 'push', 'multipart', '-m', 'none', bigPath], {
+        env: { ...process.env, ...world.env, ...s3.env, CI: 'true' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+      const firstPartStored = (): boolean => proxy.requests.some((request) => /partNumber=1\b/.test(request.path) && request.status === 200);
+      const deadline = Date.now() + 60_000;
+      while (!firstPartStored() && child.exitCode === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      expect(firstPartStored()).toBe(true);
+
+      await discardIncompletePuts(s3.directory);
+      const uploads = join(s3.directory, s3.bucket, '._S3rver_uploads');
+      // The unfinished upload is there (on real S3 it stays until a lifecycle rule aborts it) ...
+      expect(existsSync(uploads) ? (await readdir(uploads)).length : 0).toBe(1);
+      // ... and a reader sees nothing of it: no narinfo, no NAR object.
+      const client = new S3Client({
+        endpoint: s3.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY },
+      });
+      const keys = async (): Promise<string[]> =>
+        ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'multipart/' }))).Contents ?? []).map((object) => object.Key!.slice('multipart/'.length));
+      expect(await keys()).toEqual(['nix-cache-info']);
+
+      const finished = expectOk(await world.run(['push', 'multipart', '-m', 'none', bigPath], { env: s3.env }), 'push after the kill');
+      expect(finished.stderr).toMatch(/pushed 1 paths/);
+      const report = await checkCacheConsistent(
+        async () => (await keys()).filter((key) => key.endsWith('.narinfo')),
+        httpReader(`${s3.httpUrl}/multipart`),
+        { listNars: async () => (await keys()).filter((key) => key.startsWith('nar/')) },
+      );
+      expect(report.problems).toEqual([]);
+      expect(report.narinfos).toBe(1);
+      const fresh = await substituteThenDiscard(bigPath, `${s3.httpUrl}/multipart`, publicKey);
+      expect(fresh.stderr).toBe('');
+      expect(fresh.ok).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
+  }, 180_000);
 });
