@@ -45,8 +45,22 @@ export function parseS3Url(url: URL, env = process.env): S3Location {
   };
 }
 
+/** The SDK's timeout messages name its own package and config; users need only what happened. */
+function tidySdkTimeout(error: unknown): unknown {
+  if (error instanceof Error && error.name === 'TimeoutError' && error.message.startsWith('@smithy/')) {
+    error.message = error.message.replace(/^@smithy\/[\w-]+ - /, '').replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, '');
+  }
+  return error;
+}
+
 function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+export interface S3CacheOptions {
+  retry?: RetryOptions | undefined;
+  /** Connecting may take connectMs; a connection may sit idle (nothing sent or received) idleMs. Tests shorten these. */
+  timeouts?: { connectMs?: number; idleMs?: number } | undefined;
 }
 
 class S3Cache implements BinaryCache {
@@ -56,7 +70,7 @@ class S3Cache implements BinaryCache {
   /** Whether the endpoint has answered anything yet: until then, failing to reach it is final. */
   private answered = false;
 
-  constructor(private readonly url: URL, private readonly options: { retry?: RetryOptions | undefined }) {
+  constructor(private readonly url: URL, private readonly options: S3CacheOptions) {
     this.location = parseS3Url(url);
     const { bucket, prefix, endpoint } = this.location;
     this.description = `s3://${bucket}/${prefix}`.replace(/\/$/, '') + (endpoint ? ` at ${endpoint}` : '');
@@ -77,7 +91,9 @@ class S3Cache implements BinaryCache {
         // Newer SDKs add CRC32 trailers that many S3-compatible servers reject; send them only when required.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
-        requestHandler: { connectionTimeout: 30_000, requestTimeout: 60_000 },
+        // socketTimeout is an idle timeout: a stalled server fails the request, a slow but moving
+        // part upload does not. (This SDK's requestTimeout only logs a warning when it expires.)
+        requestHandler: { connectionTimeout: this.options.timeouts?.connectMs ?? 30_000, socketTimeout: this.options.timeouts?.idleMs ?? 60_000 },
       });
     });
     return this.clientPromise;
@@ -99,7 +115,7 @@ class S3Cache implements BinaryCache {
         // An endpoint that never answered is a wrong URL or a server that is not running: final.
         const code = this.answered ? undefined : unreachableCode(error);
         if (code) throw new UserError(`cannot reach ${this.description} (${code})`, 'check the endpoint in the cache URL, that the server is running, and the network');
-        throw error;
+        throw tidySdkTimeout(error);
       }
     };
     try {
@@ -217,6 +233,6 @@ class S3Cache implements BinaryCache {
 }
 
 /** An S3 or S3-compatible bucket, addressed as Nix's S3 store addresses it. */
-export function createS3Cache(url: URL, options: { retry?: RetryOptions | undefined } = {}): BinaryCache {
+export function createS3Cache(url: URL, options: S3CacheOptions = {}): BinaryCache {
   return new S3Cache(url, options);
 }

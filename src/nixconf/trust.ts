@@ -63,6 +63,24 @@ export function matchTrustedUsers(user: NixUser, trustedUsers: SettingValue[]): 
   return undefined;
 }
 
+/**
+ * The `trusted` field of `nix store ping --json` (2.15+; `nix store info --json` in 2.19+):
+ * 1/0 in the Nix versions that added it, a boolean in some later ones, absent for a store that
+ * has no notion of it (a local store opened directly).
+ */
+export function trustFromStoreInfo(json: string): boolean | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const trusted = typeof parsed === 'object' && parsed !== null ? (parsed as { trusted?: unknown }).trusted : undefined;
+  if (trusted === 1 || trusted === true) return true;
+  if (trusted === 0 || trusted === false) return false;
+  return undefined;
+}
+
 /** Talks to the store as this user would; Nix 2.15+ says whether the daemon trusts us. */
 async function askNixForTrust(env: NodeJS.ProcessEnv): Promise<boolean | undefined> {
   try {
@@ -71,10 +89,7 @@ async function askNixForTrust(env: NodeJS.ProcessEnv): Promise<boolean | undefin
       encoding: 'utf8',
       timeout: 20_000,
     });
-    const trusted = (JSON.parse(stdout) as { trusted?: unknown }).trusted;
-    if (trusted === 1 || trusted === true) return true;
-    if (trusted === 0 || trusted === false) return false;
-    return undefined;
+    return trustFromStoreInfo(stdout);
   } catch {
     // Nix 2.8 has no --json here; no daemon, or no nix at all: decide from the config instead.
     return undefined;

@@ -172,6 +172,31 @@ describe('s3 cache against s3rver', () => {
   });
 });
 
+describe('an S3 server that stalls', () => {
+  it('a PUT the server never answers times out (idle timeout), ends in one UserError, and no narinfo is written', async () => {
+    const proxy = await startFaultProxy(s3.endpoint, { preserveHost: true });
+    cleanups.push(() => proxy.stop());
+    // Every NAR PUT is held far longer than the idle timeout: the server has gone quiet.
+    proxy.addRule({ method: 'PUT', path: '/nar/', times: 100, action: { kind: 'delay', ms: 30_000 } });
+    const cache = createS3Cache(new URL(`s3://${s3.bucket}/stalled?endpoint=${proxy.url}&region=us-east-1`), {
+      retry: { baseMs: 20, capMs: 100, budgetMs: 2000, log: () => {} },
+      timeouts: { idleMs: 500 },
+    });
+    cleanups.push(async () => cache.close?.());
+    const path = await fixture('stalled');
+    const started = Date.now();
+    const error = await cache.upload(path.upload, path.narInfo).then(() => undefined, (caught: unknown) => caught);
+    const elapsed = Date.now() - started;
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toMatch(/ failed \d+ times in \d+ s; last error: the request socket timed out after 500 ms of inactivity$/);
+    expect(elapsed).toBeLessThan(20_000);
+    expect(proxy.requests.filter((request) => request.path.includes('/nar/')).length).toBeGreaterThan(1);
+    expect(proxy.requests.filter((request) => request.path.includes('.narinfo'))).toEqual([]);
+    const narinfo = await fetch(`${s3.httpUrl}/stalled/${hashPartOf(path.storePath)}.narinfo`);
+    expect(narinfo.status).toBe(404);
+  });
+});
+
 describe('s3 credentials', () => {
   it('uses a profile from the shared credentials file', async () => {
     const credentials = join(scratch, 'credentials');

@@ -131,7 +131,8 @@ export async function startFaultProxy(upstream: string, options: { preserveHost?
       setTimeout(() => {
         if (req.socket.destroyed) return; // the client gave up (or was killed) meanwhile
         forward(req, res, record);
-      }, action.ms);
+        req.resume(); // paused above; adding a 'data' listener does not undo an explicit pause
+      }, action.ms).unref();
     } else {
       forward(req, res, record, action?.kind === 'drop' ? action.afterBytes : undefined);
     }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { matchTrustedUsers } from '../../src/nixconf/trust.js';
+import { matchTrustedUsers, trustFromStoreInfo } from '../../src/nixconf/trust.js';
 import { cachix } from '../helpers/cli.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
 import { startNixDaemon, type NixDaemon } from '../helpers/nix-daemon.js';
@@ -21,6 +21,20 @@ describe("Nix's trusted-users rule", () => {
     expect(matchTrustedUsers(user, [at('root'), at('@wheel')])).toMatch(/group 'wheel', which trusted-users lists as @wheel/);
     expect(matchTrustedUsers(user, [at('*')])).toMatch(/'\*'/);
     expect(matchTrustedUsers(user, [at('root'), at('@admin'), at('alic')])).toBeUndefined();
+  });
+});
+
+describe('what newer Nix says about trust (nix store ping/info --json)', () => {
+  it('reads the trusted field in each shape Nix has printed, and nothing else', () => {
+    expect(trustFromStoreInfo('{"trusted":1,"url":"daemon","version":"2.18.1"}')).toBe(true);
+    expect(trustFromStoreInfo('{"trusted":0,"url":"daemon","version":"2.18.1"}')).toBe(false);
+    expect(trustFromStoreInfo('{"trusted":true,"url":"daemon","version":"2.24.10"}')).toBe(true);
+    expect(trustFromStoreInfo('{"trusted":false,"url":"daemon","version":"2.24.10"}')).toBe(false);
+    // A local store opened directly has no trust field; Nix 2.8 prints no JSON at all.
+    expect(trustFromStoreInfo('{"url":"local","version":"2.18.1"}')).toBeUndefined();
+    expect(trustFromStoreInfo('Store URL: daemon\n')).toBeUndefined();
+    expect(trustFromStoreInfo('null')).toBeUndefined();
+    expect(trustFromStoreInfo('{"trusted":"yes"}')).toBeUndefined();
   });
 });
 
