@@ -5,6 +5,7 @@ import { registerSecret } from '../redact.js';
 import { unreachableCode } from './http-errors.js';
 import { readLimited } from './read-limited.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
+import { watchUpload } from './upload-watchdog.js';
 
 /*
  * The cachix.org HTTP API, as the cachix client (github.com/cachix/cachix) speaks it:
@@ -81,6 +82,10 @@ interface CallOptions {
   cacheLookup?: boolean;
 }
 
+/** Bodies above this (NAR parts) are timed by progress; API calls keep undici's timeouts. */
+const UPLOAD_WATCH_BYTES = 1024 * 1024;
+const UPLOAD_LIMITS = { idleMs: 120_000, headersMs: 120_000 };
+
 /** One HTTP call per API route; each retried on 5xx, 429 and dropped connections. */
 export class CachixApiClient {
   readonly apiBase: string;
@@ -131,13 +136,24 @@ export class CachixApiClient {
       shown,
       async () => {
         let response: Dispatcher.ResponseData;
+        // A NAR part is timed by progress, not by undici's clock (see upload-watchdog).
+        const watched = Buffer.isBuffer(body) && body.length > UPLOAD_WATCH_BYTES ? watchUpload(body, UPLOAD_LIMITS) : undefined;
         try {
-          response = await request(options.url, { method: options.method, headers, body, dispatcher: this.agent });
+          response = await request(options.url, {
+            method: options.method,
+            headers,
+            body: watched?.body ?? body,
+            dispatcher: this.agent,
+            ...(watched && { signal: watched.signal, headersTimeout: 0 }),
+          });
           this.answered = true;
-        } catch (error) {
+        } catch (caught) {
+          const error: unknown = watched?.signal.aborted ? watched.signal.reason : caught;
           // A host that never answered is a wrong --host or no network: final, not worth 90 s of retries.
           if (!this.answered) throw unreachable(error, this.options.host) ?? error;
           throw error;
+        } finally {
+          watched?.stop();
         }
         if (options.expect.includes(response.statusCode)) return response;
         const detail = (await readText(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, MAX_DETAIL);

@@ -12,6 +12,7 @@ import { registerSecret } from '../redact.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
 import { explainHttpError, unreachableCode } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
+import { watchUpload, type UploadLimits } from './upload-watchdog.js';
 
 export const DEFAULT_NETRC_FILE = '/etc/nix/netrc';
 
@@ -19,7 +20,10 @@ export interface HttpCacheOptions {
   token?: string | undefined;
   netrcFile?: string | undefined;
   retry?: RetryOptions | undefined;
-  /** A response must start within headersMs and never stall longer than bodyMs (tests shorten these). */
+  /**
+   * A response must start within headersMs and never stall longer than bodyMs; an upload must
+   * never stall longer than bodyMs and be answered within headersMs of its end (tests shorten these).
+   */
   timeouts?: { headersMs?: number; bodyMs?: number } | undefined;
 }
 
@@ -61,8 +65,10 @@ class HttpCache implements BinaryCache {
   private authorization: Promise<string | undefined> | undefined;
   /** Whether the server has answered anything yet: until then, failing to reach it is final. */
   private answered = false;
+  private readonly uploadLimits: UploadLimits;
 
   constructor(url: URL, private readonly options: HttpCacheOptions) {
+    this.uploadLimits = { idleMs: options.timeouts?.bodyMs ?? 60_000, headersMs: options.timeouts?.headersMs ?? 60_000 };
     this.base = publicBaseUrl(url);
     this.description = this.base.href.replace(/\/$/, '');
     this.agent = new Agent({
@@ -107,11 +113,20 @@ class HttpCache implements BinaryCache {
         `${options.writing ? 'writing to' : 'reading from'} ${this.description}`,
         async () => {
           const body = options.body?.();
+          // A streamed body (a NAR) is timed by progress, not by undici's clock (see upload-watchdog).
+          const watched = body !== undefined && typeof body !== 'string' ? watchUpload(body, this.uploadLimits) : undefined;
           let response: Dispatcher.ResponseData;
           try {
-            response = await request(target, { method, headers, body, dispatcher: this.agent });
+            response = await request(target, {
+              method,
+              headers,
+              body: watched?.body ?? body,
+              dispatcher: this.agent,
+              ...(watched && { signal: watched.signal, headersTimeout: 0 }),
+            });
             this.answered = true;
-          } catch (error) {
+          } catch (caught) {
+            const error: unknown = watched?.signal.aborted ? watched.signal.reason : caught;
             // A host that never answered is a wrong URL or a server that is not running: retrying
             // for 90 s would only hide that. Once it has answered, the same error is a blip.
             const code = unreachableCode(error);
@@ -120,8 +135,8 @@ class HttpCache implements BinaryCache {
             }
             throw error;
           } finally {
-            // A server may answer (401, 413) before reading the whole body: close our file either way.
-            if (body && typeof body !== 'string' && !body.readableEnded) body.destroy();
+            // Also closes our file when a server answered (401, 413) before reading the whole body.
+            watched?.stop();
           }
           if (options.expect.includes(response.statusCode)) return response;
           const location = response.headers.location;

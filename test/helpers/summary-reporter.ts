@@ -12,7 +12,7 @@ export default class SummaryReporter implements Reporter {
     for (const module of testModules) {
       // A file whose setup (beforeAll, imports) failed leaves its tests unrun: they failed, they
       // were not skipped.
-      const setupFailed = module.state() === 'failed';
+      const setupFailed = module.errors().length > 0 || [...module.children.allSuites()].some((suite) => suite.errors().length > 0);
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed') passed++;
