@@ -24,8 +24,6 @@ export interface WatchedUpload {
   body: Readable;
   /** Aborted, with an UploadTimeoutError as reason, when a limit is passed. */
   signal: AbortSignal;
-  /** The body's length, to send as content-length (a stream has none of its own). */
-  contentLength: number | undefined;
   /** Stops the timers: call once the request has been answered or has failed. */
   stop(): void;
 }
@@ -53,7 +51,7 @@ function* slicesOf(buffer: Buffer): Generator<Buffer> {
  * healthy upload would fail at its very end, on every retry. Uploads therefore run with undici's
  * timeout off and this watchdog instead: a server that stops taking bytes for idleMs is given
  * up on, and after the last byte it has headersMs plus the buffers' drain time at the measured
- * upload speed to answer.
+ * upload speed to answer. The caller sends content-length: the returned body is a stream.
  */
 export function watchUpload(source: Readable | Buffer, limits: UploadLimits): WatchedUpload {
   const controller = new AbortController();
@@ -81,7 +79,6 @@ export function watchUpload(source: Readable | Buffer, limits: UploadLimits): Wa
   const input = Buffer.isBuffer(source) ? Readable.from(slicesOf(source)) : source;
   input.on('error', (error) => meter.destroy(error));
   input.pipe(meter);
-  const sentAt = (): number => lastProgress;
   const check = (): void => {
     const now = Date.now();
     samples.push({ at: now, bytes });
@@ -89,14 +86,14 @@ export function watchUpload(source: Readable | Buffer, limits: UploadLimits): Wa
     if (answerDeadline === undefined && now - lastProgress > limits.idleMs) {
       controller.abort(new UploadTimeoutError(`the server took no data for ${seconds(limits.idleMs)} while we were uploading`));
     } else if (answerDeadline !== undefined && now > answerDeadline) {
-      controller.abort(new UploadTimeoutError(`no answer within ${seconds(now - sentAt())} after the upload was sent`));
+      // lastProgress is now the time the last byte was handed over.
+      controller.abort(new UploadTimeoutError(`no answer within ${seconds(now - lastProgress)} after the upload was sent`));
     }
   };
   const timer = setInterval(check, Math.max(10, Math.min(1000, Math.floor(Math.min(limits.idleMs, limits.headersMs) / 4))));
   return {
     body: meter,
     signal: controller.signal,
-    contentLength: Buffer.isBuffer(source) ? source.length : undefined,
     stop() {
       clearInterval(timer);
       // A body the server answered early (401, 413) is not read to its end: release its file.

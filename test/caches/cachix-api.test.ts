@@ -146,6 +146,15 @@ describe('cachix API cache', () => {
     expect(await substitute(path.storePath, double.uriOf('demo'), publicKey)).toBe('one\n');
   });
 
+  it('sends parts above 1 MiB through the upload watchdog, byte-identical', async () => {
+    const path = await fixture('big-parts', 5_000_000);
+    const partSize = 2 * 1024 * 1024;
+    await open({ partSize }).upload(path.upload, path.narInfo);
+    const narInfo = parseNarInfo((await open().getNarInfo(path.hashPart))!);
+    expect(await readAll((await open().getFile(narInfo.url))!)).toEqual(path.compressed);
+    expect(Math.ceil(path.compressed.length / partSize)).toBe(3);
+  });
+
   it('streams a NAR of several parts, each PUT to its presigned URL with Content-MD5', async () => {
     const dep = await fixture('dep', 1000);
     await open().upload(dep.upload, dep.narInfo);
