@@ -5,7 +5,8 @@ import { netrcPassword, removeNetrcMachine, setNetrcPassword } from './netrc-edi
 import { effectiveValues, loadNixConf, parseNixConfText, readNixConfText } from './parse.js';
 import type { CacheForNix } from './substituter.js';
 import { systemNixConfPath } from './trust.js';
-import { replaceFile } from './write.js';
+import { UserError } from '../errors.js';
+import { editTarget, ManagedByNixError, replaceFile } from './write.js';
 
 /**
  * Puts a cache into a nix.conf (and its credentials into the netrc Nix reads) and takes it out
@@ -39,8 +40,23 @@ async function readTextOrEmpty(path: string): Promise<string> {
   return (await readNixConfText(path)) ?? '';
 }
 
+/** Refuses a nix.conf Nix generated before anything is written, saying what to add where instead. */
+async function checkEditable(path: string, cache: CacheForNix): Promise<void> {
+  try {
+    await editTarget(path);
+  } catch (error) {
+    if (!(error instanceof ManagedByNixError)) throw error;
+    throw new UserError(
+      error.message,
+      'add these to the Nix configuration that generates it (home-manager or NixOS: nix.settings), or use `-m nixos` on NixOS:\n' +
+        `  extra-substituters = ${cache.substituterUrl}\n  extra-trusted-public-keys = ${cache.publicKeys.join(' ')}`,
+    );
+  }
+}
+
 export async function addCacheToNixConf(placement: Placement, cache: CacheForNix, env: NodeJS.ProcessEnv): Promise<NixConfOutcome> {
   const path = placement.nixConfPath!;
+  await checkEditable(path, cache);
   const original = await readTextOrEmpty(path);
   let text = addListValues(original, path, 'substituters', [cache.substituterUrl]);
   text = addListValues(text, path, 'trusted-public-keys', cache.publicKeys);
@@ -58,6 +74,7 @@ export async function addCacheToNixConf(placement: Placement, cache: CacheForNix
       if (!configured && placement.setNetrcFile) text = setIfAbsent(text, path, 'netrc-file', netrcPath);
     }
   }
+  // The first write: replaceFile refuses a generated netrc before writing anything.
   if (netrc && netrc.text !== netrc.original) await replaceFile(netrc.path, netrc.text, { mode: 0o600 });
   if (text === original) return { nixConfPath: path, changed: false, netrcPath: netrc?.path, notes };
   const { backupPath } = await replaceFile(path, text, { mode: 0o644 });
@@ -66,6 +83,7 @@ export async function addCacheToNixConf(placement: Placement, cache: CacheForNix
 
 export async function removeCacheFromNixConf(placement: Placement, cache: CacheForNix, env: NodeJS.ProcessEnv): Promise<NixConfOutcome> {
   const path = placement.nixConfPath!;
+  await editTarget(path);
   const original = await readNixConfText(path);
   if (original === undefined) return { nixConfPath: path, changed: false, notes: [`${path} does not exist`] };
   const substituters = removeListValues(original, path, 'substituters', [cache.substituterUrl]);
