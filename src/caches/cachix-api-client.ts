@@ -1,11 +1,11 @@
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { unreachableCode } from './http-errors.js';
 import { readLimited } from './read-limited.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
-import { watchUpload } from './upload-watchdog.js';
+import { requestWatchingUpload } from './upload-watchdog.js';
 
 /*
  * The cachix.org HTTP API, as the cachix client (github.com/cachix/cachix) speaks it:
@@ -136,24 +136,15 @@ export class CachixApiClient {
       shown,
       async () => {
         let response: Dispatcher.ResponseData;
-        // A NAR part is timed by progress, not by undici's clock (see upload-watchdog).
-        const watched = Buffer.isBuffer(body) && body.length > UPLOAD_WATCH_BYTES ? watchUpload(body, UPLOAD_LIMITS) : undefined;
         try {
-          response = await request(options.url, {
-            method: options.method,
-            headers,
-            body: watched?.body ?? body,
-            dispatcher: this.agent,
-            ...(watched && { signal: watched.signal, headersTimeout: 0 }),
-          });
+          // A NAR part is timed by progress, not by undici's clock (see upload-watchdog).
+          const limits = Buffer.isBuffer(body) && body.length > UPLOAD_WATCH_BYTES ? UPLOAD_LIMITS : undefined;
+          response = await requestWatchingUpload(options.url, { method: options.method, headers, body, dispatcher: this.agent }, limits);
           this.answered = true;
-        } catch (caught) {
-          const error: unknown = watched?.signal.aborted ? watched.signal.reason : caught;
+        } catch (error) {
           // A host that never answered is a wrong --host or no network: final, not worth 90 s of retries.
           if (!this.answered) throw unreachable(error, this.options.host) ?? error;
           throw error;
-        } finally {
-          watched?.stop();
         }
         if (options.expect.includes(response.statusCode)) return response;
         const detail = (await readText(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, MAX_DETAIL);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently, LOOKUP_CONCURRENCY } from './concurrently.js';
@@ -12,7 +12,7 @@ import { registerSecret } from '../redact.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
 import { explainHttpError, unreachableCode } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
-import { watchUpload, type UploadLimits } from './upload-watchdog.js';
+import { requestWatchingUpload, type UploadLimits } from './upload-watchdog.js';
 
 export const DEFAULT_NETRC_FILE = '/etc/nix/netrc';
 
@@ -113,20 +113,12 @@ class HttpCache implements BinaryCache {
         `${options.writing ? 'writing to' : 'reading from'} ${this.description}`,
         async () => {
           const body = options.body?.();
-          // A streamed body (a NAR) is timed by progress, not by undici's clock (see upload-watchdog).
-          const watched = body !== undefined && typeof body !== 'string' ? watchUpload(body, this.uploadLimits) : undefined;
           let response: Dispatcher.ResponseData;
           try {
-            response = await request(target, {
-              method,
-              headers,
-              body: watched?.body ?? body,
-              dispatcher: this.agent,
-              ...(watched && { signal: watched.signal, headersTimeout: 0 }),
-            });
+            // A streamed body (a NAR) is timed by progress, not by undici's clock (see upload-watchdog).
+            response = await requestWatchingUpload(target, { method, headers, body, dispatcher: this.agent }, this.uploadLimits);
             this.answered = true;
-          } catch (caught) {
-            const error: unknown = watched?.signal.aborted ? watched.signal.reason : caught;
+          } catch (error) {
             // A host that never answered is a wrong URL or a server that is not running: retrying
             // for 90 s would only hide that. Once it has answered, the same error is a blip.
             const code = unreachableCode(error);
@@ -134,9 +126,6 @@ class HttpCache implements BinaryCache {
               throw new UserError(`cannot reach ${this.description} (${code})`, 'check the cache URL, that the server is running, and the network');
             }
             throw error;
-          } finally {
-            // Also closes our file when a server answered (401, 413) before reading the whole body.
-            watched?.stop();
           }
           if (options.expect.includes(response.statusCode)) return response;
           const location = response.headers.location;

@@ -1,4 +1,5 @@
 import { Readable, Transform } from 'node:stream';
+import { request, type Dispatcher } from 'undici';
 
 /** Our own upload timeouts; `code` makes them retryable, as a socket timeout is. */
 export class UploadTimeoutError extends Error {
@@ -104,4 +105,28 @@ export function watchUpload(source: Readable | Buffer, limits: UploadLimits): Wa
 
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export interface UploadRequest {
+  method: Dispatcher.HttpMethod;
+  headers: Record<string, string>;
+  body?: Readable | Buffer | string | undefined;
+  dispatcher: Dispatcher;
+}
+
+/**
+ * undici's request; with `limits`, a stream or Buffer body is timed by progress (watchUpload)
+ * instead of by undici's headersTimeout, and a limit passed rejects with its UploadTimeoutError.
+ */
+export async function requestWatchingUpload(url: URL, options: UploadRequest, limits: UploadLimits | undefined): Promise<Dispatcher.ResponseData> {
+  const { body } = options;
+  const watched = limits && body !== undefined && typeof body !== 'string' ? watchUpload(body, limits) : undefined;
+  try {
+    return await request(url, { ...options, body: watched?.body ?? body, ...(watched && { signal: watched.signal, headersTimeout: 0 }) });
+  } catch (error) {
+    throw watched?.signal.aborted ? watched.signal.reason : error;
+  } finally {
+    // Also closes a file the server answered early (401, 413) without reading to its end.
+    watched?.stop();
+  }
 }
