@@ -169,7 +169,8 @@ async function nixBuild(name: string, expression: string, timeoutMs: number): Pr
   let result = await runCommand('nix-build', args, { timeoutMs });
   // One retry: on a shared machine a builder can be killed from outside; what was built stays built.
   if (result.code !== 0 && !result.timedOut) result = await runCommand('nix-build', args, { timeoutMs });
-  if (result.code !== 0) throw new Error(`nix-build ${file} failed (${result.timedOut ? 'timed out' : `exit ${result.code}`}): ${result.stderr.slice(-2000)}`);
+  if (result.code !== 0)
+    throw new Error(`nix-build ${file} failed (${result.timedOut ? 'timed out' : `exit ${result.code}`}): ${result.stderr.slice(-2000)}`);
   return { top: result.stdout.trim().split('\n').pop()!, buildMs: performance.now() - started };
 }
 

@@ -43,7 +43,12 @@ function keepTail(text: string, chunk: Buffer, limit: number): string {
 export function runCommand(command: string, args: string[], options: RunOptions, onStart?: (pid: number) => void): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -30,7 +30,9 @@ export async function describeMachine(): Promise<Machine> {
     node: process.version,
     nix: await versionOf('nix', ['--version']),
     zstd: /v\d+\.\d+\.\d+/.exec(await versionOf('zstd', ['--version']))?.[0] ?? '?',
-    loadAtStart: loadavg().map((load) => load.toFixed(2)).join(' '),
+    loadAtStart: loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' '),
   };
 }
 
@@ -116,7 +118,12 @@ export function renderMarkdown(input: {
   parts.push(
     table(
       ['Target', 'Measured', 'Goal', 'Result'],
-      input.targets.map((row) => [row.name, row.measured, row.goal, row.pass === undefined ? 'FAIL (not measured)' : row.pass ? 'PASS' : 'MISS']),
+      input.targets.map((row) => [
+        row.name,
+        row.measured,
+        row.goal,
+        row.pass === undefined ? 'FAIL (not measured)' : row.pass ? 'PASS' : 'MISS',
+      ]),
     ),
   );
   if (input.failures.length > 0) parts.push(`Failed steps:\n\n${input.failures.map((failure) => `- ${failure}`).join('\n')}`);

@@ -13,7 +13,23 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bigClosure, describeInput } from './big-closure.js';
-import { LEVEL, ROOT, RUNS, SCALE, SMALL_PATHS, check, failures, log, messageOf, setWorkDir, step, targets, timings, throughput, workDir } from './harness.js';
+import {
+  LEVEL,
+  ROOT,
+  RUNS,
+  SCALE,
+  SMALL_PATHS,
+  check,
+  failures,
+  log,
+  messageOf,
+  setWorkDir,
+  step,
+  targets,
+  timings,
+  throughput,
+  workDir,
+} from './harness.js';
 import { runCommand } from './measure.js';
 import { describeMachine, renderMarkdown } from './report.js';
 import { manySmallPaths } from './small-paths.js';
@@ -22,7 +38,9 @@ import { startUp } from './startup.js';
 async function main(): Promise<number> {
   const started = performance.now();
   const machine = await describeMachine();
-  log(`cachix bench: scale ${SCALE}, zstd level ${LEVEL}, ${RUNS} run(s) per push, ${SMALL_PATHS} small paths; ${machine.cores} cores, load ${machine.loadAtStart}`);
+  log(
+    `cachix bench: scale ${SCALE}, zstd level ${LEVEL}, ${RUNS} run(s) per push, ${SMALL_PATHS} small paths; ${machine.cores} cores, load ${machine.loadAtStart}`,
+  );
   if (process.env.BENCH_SKIP_BUILD !== '1') {
     await step('npm run build', async () => {
       const result = await runCommand('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, timeoutMs: 300_000 });

@@ -12,28 +12,39 @@ export async function startUp(): Promise<void> {
   });
   timings.push({ name: 'start-up floor: `node -e 0` (median of 10)', wallMs: bare, note: 'for reference' });
   const help = await step('start-up: cachix --help, median of 10 (after one warm-up)', async () => {
-    const once = async () => check('cachix --help', await runCommand(process.execPath, [CACHIX_BIN, '--help'], { env: cachixEnv(), timeoutMs: 30_000 }));
+    const once = async () =>
+      check('cachix --help', await runCommand(process.execPath, [CACHIX_BIN, '--help'], { env: cachixEnv(), timeoutMs: 30_000 }));
     await once();
     const walls = await repeat(10, once);
     log(`   runs: ${walls.map((wall) => Math.round(wall)).join(' ')} ms`);
     return median(walls);
   });
   timings.push({ name: 'start-up: `cachix --help` (median of 10)', wallMs: help });
-  targets.push({ name: 'start-up: `cachix --help`', measured: seconds(help), goal: `< ${seconds(GOALS.helpMs)}`, pass: help === undefined ? undefined : help < GOALS.helpMs });
+  targets.push({
+    name: 'start-up: `cachix --help`',
+    measured: seconds(help),
+    goal: `< ${seconds(GOALS.helpMs)}`,
+    pass: help === undefined ? undefined : help < GOALS.helpMs,
+  });
 
   const tiny = await step('add a tiny path for push start-up (nix-store --add)', async () => {
     const file = join(workDir(), 'cachix-bench-startup.txt');
     await writeFile(file, 'cachix bench: a tiny path for timing push start-up\n');
     return check('nix-store --add', await runCommand('nix-store', ['--add', file], { timeoutMs: 30_000 })).stdout.trim();
   });
-  if (!tiny || !(await step('create the file cache bench-startup and push the tiny path', async () => {
-    await cachixOk(['create', 'bench-startup'], 60_000);
-    return cachixOk(['push', 'bench-startup', tiny], 60_000);
-  }))) return;
+  if (
+    !tiny ||
+    !(await step('create the file cache bench-startup and push the tiny path', async () => {
+      await cachixOk(['create', 'bench-startup'], 60_000);
+      return cachixOk(['push', 'bench-startup', tiny], 60_000);
+    }))
+  )
+    return;
   const missing = await step('start-up: cachix push of a path that does not exist, to its error (median of 5)', async () => {
     const walls = await repeat(5, async () => {
       const result = await cachix(['push', 'bench-startup', '/nix/store/00000000000000000000000000000000-cachix-bench-missing'], 30_000);
-      if (result.timedOut || result.code === 0) throw new Error(`expected an error, got exit ${result.code}${result.timedOut ? ' (timed out)' : ''}`);
+      if (result.timedOut || result.code === 0)
+        throw new Error(`expected an error, got exit ${result.code}${result.timedOut ? ' (timed out)' : ''}`);
       return result;
     });
     log(`   runs: ${walls.map((wall) => Math.round(wall)).join(' ')} ms`);

@@ -89,13 +89,19 @@ describe('config file', () => {
     await saveConfig(path, { caches: {} });
     expect(await configPermissionWarning(path)).toBeUndefined();
     await chmod(path, 0o640);
-    expect(await configPermissionWarning(path)).toBe(`warning: ${path} is readable by other users and may hold signing keys or tokens; run: chmod 600 ${path}`);
+    expect(await configPermissionWarning(path)).toBe(
+      `warning: ${path} is readable by other users and may hold signing keys or tokens; run: chmod 600 ${path}`,
+    );
     expect(await configPermissionWarning(join(dir, 'missing'))).toBeUndefined();
   });
 
   it('reads a hand-written file and ignores keys it does not know', async () => {
     await writeSecretFile(path, 'auth_token = "t"\nfuture_option = 3\n[caches.x]\nurl = "s3://b"\nsigning_key = 42\n');
-    expect(await loadConfig(path)).toEqual({ authToken: 't', host: undefined, caches: { x: { url: 's3://b', signingKey: undefined, publicKey: undefined, pinnedPublicKey: undefined } } });
+    expect(await loadConfig(path)).toEqual({
+      authToken: 't',
+      host: undefined,
+      caches: { x: { url: 's3://b', signingKey: undefined, publicKey: undefined, pinnedPublicKey: undefined } },
+    });
   });
 });
 

@@ -123,7 +123,12 @@ export class CachixApiClient {
     return this.retrying(shown, options, headers, body);
   }
 
-  private async retrying(shown: string, options: CallOptions, headers: Record<string, string>, body: string | Buffer | undefined): Promise<Dispatcher.ResponseData> {
+  private async retrying(
+    shown: string,
+    options: CallOptions,
+    headers: Record<string, string>,
+    body: string | Buffer | undefined,
+  ): Promise<Dispatcher.ResponseData> {
     try {
       return await this.attempts(shown, options, headers, body);
     } catch (error) {
@@ -131,7 +136,12 @@ export class CachixApiClient {
     }
   }
 
-  private attempts(shown: string, options: CallOptions, headers: Record<string, string>, body: string | Buffer | undefined): Promise<Dispatcher.ResponseData> {
+  private attempts(
+    shown: string,
+    options: CallOptions,
+    headers: Record<string, string>,
+    body: string | Buffer | undefined,
+  ): Promise<Dispatcher.ResponseData> {
     return withRetry(
       shown,
       async () => {
@@ -177,7 +187,10 @@ export class CachixApiClient {
     } catch {
       // A login portal, a proxy's error page or a wrong --host: the user can fix it, and the page itself is noise.
       const shown = /<html|<!DOCTYPE/i.test(text) ? 'an HTML page' : `'${text.slice(0, 60).replace(/\s+/g, ' ')}'`;
-      throw new UserError(`the cachix API at ${this.options.host} answered ${what} with something that is not JSON: ${shown}`, API_HOST_HINT);
+      throw new UserError(
+        `the cachix API at ${this.options.host} answered ${what} with something that is not JSON: ${shown}`,
+        API_HOST_HINT,
+      );
     }
   }
 
@@ -185,14 +198,24 @@ export class CachixApiClient {
     const response = await this.call({ method: 'GET', url: this.apiUrl(''), expect: [200], authorize: true, cacheLookup: true });
     const cache = await this.json<BinaryCacheJson>(response, 'GET cache');
     if (typeof cache.uri !== 'string' || !Array.isArray(cache.publicSigningKeys)) {
-      throw new UserError(`the cachix API at ${this.options.host} described cache ${this.options.name} without uri or publicSigningKeys`, API_HOST_HINT);
+      throw new UserError(
+        `the cachix API at ${this.options.host} described cache ${this.options.name} without uri or publicSigningKeys`,
+        API_HOST_HINT,
+      );
     }
     return cache;
   }
 
   /** `POST /narinfo`: of these store hashes, the ones the cache lacks. */
   async missingHashes(hashParts: readonly string[]): Promise<string[]> {
-    const response = await this.call({ method: 'POST', url: this.apiUrl('/narinfo'), json: hashParts, expect: [200], authorize: true, cacheLookup: true });
+    const response = await this.call({
+      method: 'POST',
+      url: this.apiUrl('/narinfo'),
+      json: hashParts,
+      expect: [200],
+      authorize: true,
+      cacheLookup: true,
+    });
     const missing = await this.json<unknown>(response, 'POST narinfo');
     if (!Array.isArray(missing) || missing.some((item) => typeof item !== 'string')) {
       throw new Error('the cachix API answered POST narinfo with something other than a list of hashes');
@@ -201,7 +224,13 @@ export class CachixApiClient {
   }
 
   async createMultipartUpload(compression: CompressionParam): Promise<{ narId: string; uploadId: string }> {
-    const response = await this.call({ method: 'POST', url: this.apiUrl('/multipart-nar', { compression }), expect: [200], authorize: true, cacheLookup: true });
+    const response = await this.call({
+      method: 'POST',
+      url: this.apiUrl('/multipart-nar', { compression }),
+      expect: [200],
+      authorize: true,
+      cacheLookup: true,
+    });
     const created = await this.json<{ narId?: unknown; uploadId?: unknown }>(response, 'POST multipart-nar');
     if (typeof created.narId !== 'string' || typeof created.uploadId !== 'string') {
       throw new Error('the cachix API started an upload without narId or uploadId');

@@ -6,7 +6,13 @@ import { formatHashBase32 } from '../nix/hash.js';
 import { MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { parseNixCacheInfo } from '../nix/cache-info.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
-import { CachixApiClient, type BinaryCacheJson, type CompletedPart, type CompressionParam, type NarInfoCreate } from './cachix-api-client.js';
+import {
+  CachixApiClient,
+  type BinaryCacheJson,
+  type CompletedPart,
+  type CompressionParam,
+  type NarInfoCreate,
+} from './cachix-api-client.js';
 import type { RetryOptions } from './retry.js';
 
 /** Parts of this size keep memory at partSize × (PARTS_IN_FLIGHT + 1) and stay far from S3's 10 000-part cap. */

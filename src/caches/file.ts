@@ -40,8 +40,13 @@ function writeAtomically(path: string, data: string | Buffer): void {
 
 function fileErrorToUser(error: unknown, root: string): never {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC') throw new UserError(`no space left on the device holding ${root}`, 'free some space and push again; nothing half-written was left in the cache');
-  if (code === 'EACCES' || code === 'EPERM') throw new UserError(`no permission to write the cache at ${root}`, 'check its owner and mode, or push as a user who can write it');
+  if (code === 'ENOSPC')
+    throw new UserError(
+      `no space left on the device holding ${root}`,
+      'free some space and push again; nothing half-written was left in the cache',
+    );
+  if (code === 'EACCES' || code === 'EPERM')
+    throw new UserError(`no permission to write the cache at ${root}`, 'check its owner and mode, or push as a user who can write it');
   if (code === 'EROFS') throw new UserError(`the cache at ${root} is on a read-only file system`);
   throw error;
 }
@@ -65,7 +70,11 @@ export class FileCache implements BinaryCache {
     try {
       text = await readFile(join(this.root, 'nix-cache-info'), 'utf8');
     } catch (error) {
-      if (isMissing(error)) throw new UserError(`${this.root} is not a binary cache (no nix-cache-info)`, 'create it with: cachix create NAME --url ' + this.description);
+      if (isMissing(error))
+        throw new UserError(
+          `${this.root} is not a binary cache (no nix-cache-info)`,
+          'create it with: cachix create NAME --url ' + this.description,
+        );
       throw error;
     }
     const parsed = parseNixCacheInfo(text);
@@ -85,7 +94,12 @@ export class FileCache implements BinaryCache {
       return new Set(hashParts.filter((hash) => !present.has(hash)));
     }
     const results = await Promise.all(
-      hashParts.map((hash) => access(join(this.root, `${hash}.narinfo`)).then(() => undefined, () => hash)),
+      hashParts.map((hash) =>
+        access(join(this.root, `${hash}.narinfo`)).then(
+          () => undefined,
+          () => hash,
+        ),
+      ),
     );
     return new Set(results.filter((hash): hash is string => hash !== undefined));
   }

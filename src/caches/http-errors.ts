@@ -10,7 +10,7 @@ export interface ErrorContext {
   credentialsHint?: string;
 }
 
-export const HTTP_CREDENTIALS_HINT = 'run `cachix authtoken <token>`, or check the netrc file (Nix\'s netrc-file, default /etc/nix/netrc)';
+export const HTTP_CREDENTIALS_HINT = "run `cachix authtoken <token>`, or check the netrc file (Nix's netrc-file, default /etc/nix/netrc)";
 
 function statusOf(error: unknown): number | undefined {
   if (error instanceof HttpStatusError) return error.status;
@@ -54,7 +54,10 @@ export function explainHttpError(error: unknown, context: ErrorContext): unknown
   const status = statusOf(error);
   if (status === undefined) return error;
   if (status === 401 || status === 403) {
-    return new UserError(`the server refused our credentials for ${context.url} (HTTP ${status})`, context.credentialsHint ?? HTTP_CREDENTIALS_HINT);
+    return new UserError(
+      `the server refused our credentials for ${context.url} (HTTP ${status})`,
+      context.credentialsHint ?? HTTP_CREDENTIALS_HINT,
+    );
   }
   if (context.writing && (status === 404 || status === 405 || status === 501)) {
     return new UserError(
@@ -65,7 +68,7 @@ export function explainHttpError(error: unknown, context: ErrorContext): unknown
   if (context.writing && status === 413) {
     return new UserError(
       `the server at ${context.url} refused an upload as too large (HTTP 413)`,
-      'raise the server\'s request body limit (nginx: `client_max_body_size 0;`)',
+      "raise the server's request body limit (nginx: `client_max_body_size 0;`)",
     );
   }
   // Any other refusal (4xx) is the server's answer to this request, not a bug of ours: one line, no stack.

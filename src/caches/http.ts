@@ -44,7 +44,12 @@ function readBody(body: Dispatcher.ResponseData['body'], limit: number, what = '
     limit,
     () => new UserError(`${what} is larger than ${limit} bytes, which no real one is`, 'check what the server serves at that URL'),
     // A body that stalls (bodyTimeout) or is cut off: say what was being read, not just undici's words.
-    (error, bytesRead) => new UserError(`reading ${what} failed after ${bytesRead} bytes: ${(error as Error).message}`, 'the server stopped sending; try again later, or check the server', 1),
+    (error, bytesRead) =>
+      new UserError(
+        `reading ${what} failed after ${bytesRead} bytes: ${(error as Error).message}`,
+        'the server stopped sending; try again later, or check the server',
+        1,
+      ),
   );
 }
 
@@ -67,7 +72,10 @@ class HttpCache implements BinaryCache {
   private answered = false;
   private readonly uploadLimits: UploadLimits;
 
-  constructor(url: URL, private readonly options: HttpCacheOptions) {
+  constructor(
+    url: URL,
+    private readonly options: HttpCacheOptions,
+  ) {
     this.uploadLimits = { idleMs: options.timeouts?.bodyMs ?? 60_000, headersMs: options.timeouts?.headersMs ?? 60_000 };
     this.base = publicBaseUrl(url);
     this.description = this.base.href.replace(/\/$/, '');
@@ -123,7 +131,10 @@ class HttpCache implements BinaryCache {
             // for 90 s would only hide that. Once it has answered, the same error is a blip.
             const code = unreachableCode(error);
             if (code && !this.answered) {
-              throw new UserError(`cannot reach ${this.description} (${code})`, 'check the cache URL, that the server is running, and the network');
+              throw new UserError(
+                `cannot reach ${this.description} (${code})`,
+                'check the cache URL, that the server is running, and the network',
+              );
             }
             throw error;
           }

@@ -27,10 +27,16 @@ export function parseCacheUrl(text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new UserError(`'${text}' is not a valid cache URL`, 'use file:///dir, http(s)://host/path, s3://bucket?region=..., or cachix:NAME');
+    throw new UserError(
+      `'${text}' is not a valid cache URL`,
+      'use file:///dir, http(s)://host/path, s3://bucket?region=..., or cachix:NAME',
+    );
   }
   if (!URL_SCHEMES.includes(url.protocol)) {
-    throw new UserError(`'${url.protocol}' caches are not supported`, 'use file:///dir, http(s)://host/path, s3://bucket?region=..., or cachix:NAME');
+    throw new UserError(
+      `'${url.protocol}' caches are not supported`,
+      'use file:///dir, http(s)://host/path, s3://bucket?region=..., or cachix:NAME',
+    );
   }
   return url;
 }
@@ -90,7 +96,10 @@ export async function openCache(nameOrUrl: string, context: Context): Promise<Op
     return { name: text, url: text, config, cache: await cacheForUrl(url, context, config) };
   }
   if (!/^[a-z0-9][a-z0-9._-]*$/i.test(nameOrUrl)) {
-    throw new UserError(`'${nameOrUrl}' is neither a cache name nor a cache URL`, 'run `cachix create NAME` first, or give a URL such as file:///srv/cache');
+    throw new UserError(
+      `'${nameOrUrl}' is neither a cache name nor a cache URL`,
+      'run `cachix create NAME` first, or give a URL such as file:///srv/cache',
+    );
   }
   const url = `cachix:${nameOrUrl}`;
   return { name: nameOrUrl, url, config, cache: await cacheForUrl(new URL(url), context, config) };

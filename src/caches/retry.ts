@@ -12,7 +12,12 @@ export class HttpStatusError extends Error {
   readonly url: string;
   readonly retryAfterMs: number | undefined;
 
-  constructor(method: string, url: string, status: number, options: { retryAfterMs?: number | undefined; detail?: string | undefined } = {}) {
+  constructor(
+    method: string,
+    url: string,
+    status: number,
+    options: { retryAfterMs?: number | undefined; detail?: string | undefined } = {},
+  ) {
     const detail = options.detail ? `: ${options.detail}` : '';
     super(redactSecrets(`${method} ${url} answered ${status}${detail}`));
     this.name = 'HttpStatusError';
@@ -59,7 +64,14 @@ const UNDICI_PERMANENT = new Set([
 ]);
 
 /** AWS SDK error names that mean "try again later". */
-const RETRYABLE_AWS_NAMES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed', 'TimeoutError']);
+const RETRYABLE_AWS_NAMES = new Set([
+  'SlowDown',
+  'InternalError',
+  'ServiceUnavailable',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'TimeoutError',
+]);
 
 function retryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408;
@@ -71,7 +83,13 @@ export function isRetryable(error: unknown): boolean {
     if (current instanceof UserError) return false;
     if (current instanceof HttpStatusError) return retryableStatus(current.status);
     if (typeof current !== 'object') return false;
-    const fields = current as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; $metadata?: { httpStatusCode?: number } };
+    const fields = current as {
+      code?: unknown;
+      name?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      $metadata?: { httpStatusCode?: number };
+    };
     const status = fields.$metadata?.httpStatusCode;
     if (typeof status === 'number' && status >= 400) return retryableStatus(status);
     if (typeof fields.code === 'string') {

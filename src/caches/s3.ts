@@ -29,12 +29,20 @@ export interface S3Location {
 
 export function parseS3Url(url: URL, env = process.env): S3Location {
   if (url.protocol !== 's3:' || url.hostname === '') {
-    throw new UserError(`'${url.href}' is not an S3 cache URL`, 'write it as s3://BUCKET?region=REGION (plus &endpoint=HOST:PORT&scheme=http for S3-compatible servers)');
+    throw new UserError(
+      `'${url.href}' is not an S3 cache URL`,
+      'write it as s3://BUCKET?region=REGION (plus &endpoint=HOST:PORT&scheme=http for S3-compatible servers)',
+    );
   }
   const params = url.searchParams;
   const endpointParam = params.get('endpoint') ?? undefined;
   // Nix takes a bare host[:port] plus scheme=, and also a full URL.
-  const endpoint = endpointParam === undefined ? undefined : endpointParam.includes('://') ? endpointParam : `${params.get('scheme') ?? 'https'}://${endpointParam}`;
+  const endpoint =
+    endpointParam === undefined
+      ? undefined
+      : endpointParam.includes('://')
+        ? endpointParam
+        : `${params.get('scheme') ?? 'https'}://${endpointParam}`;
   const path = decodeURIComponent(url.pathname).replace(/^\/+|\/+$/g, '');
   return {
     bucket: url.hostname,
@@ -48,7 +56,9 @@ export function parseS3Url(url: URL, env = process.env): S3Location {
 /** The SDK's timeout messages name its own package and config; users need only what happened. */
 function tidySdkTimeout(error: unknown): unknown {
   if (error instanceof Error && error.name === 'TimeoutError' && error.message.startsWith('@smithy/')) {
-    error.message = error.message.replace(/^@smithy\/[\w-]+ - /, '').replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, '');
+    error.message = error.message
+      .replace(/^@smithy\/[\w-]+ - /, '')
+      .replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, '');
   }
   return error;
 }
@@ -70,7 +80,10 @@ class S3Cache implements BinaryCache {
   /** Whether the endpoint has answered anything yet: until then, failing to reach it is final. */
   private answered = false;
 
-  constructor(private readonly url: URL, private readonly options: S3CacheOptions) {
+  constructor(
+    private readonly url: URL,
+    private readonly options: S3CacheOptions,
+  ) {
     this.location = parseS3Url(url);
     const { bucket, prefix, endpoint } = this.location;
     this.description = `s3://${bucket}/${prefix}`.replace(/\/$/, '') + (endpoint ? ` at ${endpoint}` : '');
@@ -93,7 +106,10 @@ class S3Cache implements BinaryCache {
         responseChecksumValidation: 'WHEN_REQUIRED',
         // socketTimeout is an idle timeout: a stalled server fails the request, a slow but moving
         // part upload does not. (This SDK's requestTimeout only logs a warning when it expires.)
-        requestHandler: { connectionTimeout: this.options.timeouts?.connectMs ?? 30_000, socketTimeout: this.options.timeouts?.idleMs ?? 60_000 },
+        requestHandler: {
+          connectionTimeout: this.options.timeouts?.connectMs ?? 30_000,
+          socketTimeout: this.options.timeouts?.idleMs ?? 60_000,
+        },
       });
     });
     return this.clientPromise;
@@ -114,7 +130,11 @@ class S3Cache implements BinaryCache {
         if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode) this.answered = true;
         // An endpoint that never answered is a wrong URL or a server that is not running: final.
         const code = this.answered ? undefined : unreachableCode(error);
-        if (code) throw new UserError(`cannot reach ${this.description} (${code})`, 'check the endpoint in the cache URL, that the server is running, and the network');
+        if (code)
+          throw new UserError(
+            `cannot reach ${this.description} (${code})`,
+            'check the endpoint in the cache URL, that the server is running, and the network',
+          );
         throw tidySdkTimeout(error);
       }
     };
@@ -126,7 +146,10 @@ class S3Cache implements BinaryCache {
         throw new UserError(`no AWS credentials found for ${this.description}`, S3_CREDENTIALS_HINT);
       }
       if (name === 'NoSuchBucket') {
-        throw new UserError(`the bucket '${this.location.bucket}' does not exist at ${this.location.endpoint ?? 'AWS S3'}`, 'create it first, or check the bucket name and endpoint');
+        throw new UserError(
+          `the bucket '${this.location.bucket}' does not exist at ${this.location.endpoint ?? 'AWS S3'}`,
+          'create it first, or check the bucket name and endpoint',
+        );
       }
       throw explainHttpError(error, { url: this.description, writing, credentialsHint: S3_CREDENTIALS_HINT });
     }
@@ -151,13 +174,20 @@ class S3Cache implements BinaryCache {
   private async readText(relative: string): Promise<string | undefined> {
     const body = await this.getObject(relative);
     if (!body) return undefined;
-    return readLimited(body, MAX_NARINFO_BYTES, () => new Error(`${relative} in ${this.description} is larger than ${MAX_NARINFO_BYTES} bytes`));
+    return readLimited(
+      body,
+      MAX_NARINFO_BYTES,
+      () => new Error(`${relative} in ${this.description} is larger than ${MAX_NARINFO_BYTES} bytes`),
+    );
   }
 
   async info(): Promise<CacheInfo> {
     const text = await this.readText('nix-cache-info');
     if (text === undefined) {
-      throw new UserError(`${this.description} has no nix-cache-info, so Nix will not use it as a binary cache`, 'check the bucket, or write one with `cachix create`');
+      throw new UserError(
+        `${this.description} has no nix-cache-info, so Nix will not use it as a binary cache`,
+        'check the bucket, or write one with `cachix create`',
+      );
     }
     // Whether the bucket is world-readable is a bucket policy we cannot see; assume private.
     return binaryCacheInfo(text, this.url.href, false);

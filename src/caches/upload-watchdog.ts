@@ -118,7 +118,11 @@ export interface UploadRequest {
  * undici's request; with `limits`, a stream or Buffer body is timed by progress (watchUpload)
  * instead of by undici's headersTimeout, and a limit passed rejects with its UploadTimeoutError.
  */
-export async function requestWatchingUpload(url: URL, options: UploadRequest, limits: UploadLimits | undefined): Promise<Dispatcher.ResponseData> {
+export async function requestWatchingUpload(
+  url: URL,
+  options: UploadRequest,
+  limits: UploadLimits | undefined,
+): Promise<Dispatcher.ResponseData> {
   const { body } = options;
   const watched = limits && body !== undefined && typeof body !== 'string' ? watchUpload(body, limits) : undefined;
   try {

@@ -37,7 +37,9 @@ function decompressor(compression: string): { stream: Duplex; done: Promise<void
       child.stderr.on('data', (chunk) => (stderr += chunk));
       const done = new Promise<void>((resolve, reject) => {
         child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${compression} -d failed: ${stderr.trim() || `exit ${code}`}`))));
+        child.on('close', (code) =>
+          code === 0 ? resolve() : reject(new Error(`${compression} -d failed: ${stderr.trim() || `exit ${code}`}`)),
+        );
       });
       // Awaited after the pipeline; until then a failure must not count as an unhandled rejection.
       done.catch(() => undefined);
@@ -93,19 +95,27 @@ function checkNar(info: NarInfo, digest: NarDigest, problems: string[]): void {
   if (info.fileHash && info.fileHash.algorithm === 'sha256' && !hashesEqual(info.fileHash, fileHash)) {
     problems.push(`NAR file hash is ${formatHashBase32(fileHash)}, narinfo says ${formatHashBase32(info.fileHash)}`);
   }
-  if (info.fileSize !== undefined && info.fileSize !== digest.fileSize) problems.push(`NAR file is ${digest.fileSize} bytes, narinfo says ${info.fileSize}`);
+  if (info.fileSize !== undefined && info.fileSize !== digest.fileSize)
+    problems.push(`NAR file is ${digest.fileSize} bytes, narinfo says ${info.fileSize}`);
   const narHash = sha256Hash(digest.narHash);
-  if (!hashesEqual(info.narHash, narHash)) problems.push(`NAR unpacks to ${formatHashBase32(narHash)}, narinfo says ${formatHashBase32(info.narHash)}`);
+  if (!hashesEqual(info.narHash, narHash))
+    problems.push(`NAR unpacks to ${formatHashBase32(narHash)}, narinfo says ${formatHashBase32(info.narHash)}`);
   if (info.narSize !== digest.narSize) problems.push(`NAR unpacks to ${digest.narSize} bytes, narinfo says ${info.narSize}`);
 }
 
 function checkAgainstLocal(info: NarInfo, local: PathInfo, problems: string[]): void {
-  if (!hashesEqual(info.narHash, local.narHash)) problems.push(`narinfo NarHash ${formatHashBase32(info.narHash)} differs from the local store's ${formatHashBase32(local.narHash)}`);
+  if (!hashesEqual(info.narHash, local.narHash))
+    problems.push(`narinfo NarHash ${formatHashBase32(info.narHash)} differs from the local store's ${formatHashBase32(local.narHash)}`);
   if (info.narSize !== local.narSize) problems.push(`narinfo NarSize ${info.narSize} differs from the local store's ${local.narSize}`);
   if (!sameReferences(info.references, local.references)) problems.push('narinfo References differ from the local store');
 }
 
-export async function verifyPath(cache: BinaryCache, storePath: string, keys: readonly PublicKey[], local: PathInfo | undefined): Promise<PathVerdict> {
+export async function verifyPath(
+  cache: BinaryCache,
+  storePath: string,
+  keys: readonly PublicKey[],
+  local: PathInfo | undefined,
+): Promise<PathVerdict> {
   const verdict: PathVerdict = { storePath, problems: [], notes: [] };
   const problems = verdict.problems;
   let text: string | undefined;
@@ -130,7 +140,9 @@ export async function verifyPath(cache: BinaryCache, storePath: string, keys: re
   if (info.storePath !== storePath) problems.push(`its narinfo is for ${info.storePath}`);
   const fingerprint = narInfoFingerprint(info);
   if (!info.sigs.some((sig) => verifySignature(sig, fingerprint, keys))) {
-    problems.push(info.sigs.length === 0 ? 'its narinfo is not signed' : `no signature verifies with ${keys.map((key) => key.name).join(', ')}`);
+    problems.push(
+      info.sigs.length === 0 ? 'its narinfo is not signed' : `no signature verifies with ${keys.map((key) => key.name).join(', ')}`,
+    );
   }
   if (local) checkAgainstLocal(info, local, problems);
   else verdict.notes.push('not in the local store, so only checked against the cache');

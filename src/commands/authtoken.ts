@@ -19,10 +19,16 @@ async function readStdin(): Promise<string> {
 
 export async function run(context: Context, tokenArgument: string | undefined, options: { stdin?: boolean }): Promise<void> {
   if (tokenArgument !== undefined && options.stdin) {
-    throw new UserError('give the token either as an argument or with --stdin, not both', 'prefer --stdin: an argument stays in shell history');
+    throw new UserError(
+      'give the token either as an argument or with --stdin, not both',
+      'prefer --stdin: an argument stays in shell history',
+    );
   }
   if (tokenArgument === undefined && !options.stdin) {
-    throw new UserError('no token given', 'run `cachix authtoken --stdin` and paste the token (then Ctrl-D), or `cachix authtoken <token>`');
+    throw new UserError(
+      'no token given',
+      'run `cachix authtoken --stdin` and paste the token (then Ctrl-D), or `cachix authtoken <token>`',
+    );
   }
   const token = (options.stdin ? await readStdin() : tokenArgument!).trim();
   if (token === '') throw new UserError('the token is empty', 'copy the token from your cache settings and try again');

@@ -18,7 +18,10 @@ export async function run(context: Context, name: string, options: CreateOptions
   checkCacheName(name);
   const config = await loadConfig(context.configPath);
   if (config.caches[name]) {
-    throw new UserError(`a cache named ${name} already exists (${config.caches[name]!.url})`, `pick another name, or remove [caches.${name}] from ${context.configPath}`);
+    throw new UserError(
+      `a cache named ${name} already exists (${config.caches[name]!.url})`,
+      `pick another name, or remove [caches.${name}] from ${context.configPath}`,
+    );
   }
   const urlText = options.url ?? pathToFileURL(localCacheDir(name, context.env)).href;
   const url = parseCacheUrl(urlText);
@@ -45,5 +48,7 @@ export async function run(context: Context, name: string, options: CreateOptions
     process.stderr.write(`its signing key is stored (0600) in ${context.configPath}; public key:\n`);
     process.stdout.write(`${entry.publicKey}\n`);
   }
-  process.stderr.write(`next:\n  cachix push ${name} ./result     # push a build and its closure\n  cachix use ${name}               # make Nix substitute from it\n`);
+  process.stderr.write(
+    `next:\n  cachix push ${name} ./result     # push a build and its closure\n  cachix use ${name}               # make Nix substitute from it\n`,
+  );
 }

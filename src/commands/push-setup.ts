@@ -38,7 +38,10 @@ export function findSigningKey(opened: OpenedCache, env: NodeJS.ProcessEnv): Sig
   try {
     key = parseSigningKey(text);
   } catch (error) {
-    throw new UserError(`bad signing key in ${source}: ${(error as Error).message}`, "a signing key looks like NAME-1:<88 base64 characters>, as made by cachix generate-keypair or nix-store --generate-binary-cache-key");
+    throw new UserError(
+      `bad signing key in ${source}: ${(error as Error).message}`,
+      'a signing key looks like NAME-1:<88 base64 characters>, as made by cachix generate-keypair or nix-store --generate-binary-cache-key',
+    );
   }
   const expected = opened.entry?.publicKey;
   if (expected && formatPublicKey(publicKeyOf(key)) !== formatPublicKey(parsePublicKey(expected))) {
@@ -55,7 +58,10 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
   const signingKey = findSigningKey(opened, context.env);
   const info = await opened.cache.info();
   if (info.storeDir !== DEFAULT_STORE_DIR && info.storeDir !== (context.env.NIX_STORE_DIR || DEFAULT_STORE_DIR)) {
-    throw new UserError(`${opened.name} holds paths for the store ${info.storeDir}, not ${DEFAULT_STORE_DIR}`, 'push to a cache made for this store');
+    throw new UserError(
+      `${opened.name} holds paths for the store ${info.storeDir}, not ${DEFAULT_STORE_DIR}`,
+      'push to a cache made for this store',
+    );
   }
   const compression = flags.compressionMethod ?? info.preferredCompression ?? 'zstd';
   const jobs = flags.jobs ?? 8;

@@ -6,7 +6,10 @@ import { preparePush, type PushFlags } from './push-setup.js';
 
 async function readPathsFromStdin(): Promise<string[]> {
   if (process.stdin.isTTY) {
-    throw new UserError('no store paths given', 'pass them as arguments (cachix push NAME ./result) or pipe them in (nix-store -qR ./result | cachix push NAME)');
+    throw new UserError(
+      'no store paths given',
+      'pass them as arguments (cachix push NAME ./result) or pipe them in (nix-store -qR ./result | cachix push NAME)',
+    );
   }
   let text = '';
   for await (const chunk of process.stdin) text += chunk;
@@ -15,7 +18,8 @@ async function readPathsFromStdin(): Promise<string[]> {
 
 export async function run(context: Context, cacheName: string, pathArgs: string[], flags: PushFlags): Promise<void> {
   const given = pathArgs.length > 0 ? pathArgs : await readPathsFromStdin();
-  if (given.length === 0) throw new UserError('no store paths given on stdin', 'pipe store paths in, one per line, or pass them as arguments');
+  if (given.length === 0)
+    throw new UserError('no store paths given on stdin', 'pipe store paths in, one per line, or pass them as arguments');
   // Opening the cache and asking Nix about the paths are independent: do both at once. When
   // both fail, the cache's error (no key, no such cache) is the one reported, every time.
   const [cacheSide, pathSide] = await Promise.allSettled([
@@ -37,6 +41,9 @@ async function requireValid(storePaths: string[]): Promise<void> {
   const invalid = storePaths.filter((path) => !valid.has(path));
   if (invalid.length > 0) {
     const more = invalid.length > 1 ? ` (and ${invalid.length - 1} more)` : '';
-    throw new UserError(`${invalid[0]}${more} is not a valid path in the Nix store`, 'build or fetch it first (nix-build, nix-store --realise), then push');
+    throw new UserError(
+      `${invalid[0]}${more} is not a valid path in the Nix store`,
+      'build or fetch it first (nix-build, nix-store --realise), then push',
+    );
   }
 }

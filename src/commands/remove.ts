@@ -28,6 +28,10 @@ export async function run(context: Context, cacheName: string, options: RemoveOp
   const outcome = await removeCacheFromNixConf(placement, cache, context.env);
   if (cache.publicKeys.length === 0) log(`note: no key is known for ${cache.name}, so trusted-public-keys was left as it is`);
   for (const note of outcome.notes) log(`note: ${note}`);
-  log(outcome.changed ? `Removed ${cache.substituterUrl} from ${outcome.nixConfPath}.` : `${outcome.nixConfPath} has no ${cache.substituterUrl} added by cachix use; nothing changed.`);
+  log(
+    outcome.changed
+      ? `Removed ${cache.substituterUrl} from ${outcome.nixConfPath}.`
+      : `${outcome.nixConfPath} has no ${cache.substituterUrl} added by cachix use; nothing changed.`,
+  );
   if (outcome.changed && placement.mode === 'root-nixconf') log('If a nix-daemon is running, restart it so it reads the new settings.');
 }

@@ -26,7 +26,9 @@ export async function run(context: Context, cacheName: string, options: UseOptio
     const outcome = await addCacheToNixConf(placement, cache, context.env);
     for (const note of outcome.notes) log(`note: ${note}`);
     if (outcome.changed) {
-      log(`Configured ${cache.substituterUrl} in ${outcome.nixConfPath}${outcome.backupPath ? ` (previous version: ${outcome.backupPath})` : ''}.`);
+      log(
+        `Configured ${cache.substituterUrl} in ${outcome.nixConfPath}${outcome.backupPath ? ` (previous version: ${outcome.backupPath})` : ''}.`,
+      );
     } else {
       log(`${outcome.nixConfPath} already uses ${cache.substituterUrl}; nothing changed.`);
     }

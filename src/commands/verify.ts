@@ -52,9 +52,18 @@ export async function run(context: Context, cacheName: string, paths: string[], 
   const opened = await openCache(cacheName, context);
   try {
     const entry = opened.entry;
-    const keyTexts = options.publicKey ? [options.publicKey] : entry?.pinnedPublicKey ? [entry.pinnedPublicKey] : entry?.publicKey ? [entry.publicKey] : (await opened.cache.info()).publicKeys;
+    const keyTexts = options.publicKey
+      ? [options.publicKey]
+      : entry?.pinnedPublicKey
+        ? [entry.pinnedPublicKey]
+        : entry?.publicKey
+          ? [entry.publicKey]
+          : (await opened.cache.info()).publicKeys;
     if (keyTexts.length === 0) {
-      throw new UserError(`no public key is known for ${opened.name}`, `pass the key that signs it: cachix verify ${cacheName} --public-key NAME-1:... PATHS`);
+      throw new UserError(
+        `no public key is known for ${opened.name}`,
+        `pass the key that signs it: cachix verify ${cacheName} --public-key NAME-1:... PATHS`,
+      );
     }
     const keys = parseKeys(keyTexts, options.publicKey ? '--public-key' : `the key of ${opened.name}`);
     const targets = await localInfos(storePaths, options.recursive ?? false);
@@ -70,7 +79,10 @@ export async function run(context: Context, cacheName: string, paths: string[], 
         if (verdict.problems.length > 0) failures += 1;
         const status = verdict.problems.length === 0 ? 'ok' : `FAIL: ${verdict.problems.join('; ')}`;
         // Problems quote what the server sent: no control characters (terminal escapes) reach the terminal.
-        lines[index] = `${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+        lines[index] = `${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`.replace(
+          /[\x00-\x1f\x7f-\x9f]/g,
+          '?',
+        );
         while (printed < lines.length && lines[printed] !== undefined) process.stdout.write(`${lines[printed++]}\n`);
       },
     );

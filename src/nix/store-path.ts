@@ -31,7 +31,12 @@ export function checkStorePathName(name: string): string | undefined {
 export function checkStoreDir(storeDir: string): string | undefined {
   if (!storeDir.startsWith('/')) return 'the store directory is not an absolute path';
   if (storeDir.length > 1 && storeDir.endsWith('/')) return 'the store directory ends with a slash';
-  if (storeDir.split('/').slice(1).some((part) => part === '' || part === '.' || part === '..')) {
+  if (
+    storeDir
+      .split('/')
+      .slice(1)
+      .some((part) => part === '' || part === '.' || part === '..')
+  ) {
     return 'the store directory is not in canonical form';
   }
   return undefined;

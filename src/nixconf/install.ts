@@ -32,8 +32,12 @@ function netrcHost(cache: CacheForNix): string | undefined {
 async function configuredNetrcFile(placement: Placement, targetText: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const path = placement.nixConfPath!;
   const system = placement.mode === 'user-nixconf' ? await loadNixConf(systemNixConfPath(env)) : [];
-  const own = parseNixConfText(targetText, path).lines.filter((line) => line.kind === 'setting').map((line) => ({ ...line, file: path }));
-  return effectiveValues([...system, ...own], 'netrc-file').map((entry) => entry.value).pop();
+  const own = parseNixConfText(targetText, path)
+    .lines.filter((line) => line.kind === 'setting')
+    .map((line) => ({ ...line, file: path }));
+  return effectiveValues([...system, ...own], 'netrc-file')
+    .map((entry) => entry.value)
+    .pop();
 }
 
 async function readTextOrEmpty(path: string): Promise<string> {

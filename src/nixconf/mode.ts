@@ -71,7 +71,12 @@ export function untrustedError(user: NixUser, trust: TrustVerdict, cacheName: st
   );
 }
 
-export async function choosePlacement(options: PlacementOptions, user: NixUser, cacheName: string, env: NodeJS.ProcessEnv): Promise<Placement> {
+export async function choosePlacement(
+  options: PlacementOptions,
+  user: NixUser,
+  cacheName: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Placement> {
   if (options.outputDirectory) {
     const dir = options.outputDirectory;
     // The files are meant to be copied elsewhere, so no absolute netrc-file is written into them.

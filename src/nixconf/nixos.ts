@@ -57,7 +57,12 @@ async function writeIfDifferent(path: string, text: string): Promise<boolean> {
   return true;
 }
 
-export async function writeNixosModules(folder: string, name: string, substituterUrl: string, publicKeys: readonly string[]): Promise<{ glue: string; module: string; changed: boolean }> {
+export async function writeNixosModules(
+  folder: string,
+  name: string,
+  substituterUrl: string,
+  publicKeys: readonly string[],
+): Promise<{ glue: string; module: string; changed: boolean }> {
   const paths = nixosModulePaths(folder, name);
   const moduleChanged = await writeIfDifferent(paths.module, cacheModuleText(substituterUrl, publicKeys));
   const glueChanged = await writeIfDifferent(paths.glue, GLUE_MODULE_TEXT);
@@ -67,7 +72,10 @@ export async function writeNixosModules(folder: string, name: string, substitute
 /** Deletes the cache's module; the glue module stays (it imports whatever is left). */
 export async function removeNixosModule(folder: string, name: string): Promise<{ module: string; removed: boolean }> {
   const { module } = nixosModulePaths(folder, name);
-  const existed = await readFile(module).then(() => true, () => false);
+  const existed = await readFile(module).then(
+    () => true,
+    () => false,
+  );
   if (existed) await rm(module);
   return { module, removed: existed };
 }

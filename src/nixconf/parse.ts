@@ -42,7 +42,9 @@ export function contentOf(rawLine: string): string {
 }
 
 export function tokensOf(rawLine: string): string[] {
-  return contentOf(rawLine).split(WHITESPACE).filter((token) => token !== '');
+  return contentOf(rawLine)
+    .split(WHITESPACE)
+    .filter((token) => token !== '');
 }
 
 /** Parses one file's text without following includes; throws a UserError naming file and line. */
@@ -104,7 +106,10 @@ export async function loadNixConf(path: string, seen: string[] = []): Promise<Ni
       const target = line.includePath!;
       if ((await readNixConfText(target)) === undefined) {
         if (line.optional) continue;
-        throw new UserError(`${path} line ${line.line}: included file ${target} not found`, `create it, or write '!include' to make it optional`);
+        throw new UserError(
+          `${path} line ${line.line}: included file ${target} not found`,
+          `create it, or write '!include' to make it optional`,
+        );
       }
       assignments.push(...(await loadNixConf(target, [...seen, path])));
     } else {

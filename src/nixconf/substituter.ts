@@ -47,7 +47,11 @@ function checkedKey(text: string, what: string): string {
  * any: a different key means someone else's cache, or a rotated key to look at by hand.
  * `offline` (for remove) falls back to the config when the server cannot be reached.
  */
-export async function cacheForNix(nameOrUrl: string, context: Context, options: { publicKey?: string | undefined; offline?: boolean } = {}): Promise<CacheForNix> {
+export async function cacheForNix(
+  nameOrUrl: string,
+  context: Context,
+  options: { publicKey?: string | undefined; offline?: boolean } = {},
+): Promise<CacheForNix> {
   const opened = await openCache(nameOrUrl, context);
   let serverKeys: string[] = [];
   let substituterUrl: string | undefined;
@@ -63,13 +67,24 @@ export async function cacheForNix(nameOrUrl: string, context: Context, options: 
     await opened.cache.close?.();
   }
   const entry = opened.entry;
-  const known = [...serverKeys, ...(entry?.publicKey ? [entry.publicKey] : [])].map((key) => checkedKey(key, `the key '${key}' of ${opened.name}`));
+  const known = [...serverKeys, ...(entry?.publicKey ? [entry.publicKey] : [])].map((key) =>
+    checkedKey(key, `the key '${key}' of ${opened.name}`),
+  );
   const pinSource = options.publicKey ?? entry?.pinnedPublicKey;
-  const pinned = pinSource === undefined ? undefined : checkedKey(pinSource, options.publicKey ? '--public-key' : `the pinned key of ${opened.name}`);
+  const pinned =
+    pinSource === undefined ? undefined : checkedKey(pinSource, options.publicKey ? '--public-key' : `the pinned key of ${opened.name}`);
   if (options.offline) {
     // Removing: every key this cache was ever trusted with goes, and none is required.
     const publicKeys = [...new Set([...known, ...(pinned ? [pinned] : [])])];
-    return { name: opened.name, cacheUrl: opened.url, substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url), publicKeys, isPublic, token: authToken(context, opened.config), entry };
+    return {
+      name: opened.name,
+      cacheUrl: opened.url,
+      substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
+      publicKeys,
+      isPublic,
+      token: authToken(context, opened.config),
+      entry,
+    };
   }
   if (pinned && known.length > 0 && !known.includes(pinned)) {
     throw new UserError(
@@ -79,7 +94,10 @@ export async function cacheForNix(nameOrUrl: string, context: Context, options: 
   }
   const publicKeys = pinned ? [pinned] : [...new Set(known)];
   if (publicKeys.length === 0) {
-    throw new UserError(`no public key is known for ${opened.name}`, `pass the key that signs it: cachix use ${nameOrUrl} --public-key NAME-1:...`);
+    throw new UserError(
+      `no public key is known for ${opened.name}`,
+      `pass the key that signs it: cachix use ${nameOrUrl} --public-key NAME-1:...`,
+    );
   }
   return {
     name: opened.name,

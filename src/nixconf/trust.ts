@@ -109,7 +109,10 @@ export async function detectTrust(user: NixUser, env: NodeJS.ProcessEnv): Promis
   if (user.uid === 0) return { trusted: true, reason: 'root is trusted', trustedUsersSet };
   const storeDir = env.NIX_STORE_DIR || '/nix/store';
   if (!usesDaemon(env)) {
-    const writable = await access(storeDir, constants.W_OK).then(() => true, () => false);
+    const writable = await access(storeDir, constants.W_OK).then(
+      () => true,
+      () => false,
+    );
     if (writable) return { trusted: true, reason: `'${user.name}' can write ${storeDir} (a single-user install)`, trustedUsersSet };
   }
   const answer = await askNixForTrust(env);

@@ -69,7 +69,9 @@ function xzStream(level: number): Duplex {
       child.once('close', (code) => done(code === 0 ? null : new Error(`xz failed (${code}): ${stderr.trim()}`)));
     },
   });
-  child.on('error', (error) => input.destroy(new UserError(`cannot run xz: ${error.message}`, 'install xz (apt-get install xz-utils) or use -m zstd')));
+  child.on('error', (error) =>
+    input.destroy(new UserError(`cannot run xz: ${error.message}`, 'install xz (apt-get install xz-utils) or use -m zstd')),
+  );
   child.stdout.on('data', (chunk: Buffer) => input.push(chunk));
   return input;
 }

@@ -38,7 +38,9 @@ async function read(path: string): Promise<void> {
       credits--;
       // Only memory this chunk owns may be transferred; anything else is copied.
       const owned = chunk.buffer.byteLength >= DEFAULT_CHUNK_SIZE ? chunk : Buffer.from(chunk);
-      send({ type: 'chunk', buffer: owned.buffer as ArrayBuffer, offset: owned.byteOffset, length: owned.length }, [owned.buffer as ArrayBuffer]);
+      send({ type: 'chunk', buffer: owned.buffer as ArrayBuffer, offset: owned.byteOffset, length: owned.length }, [
+        owned.buffer as ArrayBuffer,
+      ]);
     }
     send({ type: 'end', digest: hash.digest(), size });
   } catch (error) {

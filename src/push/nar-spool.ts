@@ -71,7 +71,7 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
   const emit = (bytes: Buffer): void => {
     fileHasher.update(bytes);
     fileSize += bytes.length;
-    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
+    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
   };
   let context: zstd.CCtx | undefined;
   const output = Buffer.allocUnsafe(1 << 20);
@@ -137,7 +137,12 @@ async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPa
       done(null, chunk);
     },
   });
-  await pipeline(source, createCompressStream(options.compression, options.compressionLevel, options.zstdWorkers), hashing, createWriteStream(localPath, { highWaterMark: 1 << 20 }));
+  await pipeline(
+    source,
+    createCompressStream(options.compression, options.compressionLevel, options.zstdWorkers),
+    hashing,
+    createWriteStream(localPath, { highWaterMark: 1 << 20 }),
+  );
   if (!result) throw new Error(`reading ${info.path} ended without a result`);
   return { ...result, fileDigest: fileHasher.digest(), fileSize };
 }

@@ -40,7 +40,9 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
   const localPath = join(spoolDirectory, `${temporaryName()}.nar${extension}`);
   let spooled: Spooled;
   try {
-    spooled = (info.narSize <= SMALL_NAR_BYTES ? await spoolSmall(info, options, localPath) : undefined) ?? (await spoolStreamed(info, options, localPath));
+    spooled =
+      (info.narSize <= SMALL_NAR_BYTES ? await spoolSmall(info, options, localPath) : undefined) ??
+      (await spoolStreamed(info, options, localPath));
     const narHash = sha256Hash(spooled.narDigest);
     if (spooled.narSize !== info.narSize) throw corrupted(info, `NAR size ${spooled.narSize}, recorded ${info.narSize}`);
     if (!hashesEqual(narHash, info.narHash)) {

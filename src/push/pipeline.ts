@@ -53,12 +53,21 @@ export async function pushPaths(cache: BinaryCache, storePaths: string[], option
   const missingHashes = await cache.missing(closure.map((info) => hashPartOf(info.path)));
   const toPush = closure.filter((info) => missingHashes.has(hashPartOf(info.path)));
   const summary: PushSummary = { pushed: 0, skipped: closure.length - toPush.length, failed: 0, narBytes: 0, fileBytes: 0 };
-  progress.start(toPush.length, toPush.reduce((total, info) => total + info.narSize, 0));
+  progress.start(
+    toPush.length,
+    toPush.reduce((total, info) => total + info.narSize, 0),
+  );
   if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary);
   return summary;
 }
 
-async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: PushOptions, progress: Progress, summary: PushSummary): Promise<void> {
+async function uploadInOrder(
+  cache: BinaryCache,
+  toPush: PathInfo[],
+  options: PushOptions,
+  progress: Progress,
+  summary: PushSummary,
+): Promise<void> {
   const pending = new Map(toPush.map((info) => [info.path, info]));
   const waitingOn = new Map<string, number>();
   const dependents = new Map<string, string[]>();
@@ -106,7 +115,12 @@ async function uploadInOrder(cache: BinaryCache, toPush: PathInfo[], options: Pu
   });
   if (firstError !== undefined) {
     const unpushed = toPush.length - summary.pushed;
-    if (firstError instanceof UserError) throw new UserError(firstError.message, firstError.hint ?? `${unpushed} paths were not pushed; run the push again once fixed`, firstError.exitCode);
+    if (firstError instanceof UserError)
+      throw new UserError(
+        firstError.message,
+        firstError.hint ?? `${unpushed} paths were not pushed; run the push again once fixed`,
+        firstError.exitCode,
+      );
     throw firstError;
   }
 

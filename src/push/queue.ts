@@ -121,11 +121,13 @@ export class PushQueue {
   private startWorker(): void {
     if (this.worker || this.aborted || !this.hasWork()) return;
     // Started a moment later, so paths added in one call go out in one batch, not one by one.
-    this.worker = Promise.resolve().then(() => this.work()).finally(() => {
-      this.worker = undefined;
-      for (const wake of this.idleWaiters.splice(0)) wake();
-      this.startWorker();
-    });
+    this.worker = Promise.resolve()
+      .then(() => this.work())
+      .finally(() => {
+        this.worker = undefined;
+        for (const wake of this.idleWaiters.splice(0)) wake();
+        this.startWorker();
+      });
   }
 
   private takeBatch(): Entry[] {
@@ -214,7 +216,8 @@ export class PushQueue {
     const what = paths.length === 1 ? paths[0] : `${paths.length} paths`;
     const next = retry.length === 0 ? '' : retry.length === 1 ? '; retrying it later' : '; retrying in two halves later';
     this.options.log(`push of ${what} failed: ${messageOf(error)}${next}`);
-    if (gone.length > 0) this.options.log(`not pushing ${gone.length === 1 ? gone[0] : `${gone.length} paths`}: no longer valid (garbage collected?)`);
+    if (gone.length > 0)
+      this.options.log(`not pushing ${gone.length === 1 ? gone[0] : `${gone.length} paths`}: no longer valid (garbage collected?)`);
     if (givenUp !== undefined) {
       this.totals.failed++;
       this.options.log(`gave up on ${givenUp} after ${limit} failed attempts`);

@@ -29,7 +29,10 @@ export async function sweepStaleSpoolFiles(directory: string): Promise<number> {
   for (const name of names) {
     const match = SPOOL_NAME.exec(name);
     if (!match || Number(match[1]) === process.pid || isRunning(Number(match[1]))) continue;
-    await unlink(join(directory, name)).then(() => removed++, () => undefined);
+    await unlink(join(directory, name)).then(
+      () => removed++,
+      () => undefined,
+    );
   }
   return removed;
 }

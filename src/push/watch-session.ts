@@ -76,4 +76,3 @@ export async function finishUnlessStopped(session: WatchSession): Promise<QueueT
     removeListeners();
   }
 }
-

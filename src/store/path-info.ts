@@ -103,9 +103,7 @@ export function parsePathInfoJson(json: string, storeDir = DEFAULT_STORE_DIR): P
     const wrapped = isObject(parsed.info) && typeof parsed.version === 'number';
     const entries = (wrapped ? parsed.info : parsed) as Record<string, RawPathInfo | null>;
     const topStoreDir = wrapped && typeof parsed.storeDir === 'string' ? parsed.storeDir : storeDir;
-    return Object.entries(entries).map(([path, raw]) =>
-      toPathInfo(fullPath(path, topStoreDir), raw ?? { valid: false }, topStoreDir),
-    );
+    return Object.entries(entries).map(([path, raw]) => toPathInfo(fullPath(path, topStoreDir), raw ?? { valid: false }, topStoreDir));
   }
   throw new Error('nix path-info --json printed neither an array nor an object');
 }
@@ -121,7 +119,10 @@ function nixFailure(error: unknown, paths: string[]): UserError {
   }
   const lastLine = stderr.split('\n').filter(Boolean).pop() ?? 'nix failed';
   const first = paths.length === 1 ? paths[0] : `${paths.length} paths`;
-  return new UserError(`nix could not read ${first}: ${lastLine.replace(/^error: /, '')}`, 'check the paths are valid store paths (nix-store --check-validity PATH)');
+  return new UserError(
+    `nix could not read ${first}: ${lastLine.replace(/^error: /, '')}`,
+    'check the paths are valid store paths (nix-store --check-validity PATH)',
+  );
 }
 
 export async function queryPathInfo(paths: string[], options: { recursive?: boolean; storeDir?: string } = {}): Promise<PathInfo[]> {
@@ -146,7 +147,10 @@ export async function queryValidPaths(paths: string[]): Promise<string[]> {
   for (let start = 0; start < paths.length; start += ARGS_PER_CALL) {
     const batch = paths.slice(start, start + ARGS_PER_CALL);
     try {
-      const { stdout } = await execFileAsync('nix-store', ['--check-validity', '--print-invalid', ...batch], { maxBuffer: 1 << 28, encoding: 'utf8' });
+      const { stdout } = await execFileAsync('nix-store', ['--check-validity', '--print-invalid', ...batch], {
+        maxBuffer: 1 << 28,
+        encoding: 'utf8',
+      });
       for (const line of stdout.split('\n')) if (line) invalid.add(line);
     } catch (error) {
       throw nixFailure(error, batch);

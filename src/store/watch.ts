@@ -206,9 +206,13 @@ export class StoreWatcher {
 
 function watchFailure(storeDir: string, error: unknown): UserError {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new UserError(`cannot watch ${storeDir}: it does not exist`, 'is Nix installed? set NIX_STORE_DIR if your store is elsewhere');
+  if (code === 'ENOENT')
+    return new UserError(`cannot watch ${storeDir}: it does not exist`, 'is Nix installed? set NIX_STORE_DIR if your store is elsewhere');
   if (code === 'ENOSPC') {
-    return new UserError(`cannot watch ${storeDir}: the inotify watch limit is reached`, 'raise it: sysctl fs.inotify.max_user_watches=524288');
+    return new UserError(
+      `cannot watch ${storeDir}: the inotify watch limit is reached`,
+      'raise it: sysctl fs.inotify.max_user_watches=524288',
+    );
   }
   return new UserError(`cannot watch ${storeDir}: ${messageOf(error)}`);
 }

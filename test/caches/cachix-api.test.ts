@@ -11,7 +11,14 @@ import { UserError } from '../../src/errors.js';
 import { encodeBase32 } from '../../src/nix/base32.js';
 import { parseHash } from '../../src/nix/hash.js';
 import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../../src/nix/narinfo.js';
-import { formatPublicKey, formatSigningKey, generateSigningKey, publicKeyOf, signFingerprint, type SigningKey } from '../../src/nix/signing.js';
+import {
+  formatPublicKey,
+  formatSigningKey,
+  generateSigningKey,
+  publicKeyOf,
+  signFingerprint,
+  type SigningKey,
+} from '../../src/nix/signing.js';
 import { startCachixApiDouble, type CachixApiDouble } from '../helpers/cachix-api-double.js';
 import { expectOk, makeCachixEnv } from '../helpers/cachix-env.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
@@ -35,9 +42,13 @@ interface Fixture {
 /** A real built path; its NAR from `nix-store --dump`, zstd-compressed and spooled; a narinfo signed as push signs. */
 async function fixture(tag: string, blobBytes: number, options: { signingKey?: SigningKey; dep?: string } = {}): Promise<Fixture> {
   const refer = options.dep ? 'echo $dep0 > $out/dep' : ':';
-  const storePath = await buildWithNix(`cachix-api-${tag}`, `mkdir -p $out; echo ${tag} > $out/name; ${refer}; head -c ${blobBytes} /dev/urandom > $out/blob`, {
-    deps: options.dep ? [options.dep] : [],
-  });
+  const storePath = await buildWithNix(
+    `cachix-api-${tag}`,
+    `mkdir -p $out; echo ${tag} > $out/name; ${refer}; head -c ${blobBytes} /dev/urandom > $out/blob`,
+    {
+      deps: options.dep ? [options.dep] : [],
+    },
+  );
   const compressed = compress(await nixDump(storePath));
   const dir = await mkdtemp(join(tmpdir(), 'cachix-api-nar-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -57,13 +68,30 @@ async function fixture(tag: string, blobBytes: number, options: { signingKey?: S
     localPath,
     open: () => createReadStream(localPath, { highWaterMark: 64 * 1024 }),
   };
-  const unsigned = { storePath, url: upload.narUrl, compression: 'zstd', fileHash, fileSize: compressed.length, narHash, narSize, references, deriver, sigs: [] };
+  const unsigned = {
+    storePath,
+    url: upload.narUrl,
+    compression: 'zstd',
+    fileHash,
+    fileSize: compressed.length,
+    narHash,
+    narSize,
+    references,
+    deriver,
+    sigs: [],
+  };
   const narInfo = { ...unsigned, sigs: [signFingerprint(options.signingKey ?? key, narInfoFingerprint(unsigned))] };
   return { storePath, hashPart: storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32), compressed, upload, narInfo };
 }
 
 function open(options: { name?: string; token?: string | undefined; partSize?: number } = {}): BinaryCache {
-  const cache = createCachixApiCache({ name: options.name ?? 'demo', host: double.url, token: 'token' in options ? options.token : TOKEN, partSize: options.partSize, retry: fastRetry });
+  const cache = createCachixApiCache({
+    name: options.name ?? 'demo',
+    host: double.url,
+    token: 'token' in options ? options.token : TOKEN,
+    partSize: options.partSize,
+    retry: fastRetry,
+  });
   cleanups.push(() => cache.close?.() ?? Promise.resolve());
   return cache;
 }
@@ -78,7 +106,18 @@ async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 async function substitute(storePath: string, cacheUrl: string, trustedKey: string): Promise<string> {
   const store = await mkdtemp(join(tmpdir(), 'cachix-api-fresh-'));
   try {
-    await run('nix-store', ['--store', store, '--realise', storePath, '--option', 'substituters', cacheUrl, '--option', 'trusted-public-keys', trustedKey]);
+    await run('nix-store', [
+      '--store',
+      store,
+      '--realise',
+      storePath,
+      '--option',
+      'substituters',
+      cacheUrl,
+      '--option',
+      'trusted-public-keys',
+      trustedKey,
+    ]);
     return await readFile(join(store, storePath, 'name'), 'utf8');
   } finally {
     await rm(store, { recursive: true, force: true });
@@ -105,7 +144,14 @@ afterAll(async () => {
 describe('cachix API cache', () => {
   it('describes the cache from GET /api/v1/cache/:name', async () => {
     const info = await open().info();
-    expect(info).toMatchObject({ publicKeys: [publicKey], substituterUrl: double.uriOf('demo'), isPublic: true, preferredCompression: 'zstd', storeDir: '/nix/store', priority: 41 });
+    expect(info).toMatchObject({
+      publicKeys: [publicKey],
+      substituterUrl: double.uriOf('demo'),
+      isPublic: true,
+      preferredCompression: 'zstd',
+      storeDir: '/nix/store',
+      priority: 41,
+    });
     expect(double.calls.find((call) => call.path === '/api/v1/cache/demo')?.method).toBe('GET');
   });
 
@@ -165,11 +211,17 @@ describe('cachix API cache', () => {
     await open({ partSize }).upload(path.upload, path.narInfo);
 
     const presigns = double.calls.filter((call) => /\/multipart-nar\/[^/]+$/.test(call.path) && call.status === 200).slice(-expectedParts);
-    expect(presigns.map((call) => Number(call.query.partNumber)).sort((a, b) => a - b)).toEqual(Array.from({ length: expectedParts }, (_, index) => index + 1));
+    expect(presigns.map((call) => Number(call.query.partNumber)).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: expectedParts }, (_, index) => index + 1),
+    );
     const complete = callsTo(/\/complete$/).at(-1)!;
     expect(complete.status).toBe(204);
-    expect((complete.body as { narInfoCreate: { cReferences: string[] } }).narInfoCreate.cReferences).toEqual([dep.storePath.slice('/nix/store/'.length)]);
-    expect((complete.body as { parts: { partNumber: number }[] }).parts.map((part) => part.partNumber)).toEqual(Array.from({ length: expectedParts }, (_, index) => index + 1));
+    expect((complete.body as { narInfoCreate: { cReferences: string[] } }).narInfoCreate.cReferences).toEqual([
+      dep.storePath.slice('/nix/store/'.length),
+    ]);
+    expect((complete.body as { parts: { partNumber: number }[] }).parts.map((part) => part.partNumber)).toEqual(
+      Array.from({ length: expectedParts }, (_, index) => index + 1),
+    );
     expect(await substitute(path.storePath, double.uriOf('demo'), publicKey)).toBe('parts\n');
   });
 
@@ -177,7 +229,12 @@ describe('cachix API cache', () => {
     const path = await fixture('abort', 1_000_000);
     const proxy = await startFaultProxy(double.s3.endpoint);
     cleanups.push(() => proxy.stop());
-    proxy.addRule({ method: 'PUT', path: /partNumber=2&/, times: 1000, action: { kind: 'status', status: 500, body: '<Error><Code>InternalError</Code></Error>' } });
+    proxy.addRule({
+      method: 'PUT',
+      path: /partNumber=2&/,
+      times: 1000,
+      action: { kind: 'status', status: 500, body: '<Error><Code>InternalError</Code></Error>' },
+    });
     double.partUploadOrigin = proxy.url;
     const abortsBefore = callsTo(/\/abort$/).length;
     try {
@@ -197,7 +254,9 @@ describe('cachix API cache', () => {
   it('fails fast on a refused token, without the token in the message', async () => {
     const wrong = 'wrong-token-fedcba9876543210';
     const before = double.calls.length;
-    const error = await open({ token: wrong }).info().catch((caught: unknown) => caught);
+    const error = await open({ token: wrong })
+      .info()
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).message).toBe('cachix API refused the token for cache demo (HTTP 401)');
     expect((error as UserError).hint).toMatch(/cachix authtoken <token>.*CACHIX_AUTH_TOKEN/);
@@ -214,7 +273,9 @@ describe('cachix API cache', () => {
   it('refuses, before sending any byte, a NAR the server cannot take or a key the cache does not publish', async () => {
     const path = await fixture('refused', 1000, { signingKey: generateSigningKey('someone-else-1') });
     const before = callsTo(/multipart-nar$/).length;
-    await expect(open().upload(path.upload, path.narInfo)).rejects.toThrow(/signed with someone-else-1, but cache demo publishes only demo.cachix.org-1/);
+    await expect(open().upload(path.upload, path.narInfo)).rejects.toThrow(
+      /signed with someone-else-1, but cache demo publishes only demo.cachix.org-1/,
+    );
     await expect(open().upload({ ...path.upload, compression: 'none' }, path.narInfo)).rejects.toThrow(/zstd or xz, not none/);
     expect(callsTo(/multipart-nar$/).length).toBe(before);
   });
@@ -242,7 +303,10 @@ describe('cachix API double', () => {
     expect(malformed.status).toBe(400);
     expect(((await malformed.json()) as { error: string }).error).toMatch(/malformed JSON/);
     expect((await fetch(`${double.url}/api/v1/cache/demo/multipart-nar?compression=zst`, { method: 'POST' })).status).toBe(401);
-    const badCompression = await fetch(`${double.url}/api/v1/cache/demo/multipart-nar?compression=zstd`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    const badCompression = await fetch(`${double.url}/api/v1/cache/demo/multipart-nar?compression=zstd`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     expect(badCompression.status).toBe(400);
   });
 });

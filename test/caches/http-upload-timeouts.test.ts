@@ -63,12 +63,22 @@ async function server(handle: (req: IncomingMessage, res: ServerResponse, receiv
     retry: { baseMs: 20, capMs: 50, budgetMs: 1000, log: () => undefined },
     timeouts: LIMITS,
   });
-  return { cache, puts, stop: async () => { await cache.close?.(); await listening.stop(); } };
+  return {
+    cache,
+    puts,
+    stop: async () => {
+      await cache.close?.();
+      await listening.stop();
+    },
+  };
 }
 
 async function failureOf(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
   const started = Date.now();
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   return { error, ms: Date.now() - started };
 }
 
@@ -112,7 +122,9 @@ describe('upload timeouts go by progress, not by the clock', () => {
     try {
       const { error, ms } = await failureOf(stuck.cache.upload(narUpload(), narInfo));
       expect(error).toBeInstanceOf(UserError);
-      expect((error as Error).message).toMatch(/failed \d+ times in \d+ s; last error: the server took no data for 4 s while we were uploading$/);
+      expect((error as Error).message).toMatch(
+        /failed \d+ times in \d+ s; last error: the server took no data for 4 s while we were uploading$/,
+      );
       expect(ms).toBeLessThan(10_000);
       expect(stuck.puts.some((put) => put.path.endsWith('.narinfo'))).toBe(false);
     } finally {
@@ -127,7 +139,9 @@ describe('upload timeouts go by progress, not by the clock', () => {
     try {
       const { error, ms } = await failureOf(silent.cache.upload(narUpload(), narInfo));
       expect(error).toBeInstanceOf(UserError);
-      expect((error as Error).message).toMatch(/failed \d+ times in \d+ s; last error: no answer within \d+(\.\d)? s after the upload was sent$/);
+      expect((error as Error).message).toMatch(
+        /failed \d+ times in \d+ s; last error: no answer within \d+(\.\d)? s after the upload was sent$/,
+      );
       expect(ms).toBeLessThan(15_000);
       expect(silent.puts[0]!.bytes).toBe(NAR_BYTES);
       expect(silent.puts.some((put) => put.path.endsWith('.narinfo'))).toBe(false);

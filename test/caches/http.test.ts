@@ -30,7 +30,6 @@ async function fixture(tag: string): Promise<Fixture> {
   return uncompressedNarFixture(storePath, dir, key);
 }
 
-
 /** Nix 2.8 warns this way when substituting; `nix copy` and newer Nix say "lacks a valid signature". */
 const NIX_REFUSES_SIGNATURE = /is not signed by any of the keys in 'trusted-public-keys'|lacks a valid signature/;
 
@@ -65,7 +64,13 @@ describe('http cache against nginx', () => {
     await expect(cache.info()).rejects.toThrow(/has no nix-cache-info/);
     await cache.writeCacheInfo!('StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n');
     const info = await cache.info();
-    expect(info).toMatchObject({ storeDir: '/nix/store', wantMassQuery: true, priority: 30, substituterUrl: `${nginx.url}/info`, isPublic: true });
+    expect(info).toMatchObject({
+      storeDir: '/nix/store',
+      wantMassQuery: true,
+      priority: 30,
+      substituterUrl: `${nginx.url}/info`,
+      isPublic: true,
+    });
   });
 
   it('uploads a NAR and narinfo that real Nix substitutes, and refuses with a wrong key', async () => {
@@ -121,11 +126,16 @@ describe('http cache credentials', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cachix-netrc-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const netrcFile = join(dir, 'netrc');
-    await writeFile(netrcFile, 'machine other.example login bob password nope\nmachine 127.0.0.1\n  login alice\n  password netrc-secret-42\n');
-    await open(guarded.url, { netrcFile: join(dir, 'absent') }).info().then(
-      () => expect.unreachable('reads are protected'),
-      (error: unknown) => expect((error as Error).message).toMatch(/refused our credentials/),
+    await writeFile(
+      netrcFile,
+      'machine other.example login bob password nope\nmachine 127.0.0.1\n  login alice\n  password netrc-secret-42\n',
     );
+    await open(guarded.url, { netrcFile: join(dir, 'absent') })
+      .info()
+      .then(
+        () => expect.unreachable('reads are protected'),
+        (error: unknown) => expect((error as Error).message).toMatch(/refused our credentials/),
+      );
     const cache = open(guarded.url, { netrcFile });
     await cache.writeCacheInfo!('StoreDir: /nix/store\n');
     expect((await cache.info()).isPublic).toBe(false);
@@ -155,7 +165,9 @@ describe('http cache retries through a faulty proxy', () => {
     const cache = open(`${proxy.url}/r503`, { retry: { ...fastRetry, log: (line) => lines.push(line) } });
     await cache.upload(shared.upload, shared.narInfo);
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^writing to http:\/\/127\.0\.0\.1:\d+\/r503: PUT http:\S+\/r503\/nar\/\w+\.nar answered 503: fault proxy: 503; retry 1 in \d\.\d s$/);
+    expect(lines[0]).toMatch(
+      /^writing to http:\/\/127\.0\.0\.1:\d+\/r503: PUT http:\S+\/r503\/nar\/\w+\.nar answered 503: fault proxy: 503; retry 1 in \d\.\d s$/,
+    );
     expect(sha256(await readFile(join(nginx.root, 'r503', shared.upload.narUrl)))).toBe(sha256(shared.nar));
   });
 
@@ -172,9 +184,14 @@ describe('http cache retries through a faulty proxy', () => {
     const cache = open(`${proxy.url}/rdrop`);
     await cache.upload(shared.upload, shared.narInfo);
     const narPuts = proxy.requests.filter((request) => request.method === 'PUT' && request.path.startsWith('/rdrop/nar/'));
-    expect(narPuts.map((request) => [request.fault, request.bodyBytes])).toEqual([['drop', 300_000], [undefined, shared.nar.length]]);
+    expect(narPuts.map((request) => [request.fault, request.bodyBytes])).toEqual([
+      ['drop', 300_000],
+      [undefined, shared.nar.length],
+    ]);
     expect(sha256(await readFile(join(nginx.root, 'rdrop', shared.upload.narUrl)))).toBe(sha256(shared.nar));
-    const narinfoPut = proxy.requests.find((request) => request.method === 'PUT' && request.path.startsWith('/rdrop/') && request.path.endsWith('.narinfo'))!;
+    const narinfoPut = proxy.requests.find(
+      (request) => request.method === 'PUT' && request.path.startsWith('/rdrop/') && request.path.endsWith('.narinfo'),
+    )!;
     expect([narPuts[1]!.contentType, narPuts[1]!.contentLength]).toEqual(['application/x-nix-nar', String(shared.upload.fileSize)]);
     expect(narinfoPut.contentType).toBe('text/x-nix-narinfo');
   });
@@ -189,12 +206,16 @@ describe('http cache retries through a faulty proxy', () => {
   it('fails fast on 401 and on a server that takes no uploads', async () => {
     proxy.addRule({ method: 'PUT', path: '/r401/', action: { kind: 'status', status: 401 } });
     const started = Date.now();
-    await expect(open(`${proxy.url}/r401`).upload(shared.upload, shared.narInfo)).rejects.toThrow(`the server refused our credentials for ${proxy.url}/r401`);
+    await expect(open(`${proxy.url}/r401`).upload(shared.upload, shared.narInfo)).rejects.toThrow(
+      `the server refused our credentials for ${proxy.url}/r401`,
+    );
     expect(proxy.requests.filter((request) => request.path.startsWith('/r401/'))).toHaveLength(1);
     expect(Date.now() - started).toBeLessThan(5000); // no retry backoff (the request count above is the real check)
 
     proxy.addRule({ method: 'PUT', path: '/r405/', action: { kind: 'status', status: 405 } });
-    await expect(open(`${proxy.url}/r405`).writeCacheInfo!('StoreDir: /nix/store\n')).rejects.toThrow(`the server does not accept uploads at ${proxy.url}/r405`);
+    await expect(open(`${proxy.url}/r405`).writeCacheInfo!('StoreDir: /nix/store\n')).rejects.toThrow(
+      `the server does not accept uploads at ${proxy.url}/r405`,
+    );
   });
 
   it('never writes a narinfo before its NAR is stored', async () => {

@@ -28,7 +28,15 @@ describe('isRetryable', () => {
   });
 
   it('retries dropped connections and timeouts, also when wrapped as a cause', () => {
-    for (const code of ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']) {
+    for (const code of [
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'EPIPE',
+      'UND_ERR_SOCKET',
+      'UND_ERR_HEADERS_TIMEOUT',
+      'UND_ERR_BODY_TIMEOUT',
+      'UND_ERR_CONNECT_TIMEOUT',
+    ]) {
       expect(isRetryable(coded(code)), code).toBe(true);
     }
     expect(isRetryable(new TypeError('fetch failed', { cause: coded('ECONNRESET') }))).toBe(true);
@@ -62,7 +70,10 @@ describe('parseRetryAfter', () => {
 describe('withRetry', () => {
   it('retries 503 until success and logs one line per retry', async () => {
     const lines: string[] = [];
-    const { attempt, calls } = failing([new HttpStatusError('PUT', 'http://x/nar/a', 503), new HttpStatusError('PUT', 'http://x/nar/a', 503)]);
+    const { attempt, calls } = failing([
+      new HttpStatusError('PUT', 'http://x/nar/a', 503),
+      new HttpStatusError('PUT', 'http://x/nar/a', 503),
+    ]);
     await expect(withRetry('PUT nar/a', attempt, { ...fast, log: (line) => lines.push(line) })).resolves.toBe('done');
     expect(calls()).toBe(3);
     expect(lines).toHaveLength(2);
@@ -87,7 +98,9 @@ describe('withRetry', () => {
     const errors = Array.from({ length: 1000 }, () => coded('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1'));
     const { attempt, calls } = failing(errors);
     const started = Date.now();
-    const error = await withRetry('GET nix-cache-info', attempt, { baseMs: 20, capMs: 40, budgetMs: 300, log: () => {} }).catch((caught: unknown) => caught);
+    const error = await withRetry('GET nix-cache-info', attempt, { baseMs: 20, capMs: 40, budgetMs: 300, log: () => {} }).catch(
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).message).toMatch(/^GET nix-cache-info failed \d+ times in 0 s; last error: connect ECONNREFUSED/);
     expect(Date.now() - started).toBeLessThan(3000); // 1000 failures at 20 ms would take 20 s

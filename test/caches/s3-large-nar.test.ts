@@ -27,7 +27,11 @@ describe('a 1 GB NAR to s3rver in bounded memory', () => {
   });
 
   it('peak resident memory stays under 300 MB', async () => {
-    const measured = await runMeasuringMemory(process.execPath, [CACHIX_BIN, 'push', 'big', bigPath], { ...process.env, ...world.env, CI: 'true' });
+    const measured = await runMeasuringMemory(process.execPath, [CACHIX_BIN, 'push', 'big', bigPath], {
+      ...process.env,
+      ...world.env,
+      CI: 'true',
+    });
     process.stdout.write(`1 GiB NAR to s3rver: ${(measured.wallMs / 1000).toFixed(1)} s, peak RSS ${measured.peakRssMiB.toFixed(0)} MiB\n`);
     expect(measured.stderr).toMatch(/pushed 1 paths/);
     expect(measured.code).toBe(0);

@@ -26,7 +26,15 @@ const fastRetry = { baseMs: 20, capMs: 100, budgetMs: 20_000, log: () => {} };
 const cleanups: (() => Promise<unknown>)[] = [];
 /** Nix 2.8 warns this way when substituting; `nix copy` and newer Nix say "lacks a valid signature". */
 const NIX_REFUSES_SIGNATURE = /is not signed by any of the keys in 'trusted-public-keys'|lacks a valid signature/;
-const AWS_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'AWS_PROFILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CONFIG_FILE', 'AWS_EC2_METADATA_DISABLED'];
+const AWS_VARIABLES = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_REGION',
+  'AWS_PROFILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_CONFIG_FILE',
+  'AWS_EC2_METADATA_DISABLED',
+];
 const savedEnv = Object.fromEntries(AWS_VARIABLES.map((name) => [name, process.env[name]]));
 
 let s3: RunningS3rver;
@@ -35,11 +43,22 @@ let scratch: string;
 /** The SDK reads credentials from the environment; tests set exactly what they mean to. */
 function setAwsEnv(values: Partial<Record<string, string>>): void {
   for (const name of AWS_VARIABLES) delete process.env[name];
-  Object.assign(process.env, { AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'none'), AWS_CONFIG_FILE: join(scratch, 'none'), AWS_EC2_METADATA_DISABLED: 'true' }, values);
+  Object.assign(
+    process.env,
+    { AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'none'), AWS_CONFIG_FILE: join(scratch, 'none'), AWS_EC2_METADATA_DISABLED: 'true' },
+    values,
+  );
 }
 
 function narUploadFromFile(narFile: string, fileSize: number, fileHashBase32: string): NarUpload {
-  return { narUrl: `nar/${fileHashBase32}.nar`, fileSize, fileHashBase32, compression: 'none', localPath: narFile, open: () => createReadStream(narFile) };
+  return {
+    narUrl: `nar/${fileHashBase32}.nar`,
+    fileSize,
+    fileHashBase32,
+    compression: 'none',
+    localPath: narFile,
+    open: () => createReadStream(narFile),
+  };
 }
 
 /** A real built path, its NAR from `nix-store --dump`, and a narinfo signed as push would (compression none). */
@@ -47,7 +66,6 @@ async function fixture(tag: string): Promise<NarFixture> {
   const storePath = await buildWithNix(`s3-${tag}`, `mkdir -p $out; echo ${tag} > $out/name; head -c 300000 /dev/urandom > $out/blob`);
   return uncompressedNarFixture(storePath, scratch, key);
 }
-
 
 async function sha256Of(stream: Readable): Promise<string> {
   const hash = createHash('sha256');
@@ -81,11 +99,22 @@ afterAll(async () => {
 describe('s3:// URLs', () => {
   it('reads the query parameters Nix reads', () => {
     expect(parseS3Url(new URL('s3://bucket?region=eu-west-1&endpoint=minio.local:9000&scheme=http&profile=ci'), {})).toEqual({
-      bucket: 'bucket', prefix: '', region: 'eu-west-1', endpoint: 'http://minio.local:9000', profile: 'ci',
+      bucket: 'bucket',
+      prefix: '',
+      region: 'eu-west-1',
+      endpoint: 'http://minio.local:9000',
+      profile: 'ci',
     });
-    expect(parseS3Url(new URL('s3://bucket?endpoint=https://s3.example.com'), {})).toMatchObject({ endpoint: 'https://s3.example.com', region: 'us-east-1' });
+    expect(parseS3Url(new URL('s3://bucket?endpoint=https://s3.example.com'), {})).toMatchObject({
+      endpoint: 'https://s3.example.com',
+      region: 'us-east-1',
+    });
     expect(parseS3Url(new URL('s3://bucket?endpoint=s3.example.com'), {}).endpoint).toBe('https://s3.example.com');
-    expect(parseS3Url(new URL('s3://bucket/sub/dir/'), { AWS_REGION: 'ap-south-1' })).toMatchObject({ prefix: 'sub/dir/', region: 'ap-south-1', endpoint: undefined });
+    expect(parseS3Url(new URL('s3://bucket/sub/dir/'), { AWS_REGION: 'ap-south-1' })).toMatchObject({
+      prefix: 'sub/dir/',
+      region: 'ap-south-1',
+      endpoint: undefined,
+    });
   });
 });
 
@@ -107,7 +136,9 @@ describe('s3 cache against s3rver', () => {
     expect(await sha256Of((await cache.getFile(path.upload.narUrl))!)).toBe(createHash('sha256').update(path.nar).digest('hex'));
     const narinfoResponse = await fetch(`${s3.httpUrl}/${hashPart}.narinfo`);
     expect(narinfoResponse.headers.get('content-type')).toBe('text/x-nix-narinfo');
-    expect((await fetch(`${s3.httpUrl}/${path.upload.narUrl}`, { method: 'HEAD' })).headers.get('content-type')).toBe('application/x-nix-nar');
+    expect((await fetch(`${s3.httpUrl}/${path.upload.narUrl}`, { method: 'HEAD' })).headers.get('content-type')).toBe(
+      'application/x-nix-nar',
+    );
 
     await substituteOrThrow(path.storePath, s3.httpUrl, publicKey);
     const wrongKey = formatPublicKey(publicKeyOf(generateSigningKey('s3-test-1')));
@@ -128,13 +159,23 @@ describe('s3 cache against s3rver', () => {
     const digest = hash.digest();
     const upload = narUploadFromFile(narFile, 100 * 1024 * 1024, encodeBase32(digest));
     const storePath = `/nix/store/${'2'.repeat(32)}-big`;
-    const narInfo: NarInfo = { storePath, url: upload.narUrl, compression: 'none', narHash: sha256Hash(digest), narSize: upload.fileSize, references: [], sigs: [] };
+    const narInfo: NarInfo = {
+      storePath,
+      url: upload.narUrl,
+      compression: 'none',
+      narHash: sha256Hash(digest),
+      narSize: upload.fileSize,
+      references: [],
+      sigs: [],
+    };
     // Through a proxy that only records, to see the parts go by.
     const proxy = await startFaultProxy(s3.endpoint, { preserveHost: true });
     cleanups.push(() => proxy.stop());
     const cache = open(`s3://${s3.bucket}?endpoint=${proxy.url}`);
     await cache.upload(upload, narInfo);
-    const calls = proxy.requests.map((request) => `${request.method} ${request.path.replace(/uploadId=[^&]+/, 'uploadId=ID')} ${request.status}`);
+    const calls = proxy.requests.map(
+      (request) => `${request.method} ${request.path.replace(/uploadId=[^&]+/, 'uploadId=ID')} ${request.status}`,
+    );
     const parts = calls.filter((call) => /^PUT \S+partNumber=\d+/.test(call));
     expect(calls[0]).toMatch(/^POST \/nix-cache\/nar\/\w+\.nar\?uploads/);
     expect(parts).toHaveLength(7); // 100 MiB in 16 MiB parts
@@ -185,10 +226,15 @@ describe('an S3 server that stalls', () => {
     cleanups.push(async () => cache.close?.());
     const path = await fixture('stalled');
     const started = Date.now();
-    const error = await cache.upload(path.upload, path.narInfo).then(() => undefined, (caught: unknown) => caught);
+    const error = await cache.upload(path.upload, path.narInfo).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     const elapsed = Date.now() - started;
     expect(error).toBeInstanceOf(UserError);
-    expect((error as Error).message).toMatch(/ failed \d+ times in \d+ s; last error: the request socket timed out after 500 ms of inactivity$/);
+    expect((error as Error).message).toMatch(
+      / failed \d+ times in \d+ s; last error: the request socket timed out after 500 ms of inactivity$/,
+    );
     expect(elapsed).toBeLessThan(20_000);
     expect(proxy.requests.filter((request) => request.path.includes('/nar/')).length).toBeGreaterThan(1);
     expect(proxy.requests.filter((request) => request.path.includes('.narinfo'))).toEqual([]);
@@ -200,13 +246,18 @@ describe('an S3 server that stalls', () => {
 describe('s3 credentials', () => {
   it('uses a profile from the shared credentials file', async () => {
     const credentials = join(scratch, 'credentials');
-    await writeFile(credentials, '[default]\naws_access_key_id = WRONG\naws_secret_access_key = WRONG\n\n[s3rver]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n');
+    await writeFile(
+      credentials,
+      '[default]\naws_access_key_id = WRONG\naws_secret_access_key = WRONG\n\n[s3rver]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n',
+    );
     setAwsEnv({ AWS_SHARED_CREDENTIALS_FILE: credentials });
     try {
       await open(`${s3.s3Url}&profile=s3rver`).writeCacheInfo!('StoreDir: /nix/store\n');
       const error = await open(s3.s3Url).writeCacheInfo!('StoreDir: /nix/store\n').catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(UserError);
-      expect((error as UserError).message).toMatch(/^the server refused our credentials for s3:\/\/nix-cache at http:\/\/127\.0\.0\.1:\d+ \(HTTP 403\)$/);
+      expect((error as UserError).message).toMatch(
+        /^the server refused our credentials for s3:\/\/nix-cache at http:\/\/127\.0\.0\.1:\d+ \(HTTP 403\)$/,
+      );
       expect((error as UserError).hint).toContain('AWS_ACCESS_KEY_ID');
     } finally {
       setAwsEnv(s3.env);

@@ -152,7 +152,9 @@ describe('push errors a user can fix', () => {
 
   it('a public key given as CACHIX_SIGNING_KEY', async () => {
     const publicKey = expectOk(await world.run(['generate-keypair', 'k']), 'generate-keypair').stdout.trim();
-    const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x'], { env: { CACHIX_SIGNING_KEY: publicKey } });
+    const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x'], {
+      env: { CACHIX_SIGNING_KEY: publicKey },
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/is a public key/);
   });
@@ -161,7 +163,9 @@ describe('push errors a user can fix', () => {
     const config = await readFile(world.configPath, 'utf8');
     const secret = /signing_key = "([^"]+)"/.exec(config)![1]!;
     const truncated = secret.slice(0, 50);
-    const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x'], { env: { CACHIX_SIGNING_KEY: truncated } });
+    const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x'], {
+      env: { CACHIX_SIGNING_KEY: truncated },
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/bad signing key/);
     expect(result.stderr).not.toContain(truncated.split(':')[1]);

@@ -35,7 +35,9 @@ describe('cachix remove', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(await readFile(systemConf, 'utf8')).toBe(`${withDemo}# added by hand later\nextra-substituters = https://by-hand.example\n`);
     expect((await run(['remove', 'demo'])).code).toBe(0);
-    expect(await readFile(systemConf, 'utf8')).toBe('sandbox = false\n# added by hand later\nextra-substituters = https://by-hand.example\n');
+    expect(await readFile(systemConf, 'utf8')).toBe(
+      'sandbox = false\n# added by hand later\nextra-substituters = https://by-hand.example\n',
+    );
   });
 
   it('changes no byte when the cache was never used', async () => {
@@ -77,7 +79,9 @@ describe('cachix remove', () => {
     expect((await run(['use', 'other', '-m', 'nixos', '-d', folder])).code).toBe(0);
     const result = await run(['remove', 'demo', '-m', 'nixos', '-d', folder]);
     expect(result.code, result.stderr).toBe(0);
-    const files = Object.keys(await snapshotFiles(folder)).map((path) => path.slice(folder.length + 1)).sort();
+    const files = Object.keys(await snapshotFiles(folder))
+      .map((path) => path.slice(folder.length + 1))
+      .sort();
     expect(files).toEqual(['cachix.nix', 'cachix/other.nix']);
   });
 });

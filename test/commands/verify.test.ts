@@ -21,7 +21,11 @@ beforeAll(async () => {
   requireNix();
   dirs = await makeNixConfDirs('cachix-verify-');
   closure = await buildTestClosure('verify');
-  for (const [name, method] of [['zstd', 'zstd'], ['xz', 'xz'], ['none', 'none']]) {
+  for (const [name, method] of [
+    ['zstd', 'zstd'],
+    ['xz', 'xz'],
+    ['none', 'none'],
+  ]) {
     expect((await run(['create', name!])).code).toBe(0);
     const pushed = await run(['push', name!, '-m', method!, closure.top]);
     expect(pushed.code, pushed.stderr).toBe(0);

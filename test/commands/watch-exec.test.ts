@@ -20,8 +20,11 @@ async function writeDerivation(dir: string, name: string, salt: string, depFile?
   const file = join(dir, `${name}.nix`);
   const dep = depFile ? `dep = import ${depFile};` : '';
   const script = `${depFile ? 'echo $dep > $out' : 'echo built > $out'}; ${KEEP_BUILDER_LOG_OPEN}`;
-  await writeFile(file, `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh";
-    args = [ "-c" "${script}" ]; salt = "${salt}"; ${dep} }`);
+  await writeFile(
+    file,
+    `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" "${script}" ]; salt = "${salt}"; ${dep} }`,
+  );
   return file;
 }
 
@@ -32,8 +35,14 @@ interface Exited {
 }
 
 /** Runs cachix and lets the test signal it while it runs. */
-function startCachix(args: string[], env: NodeJS.ProcessEnv): { pid: number; kill(signal: NodeJS.Signals): void; stderr(): string; done: Promise<Exited> } {
-  const child = spawn(process.execPath, [CACHIX_BIN, ...args], { env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startCachix(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { pid: number; kill(signal: NodeJS.Signals): void; stderr(): string; done: Promise<Exited> } {
+  const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
+    env: { ...process.env, CI: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -79,12 +88,15 @@ describe('cachix watch-exec', () => {
     const second = await writeDerivation(work, 'exec-second', salt, first);
     const script = join(work, 'build.sh');
     const outputs = join(work, 'outputs.txt');
-    await writeFile(script, `set -e
+    await writeFile(
+      script,
+      `set -e
 nix-build ${first} --no-out-link --quiet > ${outputs}
 nix-build ${second} --no-out-link --quiet >> ${outputs}
 echo "the build script says goodbye"
 exit 3
-`);
+`,
+    );
     const result = await world.run(['watch-exec', 'exec', '--', 'sh', script]);
     expect(result.code, result.stderr).toBe(3);
     expect(result.stdout).toContain('the build script says goodbye'); // the command's stdout is ours
@@ -109,7 +121,10 @@ exit 3
 
   it('forwards SIGTERM to the command and exits as the command did (143)', async () => {
     const marker = join(work, 'trapped');
-    const running = startCachix(['watch-exec', 'exec', '--', 'sh', '-c', `trap 'echo trapped > ${marker}; exit 143' TERM; echo started; while :; do sleep 0.1; done`], world.env);
+    const running = startCachix(
+      ['watch-exec', 'exec', '--', 'sh', '-c', `trap 'echo trapped > ${marker}; exit 143' TERM; echo started; while :; do sleep 0.1; done`],
+      world.env,
+    );
     await waitFor('the command to start', () => /watching/.test(running.stderr()), 20_000, running.stderr);
     await delay(500);
     running.kill('SIGTERM');

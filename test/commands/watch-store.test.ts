@@ -23,7 +23,10 @@ interface RunningCachix {
 }
 
 function startCachix(args: string[], env: NodeJS.ProcessEnv): RunningCachix {
-  const child = spawn(process.execPath, [CACHIX_BIN, ...args], { env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
+    env: { ...process.env, CI: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   child.stdout!.resume();
@@ -33,12 +36,22 @@ function startCachix(args: string[], env: NodeJS.ProcessEnv): RunningCachix {
     stderr: () => stderr,
     exitCode,
     async waitForStderr(pattern, timeoutMs = 20_000) {
-      await waitFor(`${pattern} on stderr of cachix ${args.join(' ')}`, () => pattern.test(stderr), timeoutMs, () => stderr);
+      await waitFor(
+        `${pattern} on stderr of cachix ${args.join(' ')}`,
+        () => pattern.test(stderr),
+        timeoutMs,
+        () => stderr,
+      );
     },
   };
 }
 
-async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number, details = (): string => ''): Promise<void> {
+async function waitFor(
+  what: string,
+  probe: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  details = (): string => '',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${details()}`);
@@ -53,9 +66,12 @@ const inCache = (cacheDir: string, path: string): boolean => existsSync(join(cac
 async function buildMany(tag: string, count: number, bytes: number): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), 'cachix-watch-many-'));
   const salt = `${tag}-${process.pid}-${Date.now()}-${Math.random()}`;
-  await writeFile(join(dir, 'many.nix'), `builtins.genList (n: derivation {
+  await writeFile(
+    join(dir, 'many.nix'),
+    `builtins.genList (n: derivation {
     name = "${tag}-\${toString n}"; system = builtins.currentSystem; builder = "/bin/sh";
-    args = [ "-c" "/usr/bin/head -c ${bytes} /dev/urandom > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) ${count}`);
+    args = [ "-c" "/usr/bin/head -c ${bytes} /dev/urandom > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) ${count}`,
+  );
   const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');
   await rm(dir, { recursive: true });
   if (outputs.length !== count) throw new Error(`nix-build made ${outputs.length} paths, not ${count}`);
@@ -89,10 +105,17 @@ describe('cachix watch-store on a local file cache', () => {
     watcher = startCachix(['watch-store', 'watched'], world.env);
     await watcher.waitForStderr(/watching \/nix\/store for new paths, pushing to watched/);
     const dep = await buildWithNix('ws-dep', 'echo dep > $out');
-    const top = await buildWithNix('ws-top', 'mkdir -p $out/bin; echo "#!/bin/sh" > $out/bin/run; echo $dep0 >> $out/bin/run', { deps: [dep] });
+    const top = await buildWithNix('ws-top', 'mkdir -p $out/bin; echo "#!/bin/sh" > $out/bin/run; echo $dep0 >> $out/bin/run', {
+      deps: [dep],
+    });
     const other = await buildWithNix('ws-other', 'echo other > $out');
     const expected = [...(await nixClosure(top)), other];
-    await waitFor('narinfos of every built path', () => expected.every((path) => inCache(cacheDir('watched'), path)), 30_000, watcher.stderr);
+    await waitFor(
+      'narinfos of every built path',
+      () => expected.every((path) => inCache(cacheDir('watched'), path)),
+      30_000,
+      watcher.stderr,
+    );
     for (const path of expected) await expectPushed(cacheDir('watched'), path);
     expect(watcher.stderr()).toContain(`pushed ${top}`);
 

@@ -69,7 +69,10 @@ const ROUTES = new Set([
 ]);
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -91,8 +94,18 @@ export function presignS3(method: string, url: URL, signedHeaders: Record<string
   query.set('X-Amz-Date', amzDate);
   query.set('X-Amz-Expires', String(expiresSeconds));
   query.set('X-Amz-SignedHeaders', names.join(';'));
-  const canonicalQuery = [...query].map(([key, value]) => `${rfc3986(key)}=${rfc3986(value)}`).sort().join('&');
-  const canonicalRequest = [method, url.pathname, canonicalQuery, names.map((name) => `${name}:${headers[name]}\n`).join(''), names.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
+  const canonicalQuery = [...query]
+    .map(([key, value]) => `${rfc3986(key)}=${rfc3986(value)}`)
+    .sort()
+    .join('&');
+  const canonicalRequest = [
+    method,
+    url.pathname,
+    canonicalQuery,
+    names.map((name) => `${name}:${headers[name]}\n`).join(''),
+    names.join(';'),
+    'UNSIGNED-PAYLOAD',
+  ].join('\n');
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
   let key: Buffer = Buffer.from('AWS4S3RVER');
   for (const part of [amzDate.slice(0, 8), REGION, 's3', 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
@@ -123,7 +136,12 @@ const isString = (value: unknown): boolean => typeof value === 'string';
 const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
 
 /** NarInfoCreate JSON to narinfo text, checking what cachix's server would refuse. */
-function narInfoFrom(create: unknown, cache: DoubleCache, url: string, compression: string): { hashPart: string; text: string; fileHex: string; fileSize: number } {
+function narInfoFrom(
+  create: unknown,
+  cache: DoubleCache,
+  url: string,
+  compression: string,
+): { hashPart: string; text: string; fileHex: string; fileSize: number } {
   if (typeof create !== 'object' || create === null) throw new HttpError(400, 'narInfoCreate must be an object');
   const value = create as Record<string, unknown>;
   const storeHash = field<string>(value, 'cStoreHash', isString, 'a string');
@@ -133,12 +151,18 @@ function narInfoFrom(create: unknown, cache: DoubleCache, url: string, compressi
   const references = field<string[]>(value, 'cReferences', (v) => Array.isArray(v) && v.every(isString), 'a list of strings');
   const deriver = field<string>(value, 'cDeriver', isString, 'a string');
   const sig = field<string | null>(value, 'cSig', (v) => v === null || isString(v), 'a string or null');
-  const fileHex = field<string>(value, 'cFileHash', (v) => isString(v) && /^[0-9a-f]{64}$/.test(v as string), '64 hex digits (base16 sha256)');
+  const fileHex = field<string>(
+    value,
+    'cFileHash',
+    (v) => isString(v) && /^[0-9a-f]{64}$/.test(v as string),
+    '64 hex digits (base16 sha256)',
+  );
   if (narSize === 0) throw new HttpError(400, 'NarSizeIsZero'); // Cachix.Types.NarInfoCreate.isNarInfoCreateValid
   let narHash;
   try {
     narHash = parseHash(field<string>(value, 'cNarHash', isString, 'a string'));
-    for (const base of [`${storeHash}-${storeSuffix}`, ...references, ...(deriver === 'unknown-deriver' ? [] : [deriver])]) parseStorePathBaseName(base);
+    for (const base of [`${storeHash}-${storeSuffix}`, ...references, ...(deriver === 'unknown-deriver' ? [] : [deriver])])
+      parseStorePathBaseName(base);
   } catch (error) {
     throw new HttpError(400, (error as Error).message);
   }
@@ -156,7 +180,9 @@ function narInfoFrom(create: unknown, cache: DoubleCache, url: string, compressi
   };
   if (sig !== null) {
     const fingerprint = narInfoFingerprint(info);
-    const key = cache.publicSigningKeys.map(parsePublicKey).find((candidate) => verifySignature(`${candidate.name}:${sig}`, fingerprint, [candidate]));
+    const key = cache.publicSigningKeys
+      .map(parsePublicKey)
+      .find((candidate) => verifySignature(`${candidate.name}:${sig}`, fingerprint, [candidate]));
     if (!key) throw new HttpError(400, `cSig does not verify with any public signing key of cache ${cache.name}`);
     info.sigs.push(`${key.name}:${sig}`);
   }
@@ -199,7 +225,10 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
   async function api(request: IncomingMessage, url: URL, segments: string[], body: Buffer): Promise<{ status: number; json?: unknown }> {
     const cache = caches.get(decodeURIComponent(segments[0] ?? ''));
     if (!cache) throw new HttpError(404, 'cache not found');
-    const route = `${request.method} ${segments.slice(1).map((s, i) => (i === 1 ? ':narId' : s)).join('/')}`;
+    const route = `${request.method} ${segments
+      .slice(1)
+      .map((s, i) => (i === 1 ? ':narId' : s))
+      .join('/')}`;
     if (!ROUTES.has(route)) throw new HttpError(404, `no route ${request.method} ${url.pathname}`);
     const query = url.searchParams;
     switch (route) {
@@ -207,7 +236,18 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
         authorize(request, cache, false);
         const { name, isPublic, publicSigningKeys } = cache;
         const permission = cache.permission ?? 'Admin';
-        return { status: 200, json: { name, uri: double.uriOf(name), isPublic, publicSigningKeys, githubUsername: '', permission, preferredCompressionMethod: cache.preferredCompressionMethod ?? 'ZSTD' } };
+        return {
+          status: 200,
+          json: {
+            name,
+            uri: double.uriOf(name),
+            isPublic,
+            publicSigningKeys,
+            githubUsername: '',
+            permission,
+            preferredCompressionMethod: cache.preferredCompressionMethod ?? 'ZSTD',
+          },
+        };
       }
       case 'POST narinfo': {
         authorize(request, cache, false);
@@ -233,13 +273,16 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
     const uploadId = query.get('uploadId');
     if (!uploadId) throw new HttpError(400, 'the uploadId query parameter is required');
     const upload = openUploads.get(uploadId);
-    if (!upload || upload.cache !== cache.name || !upload.key.endsWith(`/${narId}.nar.${upload.extension}`)) throw new HttpError(404, 'no such upload');
+    if (!upload || upload.cache !== cache.name || !upload.key.endsWith(`/${narId}.nar.${upload.extension}`))
+      throw new HttpError(404, 'no such upload');
     switch (route) {
       case 'POST multipart-nar/:narId': {
         const partNumber = Number(query.get('partNumber'));
-        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) throw new HttpError(400, 'partNumber must be 1 to 10000');
+        if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000)
+          throw new HttpError(400, 'partNumber must be 1 to 10000');
         const signing = parseJson(body) as { contentMD5?: unknown };
-        if (typeof signing?.contentMD5 !== 'string' || Buffer.from(signing.contentMD5, 'base64').length !== 16) throw new HttpError(400, 'contentMD5 must be a base64 MD5 digest');
+        if (typeof signing?.contentMD5 !== 'string' || Buffer.from(signing.contentMD5, 'base64').length !== 16)
+          throw new HttpError(400, 'contentMD5 must be a base64 MD5 digest');
         upload.partMD5.set(partNumber, signing.contentMD5);
         const partUrl = objectUrl(upload.key, double.partUploadOrigin);
         partUrl.search = `partNumber=${partNumber}&uploadId=${uploadId}`;
@@ -250,13 +293,25 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
         const parts = completion?.parts;
         if (!Array.isArray(parts) || parts.length === 0) throw new HttpError(400, 'parts must be a non-empty list');
         parts.forEach((part: { partNumber?: unknown; eTag?: unknown }, index) => {
-          if (part?.partNumber !== index + 1 || typeof part.eTag !== 'string') throw new HttpError(400, `parts[${index}] must be {partNumber: ${index + 1}, eTag}, sorted by partNumber`);
+          if (part?.partNumber !== index + 1 || typeof part.eTag !== 'string')
+            throw new HttpError(400, `parts[${index}] must be {partNumber: ${index + 1}, eTag}, sorted by partNumber`);
           // S3 compares ETags without quotes; a part's ETag is its MD5, which the URL was signed for.
           const md5 = upload.partMD5.get(index + 1);
-          if (!md5 || Buffer.from(md5, 'base64').toString('hex') !== part.eTag.replace(/"/g, '')) throw new HttpError(400, `part ${index + 1}: ETag does not match its Content-MD5`);
+          if (!md5 || Buffer.from(md5, 'base64').toString('hex') !== part.eTag.replace(/"/g, ''))
+            throw new HttpError(400, `part ${index + 1}: ETag does not match its Content-MD5`);
         });
-        const nar = narInfoFrom(completion.narInfoCreate, cache, `nar/${narId}.nar.${upload.extension}`, upload.extension === 'zst' ? 'zstd' : 'xz');
-        const xmlParts = parts.map((part: { partNumber: number; eTag: string }) => `<Part><PartNumber>${part.partNumber}</PartNumber><ETag>${part.eTag}</ETag></Part>`).join('');
+        const nar = narInfoFrom(
+          completion.narInfoCreate,
+          cache,
+          `nar/${narId}.nar.${upload.extension}`,
+          upload.extension === 'zst' ? 'zstd' : 'xz',
+        );
+        const xmlParts = parts
+          .map(
+            (part: { partNumber: number; eTag: string }) =>
+              `<Part><PartNumber>${part.partNumber}</PartNumber><ETag>${part.eTag}</ETag></Part>`,
+          )
+          .join('');
         const completeUrl = objectUrl(upload.key);
         completeUrl.search = `uploadId=${uploadId}`;
         await s3Call('POST', completeUrl, `<CompleteMultipartUpload>${xmlParts}</CompleteMultipartUpload>`);
@@ -309,7 +364,13 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
       const url = new URL(request.url ?? '/', 'http://double');
       const segments = url.pathname.split('/').filter(Boolean);
       const body = await readBody(request);
-      const call: RecordedCall = { method: request.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), body: undefined, status: 0 };
+      const call: RecordedCall = {
+        method: request.method ?? '',
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        body: undefined,
+        status: 0,
+      };
       try {
         call.body = body.length > 0 ? JSON.parse(body.toString('utf8')) : undefined;
       } catch {
@@ -352,4 +413,3 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
   };
   return double;
 }
-

@@ -28,7 +28,24 @@ export async function uncompressedNarFixture(storePath: string, dir: string, key
   const narSize = Number((await run('nix-store', ['-q', '--size', storePath])).trim());
   const references = (await run('nix-store', ['-q', '--references', storePath])).split('\n').filter(Boolean);
   const fileHashBase32 = encodeBase32(narHash.digest);
-  const upload: NarUpload = { narUrl: `nar/${fileHashBase32}.nar`, fileSize: nar.length, fileHashBase32, compression: 'none', localPath: narFile, open: () => createReadStream(narFile) };
-  const unsigned: NarInfo = { storePath, url: upload.narUrl, compression: 'none', fileHash: narHash, fileSize: nar.length, narHash, narSize, references, sigs: [] };
+  const upload: NarUpload = {
+    narUrl: `nar/${fileHashBase32}.nar`,
+    fileSize: nar.length,
+    fileHashBase32,
+    compression: 'none',
+    localPath: narFile,
+    open: () => createReadStream(narFile),
+  };
+  const unsigned: NarInfo = {
+    storePath,
+    url: upload.narUrl,
+    compression: 'none',
+    fileHash: narHash,
+    fileSize: nar.length,
+    narHash,
+    narSize,
+    references,
+    sigs: [],
+  };
   return { storePath, nar, upload, narInfo: { ...unsigned, sigs: [signFingerprint(key, narInfoFingerprint(unsigned))] } };
 }

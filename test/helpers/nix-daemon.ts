@@ -19,7 +19,13 @@ async function waitForSocket(path: string, child: ChildProcess, output: () => st
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`nix-daemon exited with ${child.exitCode}: ${output()}`);
-    if (await access(path).then(() => true, () => false)) return;
+    if (
+      await access(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`nix-daemon did not create ${path} within 15 s: ${output()}`);

@@ -97,15 +97,25 @@ export async function createTestUser(groups: string[] = []): Promise<TestUser> {
 }
 
 /** Runs a command as `user` with exactly `env` (runuser keeps no environment of ours). */
-export async function runAs(user: string, env: Record<string, string | undefined>, command: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runAs(
+  user: string,
+  env: Record<string, string | undefined>,
+  command: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const assignments = Object.entries(env)
     .filter((entry): entry is [string, string] => entry[1] !== undefined)
     .map(([key, value]) => `${key}=${value}`);
   return new Promise((resolve) => {
-    execFile('runuser', ['-u', user, '--', 'env', '-i', ...assignments, command, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 }, (error, stdout, stderr) => {
-      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      'runuser',
+      ['-u', user, '--', 'env', '-i', ...assignments, command, ...args],
+      { encoding: 'utf8', maxBuffer: 1 << 26 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -121,7 +131,8 @@ export async function snapshotFiles(dir: string): Promise<Record<string, string>
     for (const entry of await readdir(current, { withFileTypes: true })) {
       const path = join(current, entry.name);
       if (entry.isDirectory()) await walk(path);
-      else if (entry.isFile()) snapshot[path] = `${((await lstat(path)).mode & 0o7777).toString(8)} ${(await readFile(path)).toString('base64')}`;
+      else if (entry.isFile())
+        snapshot[path] = `${((await lstat(path)).mode & 0o7777).toString(8)} ${(await readFile(path)).toString('base64')}`;
     }
   }
   await walk(dir);

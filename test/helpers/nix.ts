@@ -12,11 +12,17 @@ export const NIX_FEATURES = ['--extra-experimental-features', 'nix-command'];
 export function requireNix(): void {
   const result = spawnSync('nix-store', ['--version'], { encoding: 'utf8' });
   if (result.status !== 0) {
-    throw new Error('these tests need real Nix: install it with `apt-get install nix-bin` (Debian) and run as a user who can write /nix/store');
+    throw new Error(
+      'these tests need real Nix: install it with `apt-get install nix-bin` (Debian) and run as a user who can write /nix/store',
+    );
   }
 }
 
-export async function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<string> {
+export async function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+): Promise<string> {
   const child = execFileAsync(command, args, {
     env: options.env ?? process.env,
     cwd: options.cwd,
@@ -95,7 +101,9 @@ export function nixString(text: string): string {
  * bytes than by locale, and a few MB of data.
  */
 export async function buildTestClosure(tag = 'fixture'): Promise<{ top: string; lib: string; data: string }> {
-  const data = await buildWithNix(`${tag}-data`, `
+  const data = await buildWithNix(
+    `${tag}-data`,
+    `
 mkdir -p $out/share/deep/er/still
 head -c 3000000 /dev/urandom > $out/share/random.bin
 seq 1 200000 > $out/share/numbers.txt
@@ -103,20 +111,29 @@ seq 1 200000 > $out/share/numbers.txt
 mkdir $out/share/emptydir
 echo nested > $out/share/deep/er/still/file.txt
 echo B > $out/share/B; echo a > $out/share/a; echo _ > $out/share/_u; echo Z > $out/share/Zed
-`);
-  const lib = await buildWithNix(`${tag}-lib`, `
+`,
+  );
+  const lib = await buildWithNix(
+    `${tag}-lib`,
+    `
 mkdir -p $out/lib
 echo 'lib for ${'$'}{dep0}' > $out/lib/libfoo.so.1
 ln -s libfoo.so.1 $out/lib/libfoo.so
 ln -s /nonexistent/target $out/lib/dangling
 ln -s $dep0/share $out/share
-`, { deps: [data] });
-  const top = await buildWithNix(`${tag}-top`, `
+`,
+    { deps: [data] },
+  );
+  const top = await buildWithNix(
+    `${tag}-top`,
+    `
 mkdir -p $out/bin
 printf '#!/bin/sh\\necho hello from %s\\n' "$dep0" > $out/bin/hello
 chmod +x $out/bin/hello
 ln -s $dep0/lib $out/lib
-`, { deps: [lib] });
+`,
+    { deps: [lib] },
+  );
   return { top, lib, data };
 }
 

@@ -68,7 +68,10 @@ export async function discardIncompletePuts(directory: string): Promise<string[]
   for (const entry of entries) {
     if (!entry.isFile() || !entry.name.endsWith('._S3rver_object')) continue;
     const object = join(entry.parentPath, entry.name);
-    const completed = await stat(`${object}.md5`).then(() => true, () => false);
+    const completed = await stat(`${object}.md5`).then(
+      () => true,
+      () => false,
+    );
     if (completed) continue;
     await rm(object, { force: true });
     discarded.push(object.slice(directory.length + 1));

@@ -7,15 +7,29 @@ import { run } from './nix.js';
  * Real Nix substitutes `path` from `cacheUrl` into a fresh chroot store, trusting only
  * `publicKey`, with signatures required. Returns where the store root is and what Nix said.
  */
-export async function substituteIntoFreshStore(path: string, cacheUrl: string, publicKey: string): Promise<{ root: string; ok: boolean; stderr: string }> {
+export async function substituteIntoFreshStore(
+  path: string,
+  cacheUrl: string,
+  publicKey: string,
+): Promise<{ root: string; ok: boolean; stderr: string }> {
   const root = await mkdtemp(join(tmpdir(), 'cachix-fresh-store-'));
   try {
     await run('nix-store', [
-      '--store', root, '--realise', path,
-      '--option', 'substituters', cacheUrl,
-      '--option', 'trusted-public-keys', publicKey,
-      '--option', 'require-sigs', 'true',
-      '--max-jobs', '0',
+      '--store',
+      root,
+      '--realise',
+      path,
+      '--option',
+      'substituters',
+      cacheUrl,
+      '--option',
+      'trusted-public-keys',
+      publicKey,
+      '--option',
+      'require-sigs',
+      'true',
+      '--max-jobs',
+      '0',
     ]);
     return { root, ok: true, stderr: '' };
   } catch (error) {

@@ -22,7 +22,9 @@ export async function mountSmallTmpfs(size: string): Promise<SmallDisk> {
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     const stderr = String((error as { stderr?: string }).stderr ?? error).trim();
-    throw new Error(`the disk-full test needs to mount a ${size} tmpfs (run the tests as root, or in a container with CAP_SYS_ADMIN): mount failed: ${stderr}`);
+    throw new Error(
+      `the disk-full test needs to mount a ${size} tmpfs (run the tests as root, or in a container with CAP_SYS_ADMIN): mount failed: ${stderr}`,
+    );
   }
   return {
     dir,

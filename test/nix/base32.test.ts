@@ -4,7 +4,6 @@ import { base32EncodedLength, decodeBase32, encodeBase32, isBase32, NIX_BASE32_A
 import { requireNix, run } from '../helpers/nix.js';
 import { DIGEST_SAMPLES, NIX_DIGESTS } from '../helpers/digests.js';
 
-
 /** Nix's verdict on one base32 string: its hex, or the error it printed. */
 async function nixBase16(type: string, base32: string): Promise<{ ok: true; hex: string } | { ok: false; error: string }> {
   try {
@@ -37,7 +36,9 @@ describe('Nix base32 against real nix-hash', () => {
         expect(Buffer.from(decodeBase32(nixBase32[index]!, bytes)).toString('hex')).toBe(hexes[index]);
       });
       // And the other way: Nix decodes what we encode to the same bytes.
-      const back = (await run('nix-hash', ['--type', type, '--to-base16', ...digests.map((digest) => encodeBase32(digest))])).trim().split('\n');
+      const back = (await run('nix-hash', ['--type', type, '--to-base16', ...digests.map((digest) => encodeBase32(digest))]))
+        .trim()
+        .split('\n');
       expect(back).toEqual(hexes);
     });
   }

@@ -14,7 +14,6 @@ import { seededRandom } from '../helpers/seeded-random.js';
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed2024);
 const CASES_PER_MUTATION = Number(process.env.FUZZ_CASES ?? 2000);
 
-
 type Mutation = (input: Buffer, random: () => number) => Buffer;
 const below = (random: () => number, n: number): number => Math.floor(random() * n);
 
@@ -48,7 +47,11 @@ const MUTATIONS: Record<string, Mutation> = {
 };
 
 /** Runs every mutation CASES_PER_MUTATION times; `check` returns a problem, or undefined when fine. */
-async function fuzz(name: string, corpus: Buffer[], check: (mutated: Buffer, random: () => number) => Promise<string | undefined> | string | undefined): Promise<string[]> {
+async function fuzz(
+  name: string,
+  corpus: Buffer[],
+  check: (mutated: Buffer, random: () => number) => Promise<string | undefined> | string | undefined,
+): Promise<string[]> {
   const problems: string[] = [];
   for (const [mutationName, mutate] of Object.entries(MUTATIONS)) {
     for (let index = 0; index < CASES_PER_MUTATION; index++) {
@@ -79,7 +82,9 @@ describe('fuzzing the parsers with mutations of real Nix output', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cachix-fuzz-'));
     await run('nix-store', ['--generate-binary-cache-key', 'fuzz-1', join(dir, 'sec'), join(dir, 'pub')]);
-    const leaf = await buildWithNix('fuzz-leaf', `
+    const leaf = await buildWithNix(
+      'fuzz-leaf',
+      `
 mkdir -p $out/a/b $out/empty
 printf 'hello\\n' > $out/a/b/file
 : > $out/a/zero
@@ -87,14 +92,24 @@ printf '#!/bin/sh\\necho x\\n' > $out/run; chmod +x $out/run
 ln -s a/b/file $out/link
 ln -s /nonexistent $out/dangling
 head -c 1000 /dev/urandom > $out/a/noise
-`);
+`,
+    );
     const top = await buildWithNix('fuzz-top', 'mkdir -p $out; ln -s $dep0 $out/leaf; echo $dep0 > $out/ref', { deps: [leaf] });
     const file = await buildWithNix('fuzz-file', 'printf "just a file" > $out');
     // A store path that is itself a symlink, added rather than built (no builder needed).
     await symlink(`/somewhere/${process.pid}-${Date.now()}-${Math.random()}`, join(dir, 'fuzz-link'));
     const link = (await run('nix-store', ['--add', join(dir, 'fuzz-link')])).trim();
     const cacheDir = join(dir, 'cache');
-    await run('nix', [...NIX_FEATURES, 'copy', '--to', `file://${cacheDir}?compression=xz&secret-key=${join(dir, 'sec')}`, top, file, link, ...NO_SUBSTITUTERS]);
+    await run('nix', [
+      ...NIX_FEATURES,
+      'copy',
+      '--to',
+      `file://${cacheDir}?compression=xz&secret-key=${join(dir, 'sec')}`,
+      top,
+      file,
+      link,
+      ...NO_SUBSTITUTERS,
+    ]);
     narInfos = [];
     for (const name of await readdir(cacheDir)) {
       if (name.endsWith('.narinfo')) narInfos.push(await readFile(join(cacheDir, name)));

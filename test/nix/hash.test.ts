@@ -4,7 +4,6 @@ import { formatHashBase32, formatHashSri, hashesEqual, parseHash, sha256Hash } f
 import { buildWithNix, NIX_FEATURES, requireNix, run } from '../helpers/nix.js';
 import { DIGEST_SAMPLES, NIX_DIGESTS } from '../helpers/digests.js';
 
-
 function lines(text: string): string[] {
   return text.trim().split('\n');
 }

@@ -38,7 +38,14 @@ async function nixCopyToFileCache(): Promise<NixCache> {
   const caPath = (await run('nix', [...NIX_FEATURES, 'store', 'add-file', file])).trim();
   const cacheDir = join(dir, 'cache');
   const paths = [closure.top, caPath];
-  await run('nix', [...NIX_FEATURES, 'copy', '--to', `file://${cacheDir}?compression=xz&secret-key=${join(dir, 'sec')}`, ...paths, ...NO_SUBSTITUTERS]);
+  await run('nix', [
+    ...NIX_FEATURES,
+    'copy',
+    '--to',
+    `file://${cacheDir}?compression=xz&secret-key=${join(dir, 'sec')}`,
+    ...paths,
+    ...NO_SUBSTITUTERS,
+  ]);
   const narInfos = new Map<string, string>();
   for (const name of await readdir(cacheDir)) {
     if (name.endsWith('.narinfo')) narInfos.set(name, await readFile(join(cacheDir, name), 'utf8'));
@@ -109,7 +116,13 @@ describe('narinfo golden files written by real Nix (nix copy --to file://)', () 
       expect(verifySignature(sig, fingerprint, [publicKey])).toBe(true);
       expect(verifySignature(sig, fingerprint, [otherKey])).toBe(false);
       expect(verifySignature(sig, fingerprint, [otherKey, publicKey])).toBe(true);
-      expect(verifySignature(sig, fingerprint.replace(/;\d+;/, (match) => `;${Number(match.slice(1, -1)) + 1};`), [publicKey])).toBe(false);
+      expect(
+        verifySignature(
+          sig,
+          fingerprint.replace(/;\d+;/, (match) => `;${Number(match.slice(1, -1)) + 1};`),
+          [publicKey],
+        ),
+      ).toBe(false);
       expect(verifySignature(sig.replace('golden-test-1:', 'renamed-1:'), fingerprint, [publicKey])).toBe(false);
     }
   });
@@ -141,7 +154,21 @@ describe('narinfo golden files written by real Nix (nix copy --to file://)', () 
         await writeFile(join(reSigned, name), formatNarInfo(signed));
       }
       const verify = (trusted: string): Promise<string> =>
-        run('nix', [...NIX_FEATURES, 'store', 'verify', '--store', `file://${reSigned}`, '--no-contents', '--sigs-needed', '1', '--option', 'trusted-public-keys', trusted, '-r', ...cache.paths]);
+        run('nix', [
+          ...NIX_FEATURES,
+          'store',
+          'verify',
+          '--store',
+          `file://${reSigned}`,
+          '--no-contents',
+          '--sigs-needed',
+          '1',
+          '--option',
+          'trusted-public-keys',
+          trusted,
+          '-r',
+          ...cache.paths,
+        ]);
       await verify(formatPublicKey(publicKeyOf(ours)));
       // The control: Nix's own key no longer verifies these narinfos, so the check above means something.
       await expect(verify(cache.publicKey)).rejects.toThrow(/untrusted/);
@@ -168,7 +195,9 @@ describe('parseNarInfo rules and errors', () => {
   });
 
   it('reads References and Deriver as base names, and unknown-deriver as none', () => {
-    const info = parseNarInfo(text([...minimal, `References: ${path.slice(11)} 10d3jkw88mfhh2nhls90r05szdgxckyp-.hidden`, 'Deriver: unknown-deriver']));
+    const info = parseNarInfo(
+      text([...minimal, `References: ${path.slice(11)} 10d3jkw88mfhh2nhls90r05szdgxckyp-.hidden`, 'Deriver: unknown-deriver']),
+    );
     expect(info.references).toEqual([path, '/nix/store/10d3jkw88mfhh2nhls90r05szdgxckyp-.hidden']);
     expect(info.deriver).toBeUndefined();
   });
@@ -193,12 +222,24 @@ describe('parseNarInfo rules and errors', () => {
   const broken: Array<[string, string[], RegExp]> = [
     ['a FileSize that is not a number', [...minimal, 'FileSize: 12x'], /^narinfo line 5: FileSize is not a number$/],
     ['a negative NarSize', [minimal[0]!, minimal[1]!, minimal[2]!, 'NarSize: -1'], /^narinfo line 4: NarSize is not a number$/],
-    ['a NarSize beyond 2^53', [minimal[0]!, minimal[1]!, minimal[2]!, 'NarSize: 99999999999999999999'], /^narinfo line 4: NarSize is too large$/],
+    [
+      'a NarSize beyond 2^53',
+      [minimal[0]!, minimal[1]!, minimal[2]!, 'NarSize: 99999999999999999999'],
+      /^narinfo line 4: NarSize is too large$/,
+    ],
     ['a bad NarHash', [minimal[0]!, minimal[1]!, 'NarHash: sha256:nothash', minimal[3]!], /^narinfo line 3: NarHash is not a valid hash$/],
     ['a bad FileHash', [...minimal, 'FileHash: md5:x'], /^narinfo line 5: FileHash is not a valid hash$/],
     ['a line without a colon', [...minimal, 'garbage'], /^narinfo line 5: expected 'Name: value', got 'garbage'$/],
-    ['a StorePath outside the store', ['StorePath: /tmp/x', ...minimal.slice(1)], /^narinfo line 1: StorePath '\/tmp\/x' is not a store path/],
-    ['a bad reference', [...minimal, 'References: not-a-path'], /^narinfo line 5: References has 'not-a-path', which is not a store path name$/],
+    [
+      'a StorePath outside the store',
+      ['StorePath: /tmp/x', ...minimal.slice(1)],
+      /^narinfo line 1: StorePath '\/tmp\/x' is not a store path/,
+    ],
+    [
+      'a bad reference',
+      [...minimal, 'References: not-a-path'],
+      /^narinfo line 5: References has 'not-a-path', which is not a store path name$/,
+    ],
     ['a bad Deriver', [...minimal, 'Deriver: x'], /^narinfo line 5: Deriver has 'x'/],
     ['an empty URL', [minimal[0]!, 'URL: ', minimal[2]!, minimal[3]!], /^narinfo line 2: URL is empty$/],
     ['no StorePath', minimal.slice(1), /^narinfo has no StorePath field$/],

@@ -44,7 +44,9 @@ describe('Nix-format signing keys', () => {
   it('rejects a corrupt key whose public half does not match its seed', () => {
     const bytes = body(secretText);
     bytes[40] = bytes[40]! ^ 0x01;
-    expect(() => parseSigningKey(`test-1:${bytes.toString('base64')}`)).toThrow("the signing key 'test-1' is corrupt (its public half does not match its seed)");
+    expect(() => parseSigningKey(`test-1:${bytes.toString('base64')}`)).toThrow(
+      "the signing key 'test-1' is corrupt (its public half does not match its seed)",
+    );
     const other = body(formatSigningKey(generateSigningKey('x')));
     const mixed = Buffer.concat([body(secretText).subarray(0, 32), other.subarray(32)]);
     expect(() => parseSigningKey(`test-1:${mixed.toString('base64')}`)).toThrow(/is corrupt/);
@@ -82,7 +84,8 @@ describe('Nix-format signing keys', () => {
   });
 
   it('signs and verifies; rejects malformed signatures without throwing', () => {
-    const fingerprint = '1;/nix/store/mizigj3slh3lrwavdpyp7ixpqy1n63fj-hello;sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h;120;';
+    const fingerprint =
+      '1;/nix/store/mizigj3slh3lrwavdpyp7ixpqy1n63fj-hello;sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h;120;';
     const sig = signFingerprint(key, fingerprint);
     expect(sig).toMatch(/^test-1:[A-Za-z0-9+/]{86}==$/);
     const publicKey = publicKeyOf(key);

@@ -90,7 +90,15 @@ describe('store path names against real Nix 2.8', () => {
   }
 
   it('parses and formats a path in another store directory, as Nix does', async () => {
-    const path = (await run('nix-instantiate', ['--eval', '--store', 'dummy://?store=/gnu/store', '-E', '(derivation { name = "d"; system = "x"; builder = "/b"; }).outPath'])).trim();
+    const path = (
+      await run('nix-instantiate', [
+        '--eval',
+        '--store',
+        'dummy://?store=/gnu/store',
+        '-E',
+        '(derivation { name = "d"; system = "x"; builder = "/b"; }).outPath',
+      ])
+    ).trim();
     const text = JSON.parse(path) as string;
     expect(text).toMatch(/^\/gnu\/store\/[0-9a-z]{32}-d$/);
     const parsed = parseStorePath(text, '/gnu/store');

@@ -20,11 +20,12 @@ function unuse(text: string): string {
 
 const SAMPLES: Record<string, string> = {
   empty: '',
-  'comments and the default cache': '# my settings\nsubstituters = https://cache.nixos.org/ https://mine.example # keep\n\ntrusted-public-keys = cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=\n',
+  'comments and the default cache':
+    '# my settings\nsubstituters = https://cache.nixos.org/ https://mine.example # keep\n\ntrusted-public-keys = cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=\n',
   'an extra- line of the user': 'extra-substituters = https://a.example   # mine\nextra-trusted-public-keys = a-1:x\n',
   'an extra- line before a plain one': 'extra-substituters = https://early.example\nsubstituters = https://cache.nixos.org/\n',
   'CRLF line ends': 'sandbox = false\r\nextra-substituters = https://a.example\r\n',
-  'aliases': 'binary-caches = https://old.example\nextra-binary-cache-public-keys = old-1:y\n',
+  aliases: 'binary-caches = https://old.example\nextra-binary-cache-public-keys = old-1:y\n',
   'indented and tabbed': '  \textra-substituters\t=\thttps://t.example\t\n',
 };
 
@@ -35,7 +36,9 @@ describe('additive nix.conf edits', () => {
 
   it('appends to an existing extra- line before its comment, leaving every other byte', () => {
     const text = 'keep-going = true # mine\nextra-substituters = https://a.example   # mine\n';
-    expect(addListValues(text, PATH, 'substituters', [URL])).toBe(`keep-going = true # mine\nextra-substituters = https://a.example ${URL}   # mine\n`);
+    expect(addListValues(text, PATH, 'substituters', [URL])).toBe(
+      `keep-going = true # mine\nextra-substituters = https://a.example ${URL}   # mine\n`,
+    );
   });
 
   it('never appends to an extra- line that a later plain line resets', () => {

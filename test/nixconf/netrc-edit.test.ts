@@ -24,7 +24,9 @@ describe('netrc edits', () => {
 
   it('remove undoes add exactly, wherever the entry sits', () => {
     for (const text of ['', OTHERS, 'machine a password b\n', 'machine a password b']) {
-      expect(removeNetrcMachine(setNetrcPassword(text, 'private.example', 's'), 'private.example')).toBe(text.endsWith('\n') || text === '' ? text : `${text}\n`);
+      expect(removeNetrcMachine(setNetrcPassword(text, 'private.example', 's'), 'private.example')).toBe(
+        text.endsWith('\n') || text === '' ? text : `${text}\n`,
+      );
     }
     const middle = 'machine a password 1\nmachine private.example password s\nmachine c password 3\n';
     expect(removeNetrcMachine(middle, 'private.example')).toBe('machine a password 1\nmachine c password 3\n');

@@ -41,8 +41,14 @@ describe('nix.conf parsing agrees with Nix 2.8', () => {
     );
     // Nix 2.8 applies an included file where the include line is: this extra- line comes before
     // trusted-users above, which resets it.
-    await writeFile(join(dirs.confDir, 'conf.d', 'trust.conf'), 'extra-trusted-users = lost\nextra-substituters = https://included.example\n');
-    await writeFile(join(dirs.xdgConfigHome, 'nix', 'nix.conf'), 'extra-substituters = https://user.example\nbinary-cache-public-keys = k:1\n');
+    await writeFile(
+      join(dirs.confDir, 'conf.d', 'trust.conf'),
+      'extra-trusted-users = lost\nextra-substituters = https://included.example\n',
+    );
+    await writeFile(
+      join(dirs.xdgConfigHome, 'nix', 'nix.conf'),
+      'extra-substituters = https://user.example\nbinary-cache-public-keys = k:1\n',
+    );
     const nix = await nixShowConfig(dirs.env);
     for (const setting of ['substituters', 'trusted-users', 'trusted-public-keys']) {
       expect(await ours(setting), setting).toBe(nix.get(setting));

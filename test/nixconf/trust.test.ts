@@ -8,7 +8,15 @@ import { matchTrustedUsers, trustFromStoreInfo } from '../../src/nixconf/trust.j
 import { cachix } from '../helpers/cli.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
 import { startNixDaemon, type NixDaemon } from '../helpers/nix-daemon.js';
-import { createTestUser, makeNixConfDirs, removeDir, runAs, snapshotFiles, type NixSandboxDirs, type TestUser } from '../helpers/nix-user.js';
+import {
+  createTestUser,
+  makeNixConfDirs,
+  removeDir,
+  runAs,
+  snapshotFiles,
+  type NixSandboxDirs,
+  type TestUser,
+} from '../helpers/nix-user.js';
 
 const execFileAsync = promisify(execFile);
 const CACHIX_BIN = resolve(import.meta.dirname, '../../bin/cachix');
@@ -70,9 +78,12 @@ describe('a non-root user and a real nix-daemon', () => {
     userHome = await mkdtemp(join(tmpdir(), 'cachix-user-home-'));
     await mkdir(join(userHome, '.config', 'cachix'), { recursive: true });
     // Mode 0600, as cachix itself writes its config (a readable one gets a warning line).
-    await writeFile(join(userHome, '.config', 'cachix', 'config.toml'), `[caches.demo]\nurl = "${url}"\npublic_key = "${publicKey}"\n`, { mode: 0o600 });
+    await writeFile(join(userHome, '.config', 'cachix', 'config.toml'), `[caches.demo]\nurl = "${url}"\npublic_key = "${publicKey}"\n`, {
+      mode: 0o600,
+    });
     await chown(userHome, user.uid, user.uid);
-    for (const path of [join(userHome, '.config'), join(userHome, '.config', 'cachix'), join(userHome, '.config', 'cachix', 'config.toml')]) await chown(path, user.uid, user.uid);
+    for (const path of [join(userHome, '.config'), join(userHome, '.config', 'cachix'), join(userHome, '.config', 'cachix', 'config.toml')])
+      await chown(path, user.uid, user.uid);
     await chmod(userHome, 0o755);
     daemon = await startNixDaemon({ confDir: dirs.confDir, stateDir: dirs.root });
     userEnv = {

@@ -17,7 +17,12 @@ describe('sweepStaleSpoolFiles', () => {
     // A pid that certainly belonged to a process that has exited.
     const deadPid = spawnSync('true').pid!;
     const stale = [`.tmp-${deadPid}-0123456789ab.nar.zst`, `.tmp-${deadPid}-0123456789ab.nar`];
-    const kept = [`.tmp-${process.pid}-0123456789ab.nar.zst`, `.tmp-1-0123456789ab.nar.xz`, '1b2c3d.nar.zst', `.tmp-${deadPid}-0123456789ab`];
+    const kept = [
+      `.tmp-${process.pid}-0123456789ab.nar.zst`,
+      `.tmp-1-0123456789ab.nar.xz`,
+      '1b2c3d.nar.zst',
+      `.tmp-${deadPid}-0123456789ab`,
+    ];
     for (const name of [...stale, ...kept]) await writeFile(join(directory, name), 'x');
     expect(await sweepStaleSpoolFiles(directory)).toBe(2);
     expect((await readdir(directory)).sort()).toEqual([...kept].sort());

@@ -42,11 +42,31 @@ afterAll(async () => world?.cleanup());
 describe('signing keys that are not usable, in CACHIX_SIGNING_KEY', () => {
   const secretBody = (): string => secretKey.slice(secretKey.indexOf(':') + 1);
   const cases: [string, () => string, RegExp][] = [
-    ['no name: part', () => secretBody(), /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key is not in Nix's <name>:<base64> format$/],
-    ['not base64', () => 'keys-1:this is not base64!', /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key 'keys-1' is not valid base64$/],
-    ['truncated (60 of 88 base64 characters)', () => secretKey.slice(0, secretKey.indexOf(':') + 1 + 60), /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key 'keys-1' has 45 bytes, expected 64; is it truncated\?$/],
-    ['one character changed in its public half', () => secretKey.slice(0, -4) + (secretKey.slice(-4, -3) === 'A' ? 'B' : 'A') + secretKey.slice(-3), /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key 'keys-1' is corrupt \(its public half does not match its seed\)$/],
-    ['a public key', () => publicKey, /^cachix: bad signing key in CACHIX_SIGNING_KEY: 'keys-1' is a public key; a secret signing key is needed/],
+    [
+      'no name: part',
+      () => secretBody(),
+      /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key is not in Nix's <name>:<base64> format$/,
+    ],
+    [
+      'not base64',
+      () => 'keys-1:this is not base64!',
+      /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key 'keys-1' is not valid base64$/,
+    ],
+    [
+      'truncated (60 of 88 base64 characters)',
+      () => secretKey.slice(0, secretKey.indexOf(':') + 1 + 60),
+      /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key 'keys-1' has 45 bytes, expected 64; is it truncated\?$/,
+    ],
+    [
+      'one character changed in its public half',
+      () => secretKey.slice(0, -4) + (secretKey.slice(-4, -3) === 'A' ? 'B' : 'A') + secretKey.slice(-3),
+      /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key 'keys-1' is corrupt \(its public half does not match its seed\)$/,
+    ],
+    [
+      'a public key',
+      () => publicKey,
+      /^cachix: bad signing key in CACHIX_SIGNING_KEY: 'keys-1' is a public key; a secret signing key is needed/,
+    ],
   ];
   for (const [what, key, pattern] of cases) {
     it(`${what}: one line, exit 1, the key never echoed`, async () => {
@@ -69,13 +89,19 @@ describe('signing keys that are not usable, in the config', () => {
 
   async function withConfigKey(signingKey: string): Promise<CliResult> {
     await mkdir(dirname(other.configPath), { recursive: true });
-    await writeFile(other.configPath, `[caches.k]\nurl = "${cacheUrl}"\npublic_key = "${publicKey}"\nsigning_key = "${signingKey}"\n`, { mode: 0o600 });
+    await writeFile(other.configPath, `[caches.k]\nurl = "${cacheUrl}"\npublic_key = "${publicKey}"\nsigning_key = "${signingKey}"\n`, {
+      mode: 0o600,
+    });
     return other.run(['push', 'k', path]);
   }
 
   it('a malformed key: names the config entry, not the key', async () => {
     const result = await withConfigKey('keys-1:garbage');
-    expectRefusal(result, 1, /^cachix: bad signing key in the config entry of k: the signing key 'keys-1' has \d+ bytes, expected 64; is it truncated\?$/);
+    expectRefusal(
+      result,
+      1,
+      /^cachix: bad signing key in the config entry of k: the signing key 'keys-1' has \d+ bytes, expected 64; is it truncated\?$/,
+    );
   });
 
   it('a truncated key', async () => {
@@ -125,17 +151,29 @@ describe('cache names and URLs', () => {
 
 describe('paths given to push', () => {
   it('a file outside the store', async () => {
-    expectRefusal(await world.run(['push', 'keys', '/etc/hostname']), 1, /^cachix: '\/etc\/hostname' is not a store path \(it is \/etc\/hostname\)$/);
+    expectRefusal(
+      await world.run(['push', 'keys', '/etc/hostname']),
+      1,
+      /^cachix: '\/etc\/hostname' is not a store path \(it is \/etc\/hostname\)$/,
+    );
   });
 
   it('a store path that does not exist', async () => {
     const missing = '/nix/store/00000000000000000000000000000000-missing';
-    expectRefusal(await world.run(['push', 'keys', missing]), 1, /^cachix: \/nix\/store\/0{32}-missing is not a valid path in the Nix store$/);
+    expectRefusal(
+      await world.run(['push', 'keys', missing]),
+      1,
+      /^cachix: \/nix\/store\/0{32}-missing is not a valid path in the Nix store$/,
+    );
   });
 
   it('a file inside a store path (/nix/store/<hash>-x/bin/sh)', async () => {
     const inside = `${path}/bin/sh`;
-    expectRefusal(await world.run(['push', 'keys', inside]), 1, new RegExp(`^cachix: '${inside.replace(/[.]/g, '\\.')}' is inside a store path, not a store path`));
+    expectRefusal(
+      await world.run(['push', 'keys', inside]),
+      1,
+      new RegExp(`^cachix: '${inside.replace(/[.]/g, '\\.')}' is inside a store path, not a store path`),
+    );
   });
 
   it('a symlink into the store (./result): accepted and resolved', async () => {
@@ -149,7 +187,11 @@ describe('paths given to push', () => {
   it('a symlink to outside the store: refused, saying where it points', async () => {
     const link = join(world.home, 'result-etc');
     await symlink('/etc', link);
-    expectRefusal(await world.run(['push', 'keys', link]), 1, new RegExp(`^cachix: '${link.replace(/[.]/g, '\\.')}' is not a store path \\(it is /etc\\)$`));
+    expectRefusal(
+      await world.run(['push', 'keys', link]),
+      1,
+      new RegExp(`^cachix: '${link.replace(/[.]/g, '\\.')}' is not a store path \\(it is /etc\\)$`),
+    );
   });
 
   it('a path that does not exist at all', async () => {
@@ -160,7 +202,11 @@ describe('paths given to push', () => {
 describe('NARs that are not whole or not canonical (parseNar)', () => {
   async function parseAll(bytes: Buffer): Promise<unknown> {
     try {
-      for await (const entry of parseNar((async function* () { yield bytes; })())) {
+      for await (const entry of parseNar(
+        (async function* () {
+          yield bytes;
+        })(),
+      )) {
         if (entry.type === 'regular') for await (const chunk of entry.contents) void chunk;
       }
       return undefined;
@@ -169,7 +215,7 @@ describe('NARs that are not whole or not canonical (parseNar)', () => {
     }
   }
 
-  it("a real NAR (nix-store --dump) cut in half: a NarParseError saying it is truncated, and where", async () => {
+  it('a real NAR (nix-store --dump) cut in half: a NarParseError saying it is truncated, and where', async () => {
     const whole = await nixDump(path);
     expect(await parseAll(whole)).toBeUndefined();
     const error = await parseAll(whole.subarray(0, Math.floor(whole.length / 2)));
@@ -179,7 +225,8 @@ describe('NARs that are not whole or not canonical (parseNar)', () => {
 
   it('directory entries out of order: a NarParseError naming both names', async () => {
     const file = Buffer.concat([frameTokens('(', 'type', 'regular', 'contents'), frameString('x'), frameTokens(')')]);
-    const entry = (name: string): Buffer => Buffer.concat([frameTokens('entry', '(', 'name'), frameString(name), frameTokens('node'), file, frameTokens(')')]);
+    const entry = (name: string): Buffer =>
+      Buffer.concat([frameTokens('entry', '(', 'name'), frameString(name), frameTokens('node'), file, frameTokens(')')]);
     const nar = Buffer.concat([frameTokens('nix-archive-1', '(', 'type', 'directory'), entry('zeta'), entry('alpha'), frameTokens(')')]);
     const error = await parseAll(nar);
     expect(error).toBeInstanceOf(NarParseError);
@@ -193,12 +240,18 @@ describe('narinfos from a server that are not narinfos: cachix verify', () => {
   let garbagePath: string;
   beforeAll(async () => {
     nginx = await startNginx();
-    [hugePath, garbagePath] = await Promise.all([buildWithNix('huge-narinfo', 'echo a > $out'), buildWithNix('garbage-narinfo', 'echo b > $out')]);
+    [hugePath, garbagePath] = await Promise.all([
+      buildWithNix('huge-narinfo', 'echo a > $out'),
+      buildWithNix('garbage-narinfo', 'echo b > $out'),
+    ]);
     await writeFile(join(nginx.root, 'nix-cache-info'), 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n');
     const hash = (storePath: string): string => storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32);
     // 5 MB of plausible lines, and bytes that are no narinfo at all.
     await writeFile(join(nginx.root, `${hash(hugePath)}.narinfo`), `StorePath: ${hugePath}\n` + 'Sig: x:y\n'.repeat(600_000));
-    await writeFile(join(nginx.root, `${hash(garbagePath)}.narinfo`), Buffer.from('\x1b[2J\x1b[31mPK\x03\x04 this is a zip, not a narinfo\n\xff\xfe'));
+    await writeFile(
+      join(nginx.root, `${hash(garbagePath)}.narinfo`),
+      Buffer.from('\x1b[2J\x1b[31mPK\x03\x04 this is a zip, not a narinfo\n\xff\xfe'),
+    );
   });
   afterAll(async () => nginx?.stop());
 
@@ -207,9 +260,15 @@ describe('narinfos from a server that are not narinfos: cachix verify', () => {
     expect(result.code, result.stderr).toBe(1);
     const lines = result.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(new RegExp(`^${hugePath} FAIL: its narinfo cannot be read: ${nginx.url}/[0-9a-z]{32}\\.narinfo is larger than 1048576 bytes, which no real one is`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^${hugePath} FAIL: its narinfo cannot be read: ${nginx.url}/[0-9a-z]{32}\\.narinfo is larger than 1048576 bytes, which no real one is`,
+      ),
+    );
     // The server's bytes are quoted with escapes, never sent raw to the terminal (ESC [2J would clear it).
-    expect(lines[1]).toBe(`${garbagePath} FAIL: its narinfo does not parse: narinfo line 1: expected 'Name: value', got '\\x1b[2J\\x1b[31mPK\\x03\\x04 this is a zip, not a narinfo'`);
+    expect(lines[1]).toBe(
+      `${garbagePath} FAIL: its narinfo does not parse: narinfo line 1: expected 'Name: value', got '\\x1b[2J\\x1b[31mPK\\x03\\x04 this is a zip, not a narinfo'`,
+    );
     expect(result.stdout + result.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
     expect(result.stderr).toMatch(/^2 of 2 paths failed verification/m);
     expect(result.stderr).not.toMatch(/\n\s+at /);

@@ -57,7 +57,9 @@ export async function checkCacheConsistent(
     if (nar.length !== info.fileSize) problems.push(`${info.url} has ${nar.length} bytes, ${name} says FileSize ${info.fileSize}`);
     const digest = encodeBase32(createHash('sha256').update(nar).digest());
     if (!info.fileHash || formatHashBase32(info.fileHash) !== `sha256:${digest}`) {
-      problems.push(`${info.url} hashes to sha256:${digest}, ${name} says FileHash ${info.fileHash ? formatHashBase32(info.fileHash) : 'nothing'}`);
+      problems.push(
+        `${info.url} hashes to sha256:${digest}, ${name} says FileHash ${info.fileHash ? formatHashBase32(info.fileHash) : 'nothing'}`,
+      );
     }
   }
   if (options.listNars) {
@@ -88,7 +90,8 @@ export function directoryCache(root: string): {
     listNarinfos: async () => (await entries('.')).filter((name) => name.endsWith('.narinfo')),
     listNars: async () => (await entries('nar')).map((name) => `nar/${name}`),
     read: async (relative) => readFile(join(root, relative)).catch(() => undefined),
-    tempFiles: async () => [...(await entries('.')), ...(await entries('nar')).map((name) => `nar/${name}`)].filter((name) => /(^|\/)\.tmp-|\.tmp-/.test(name)),
+    tempFiles: async () =>
+      [...(await entries('.')), ...(await entries('nar')).map((name) => `nar/${name}`)].filter((name) => /(^|\/)\.tmp-|\.tmp-/.test(name)),
   };
 }
 
@@ -101,7 +104,6 @@ export function httpReader(baseUrl: string): CacheFileReader {
     return Buffer.from(await response.arrayBuffer());
   };
 }
-
 
 /**
  * Builds, with real Nix in one nix-build, a chain of `count` paths, each holding `megabytes` of
@@ -133,7 +135,6 @@ in builtins.genList mk ${count}`;
   return out.trim().split('\n');
 }
 
-
 export interface KilledRun {
   /** 'SIGKILL' when our kill landed; null when the push had already exited by itself. */
   signal: NodeJS.Signals | null;
@@ -144,7 +145,10 @@ export interface KilledRun {
 /** Starts the real CLI and SIGKILLs it after `killAfterMs` (if it is still running then). */
 export function runAndKill(args: string[], env: NodeJS.ProcessEnv, killAfterMs: number): Promise<KilledRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CACHIX_BIN, ...args], { env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
+      env: { ...process.env, CI: 'true', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);

@@ -14,14 +14,7 @@ import { buildWithNix, run } from '../helpers/nix.js';
 import { discardIncompletePuts, startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
-import {
-  buildChain,
-  checkCacheConsistent,
-  directoryCache,
-  httpReader,
-  runAndKill,
-  type CacheFileReader,
-} from './consistency.js';
+import { buildChain, checkCacheConsistent, directoryCache, httpReader, runAndKill, type CacheFileReader } from './consistency.js';
 
 /*
  * SIGKILL `cachix push` at seeded random moments while it uploads a chain of 10 paths (2 MB of
@@ -125,14 +118,20 @@ async function expectConsistent(backend: Backend, round: number, when: string): 
 async function killRounds(name: string, backend: Backend): Promise<void> {
   // How long a whole push takes here and now (machines and load differ): kill points spread over it.
   const calibration = KILLS_PER_BACKEND;
-  expectOk(await world.run(['create', `${name}-calibrate`, '--url', backend.url(calibration)], { env: backend.env }), 'create for calibration');
+  expectOk(
+    await world.run(['create', `${name}-calibrate`, '--url', backend.url(calibration)], { env: backend.env }),
+    'create for calibration',
+  );
   const calibrationStart = Date.now();
   expectOk(await world.run(['push', `${name}-calibrate`, '-l', '12', top], { env: backend.env }), 'calibration push');
   const wholePushMs = Date.now() - calibrationStart;
   const killedMidPush: number[] = [];
   for (let round = 0; round < KILLS_PER_BACKEND; round++) {
     const cacheName = `${name}-${round}`;
-    const publicKey = expectOk(await world.run(['create', cacheName, '--url', backend.url(round)], { env: backend.env }), `create ${cacheName}`).stdout.trim();
+    const publicKey = expectOk(
+      await world.run(['create', cacheName, '--url', backend.url(round)], { env: backend.env }),
+      `create ${cacheName}`,
+    ).stdout.trim();
     const killAfterMs = 50 + Math.floor(random() * Math.max(0, wholePushMs - 50));
     const killed = await runAndKill(['push', cacheName, '-l', '12', top], { ...world.env, ...backend.env }, killAfterMs);
     await backend.afterKill?.();
@@ -146,7 +145,9 @@ async function killRounds(name: string, backend: Backend): Promise<void> {
     const fresh = await substituteThenDiscard(top, backend.substituterUrl(round), publicKey);
     expect(fresh.stderr).toBe('');
     expect(fresh.ok).toBe(true);
-    console.log(`${name}: push takes ${wholePushMs} ms; kill at ${killAfterMs} ms -> ${killed.signal ?? `exit ${killed.code}`}, ${atKill}/${chain.length} narinfos; completed in ${Date.now() - started} ms`);
+    console.log(
+      `${name}: push takes ${wholePushMs} ms; kill at ${killAfterMs} ms -> ${killed.signal ?? `exit ${killed.code}`}, ${atKill}/${chain.length} narinfos; completed in ${Date.now() - started} ms`,
+    );
   }
   // A test of crashes must have crashed something: at least one kill landed mid-upload.
   expect(killedMidPush.length, 'no kill landed while the push was running').toBeGreaterThan(0);
@@ -173,7 +174,11 @@ describe('two pushes of overlapping closures to the same cache at once', () => {
     other = await buildChain('overlap', 6, 1, [chain[4]!]);
   });
 
-  async function pushBothAtOnce(cacheName: string, url: string, backend: { listNarinfos: () => Promise<string[]>; read: CacheFileReader; listNars: () => Promise<string[]> }): Promise<string> {
+  async function pushBothAtOnce(
+    cacheName: string,
+    url: string,
+    backend: { listNarinfos: () => Promise<string[]>; read: CacheFileReader; listNars: () => Promise<string[]> },
+  ): Promise<string> {
     const publicKey = expectOk(await world.run(['create', cacheName, '--url', url]), `create ${cacheName}`).stdout.trim();
     const [first, second] = await Promise.all([
       world.run(['push', cacheName, '-j', '4', top]),
@@ -235,9 +240,11 @@ describe('SIGKILL in the middle of a multipart S3 upload', () => {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
-      const firstPartStored = (): boolean => proxy.requests.some((request) => /partNumber=1\b/.test(request.path) && request.status === 200);
+      const firstPartStored = (): boolean =>
+        proxy.requests.some((request) => /partNumber=1\b/.test(request.path) && request.status === 200);
       const deadline = Date.now() + 60_000;
-      while (!firstPartStored() && child.exitCode === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (!firstPartStored() && child.exitCode === null && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
       expect(firstPartStored()).toBe(true);
@@ -254,7 +261,9 @@ describe('SIGKILL in the middle of a multipart S3 upload', () => {
         credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY },
       });
       const keys = async (): Promise<string[]> =>
-        ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'multipart/' }))).Contents ?? []).map((object) => object.Key!.slice('multipart/'.length));
+        ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'multipart/' }))).Contents ?? []).map((object) =>
+          object.Key!.slice('multipart/'.length),
+        );
       expect(await keys()).toEqual(['nix-cache-info']);
 
       const finished = expectOk(await world.run(['push', 'multipart', '-m', 'none', bigPath], { env: s3.env }), 'push after the kill');

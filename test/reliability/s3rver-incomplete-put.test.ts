@@ -34,7 +34,10 @@ describe('s3rver and a client that dies mid-PUT', () => {
     await put('complete.narinfo', Buffer.from('StorePath: x\n'), 13);
     await put('half.nar', Buffer.alloc(64 * 1024, 1), 1024 * 1024);
     const objects = async (): Promise<string[]> =>
-      (await readdir(s3.directory, { recursive: true })).filter((name) => String(name).endsWith('._S3rver_object')).map(String).sort();
+      (await readdir(s3.directory, { recursive: true }))
+        .filter((name) => String(name).endsWith('._S3rver_object'))
+        .map(String)
+        .sort();
     expect((await objects()).some((name) => name.includes('half.nar'))).toBe(true);
     const discarded = await discardIncompletePuts(s3.directory);
     expect(discarded).toHaveLength(1);

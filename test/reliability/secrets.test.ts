@@ -6,7 +6,6 @@ import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.j
 import type { CliResult } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 
-
 /*
  * --verbose is a global flag (before the command), as with cachix itself.
  * Secrets (signing keys, tokens, URL passwords) are written 0600 and never printed: not on
@@ -81,7 +80,9 @@ describe('the config holding secrets is 0600 after every command that writes it'
     expectNoSecret(expectOk(await runRecorded('authtoken arg', ['--verbose', 'authtoken', TOKEN]), 'authtoken'));
     expect(await configMode()).toBe(0o600);
     await chmod(world.configPath, 0o640);
-    expectNoSecret(expectOk(await runRecorded('authtoken --stdin', ['--verbose', 'authtoken', '--stdin'], { input: `${TOKEN}\n` }), 'authtoken --stdin'));
+    expectNoSecret(
+      expectOk(await runRecorded('authtoken --stdin', ['--verbose', 'authtoken', '--stdin'], { input: `${TOKEN}\n` }), 'authtoken --stdin'),
+    );
     // Rewriting the file also puts its mode back.
     expect(await configMode()).toBe(0o600);
     expect(await readFile(world.configPath, 'utf8')).toContain(TOKEN);
@@ -90,7 +91,10 @@ describe('the config holding secrets is 0600 after every command that writes it'
 
 describe('secrets stay out of errors, also with --verbose', () => {
   it('push --verbose to a server that refuses our token (401): one line, no token, no key', async () => {
-    expectOk(await world.run(['create', 'guarded', '--url', `${nginx.url}/guarded`], { env: { CACHIX_AUTH_TOKEN: SERVER_TOKEN } }), 'create with the right token');
+    expectOk(
+      await world.run(['create', 'guarded', '--url', `${nginx.url}/guarded`], { env: { CACHIX_AUTH_TOKEN: SERVER_TOKEN } }),
+      'create with the right token',
+    );
     secrets.push(await signingKeyOf('guarded'));
     const result = await runRecorded('push 401', ['--verbose', 'push', 'guarded', path]);
     expect(result.code).toBe(1);
@@ -107,7 +111,9 @@ describe('secrets stay out of errors, also with --verbose', () => {
   });
 
   it('a malformed URL with user:password (push --verbose): the error quotes it with the password cut out', async () => {
-    const result = await runRecorded('push bad url', ['--verbose', 'push', `http://alice:${URL_PASSWORD}@[`, path], { env: { CACHIX_SIGNING_KEY: secrets[2]! } });
+    const result = await runRecorded('push bad url', ['--verbose', 'push', `http://alice:${URL_PASSWORD}@[`, path], {
+      env: { CACHIX_SIGNING_KEY: secrets[2]! },
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^cachix: 'http:\/\/alice:<redacted>@\[' is not a valid cache URL$/m);
     expectNoSecret(result);
@@ -117,7 +123,9 @@ describe('secrets stay out of errors, also with --verbose', () => {
     const key = secrets[2]!;
     const corrupt = key.slice(0, -6) + (key.slice(-6, -5) === 'A' ? 'B' : 'A') + key.slice(-5);
     secrets.push(corrupt);
-    const result = await runRecorded('push corrupt key', ['--verbose', 'push', `file://${world.home}/nowhere`, path], { env: { CACHIX_SIGNING_KEY: corrupt } });
+    const result = await runRecorded('push corrupt key', ['--verbose', 'push', `file://${world.home}/nowhere`, path], {
+      env: { CACHIX_SIGNING_KEY: corrupt },
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^cachix: bad signing key in CACHIX_SIGNING_KEY: /m);
     expectNoSecret(result);
@@ -135,7 +143,9 @@ describe('a config others can read', () => {
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'sec');
     const warned = expectOk(await world.run(['push', 'sec', path]), 'push with a 644 config');
     const warnings = warned.stderr.split('\n').filter((line) => line.startsWith('warning:'));
-    expect(warnings).toEqual([`warning: ${world.configPath} is readable by other users and may hold signing keys or tokens; run: chmod 600 ${world.configPath}`]);
+    expect(warnings).toEqual([
+      `warning: ${world.configPath} is readable by other users and may hold signing keys or tokens; run: chmod 600 ${world.configPath}`,
+    ]);
     expect(warned.stderr).toMatch(/pushed 1 paths/);
     expect(await stat(cacheDir)).toBeDefined();
     await chmod(world.configPath, 0o600);

@@ -34,15 +34,19 @@ async function listen(server: Server): Promise<{ url: string; stop(): Promise<vo
 /** Passes a request on to `upstream` (nginx) unchanged, body streamed both ways. */
 function forwardTo(upstream: string, req: IncomingMessage, res: ServerResponse): void {
   const target = new URL(upstream);
-  const outgoing = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } }, (answer) => {
-    res.writeHead(answer.statusCode ?? 502, answer.headers);
-    answer.pipe(res);
-  });
+  const outgoing = httpRequest(
+    { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
   outgoing.on('error', () => res.destroy());
   req.pipe(outgoing);
 }
 
-const HTML_502 = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n';
+const HTML_502 =
+  '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n';
 
 let world: CachixEnv;
 let nginx: RunningNginx;
@@ -50,7 +54,10 @@ let path: string;
 
 beforeAll(async () => {
   world = await makeCachixEnv();
-  [nginx, path] = await Promise.all([startNginx(), buildWithNix('faults', 'mkdir -p $out; head -c 1500000 /dev/urandom > $out/blob; echo small > $out/note')]);
+  [nginx, path] = await Promise.all([
+    startNginx(),
+    buildWithNix('faults', 'mkdir -p $out; head -c 1500000 /dev/urandom > $out/blob; echo small > $out/note'),
+  ]);
 });
 afterAll(async () => Promise.all([world?.cleanup(), nginx?.stop()]));
 
@@ -77,10 +84,12 @@ describe('slow servers: a timeout, then a clear error or recovery, never a hang'
   it('a 3 s delay on nix-cache-info: the push waits and completes', async () => {
     await nginxCache('slow', 'slow');
     // Our own delaying front: holds GET nix-cache-info for 3 s, then forwards it to nginx.
-    const slow = await listen(createServer((req, res) => {
-      if (req.method === 'GET' && req.url?.endsWith('nix-cache-info')) setTimeout(() => forwardTo(nginx.url, req, res), 3000);
-      else forwardTo(nginx.url, req, res);
-    }));
+    const slow = await listen(
+      createServer((req, res) => {
+        if (req.method === 'GET' && req.url?.endsWith('nix-cache-info')) setTimeout(() => forwardTo(nginx.url, req, res), 3000);
+        else forwardTo(nginx.url, req, res);
+      }),
+    );
     try {
       const started = Date.now();
       const result = await world.run(['push', `${slow.url}/slow`, path], { env: { CACHIX_SIGNING_KEY: await anySigningKey() } });
@@ -98,12 +107,20 @@ describe('slow servers: a timeout, then a clear error or recovery, never a hang'
   it('a server that never answers: the request times out and ends in one UserError within the retry budget', async () => {
     const silent = await listen(createServer(() => undefined));
     try {
-      const cache = createHttpCache(new URL(silent.url), { retry: { baseMs: 50, capMs: 100, budgetMs: 1500, log: () => undefined }, timeouts: { headersMs: 400, bodyMs: 400 } });
+      const cache = createHttpCache(new URL(silent.url), {
+        retry: { baseMs: 50, capMs: 100, budgetMs: 1500, log: () => undefined },
+        timeouts: { headersMs: 400, bodyMs: 400 },
+      });
       const started = Date.now();
-      const error = await cache.info().then(() => undefined, (caught: unknown) => caught);
+      const error = await cache.info().then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       const elapsed = Date.now() - started;
       expect(error).toBeInstanceOf(UserError);
-      expect((error as Error).message).toMatch(/^reading from http:\/\/127\.0\.0\.1:\d+ failed \d+ times in \d+ s; last error: .*(timeout|Timeout)/);
+      expect((error as Error).message).toMatch(
+        /^reading from http:\/\/127\.0\.0\.1:\d+ failed \d+ times in \d+ s; last error: .*(timeout|Timeout)/,
+      );
       expect(elapsed).toBeLessThan(5000);
       await cache.close?.();
     } finally {
@@ -112,16 +129,26 @@ describe('slow servers: a timeout, then a clear error or recovery, never a hang'
   });
 
   it('a body that stalls after the headers: the read times out instead of hanging', async () => {
-    const stalling = await listen(createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
-      res.write('StoreDir: /nix/store\n'); // …and never the rest
-    }));
+    const stalling = await listen(
+      createServer((req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
+        res.write('StoreDir: /nix/store\n'); // …and never the rest
+      }),
+    );
     try {
-      const cache = createHttpCache(new URL(stalling.url), { retry: { baseMs: 50, capMs: 100, budgetMs: 1000, log: () => undefined }, timeouts: { headersMs: 400, bodyMs: 400 } });
+      const cache = createHttpCache(new URL(stalling.url), {
+        retry: { baseMs: 50, capMs: 100, budgetMs: 1000, log: () => undefined },
+        timeouts: { headersMs: 400, bodyMs: 400 },
+      });
       const started = Date.now();
-      const error = await cache.info().then(() => undefined, (caught: unknown) => caught);
+      const error = await cache.info().then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       expect(error).toBeInstanceOf(UserError);
-      expect((error as Error).message).toMatch(/^reading http:\/\/127\.0\.0\.1:\d+\/nix-cache-info failed after 21 bytes: Body Timeout Error$/);
+      expect((error as Error).message).toMatch(
+        /^reading http:\/\/127\.0\.0\.1:\d+\/nix-cache-info failed after 21 bytes: Body Timeout Error$/,
+      );
       expect(Date.now() - started).toBeLessThan(5000);
       await cache.close?.();
     } finally {
@@ -137,8 +164,16 @@ describe('HTML error pages and bad JSON', () => {
     try {
       const signingKey = await anySigningKey();
       // These are the retry's own waits (1 s ceiling), so two of them are quick.
-      proxy.addRule({ method: 'PUT', path: '/nar/', times: 2, action: { kind: 'status', status: 502, headers: { 'content-type': 'text/html' }, body: HTML_502 } });
-      const result = expectOk(await world.run(['push', `${proxy.url}/html502`, path], { env: { CACHIX_SIGNING_KEY: signingKey } }), 'push through 502s');
+      proxy.addRule({
+        method: 'PUT',
+        path: '/nar/',
+        times: 2,
+        action: { kind: 'status', status: 502, headers: { 'content-type': 'text/html' }, body: HTML_502 },
+      });
+      const result = expectOk(
+        await world.run(['push', `${proxy.url}/html502`, path], { env: { CACHIX_SIGNING_KEY: signingKey } }),
+        'push through 502s',
+      );
       expect(result.stderr).toMatch(/answered 502; retry 1 in/);
       expect(result.stderr).not.toMatch(/<html|<!DOCTYPE/i);
       expect(await expectNginxConsistent('html502')).toBe(1);
@@ -148,15 +183,22 @@ describe('HTML error pages and bad JSON', () => {
   });
 
   it('502 HTML pages that never stop: one UserError once the retry budget is spent, without the HTML', async () => {
-    const gateway = await listen(createServer((req, res) => {
-      res.writeHead(502, { 'content-type': 'text/html' });
-      res.end(HTML_502);
-    }));
+    const gateway = await listen(
+      createServer((req, res) => {
+        res.writeHead(502, { 'content-type': 'text/html' });
+        res.end(HTML_502);
+      }),
+    );
     try {
       const cache = createHttpCache(new URL(gateway.url), { retry: { baseMs: 20, capMs: 50, budgetMs: 300, log: () => undefined } });
-      const error = await cache.info().then(() => undefined, (caught: unknown) => caught);
+      const error = await cache.info().then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       expect(error).toBeInstanceOf(UserError);
-      expect((error as Error).message).toMatch(/^reading from http:\/\/127\.0\.0\.1:\d+ failed \d+ times in \d+ s; last error: GET http:\/\/127\.0\.0\.1:\d+\/nix-cache-info answered 502$/);
+      expect((error as Error).message).toMatch(
+        /^reading from http:\/\/127\.0\.0\.1:\d+ failed \d+ times in \d+ s; last error: GET http:\/\/127\.0\.0\.1:\d+\/nix-cache-info answered 502$/,
+      );
       await cache.close?.();
     } finally {
       await gateway.stop();
@@ -168,7 +210,16 @@ describe('HTML error pages and bad JSON', () => {
     const proxy = await startFaultProxy(url);
     try {
       const signingKey = await anySigningKey();
-      proxy.addRule({ method: 'PUT', path: '/nar/', action: { kind: 'status', status: 400, headers: { 'content-type': 'text/html' }, body: '<html><body><h1>400 Bad Request</h1></body></html>' } });
+      proxy.addRule({
+        method: 'PUT',
+        path: '/nar/',
+        action: {
+          kind: 'status',
+          status: 400,
+          headers: { 'content-type': 'text/html' },
+          body: '<html><body><h1>400 Bad Request</h1></body></html>',
+        },
+      });
       const result = await world.run(['push', `${proxy.url}/html400`, path], { env: { CACHIX_SIGNING_KEY: signingKey } });
       expectOneLineError(result, /PUT http:\/\/127\.0\.0\.1:\d+\/html400\/nar\/[0-9a-z]{52}\.nar\.zst answered 400/);
       expect(result.stderr).not.toContain('--verbose');
@@ -182,20 +233,22 @@ describe('HTML error pages and bad JSON', () => {
     let fake: { url: string; stop(): Promise<void> };
     let signingKey: string;
     beforeAll(async () => {
-      fake = await listen(createServer((req, res) => {
-        if (req.url === '/api/v1/cache/htmlcache') {
-          res.writeHead(200, { 'content-type': 'text/html' });
-          res.end('<html><body>Welcome to our portal</body></html>');
-        } else if (req.url === '/api/v1/cache/truncated') {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end('{"name": "truncated", "uri": "https://trunc');
-        } else if (req.url === '/api/v1/cache/wrongshape') {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end('{"hello": "world"}');
-        } else {
-          res.writeHead(404).end();
-        }
-      }));
+      fake = await listen(
+        createServer((req, res) => {
+          if (req.url === '/api/v1/cache/htmlcache') {
+            res.writeHead(200, { 'content-type': 'text/html' });
+            res.end('<html><body>Welcome to our portal</body></html>');
+          } else if (req.url === '/api/v1/cache/truncated') {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end('{"name": "truncated", "uri": "https://trunc');
+          } else if (req.url === '/api/v1/cache/wrongshape') {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end('{"hello": "world"}');
+          } else {
+            res.writeHead(404).end();
+          }
+        }),
+      );
       const generated = expectOk(await world.run(['generate-keypair', 'apikey']), 'generate-keypair');
       expect(generated.stdout).toMatch(/^apikey-1:/);
       signingKey = /\[caches\.apikey\][^[]*signing_key = "([^"]+)"/.exec(await readFile(world.configPath, 'utf8'))![1]!;
@@ -222,13 +275,15 @@ describe('redirects', () => {
 
   async function startRedirector(rule: (req: IncomingMessage) => number | undefined, target: string): Promise<string> {
     await redirector?.stop();
-    redirector = await listen(createServer((req, res) => {
-      const status = rule(req);
-      if (status === undefined) return forwardTo(target, req, res);
-      req.resume();
-      res.writeHead(status, { location: `${target}${req.url}` });
-      res.end(`<html><body>moved</body></html>`);
-    }));
+    redirector = await listen(
+      createServer((req, res) => {
+        const status = rule(req);
+        if (status === undefined) return forwardTo(target, req, res);
+        req.resume();
+        res.writeHead(status, { location: `${target}${req.url}` });
+        res.end(`<html><body>moved</body></html>`);
+      }),
+    );
     return redirector.url;
   }
 
@@ -238,7 +293,12 @@ describe('redirects', () => {
       const signingKey = await anySigningKey();
       const front = await startRedirector((req) => (req.url?.endsWith('nix-cache-info') ? status : undefined), nginx.url);
       const result = await world.run(['push', `${front}/redirget${status}`, path], { env: { CACHIX_SIGNING_KEY: signingKey } });
-      expectOneLineError(result, new RegExp(`redirects GET nix-cache-info to ${nginx.url.replace(/[.]/g, '\\.')}/redirget${status}/nix-cache-info \\(HTTP ${status}\\)`));
+      expectOneLineError(
+        result,
+        new RegExp(
+          `redirects GET nix-cache-info to ${nginx.url.replace(/[.]/g, '\\.')}/redirget${status}/nix-cache-info \\(HTTP ${status}\\)`,
+        ),
+      );
       expect(await expectNginxConsistent(`redirget${status}`)).toBe(0);
       expect(url).toContain(`redirget${status}`);
     });

@@ -29,7 +29,10 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('restoreNar', () => {
   it('writes the tree nix-store --restore writes', async () => {
     const source = mkdtempSync(join(scratch, 'source-'));
-    const built = spawnSync('sh', ['-c', `cd ${source} && mkdir -p d/e && printf hi > d/e/f && printf '#!/bin/sh' > x && chmod 755 x && ln -s d/e y && : > empty`]);
+    const built = spawnSync('sh', [
+      '-c',
+      `cd ${source} && mkdir -p d/e && printf hi > d/e/f && printf '#!/bin/sh' > x && chmod 755 x && ln -s d/e y && : > empty`,
+    ]);
     expect(built.status).toBe(0);
     const reference = await nixDump(source);
 
@@ -57,16 +60,61 @@ describe('restoreNar', () => {
   it('writes nothing outside the target for a NAR naming ..', async () => {
     const parent = mkdtempSync(join(scratch, 'escape-'));
     const target = join(parent, 'target');
-    const evil = nar('(', 'type', 'directory', 'entry', '(', 'name', '..', 'node', '(', 'type', 'directory',
-      'entry', '(', 'name', 'escaped', 'node', '(', 'type', 'regular', 'contents', 'gotcha', ')', ')', ')', ')', ')');
+    const evil = nar(
+      '(',
+      'type',
+      'directory',
+      'entry',
+      '(',
+      'name',
+      '..',
+      'node',
+      '(',
+      'type',
+      'directory',
+      'entry',
+      '(',
+      'name',
+      'escaped',
+      'node',
+      '(',
+      'type',
+      'regular',
+      'contents',
+      'gotcha',
+      ')',
+      ')',
+      ')',
+      ')',
+      ')',
+    );
     await expect(restoreNar(inPieces(evil, 64), target)).rejects.toThrow(NarParseError);
     expect(existsSync(join(parent, 'escaped'))).toBe(false);
   });
 
   it('stops at the first invalid byte, leaving what came before', async () => {
     const target = join(mkdtempSync(join(scratch, 'partial-')), 'target');
-    const truncated = nar('(', 'type', 'directory', 'entry', '(', 'name', 'a', 'node', '(', 'type', 'regular', 'contents', 'whole', ')', ')',
-      'entry', '(', 'name', 'b').subarray(0, -3);
+    const truncated = nar(
+      '(',
+      'type',
+      'directory',
+      'entry',
+      '(',
+      'name',
+      'a',
+      'node',
+      '(',
+      'type',
+      'regular',
+      'contents',
+      'whole',
+      ')',
+      ')',
+      'entry',
+      '(',
+      'name',
+      'b',
+    ).subarray(0, -3);
     await expect(restoreNar(inPieces(truncated, 16), target)).rejects.toThrow(/truncated/);
     expect(readFileSync(join(target, 'a'), 'utf8')).toBe('whole');
     expect(readdirSync(target)).toEqual(['a']);

@@ -38,7 +38,9 @@ describe('parsePathInfoJson on real Nix 2.8 output', () => {
   it('queryPathInfo asks Nix and returns the same', async () => {
     const queried = await queryPathInfo([top], { recursive: true });
     expect(queried.map(plain).sort((a, b) => String(a.path).localeCompare(String(b.path)))).toEqual(
-      parsePathInfoJson(json).map(plain).sort((a, b) => String(a.path).localeCompare(String(b.path))),
+      parsePathInfoJson(json)
+        .map(plain)
+        .sort((a, b) => String(a.path).localeCompare(String(b.path))),
     );
   });
 
@@ -78,7 +80,13 @@ describe('parsePathInfoJson on the shapes newer Nix prints (fixtures from Nix do
     },
   ];
 
-  for (const file of ['nix-2.8-array.json', 'nix-2.19-object.json', 'json-format-1.json', 'json-format-2-structured.json', 'json-format-3.json']) {
+  for (const file of [
+    'nix-2.8-array.json',
+    'nix-2.19-object.json',
+    'json-format-1.json',
+    'json-format-2-structured.json',
+    'json-format-3.json',
+  ]) {
     it(`reads ${file}`, async () => {
       const infos = parsePathInfoJson(await readFile(join(FIXTURES, file), 'utf8'));
       expect(infos.map(plain).sort((a, b) => String(a.path).localeCompare(String(b.path)))).toEqual(expected);
@@ -101,9 +109,13 @@ describe('parsePathInfoJson on the shapes newer Nix prints (fixtures from Nix do
 
   it('says so when the JSON has a form it does not know', () => {
     expect(() => parsePathInfoJson('42')).toThrow(/neither an array nor an object/);
-    const odd = JSON.stringify({ '/nix/store/7d9rpf3sr2whc4pxw4xi1i5wbjzh9s1x-x': { narHash: { algorithm: 'sha256', format: 'rot13', hash: 'x' }, narSize: 1 } });
+    const odd = JSON.stringify({
+      '/nix/store/7d9rpf3sr2whc4pxw4xi1i5wbjzh9s1x-x': { narHash: { algorithm: 'sha256', format: 'rot13', hash: 'x' }, narSize: 1 },
+    });
     expect(() => parsePathInfoJson(odd)).toThrow(/hash for .* in a form we do not know/);
-    const oddCa = JSON.stringify({ '/nix/store/7d9rpf3sr2whc4pxw4xi1i5wbjzh9s1x-x': { narHash: expected[0]!.narHash, narSize: 1, ca: { method: 'magic' } } });
+    const oddCa = JSON.stringify({
+      '/nix/store/7d9rpf3sr2whc4pxw4xi1i5wbjzh9s1x-x': { narHash: expected[0]!.narHash, narSize: 1, ca: { method: 'magic' } },
+    });
     expect(() => parsePathInfoJson(oddCa)).toThrow(/content address for .* in a form we do not know/);
   });
 });

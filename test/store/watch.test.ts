@@ -92,8 +92,11 @@ describe('StoreWatcher with real Nix builds', () => {
     const seen = startWatching();
     const dir = await mkdtemp(join(tmpdir(), 'cachix-watch-'));
     const file = join(dir, 'fail.nix');
-    await writeFile(file, `derivation { name = "watch-fail"; system = builtins.currentSystem; builder = "/bin/sh";
-      args = [ "-c" "echo partial > $out; exit 1" ]; salt = "${Date.now()}-${Math.random()}"; }`);
+    await writeFile(
+      file,
+      `derivation { name = "watch-fail"; system = builtins.currentSystem; builder = "/bin/sh";
+      args = [ "-c" "echo partial > $out; exit 1" ]; salt = "${Date.now()}-${Math.random()}"; }`,
+    );
     const drv = (await run('nix-instantiate', [file])).trim();
     const out = (await run('nix-store', ['-q', '--outputs', drv])).trim();
     await expect(run('nix-store', ['--realise', drv])).rejects.toThrow(/failed/);
@@ -121,8 +124,11 @@ describe('StoreWatcher with real Nix builds', () => {
     });
     const dir = await mkdtemp(join(tmpdir(), 'cachix-watch-'));
     const salt = `${Date.now()}-${Math.random()}`;
-    await writeFile(join(dir, 'many.nix'), `builtins.genList (n: derivation { name = "watch-many-\${toString n}";
-      system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo \${toString n} > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) 200`);
+    await writeFile(
+      join(dir, 'many.nix'),
+      `builtins.genList (n: derivation { name = "watch-many-\${toString n}";
+      system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo \${toString n} > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) 200`,
+    );
     const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');
     expect(outputs).toHaveLength(200);
     await waitFor('all 200 outputs', () => outputs.every((path) => seen.includes(path)), 60_000);
@@ -191,7 +197,13 @@ describe('StoreWatcher on a directory we control (the races Nix makes rare)', ()
 });
 
 const storePath = (index: number): string => `/nix/store/${index.toString().padStart(32, '0')}-p${index}`;
-const okSummary = (paths: string[]): PushSummary => ({ pushed: paths.length, skipped: 0, failed: 0, narBytes: 100 * paths.length, fileBytes: 10 * paths.length });
+const okSummary = (paths: string[]): PushSummary => ({
+  pushed: paths.length,
+  skipped: 0,
+  failed: 0,
+  narBytes: 100 * paths.length,
+  fileBytes: 10 * paths.length,
+});
 
 describe('PushQueue', () => {
   it('pushes in batches, once per path, and remembers what it pushed', async () => {

@@ -169,10 +169,14 @@ async function* readLargeFile(path: Buffer, size: number, chunkSize: number, all
 }
 
 function unsupportedType(path: Buffer, stats: Stats): Error {
-  const kind = stats.isSocket() ? 'a socket'
-    : stats.isFIFO() ? 'a named pipe (FIFO)'
-      : stats.isBlockDevice() ? 'a block device'
-        : stats.isCharacterDevice() ? 'a character device'
+  const kind = stats.isSocket()
+    ? 'a socket'
+    : stats.isFIFO()
+      ? 'a named pipe (FIFO)'
+      : stats.isBlockDevice()
+        ? 'a block device'
+        : stats.isCharacterDevice()
+          ? 'a character device'
           : `of unknown type (mode ${stats.mode.toString(8)})`;
   return new Error(`${path.toString()} is ${kind}: a NAR holds only regular files, directories and symlinks (as Nix's)`);
 }

@@ -122,7 +122,9 @@ export async function* parseNar(source: AsyncIterable<Uint8Array>): AsyncGenerat
           const problem = checkName(name);
           if (problem) throw new NarParseError(nameOffset, `invalid ${problem} in '${frame.rawPath.toString('utf8')}'`);
           if (frame.previousName && Buffer.compare(frame.previousName, name) >= 0) {
-            const what = frame.previousName.equals(name) ? `duplicate directory entry ${quote(name)}` : `directory entries out of order: ${quote(name)} after ${quote(frame.previousName)}`;
+            const what = frame.previousName.equals(name)
+              ? `duplicate directory entry ${quote(name)}`
+              : `directory entries out of order: ${quote(name)} after ${quote(frame.previousName)}`;
             throw new NarParseError(nameOffset, what);
           }
           frame.previousName = name;
@@ -132,7 +134,10 @@ export async function* parseNar(source: AsyncIterable<Uint8Array>): AsyncGenerat
           stack.pop();
           if (stack.length > 0) await reader.expectToken(')', `')' closing the entry '${frame.rawPath.toString('utf8')}'`);
         } else {
-          throw new NarParseError(tagOffset, `expected 'entry' or ')' in directory '${frame.rawPath.toString('utf8')}', got ${quote(Buffer.from(tag, 'latin1'))}`);
+          throw new NarParseError(
+            tagOffset,
+            `expected 'entry' or ')' in directory '${frame.rawPath.toString('utf8')}', got ${quote(Buffer.from(tag, 'latin1'))}`,
+          );
         }
       }
       if (!next) break;
@@ -155,7 +160,8 @@ async function* parseRegularBody(reader: NarByteReader, path: string, rawPath: B
     tagOffset = reader.position;
     tag = (await reader.readString(MAX_TOKEN_LENGTH, "'contents'")).toString('latin1');
   }
-  if (tag !== 'contents') throw new NarParseError(tagOffset, `expected 'contents' for file '${path}', got ${quote(Buffer.from(tag, 'latin1'))}`);
+  if (tag !== 'contents')
+    throw new NarParseError(tagOffset, `expected 'contents' for file '${path}', got ${quote(Buffer.from(tag, 'latin1'))}`);
   const size = await reader.readLength('file size');
 
   const state = { remaining: size, done: false };

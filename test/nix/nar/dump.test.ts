@@ -46,7 +46,12 @@ function makeTree(): string {
   mkdirSync(join(root, 'deep/er/still'), { recursive: true });
   writeFileSync(join(root, 'deep/er/still/file'), 'nested\n');
   writeFileSync(join(root, 'deep/z-after-dir'), 'z');
-  for (const [name, mode] of [['exec-owner', 0o744], ['exec-group-only', 0o654], ['exec-all', 0o777], ['readonly', 0o400]] as const) {
+  for (const [name, mode] of [
+    ['exec-owner', 0o744],
+    ['exec-group-only', 0o654],
+    ['exec-all', 0o777],
+    ['readonly', 0o400],
+  ] as const) {
     writeFileSync(join(root, name), `#!/bin/sh\necho ${name}\n`);
     chmodSync(join(root, name), mode);
   }
@@ -75,7 +80,10 @@ describe('dumpNar is byte-identical to nix-store --dump', () => {
     for (const chunkSize of [1, 7, 8, 13, 4096, 65536, 1 << 20]) {
       const chunks: Buffer[] = [];
       for await (const chunk of dumpNar(root, { chunkSize })) chunks.push(chunk);
-      expect(chunks.every((chunk) => chunk.length <= chunkSize), `chunk size ${chunkSize}`).toBe(true);
+      expect(
+        chunks.every((chunk) => chunk.length <= chunkSize),
+        `chunk size ${chunkSize}`,
+      ).toBe(true);
       expect(Buffer.concat(chunks).equals(reference), `chunk size ${chunkSize}`).toBe(true);
     }
     expect((await roundTrip(reference, scratch)).equals(reference)).toBe(true);
@@ -194,7 +202,8 @@ describe('dumpNar entries seen through parseNar', () => {
     symlinkSync('bin/run', join(root, 'a'));
     const listed: string[] = [];
     for await (const entry of parseNar(dumpNar(root))) {
-      const detail = entry.type === 'regular' ? `${entry.size}${entry.executable ? ' x' : ''}` : entry.type === 'symlink' ? `-> ${entry.target}` : '';
+      const detail =
+        entry.type === 'regular' ? `${entry.size}${entry.executable ? ' x' : ''}` : entry.type === 'symlink' ? `-> ${entry.target}` : '';
       listed.push(`${entry.type} '${entry.path}' ${detail}`.trim());
     }
     expect(listed).toEqual(["directory ''", "regular 'B' 0", "symlink 'a' -> bin/run", "directory 'bin'", "regular 'bin/run' 3 x"]);

@@ -14,11 +14,23 @@ function str(value: string | Buffer): Buffer {
 }
 type Token = string | Buffer;
 const nar = (...tokens: Token[]): Buffer => Buffer.concat([str('nix-archive-1'), ...tokens.map(str)]);
-const file = (contents: string, executable = false): Token[] =>
-  ['(', 'type', 'regular', ...(executable ? ['executable', ''] : []), 'contents', contents, ')'];
+const file = (contents: string, executable = false): Token[] => [
+  '(',
+  'type',
+  'regular',
+  ...(executable ? ['executable', ''] : []),
+  'contents',
+  contents,
+  ')',
+];
 const link = (target: Token): Token[] => ['(', 'type', 'symlink', 'target', target, ')'];
-const dir = (...entries: [Token, Token[]][]): Token[] =>
-  ['(', 'type', 'directory', ...entries.flatMap(([name, node]) => ['entry', '(', 'name', name, 'node', ...node, ')']), ')'];
+const dir = (...entries: [Token, Token[]][]): Token[] => [
+  '(',
+  'type',
+  'directory',
+  ...entries.flatMap(([name, node]) => ['entry', '(', 'name', name, 'node', ...node, ')']),
+  ')',
+];
 
 async function* inPieces(bytes: Buffer, pieceSize: number): AsyncGenerator<Buffer> {
   for (let offset = 0; offset < bytes.length; offset += pieceSize) yield bytes.subarray(offset, offset + pieceSize);
@@ -70,7 +82,14 @@ describe('parseNar reads what Nix writes', () => {
     chmodSync(join(root, 'run'), 0o755);
     symlinkSync('/dangling', join(root, 'link'));
     const reference = await nixDump(root);
-    const expected = ["dir ''", "link 'link' -> /dangling", "file 'run' x run me", "dir 'sub'", "file 'sub/eight' 12345678", "dir 'sub/empty'"];
+    const expected = [
+      "dir ''",
+      "link 'link' -> /dangling",
+      "file 'run' x run me",
+      "dir 'sub'",
+      "file 'sub/eight' 12345678",
+      "dir 'sub/empty'",
+    ];
     for (const pieceSize of [1, 3, 8, 100, reference.length]) {
       expect(await list(inPieces(reference, pieceSize)), `pieces of ${pieceSize}`).toEqual(expected);
     }
@@ -88,7 +107,11 @@ describe('parseNar reads what Nix writes', () => {
     expect(entries.map((entry) => entry.path)).toEqual(['', 'a', 'b', 'c', 'c/d']);
     const first = entries[1]!;
     if (first.type !== 'regular') throw new Error('expected a file');
-    await expect((async () => { for await (const piece of first.contents) void piece; })()).rejects.toThrow(/read after the NAR parser moved past them/);
+    await expect(
+      (async () => {
+        for await (const piece of first.contents) void piece;
+      })(),
+    ).rejects.toThrow(/read after the NAR parser moved past them/);
   });
 });
 
@@ -112,7 +135,9 @@ describe('parseNar rejects anything but a canonical NAR with NarParseError', () 
     expect(error.message).toMatch(/^NAR byte \d+: directory entries out of order: 'b' after 'c'$/);
     expect(bytes.subarray(error.offset, error.offset + 16).equals(str('b'))).toBe(true);
     // Raw byte order, not locale order: 'B' < '_' < 'a' < 'é'.
-    await expect(list(inPieces(nar(...dir(['B', file('')], ['_', file('')], ['a', file('')], ['é', file('')])), 64))).resolves.toHaveLength(5);
+    await expect(list(inPieces(nar(...dir(['B', file('')], ['_', file('')], ['a', file('')], ['é', file('')])), 64))).resolves.toHaveLength(
+      5,
+    );
     expect((await parseError(nar(...dir(['a', file('')], ['B', file('')])))).message).toMatch(/out of order: 'B' after 'a'/);
   });
 
@@ -121,7 +146,13 @@ describe('parseNar rejects anything but a canonical NAR with NarParseError', () 
   });
 
   it('invalid names: empty, ., .., with a slash or a NUL', async () => {
-    for (const [name, problem] of [['', /empty entry name/], ['.', /entry name '\.'/], ['..', /entry name '\.\.'/], ['a/b', /contains '\/'/], ['a\0b', /NUL/]] as const) {
+    for (const [name, problem] of [
+      ['', /empty entry name/],
+      ['.', /entry name '\.'/],
+      ['..', /entry name '\.\.'/],
+      ['a/b', /contains '\/'/],
+      ['a\0b', /NUL/],
+    ] as const) {
       expect((await parseError(nar(...dir([name, file('x')])))).message, JSON.stringify(name)).toMatch(problem);
     }
   });
@@ -157,9 +188,23 @@ describe('parseNar rejects anything but a canonical NAR with NarParseError', () 
   });
 
   it('absurd lengths, before allocating anything', async () => {
-    const huge = Buffer.concat([str('nix-archive-1'), str('('), str('type'), str('regular'), str('contents'), Buffer.from('ffffffffffffff7f', 'hex')]);
+    const huge = Buffer.concat([
+      str('nix-archive-1'),
+      str('('),
+      str('type'),
+      str('regular'),
+      str('contents'),
+      Buffer.from('ffffffffffffff7f', 'hex'),
+    ]);
     expect((await parseError(huge)).message).toMatch(/file size is impossibly large/);
-    const longName = Buffer.concat([str('nix-archive-1'), ...dir().slice(0, -1).map(str), str('entry'), str('('), str('name'), Buffer.from('0000100000000000', 'hex')]);
+    const longName = Buffer.concat([
+      str('nix-archive-1'),
+      ...dir().slice(0, -1).map(str),
+      str('entry'),
+      str('('),
+      str('name'),
+      Buffer.from('0000100000000000', 'hex'),
+    ]);
     expect((await parseError(longName)).message).toMatch(/entry name is 1048576 bytes long/);
   });
 });
