@@ -58,3 +58,6 @@ export interface BinaryCache {
   writeCacheInfo?(text: string): Promise<void>;
   close?(): Promise<void>;
 }
+
+/** Nix 2.8 has no batch lookup, so `missing` asks one narinfo at a time, this many at once. */
+export const LOOKUP_CONCURRENCY = 32;

@@ -3,7 +3,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { unreachableCode } from './http-errors.js';
-import { readLimited } from './read-limited.js';
+import { readLimited } from '../util/read-limited.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload } from './upload-watchdog.js';
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from '../errors.js';
-import { temporaryName } from '../temp-name.js';
+import { temporaryName } from '../util/temp-name.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';

@@ -3,11 +3,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../errors.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
-import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
+import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type NarUpload } from './cache.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
-import { forEachConcurrently, LOOKUP_CONCURRENCY } from './concurrently.js';
+import { forEachConcurrently } from '../util/concurrently.js';
 import { explainHttpError, unreachableCode } from './http-errors.js';
-import { readLimited } from './read-limited.js';
+import { readLimited } from '../util/read-limited.js';
 import { withRetry, type RetryOptions } from './retry.js';
 
 /** Parts are buffered in memory: at most PART_SIZE x PART_QUEUE bytes per NAR in flight. */

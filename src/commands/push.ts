@@ -2,7 +2,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { pushPaths, summaryLine } from '../push/pipeline.js';
 import { queryValidPaths, resolveStorePaths } from '../store/path-info.js';
-import { preparePush, type PushFlags } from './push-setup.js';
+import { preparePush, type PushFlags } from '../push/prepare.js';
 
 async function readPathsFromStdin(): Promise<string[]> {
   if (process.stdin.isTTY) {

@@ -2,7 +2,7 @@ import type { Context } from '../context.js';
 import { addCacheToNixConf } from '../nixconf/install.js';
 import { choosePlacement, type Mode } from '../nixconf/mode.js';
 import { nixosInstructions, writeNixosModules } from '../nixconf/nixos.js';
-import { cacheForNix, savePin } from '../nixconf/substituter.js';
+import { cacheForNix, savePin } from '../caches/for-nix.js';
 import { currentUser } from '../nixconf/trust.js';
 
 export interface UseOptions {

@@ -1,7 +1,7 @@
-import { verifyPath } from '../caches/verify-path.js';
+import { verifyPath } from '../maintain/verify-path.js';
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
-import { forEachConcurrently } from '../caches/concurrently.js';
+import { forEachConcurrently } from '../util/concurrently.js';
 import { UserError, messageOf } from '../errors.js';
 import { parsePublicKey, type PublicKey } from '../nix/signing.js';
 import { queryPathInfo, resolveStorePaths, type PathInfo } from '../store/path-info.js';

@@ -3,10 +3,10 @@ import { constants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from '../context.js';
 import { EXIT_USAGE, UserError, messageOf } from '../errors.js';
-import type { PushFlags } from './push-setup.js';
+import type { PushFlags } from '../push/prepare.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 import { finishUnlessStopped, startWatchSession } from '../push/watch-session.js';
-import { preparePush } from './push-setup.js';
+import { preparePush } from '../push/prepare.js';
 
 /** Shells report a command that cannot be found or run with 127 (documented exit code). */
 const EXIT_CANNOT_RUN = 127;

@@ -3,7 +3,7 @@ import { addListValues, removeListValues, setIfAbsent } from './edit.js';
 import type { Placement } from './mode.js';
 import { netrcPassword, removeNetrcMachine, setNetrcPassword } from './netrc-edit.js';
 import { effectiveValues, loadNixConf, parseNixConfText, readNixConfText } from './parse.js';
-import type { CacheForNix } from './substituter.js';
+import type { CacheForNix } from './cache-for-nix.js';
 import { systemNixConfPath } from './trust.js';
 import { UserError } from '../errors.js';
 import { editTarget, ManagedByNixError, replaceFile } from './write.js';

@@ -3,7 +3,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NarUpload } from '../caches/cache.js';
 import { UserError } from '../errors.js';
-import { temporaryName } from '../temp-name.js';
+import { temporaryName } from '../util/temp-name.js';
 import { encodeBase32 } from '../nix/base32.js';
 import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';

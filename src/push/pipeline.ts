@@ -9,7 +9,7 @@ import type { CompressionMethod } from './compress.js';
 import { SMALL_NAR_BYTES } from './nar-spool.js';
 import { prepareNar } from './nar-upload.js';
 import { formatBytes, type Progress } from './progress.js';
-import { Semaphore } from './semaphore.js';
+import { Semaphore } from '../util/semaphore.js';
 import { sweepStaleSpoolFiles } from './spool-sweep.js';
 
 export interface PushOptions {

@@ -1,6 +1,6 @@
 import { messageOf } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { RecentSet } from '../store/watch-recent.js';
+import { RecentSet } from '../util/recent-set.js';
 import type { PushSummary } from './pipeline.js';
 
 export interface PushQueueOptions {

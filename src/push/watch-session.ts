@@ -1,4 +1,4 @@
-import type { PreparedPush } from '../commands/push-setup.js';
+import type { PreparedPush } from './prepare.js';
 import { queryValidPaths } from '../store/path-info.js';
 import { watchStore } from '../store/watch.js';
 import { pushPaths } from './pipeline.js';

@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { UserError, messageOf } from '../errors.js';
 import { hashPartOf, parseStorePathBaseName } from '../nix/store-path.js';
-import { RecentSet } from './watch-recent.js';
+import { RecentSet } from '../util/recent-set.js';
 
 /*
  * What Nix 2.8 does in the store directory (watched with fs.watch, i.e. inotify, during

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BinaryCache } from '../../src/caches/cache.js';
 import { createHttpCache } from '../../src/caches/http.js';
 import { UserError } from '../../src/errors.js';
-import { findNetrcCredentials, parseNetrc } from '../../src/nixconf/netrc.js';
+import { findNetrcCredentials, parseNetrc } from '../../src/netrc.js';
 import { formatPublicKey, generateSigningKey, publicKeyOf } from '../../src/nix/signing.js';
 import { hashPartOf } from '../../src/nix/store-path.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findNetrcCredentials, parseNetrc } from '../../src/nixconf/netrc.js';
+import { findNetrcCredentials, parseNetrc } from '../../src/netrc.js';
 import { netrcPassword, removeNetrcMachine, setNetrcPassword } from '../../src/nixconf/netrc-edit.js';
 
 const OTHERS = 'machine github.com login me password gh-token\n\ndefault login anonymous password x\n';

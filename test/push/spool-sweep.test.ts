@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepStaleSpoolFiles } from '../../src/push/spool-sweep.js';
-import { temporaryName } from '../../src/temp-name.js';
+import { temporaryName } from '../../src/util/temp-name.js';
 
 describe('sweepStaleSpoolFiles', () => {
   let directory: string;

@@ -7,7 +7,7 @@ import type { PushSummary } from '../../src/push/pipeline.js';
 import { PushQueue } from '../../src/push/queue.js';
 import { queryValidPaths } from '../../src/store/path-info.js';
 import { candidateBaseName, watchStore, type StoreWatcher } from '../../src/store/watch.js';
-import { RecentSet } from '../../src/store/watch-recent.js';
+import { RecentSet } from '../../src/util/recent-set.js';
 import { KEEP_BUILDER_LOG_OPEN, buildWithNix, requireNix, run } from '../helpers/nix.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.

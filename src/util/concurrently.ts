@@ -1,6 +1,3 @@
-/** Nix 2.8 has no batch lookup, so `missing` asks one narinfo at a time, this many at once. */
-export const LOOKUP_CONCURRENCY = 32;
-
 /** Runs `work` on every item with at most `limit` in flight; the first failure rejects. */
 export async function forEachConcurrently<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

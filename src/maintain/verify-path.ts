@@ -9,7 +9,7 @@ import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../nix/narinfo.j
 import { verifySignature, type PublicKey } from '../nix/signing.js';
 import { hashPartOf } from '../nix/store-path.js';
 import type { PathInfo } from '../store/path-info.js';
-import type { BinaryCache } from './cache.js';
+import type { BinaryCache } from '../caches/cache.js';
 
 /**
  * Reads one path back from a cache as Nix would substitute it, and says what does not hold:

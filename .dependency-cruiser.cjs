@@ -1,0 +1,70 @@
+// The floors of the house (see README "Layout"), highest first. A module may import only from
+// floors below its own; modules on one floor (push and maintain, netrc and util) do not import
+// each other. Within a floor's own folder anything goes.
+const floors = [
+  ['cli', '^src/cli\\.ts$'],
+  ['commands', '^src/commands/'],
+  ['push', '^src/push/', 'maintain', '^src/maintain/'],
+  ['caches', '^src/caches/'],
+  ['nixconf', '^src/nixconf/'],
+  ['store', '^src/store/'],
+  ['nix', '^src/nix/'],
+  ['netrc', '^src/netrc\\.ts$', 'util', '^src/util/'],
+  ['config', '^src/(config|context)\\.ts$'],
+  ['errors', '^src/(errors|redact)\\.ts$'],
+];
+
+const rooms = floors.map((floor) => {
+  const pairs = [];
+  for (let i = 0; i < floor.length; i += 2) pairs.push({ name: floor[i], path: floor[i + 1] });
+  return pairs;
+});
+
+const forbidden = [];
+rooms.forEach((floor, height) => {
+  const aboveOrLevel = rooms.slice(0, height + 1).flat();
+  for (const room of floor) {
+    const others = aboveOrLevel.filter((other) => other.name !== room.name).map((other) => other.path);
+    if (others.length === 0) continue;
+    forbidden.push({
+      name: `${room.name}-imports-down`,
+      comment: `${room.name} may import only from the floors below it (README "Layout")`,
+      severity: 'error',
+      from: { path: room.path },
+      to: { path: others },
+    });
+  }
+});
+
+forbidden.push(
+  {
+    name: 'no-circular',
+    severity: 'error',
+    comment: 'a cycle makes two modules one; split the shared part out',
+    from: {},
+    to: { circular: true },
+  },
+  {
+    name: 'product-does-not-import-tests',
+    severity: 'error',
+    from: { path: '^src/' },
+    to: { path: '^(test|bench)/' },
+  },
+  {
+    name: 'nix-is-pure',
+    comment: 'nix/ holds pure formats: no processes, no network, no file system',
+    severity: 'error',
+    from: { path: '^src/nix/' },
+    to: { path: '^(child_process|net|http|https|fs|fs/promises|worker_threads)$', dependencyTypes: ['core'] },
+  },
+);
+
+module.exports = {
+  forbidden,
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};
