@@ -196,6 +196,7 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
   const narinfos = new Map<string, string>();
   const openUploads = new Map<string, Upload>();
   const objectUrl = (key: string, origin = s3.endpoint): URL => new URL(`${origin}/${s3.bucket}/${key.split('/').map(rfc3986).join('/')}`);
+  // eslint-disable-next-line prefer-const -- the handlers below are defined before the object they read
   let double: CachixApiDouble;
 
   async function s3Call(method: string, url: URL, body?: string): Promise<string> {
