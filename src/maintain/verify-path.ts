@@ -1,15 +1,16 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { Duplex, PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DecompressStream } from 'zstd-napi';
 import { messageOf } from '../errors.js';
 import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { verifySignature, type PublicKey } from '../nix/signing.js';
 import { hashPartOf } from '../nix/store-path.js';
+import { parseNar } from '../nix/nar/parse.js';
+import { NarParseError } from '../nix/nar/reader.js';
 import type { PathInfo } from '../store/path-info.js';
 import type { BinaryCache } from '../caches/cache.js';
+import { createDecompressStream } from '../util/compression.js';
 
 /**
  * Reads one path back from a cache as Nix would substitute it, and says what does not hold:
@@ -23,34 +24,6 @@ export interface PathVerdict {
   notes: string[];
 }
 
-/** A decompressor for a narinfo's Compression; xz and bzip2 are the system's binaries. */
-function decompressor(compression: string): { stream: Duplex; done: Promise<void> } | undefined {
-  switch (compression) {
-    case 'none':
-      return { stream: new PassThrough(), done: Promise.resolve() };
-    case 'zstd':
-      return { stream: new DecompressStream(), done: Promise.resolve() };
-    case 'xz':
-    case 'bzip2': {
-      const child = spawn(compression, ['-d', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      const done = new Promise<void>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('close', (code) =>
-          code === 0 ? resolve() : reject(new Error(`${compression} -d failed: ${stderr.trim() || `exit ${code}`}`)),
-        );
-      });
-      // Awaited after the pipeline; until then a failure must not count as an unhandled rejection.
-      done.catch(() => undefined);
-      // One pipeline stage from the child's stdin and stdout, with backpressure both ways.
-      return { stream: Duplex.from({ writable: child.stdin, readable: child.stdout }), done };
-    }
-    default:
-      return undefined;
-  }
-}
-
 interface NarDigest {
   fileHash: Uint8Array;
   fileSize: number;
@@ -59,7 +32,7 @@ interface NarDigest {
 }
 
 async function digestNar(source: Readable, compression: string): Promise<NarDigest> {
-  const unpack = decompressor(compression);
+  const unpack = createDecompressStream(compression);
   if (!unpack) throw new Error(`compression '${compression}' is not supported here`);
   const fileHasher = createHash('sha256');
   const narHasher = createHash('sha256');
@@ -76,10 +49,16 @@ async function digestNar(source: Readable, compression: string): Promise<NarDige
     },
     unpack.stream,
     async (chunks: AsyncIterable<Buffer>) => {
-      for await (const chunk of chunks) {
-        narHasher.update(chunk);
-        narSize += chunk.length;
-      }
+      const counted = (async function* () {
+        for await (const chunk of chunks) {
+          narHasher.update(chunk);
+          narSize += chunk.length;
+          yield chunk;
+        }
+      })();
+      // The NAR's structure is checked as it streams, as Nix checks it when it unpacks: a
+      // truncated or malformed NAR is named as such rather than as a hash mismatch.
+      for await (const entry of parseNar(counted)) void entry;
     },
   );
   await unpack.done;
@@ -154,6 +133,10 @@ export async function verifyPath(
   try {
     checkNar(info, await digestNar(source, info.compression), problems);
   } catch (error) {
+    if (error instanceof NarParseError) {
+      problems.push(`its NAR ${info.url} does not unpack: ${error.message}`);
+      return verdict;
+    }
     problems.push(`its NAR ${info.url} cannot be read as ${info.compression}: ${messageOf(error)}`);
   }
   return verdict;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { DEFAULT_CHUNK_SIZE, dumpNar } from '../nix/nar/dump.js';
+import { DEFAULT_CHUNK_SIZE, dumpNar } from '../store/nar-dump.js';
 import type { ReaderReply, ReaderRequest } from './nar-reader.js';
 
 /**

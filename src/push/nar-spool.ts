@@ -4,9 +4,9 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 // zstd-napi's documented low-level API (binding.d.ts): streaming into a buffer we own and reuse.
 import zstd from 'zstd-napi/binding.js';
-import { dumpNar } from '../nix/nar/dump.js';
+import { dumpNar } from '../store/nar-dump.js';
 import type { PathInfo } from '../store/path-info.js';
-import { compressWhole, createCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from './compress.js';
+import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../util/compression.js';
 import { narReaders, type NarReadResult } from './nar-reader.js';
 
 /** What one pass over a store path produced: the NAR's hash and size, the spooled file's. */
@@ -137,12 +137,9 @@ async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPa
       done(null, chunk);
     },
   });
-  await pipeline(
-    source,
-    createCompressStream(options.compression, options.compressionLevel, options.zstdWorkers),
-    hashing,
-    createWriteStream(localPath, { highWaterMark: 1 << 20 }),
-  );
+  const xz = createXzCompressStream(options.compressionLevel);
+  await pipeline(source, xz.stream, hashing, createWriteStream(localPath, { highWaterMark: 1 << 20 }));
+  await xz.done;
   if (!result) throw new Error(`reading ${info.path} ended without a result`);
   return { ...result, fileDigest: fileHasher.digest(), fileSize };
 }

@@ -9,7 +9,7 @@ import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
 import { signFingerprint, type SigningKey } from '../nix/signing.js';
 import type { PathInfo } from '../store/path-info.js';
-import { COMPRESSION_EXTENSION } from './compress.js';
+import { COMPRESSION_EXTENSION } from '../util/compression.js';
 import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOptions } from './nar-spool.js';
 
 export interface NarOptions extends SpoolOptions {

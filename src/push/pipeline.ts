@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
 import type { SigningKey } from '../nix/signing.js';
 import { queryPathInfo, type PathInfo } from '../store/path-info.js';
-import type { CompressionMethod } from './compress.js';
+import type { CompressionMethod } from '../util/compression.js';
 import { SMALL_NAR_BYTES } from './nar-spool.js';
 import { prepareNar } from './nar-upload.js';
 import { formatBytes, type Progress } from './progress.js';

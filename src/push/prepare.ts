@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 import { formatPublicKey, parsePublicKey, parseSigningKey, publicKeyOf, type SigningKey } from '../nix/signing.js';
-import { checkCompressionLevel, type CompressionMethod } from './compress.js';
+import { checkCompressionLevel, type CompressionMethod } from '../util/compression.js';
 import type { PushOptions } from './pipeline.js';
 import { createProgress, type Progress } from './progress.js';
 import { registerSecret } from '../redact.js';

@@ -76,6 +76,31 @@ describe('cachix verify', () => {
     expect(lines[1]).toMatch(new RegExp(`^${closure.data} FAIL: .*(NAR file hash is|cannot be read as zstd)`));
   });
 
+  it('a NAR whose contents changed but not its shape fails the NarHash check', async () => {
+    const narinfo = await readFile(join(cacheDir('none'), `${hashPart(closure.data)}.narinfo`), 'utf8');
+    const nar = join(cacheDir('none'), /^URL: (.*)$/m.exec(narinfo)![1]!);
+    const bytes = await readFile(nar);
+    // The first byte of the first file's contents: after the 'contents' token and the u64 length.
+    const contents = bytes.indexOf(Buffer.from('contents')) + 8 + 8;
+    bytes[contents] ^= 0x01;
+    await writeFile(nar, bytes);
+    const result = await run(['verify', 'none', closure.data]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(
+      new RegExp(`^${closure.data} FAIL: .*NAR unpacks to sha256:[0-9a-z]{52}, narinfo says sha256:[0-9a-z]{52}`),
+    );
+  });
+
+  it('a truncated NAR is reported as one that does not unpack, with the byte where it ends', async () => {
+    const narinfo = await readFile(join(cacheDir('none'), `${hashPart(closure.lib)}.narinfo`), 'utf8');
+    const nar = join(cacheDir('none'), /^URL: (.*)$/m.exec(narinfo)![1]!);
+    const bytes = await readFile(nar);
+    await writeFile(nar, bytes.subarray(0, bytes.length - 16));
+    const result = await run(['verify', 'none', closure.lib]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/FAIL: .*does not unpack: NAR byte \d+: unexpected end of NAR in .*\(truncated\)/);
+  });
+
   it('reports a tampered narinfo (its signature no longer verifies)', async () => {
     const file = join(cacheDir('xz'), `${hashPart(closure.lib)}.narinfo`);
     const text = await readFile(file, 'utf8');

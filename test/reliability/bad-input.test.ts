@@ -1,7 +1,8 @@
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { frameString, frameTokens, NarParseError } from '../../src/nix/nar/format.js';
+import { NarWriter } from '../../src/nix/nar/writer.js';
+import { NarParseError } from '../../src/nix/nar/reader.js';
 import { parseNar } from '../../src/nix/nar/parse.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import { cachix, type CliResult } from '../helpers/cli.js';
@@ -224,10 +225,17 @@ describe('NARs that are not whole or not canonical (parseNar)', () => {
   });
 
   it('directory entries out of order: a NarParseError naming both names', async () => {
-    const file = Buffer.concat([frameTokens('(', 'type', 'regular', 'contents'), frameString('x'), frameTokens(')')]);
-    const entry = (name: string): Buffer =>
-      Buffer.concat([frameTokens('entry', '(', 'name'), frameString(name), frameTokens('node'), file, frameTokens(')')]);
-    const nar = Buffer.concat([frameTokens('nix-archive-1', '(', 'type', 'directory'), entry('zeta'), entry('alpha'), frameTokens(')')]);
+    // The writer frames whatever it is told, in the order it is told: here, names out of order.
+    const writer = new NarWriter();
+    writer.openDirectory();
+    for (const name of ['zeta', 'alpha']) {
+      writer.openEntry(Buffer.from(name));
+      writer.openRegular(false, 1);
+      writer.contents(Buffer.from('x'));
+      writer.closeRegular(1);
+    }
+    writer.closeDirectory();
+    const nar = Buffer.concat(writer.finish());
     const error = await parseAll(nar);
     expect(error).toBeInstanceOf(NarParseError);
     expect((error as Error).message).toMatch(/^NAR byte \d+: directory entries out of order: 'alpha' after 'zeta'$/);

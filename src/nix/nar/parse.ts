@@ -1,6 +1,7 @@
-import { NAR_MAGIC, NarByteReader, NarParseError, paddingLength } from './format.js';
+import { NarByteReader, NarParseError } from './reader.js';
+import { NAR_MAGIC, paddingLength } from './wire.js';
 
-export { NarParseError } from './format.js';
+export { NarParseError } from './reader.js';
 
 /**
  * NAR byte stream -> validated entries, in the order they appear (a directory before what it

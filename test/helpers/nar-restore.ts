@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, symlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseNar } from '../nix/nar/parse.js';
+import { parseNar } from '../../src/nix/nar/parse.js';
 
 /**
  * NAR stream -> a new tree at `target` (the NAR's root becomes `target` itself, as with

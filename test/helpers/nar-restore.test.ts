@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NarParseError } from '../../src/nix/nar/parse.js';
-import { restoreNar } from '../../src/store/nar-restore.js';
+import { restoreNar } from './nar-restore.js';
 import { nixDump, requireNix } from '../helpers/nix.js';
 
 function str(value: string): Buffer {

@@ -5,10 +5,10 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dumpNar } from '../../../src/nix/nar/dump.js';
-import { parseNar } from '../../../src/nix/nar/parse.js';
-import { restoreNar } from '../../../src/store/nar-restore.js';
-import { buildTestClosure, nixClosure, nixDump, requireNix } from '../../helpers/nix.js';
+import { dumpNar } from '../../src/store/nar-dump.js';
+import { parseNar } from '../../src/nix/nar/parse.js';
+import { restoreNar } from '../helpers/nar-restore.js';
+import { buildTestClosure, nixClosure, nixDump, requireNix } from '../helpers/nix.js';
 
 async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
   const all: Buffer[] = [];

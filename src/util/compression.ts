@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
-import { PassThrough, Transform, type Duplex } from 'node:stream';
-import { CompressStream, Compressor } from 'zstd-napi';
+import { PassThrough } from 'node:stream';
+import { Compressor, DecompressStream } from 'zstd-napi';
 import { UserError } from '../errors.js';
+import { childStream, type ChildStream } from './child-stream.js';
 
 export type CompressionMethod = 'zstd' | 'xz' | 'none';
 
@@ -11,6 +11,8 @@ export const COMPRESSION_EXTENSION: Record<CompressionMethod, string> = { zstd: 
 /** zstd's own default level, which is also what `nix copy ?compression=zstd` uses. */
 export const DEFAULT_ZSTD_LEVEL = 3;
 export const DEFAULT_XZ_LEVEL = 6;
+
+const XZ_HINT = 'install xz (apt-get install xz-utils) or use -m zstd';
 
 export function checkCompressionLevel(method: CompressionMethod, level: number | undefined): number | undefined {
   if (level === undefined || method === 'none') return level;
@@ -22,19 +24,27 @@ export function checkCompressionLevel(method: CompressionMethod, level: number |
   return level;
 }
 
+/** xz as a stream stage: Nix's xz is a library we cannot load from Node, so the binary runs. */
+export function createXzCompressStream(level: number | undefined): ChildStream {
+  return childStream('xz', ['--compress', '--stdout', `-${level ?? DEFAULT_XZ_LEVEL}`, '-T0'], XZ_HINT);
+}
+
 /**
- * A streaming compressor. zstd runs on zstd's own worker threads (nbWorkers), so compression
- * overlaps with reading and hashing on the main thread; xz is the xz binary, as Nix's is a library
- * we cannot load from Node.
+ * A decompressor for a narinfo's Compression (a missing one means bzip2, as Nix reads it);
+ * undefined for a method we cannot read.
  */
-export function createCompressStream(method: CompressionMethod, level: number | undefined, workers: number): Duplex {
-  switch (method) {
+export function createDecompressStream(compression: string): ChildStream | undefined {
+  switch (compression) {
     case 'none':
-      return new PassThrough({ highWaterMark: 1 << 20 });
+      return { stream: new PassThrough(), done: Promise.resolve() };
     case 'zstd':
-      return new CompressStream({ compressionLevel: level ?? DEFAULT_ZSTD_LEVEL, nbWorkers: workers });
+      return { stream: new DecompressStream(), done: Promise.resolve() };
     case 'xz':
-      return xzStream(level ?? DEFAULT_XZ_LEVEL);
+      return childStream('xz', ['-d', '-c'], XZ_HINT);
+    case 'bzip2':
+      return childStream('bzip2', ['-d', '-c'], 'install bzip2 (apt-get install bzip2)');
+    default:
+      return undefined;
   }
 }
 
@@ -53,25 +63,4 @@ export function compressWhole(method: CompressionMethod, level: number | undefin
     wholeCompressors.set(compressionLevel, compressor);
   }
   return compressor.compress(input);
-}
-
-function xzStream(level: number): Duplex {
-  const child = spawn('xz', ['--compress', '--stdout', `-${level}`, '-T0'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const input = new Transform({
-    transform(chunk, _encoding, done) {
-      if (!child.stdin.write(chunk)) child.stdin.once('drain', () => done());
-      else done();
-    },
-    flush(done) {
-      child.stdin.end();
-      child.once('close', (code) => done(code === 0 ? null : new Error(`xz failed (${code}): ${stderr.trim()}`)));
-    },
-  });
-  child.on('error', (error) =>
-    input.destroy(new UserError(`cannot run xz: ${error.message}`, 'install xz (apt-get install xz-utils) or use -m zstd')),
-  );
-  child.stdout.on('data', (chunk: Buffer) => input.push(chunk));
-  return input;
 }
