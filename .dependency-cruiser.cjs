@@ -2,15 +2,16 @@
 // floors below its own; modules on one floor (push and maintain, netrc and util) do not import
 // each other. Within a floor's own folder anything goes.
 const floors = [
+  ['main', '^src/main\\.ts$'],
   ['cli', '^src/cli\\.ts$'],
   ['commands', '^src/commands/'],
   ['push', '^src/push/', 'maintain', '^src/maintain/'],
   ['caches', '^src/caches/'],
   ['nixconf', '^src/nixconf/'],
   ['store', '^src/store/'],
+  ['config', '^src/(config|context)\\.ts$'],
   ['nix', '^src/nix/'],
   ['netrc', '^src/netrc\\.ts$', 'util', '^src/util/'],
-  ['config', '^src/(config|context)\\.ts$'],
   ['errors', '^src/(errors|redact)\\.ts$'],
 ];
 

@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     await step('npm run build', async () => {
       const result = await runCommand('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, timeoutMs: 300_000 });
       // tsc still emits when another engineer's file has a type error; go on if dist/ is there.
-      if (result.code !== 0 && !existsSync(join(ROOT, 'dist', 'cli.js'))) check('tsc', result);
+      if (result.code !== 0 && !existsSync(join(ROOT, 'dist', 'main.js'))) check('tsc', result);
       if (result.code !== 0) log(`   tsc reported errors, using what it emitted:\n${result.stdout.trim().slice(0, 1500)}`);
     });
   }

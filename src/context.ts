@@ -1,21 +1,77 @@
 import { defaultConfigPath } from './config.js';
+import { DEFAULT_STORE_DIR } from './nix/store-path.js';
 
-/** What every command gets from the global flags and the environment. */
+// What every command gets: the global flags, the environment, where Nix keeps its store and its
+// system config, and the streams to talk through. Commands never touch `process` directly, so a
+// test can run one in-process with its own environment and capture what it prints.
+
+export const DEFAULT_CACHIX_HOST = 'https://cachix.org';
+export const DEFAULT_NIX_CONF_DIR = '/etc/nix';
+
+/** Nix's store directory, as Nix reads it from the environment. */
+export function storeDirOf(env: NodeJS.ProcessEnv): string {
+  return env.NIX_STORE_DIR || DEFAULT_STORE_DIR;
+}
+
+/** Nix's system config directory (nix.conf, netrc), as Nix reads it from the environment. */
+export function nixConfDirOf(env: NodeJS.ProcessEnv): string {
+  return env.NIX_CONF_DIR || DEFAULT_NIX_CONF_DIR;
+}
+
+/** The part of a stream commands use: text out, and whether a person is watching. */
+export interface OutputStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface InputStream extends AsyncIterable<Buffer | string> {
+  isTTY?: boolean;
+}
+
 export interface Context {
   configPath: string;
   verbose: boolean;
   /** The cachix API host (for cachix caches): --host, then config, then https://cachix.org. */
   host: string | undefined;
   env: NodeJS.ProcessEnv;
+  /** Nix's store directory: NIX_STORE_DIR, as Nix reads it. */
+  storeDir: string;
+  /** Nix's system config directory (nix.conf, netrc): NIX_CONF_DIR, as Nix reads it. */
+  nixConfDir: string;
+  /** Results: public keys, verify's report. */
+  stdout: OutputStream;
+  /** Logs, warnings and progress. */
+  stderr: OutputStream;
+  stdin: InputStream;
+  /** One line of log on stderr. */
+  log(line: string): void;
 }
 
-export function makeContext(options: { config?: string; verbose?: boolean; host?: string }, env = process.env): Context {
+export interface ContextOptions {
+  config?: string;
+  verbose?: boolean;
+  host?: string;
+}
+
+export interface ContextStreams {
+  stdout: OutputStream;
+  stderr: OutputStream;
+  stdin: InputStream;
+}
+
+export function makeContext(
+  options: ContextOptions,
+  env: NodeJS.ProcessEnv = process.env,
+  streams: ContextStreams = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin },
+): Context {
   return {
     configPath: options.config ?? env.CACHIX_CONFIG ?? defaultConfigPath(env),
     verbose: options.verbose === true,
     host: options.host ?? env.CACHIX_HOST,
     env,
+    storeDir: storeDirOf(env),
+    nixConfDir: nixConfDirOf(env),
+    ...streams,
+    log: (line) => void streams.stderr.write(`${line}\n`),
   };
 }
-
-export const DEFAULT_CACHIX_HOST = 'https://cachix.org';

@@ -14,6 +14,7 @@ import {
   type NarInfoCreate,
 } from './cachix-api-client.js';
 import type { RetryOptions } from './retry.js';
+import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 
 /** Parts of this size keep memory at partSize × (PARTS_IN_FLIGHT + 1) and stay far from S3's 10 000-part cap. */
 export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
@@ -21,7 +22,7 @@ export const PARTS_IN_FLIGHT = 4;
 /** Store hashes per `POST /narinfo`: a request body of ~35 KB. */
 export const MISSING_BATCH_SIZE = 1000;
 /** Every cachix cache serves this nix-cache-info; used when the URI has none to read. */
-const CACHIX_NIX_CACHE_INFO = { storeDir: '/nix/store', wantMassQuery: true, priority: 41 };
+const CACHIX_NIX_CACHE_INFO = { storeDir: DEFAULT_STORE_DIR, wantMassQuery: true, priority: 41 };
 
 export interface CachixApiCacheOptions {
   name: string;

@@ -60,16 +60,21 @@ export async function cacheForUrl(url: URL, context: Context, config: Config): P
     case 'http:':
     case 'https:': {
       const { createHttpCache } = await import('./http.js');
-      const netrcFile = join(context.env.NIX_CONF_DIR || '/etc/nix', 'netrc');
-      return createHttpCache(url, { token: authToken(context, config), netrcFile });
+      const netrcFile = join(context.nixConfDir, 'netrc');
+      return createHttpCache(url, { token: authToken(context, config), netrcFile, retry: { log: context.log } });
     }
     case 's3:': {
       const { createS3Cache } = await import('./s3.js');
-      return createS3Cache(url);
+      return createS3Cache(url, { retry: { log: context.log } });
     }
     case 'cachix:': {
       const { createCachixApiCache } = await import('./cachix-api.js');
-      return createCachixApiCache({ name: url.pathname, host: cachixHost(context, config), token: authToken(context, config) });
+      return createCachixApiCache({
+        name: url.pathname,
+        host: cachixHost(context, config),
+        token: authToken(context, config),
+        retry: { log: context.log },
+      });
     }
     default:
       throw new UserError(`'${url.protocol}' caches are not supported`);
@@ -84,7 +89,7 @@ export async function openCache(nameOrUrl: string, context: Context): Promise<Op
   const config = await loadConfig(context.configPath);
   // Signing keys and tokens others can read are as good as leaked: say so every time the config is used.
   const warning = await configPermissionWarning(context.configPath);
-  if (warning) process.stderr.write(`${warning}\n`);
+  if (warning) context.log(warning);
   const entry = config.caches[nameOrUrl];
   if (entry) {
     const url = parseCacheUrl(entry.url);

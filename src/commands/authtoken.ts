@@ -1,15 +1,16 @@
 import { loadConfig, saveConfig } from '../config.js';
-import type { Context } from '../context.js';
+import type { Context, InputStream } from '../context.js';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 
 /** A token is a line or two of base64/JWT; anything this large was piped in by mistake. */
 const MAX_TOKEN_BYTES = 64 * 1024;
 
-async function readStdin(): Promise<string> {
+async function readStdin(stdin: InputStream): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+  for await (const piece of stdin) {
+    const chunk = Buffer.from(piece);
     size += chunk.length;
     if (size > MAX_TOKEN_BYTES) throw new UserError(`standard input holds more than ${MAX_TOKEN_BYTES} bytes, which is not a token`);
     chunks.push(chunk);
@@ -30,7 +31,7 @@ export async function run(context: Context, tokenArgument: string | undefined, o
       'run `cachix authtoken --stdin` and paste the token (then Ctrl-D), or `cachix authtoken <token>`',
     );
   }
-  const token = (options.stdin ? await readStdin() : tokenArgument!).trim();
+  const token = (options.stdin ? await readStdin(context.stdin) : tokenArgument!).trim();
   if (token === '') throw new UserError('the token is empty', 'copy the token from your cache settings and try again');
   if (/\s/.test(token)) throw new UserError('the token contains whitespace, so it is not one token', 'give exactly one token');
   registerSecret(token);
@@ -38,5 +39,5 @@ export async function run(context: Context, tokenArgument: string | undefined, o
   const config = await loadConfig(context.configPath);
   config.authToken = token;
   await saveConfig(context.configPath, config);
-  process.stdout.write(`stored the auth token in ${context.configPath} (mode 0600)\n`);
+  context.stdout.write(`stored the auth token in ${context.configPath} (mode 0600)\n`);
 }

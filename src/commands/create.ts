@@ -4,7 +4,6 @@ import { checkCacheName, loadConfig, localCacheDir, saveConfig, type CacheEntry 
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { formatPublicKey, formatSigningKey, generateSigningKey, publicKeyOf } from '../nix/signing.js';
-import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 import { pathToFileURL } from 'node:url';
 
 interface CreateOptions {
@@ -29,8 +28,7 @@ export async function run(context: Context, name: string, options: CreateOptions
   const cache = await cacheForUrl(url, context, config);
 
   if (cache.writeCacheInfo) {
-    const storeDir = context.env.NIX_STORE_DIR || DEFAULT_STORE_DIR;
-    await cache.writeCacheInfo(formatNixCacheInfo({ storeDir, wantMassQuery: true, priority: options.priority }));
+    await cache.writeCacheInfo(formatNixCacheInfo({ storeDir: context.storeDir, wantMassQuery: true, priority: options.priority }));
   } else {
     await cache.info(); // a cachix API cache is made on its server; check it exists and we may use it
   }
@@ -43,12 +41,12 @@ export async function run(context: Context, name: string, options: CreateOptions
   config.caches[name] = entry;
   await saveConfig(context.configPath, config);
 
-  process.stderr.write(`created cache ${name} at ${urlText}\n`);
+  context.stderr.write(`created cache ${name} at ${urlText}\n`);
   if (entry.publicKey) {
-    process.stderr.write(`its signing key is stored (0600) in ${context.configPath}; public key:\n`);
-    process.stdout.write(`${entry.publicKey}\n`);
+    context.stderr.write(`its signing key is stored (0600) in ${context.configPath}; public key:\n`);
+    context.stdout.write(`${entry.publicKey}\n`);
   }
-  process.stderr.write(
+  context.stderr.write(
     `next:\n  cachix push ${name} ./result     # push a build and its closure\n  cachix use ${name}               # make Nix substitute from it\n`,
   );
 }

@@ -23,8 +23,8 @@ export async function run(context: Context, name: string, options: { keyName?: s
   // A name the config does not know is a cache on the cachix API host, as with cachix itself.
   config.caches[name] = { ...(existing ?? { url: `cachix:${name}` }), signingKey: formatSigningKey(key), publicKey };
   await saveConfig(context.configPath, config);
-  process.stderr.write(
+  context.stderr.write(
     `stored the secret key for ${name} (0600) in ${context.configPath}; keep a backup: it cannot be recovered\npublic key:\n`,
   );
-  process.stdout.write(`${publicKey}\n`);
+  context.stdout.write(`${publicKey}\n`);
 }

@@ -18,20 +18,20 @@ export async function run(context: Context, cacheName: string, options: RemoveOp
   const cache = await cacheForNix(cacheName, context, { offline: true, publicKey: options.publicKey });
   const user = await currentUser();
   const placement = await choosePlacement(options, user, cacheName, context.env);
-  const log = (line: string): boolean => process.stderr.write(line + '\n');
   if (placement.mode === 'nixos') {
     const { module, removed } = await removeNixosModule(placement.nixosFolder!, cache.name);
-    log(removed ? `Removed ${module}.` : `${module} does not exist; nothing to remove.`);
-    if (removed) log(nixosInstructions(placement.nixosFolder!).split('\n').slice(-1)[0]!.trim() + ' applies it.');
+    context.log(removed ? `Removed ${module}.` : `${module} does not exist; nothing to remove.`);
+    if (removed) context.log(nixosInstructions(placement.nixosFolder!).split('\n').slice(-1)[0]!.trim() + ' applies it.');
     return;
   }
   const outcome = await removeCacheFromNixConf(placement, cache, context.env);
-  if (cache.publicKeys.length === 0) log(`note: no key is known for ${cache.name}, so trusted-public-keys was left as it is`);
-  for (const note of outcome.notes) log(`note: ${note}`);
-  log(
+  if (cache.publicKeys.length === 0) context.log(`note: no key is known for ${cache.name}, so trusted-public-keys was left as it is`);
+  for (const note of outcome.notes) context.log(`note: ${note}`);
+  context.log(
     outcome.changed
       ? `Removed ${cache.substituterUrl} from ${outcome.nixConfPath}.`
       : `${outcome.nixConfPath} has no ${cache.substituterUrl} added by cachix use; nothing changed.`,
   );
-  if (outcome.changed && placement.mode === 'root-nixconf') log('If a nix-daemon is running, restart it so it reads the new settings.');
+  if (outcome.changed && placement.mode === 'root-nixconf')
+    context.log('If a nix-daemon is running, restart it so it reads the new settings.');
 }

@@ -83,11 +83,11 @@ export async function run(context: Context, cacheName: string, paths: string[], 
           /[\x00-\x1f\x7f-\x9f]/g,
           '?',
         );
-        while (printed < lines.length && lines[printed] !== undefined) process.stdout.write(`${lines[printed++]}\n`);
+        while (printed < lines.length && lines[printed] !== undefined) context.stdout.write(`${lines[printed++]}\n`);
       },
     );
-    if (failures > 0) process.stderr.write(`${failures} of ${targets.length} paths failed verification in ${opened.name}\n`);
-    else if (targets.length > 1) process.stderr.write(`all ${targets.length} paths verified in ${opened.name}\n`);
+    if (failures > 0) context.stderr.write(`${failures} of ${targets.length} paths failed verification in ${opened.name}\n`);
+    else if (targets.length > 1) context.stderr.write(`all ${targets.length} paths verified in ${opened.name}\n`);
     return failures > 0 ? 1 : 0;
   } finally {
     await opened.cache.close?.();

@@ -4,7 +4,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from '../context.js';
 import { EXIT_USAGE, UserError, messageOf } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
-import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 import { finishUnlessStopped, startWatchSession } from '../push/watch-session.js';
 import { preparePush } from '../push/prepare.js';
 
@@ -54,7 +53,7 @@ export async function run(context: Context, cacheName: string, commandArg: strin
   if (command === undefined) {
     throw new UserError('no command given after --', 'e.g. cachix watch-exec CACHE -- nix-build', EXIT_USAGE);
   }
-  const session = startWatchSession(await preparePush(context, cacheName, flags), context.env.NIX_STORE_DIR || DEFAULT_STORE_DIR);
+  const session = startWatchSession(await preparePush(context, cacheName, flags), context.storeDir);
   session.progress.log(`watching ${session.storeDir} while ${command} runs, pushing to ${session.cacheName}`);
   let commandExitCode: number;
   try {

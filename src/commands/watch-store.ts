@@ -1,10 +1,9 @@
 import type { Context } from '../context.js';
-import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 import { finishUnlessStopped, onStopSignals, startWatchSession, type StopSignal } from '../push/watch-session.js';
 import { preparePush, type PushFlags } from '../push/prepare.js';
 
 export async function run(context: Context, cacheName: string, flags: PushFlags): Promise<number> {
-  const session = startWatchSession(await preparePush(context, cacheName, flags), context.env.NIX_STORE_DIR || DEFAULT_STORE_DIR);
+  const session = startWatchSession(await preparePush(context, cacheName, flags), context.storeDir);
   session.progress.log(`watching ${session.storeDir} for new paths, pushing to ${session.cacheName}`);
   const signal = await new Promise<StopSignal>((resolve) => {
     const removeListeners = onStopSignals((received) => {

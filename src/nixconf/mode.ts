@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { xdgConfigHome } from '../config.js';
 import { UserError } from '../errors.js';
-import { detectTrust, nixConfDir, systemNixConfPath, type NixUser, type TrustVerdict } from './trust.js';
+import { detectTrust, systemNixConfPath, type NixUser, type TrustVerdict } from './trust.js';
+import { nixConfDirOf } from '../context.js';
 
 /**
  * Where `cachix use` writes, chosen as cachix's InstallationMode does: root on NixOS writes NixOS
@@ -45,9 +46,9 @@ export function userNixConfPath(env: NodeJS.ProcessEnv): string {
 function placementFor(mode: Mode, options: PlacementOptions, env: NodeJS.ProcessEnv): Placement {
   switch (mode) {
     case 'nixos':
-      return { mode, nixosFolder: options.nixosFolder ?? '/etc/nixos', netrcPath: join(nixConfDir(env), 'netrc'), setNetrcFile: false };
+      return { mode, nixosFolder: options.nixosFolder ?? '/etc/nixos', netrcPath: join(nixConfDirOf(env), 'netrc'), setNetrcFile: false };
     case 'root-nixconf':
-      return { mode, nixConfPath: systemNixConfPath(env), netrcPath: join(nixConfDir(env), 'netrc'), setNetrcFile: false };
+      return { mode, nixConfPath: systemNixConfPath(env), netrcPath: join(nixConfDirOf(env), 'netrc'), setNetrcFile: false };
     case 'user-nixconf': {
       // The system netrc is root's: a user's credentials go beside their own nix.conf, named there.
       const nixConfPath = userNixConfPath(env);

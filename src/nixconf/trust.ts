@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { effectiveValues, loadNixConf, type SettingValue } from './parse.js';
+import { nixConfDirOf, storeDirOf } from '../context.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -26,12 +27,8 @@ export interface TrustVerdict {
   trustedUsersSet: boolean;
 }
 
-export function nixConfDir(env: NodeJS.ProcessEnv): string {
-  return env.NIX_CONF_DIR || '/etc/nix';
-}
-
 export function systemNixConfPath(env: NodeJS.ProcessEnv): string {
-  return join(nixConfDir(env), 'nix.conf');
+  return join(nixConfDirOf(env), 'nix.conf');
 }
 
 /** The user by uid, not $USER: `runuser` and `sudo` may leave $USER pointing at someone else. */
@@ -107,7 +104,7 @@ export async function detectTrust(user: NixUser, env: NodeJS.ProcessEnv): Promis
   const trustedUsers = effectiveValues(assignments, 'trusted-users', [{ value: 'root', file: "Nix's default", line: 0 }]);
   const trustedUsersSet = trustedUsers.some((entry) => entry.line !== 0);
   if (user.uid === 0) return { trusted: true, reason: 'root is trusted', trustedUsersSet };
-  const storeDir = env.NIX_STORE_DIR || '/nix/store';
+  const storeDir = storeDirOf(env);
   if (!usesDaemon(env)) {
     const writable = await access(storeDir, constants.W_OK).then(
       () => true,

@@ -1,6 +1,7 @@
 import { chown, copyFile, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
+import { storeDirOf } from '../context.js';
 
 export const BACKUP_SUFFIX = '.bak';
 
@@ -22,7 +23,7 @@ export class ManagedByNixError extends UserError {
  * dotfiles repository), the file it points to, so the link survives. A link into the Nix store
  * is refused before anything is written: that file is read-only and owned by whatever built it.
  */
-export async function editTarget(path: string, storeDir = process.env.NIX_STORE_DIR || '/nix/store'): Promise<string> {
+export async function editTarget(path: string, storeDir = storeDirOf(process.env)): Promise<string> {
   const link = await lstat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw permissionError(path, error);

@@ -57,7 +57,7 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
   const opened = await openCache(cacheNameOrUrl, context);
   const signingKey = findSigningKey(opened, context.env);
   const info = await opened.cache.info();
-  if (info.storeDir !== DEFAULT_STORE_DIR && info.storeDir !== (context.env.NIX_STORE_DIR || DEFAULT_STORE_DIR)) {
+  if (info.storeDir !== DEFAULT_STORE_DIR && info.storeDir !== context.storeDir) {
     throw new UserError(
       `${opened.name} holds paths for the store ${info.storeDir}, not ${DEFAULT_STORE_DIR}`,
       'push to a cache made for this store',
@@ -73,5 +73,5 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
     omitDeriver: flags.omitDeriver === true,
     signingKey,
   };
-  return { opened, cache: opened.cache, pushOptions, progress: await createProgress(context.env) };
+  return { opened, cache: opened.cache, pushOptions, progress: await createProgress(context.stderr, context.env) };
 }

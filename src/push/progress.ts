@@ -1,4 +1,5 @@
 import type { Ora } from 'ora';
+import type { OutputStream } from '../context.js';
 
 /** What the push pipeline reports as it goes; the command decides how it looks. */
 export interface Progress {
@@ -27,24 +28,26 @@ class LineProgress implements Progress {
   private total = 0;
   private done = 0;
 
+  constructor(private readonly stderr: OutputStream) {}
+
   start(totalPaths: number, totalNarBytes: number): void {
     // watch-store pushes batch after batch through one Progress: each batch counts afresh.
     this.total = totalPaths;
     this.done = 0;
-    if (totalPaths > 0) process.stderr.write(`pushing ${totalPaths} paths (${formatBytes(totalNarBytes)} of NAR)\n`);
+    if (totalPaths > 0) this.stderr.write(`pushing ${totalPaths} paths (${formatBytes(totalNarBytes)} of NAR)\n`);
   }
 
   pathDone(storePath: string, narSize: number, fileSize: number): void {
     this.done++;
-    process.stderr.write(`[${this.done}/${this.total}] pushed ${storePath} (${formatBytes(narSize)} -> ${formatBytes(fileSize)})\n`);
+    this.stderr.write(`[${this.done}/${this.total}] pushed ${storePath} (${formatBytes(narSize)} -> ${formatBytes(fileSize)})\n`);
   }
 
   log(line: string): void {
-    process.stderr.write(`${line}\n`);
+    this.stderr.write(`${line}\n`);
   }
 
   finish(summaryLine: string): void {
-    process.stderr.write(`${summaryLine}\n`);
+    this.stderr.write(`${summaryLine}\n`);
   }
 }
 
@@ -59,7 +62,10 @@ class SpinnerProgress implements Progress {
   private readonly startedAt = Date.now();
   private lastDraw = 0;
 
-  constructor(private readonly spinner: Ora) {}
+  constructor(
+    private readonly spinner: Ora,
+    private readonly stderr: OutputStream,
+  ) {}
 
   start(totalPaths: number, totalNarBytes: number): void {
     this.total = totalPaths;
@@ -94,23 +100,24 @@ class SpinnerProgress implements Progress {
 
   log(line: string): void {
     this.spinner.clear();
-    process.stderr.write(`${line}\n`);
+    this.stderr.write(`${line}\n`);
     if (this.spinner.isSpinning) this.spinner.render();
   }
 
   finish(summaryLine: string): void {
     if (this.spinner.isSpinning) this.spinner.succeed(summaryLine);
-    else process.stderr.write(`${summaryLine}\n`);
+    else this.stderr.write(`${summaryLine}\n`);
   }
 }
 
-export function wantsPlainOutput(env = process.env): boolean {
-  return env.CI === 'true' || env.CI === '1' || !process.stderr.isTTY || env.TERM === 'dumb';
+function wantsPlainOutput(stderr: OutputStream, env: NodeJS.ProcessEnv): boolean {
+  return env.CI === 'true' || env.CI === '1' || !stderr.isTTY || env.TERM === 'dumb';
 }
 
 /** ora is loaded only on a terminal, so CI runs and --help never pay for it. */
-export async function createProgress(env = process.env): Promise<Progress> {
-  if (wantsPlainOutput(env)) return new LineProgress();
+export async function createProgress(stderr: OutputStream, env: NodeJS.ProcessEnv): Promise<Progress> {
+  if (wantsPlainOutput(stderr, env)) return new LineProgress(stderr);
   const { default: ora } = await import('ora');
-  return new SpinnerProgress(ora({ stream: process.stderr, discardStdin: false }));
+  // Plain output above is chosen whenever stderr is not a terminal, so here it is the process's.
+  return new SpinnerProgress(ora({ stream: process.stderr, discardStdin: false }), stderr);
 }

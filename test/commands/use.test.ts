@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import TOML from '@iarna/toml';
 import { loadConfig, saveConfig } from '../../src/config.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cachix, type CliResult } from '../helpers/cli.js';
+import { cachix, cachixInProcess, type CliResult } from '../helpers/cli.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
 import { makeNixConfDirs, nixShowConfig, removeDir, snapshotFiles, type NixSandboxDirs } from '../helpers/nix-user.js';
 
@@ -21,8 +21,10 @@ let cacheUrl: string;
 let publicKey: string;
 let systemConf: string;
 
+// push starts Nix, which must see the test's environment: it runs as a process; the rest in-process.
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return cachix(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9', ...env } });
+  const runner = args[0] === 'push' ? cachix : cachixInProcess;
+  return runner(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9', ...env } });
 }
 
 function expectOneLineError(result: CliResult, pattern: RegExp): void {

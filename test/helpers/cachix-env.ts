@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachix, type CliResult } from './cli.js';
+import { cachix, cachixInProcess, type CliResult } from './cli.js';
 
 /** A private HOME/XDG world for one test: its own config and local caches, removed afterwards. */
 export interface CachixEnv {
@@ -9,6 +9,8 @@ export interface CachixEnv {
   env: NodeJS.ProcessEnv;
   configPath: string;
   run(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
+  /** The same, in this process (see cachixInProcess: for commands that start no Nix). */
+  runInProcess(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
   cleanup(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function makeCachixEnv(): Promise<CachixEnv> {
     env,
     configPath: join(home, 'config', 'cachix', 'config.toml'),
     run: (args, options = {}) => cachix(args, { input: options.input, env: { ...env, ...options.env } }),
+    runInProcess: (args, options = {}) => cachixInProcess(args, { input: options.input, env: { ...env, ...options.env } }),
     cleanup: () => rm(home, { recursive: true, force: true }),
   };
 }

@@ -9,5 +9,5 @@ import { existsSync } from 'node:fs';
 export default function setup(): void {
   const result = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
   if (result.status !== 0) process.stderr.write('warning: tsc reported type errors (see above); testing what it emitted\n');
-  if (!existsSync('dist/cli.js')) throw new Error('the build produced no dist/cli.js; run npm run build and fix what it reports');
+  if (!existsSync('dist/main.js')) throw new Error('the build produced no dist/main.js; run npm run build and fix what it reports');
 }
