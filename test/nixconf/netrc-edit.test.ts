@@ -36,4 +36,26 @@ describe('netrc edits', () => {
   it('does not take a password from a different host or the default entry', () => {
     expect(netrcPassword(OTHERS, 'private.example')).toBeUndefined();
   });
+
+  it('leaves a commented-out entry alone and edits the live one, as curl reads them', () => {
+    const text = '# machine private.example password old-commented\nmachine private.example password live\n';
+    const changed = setNetrcPassword(text, 'private.example', 'new');
+    expect(changed).toBe('# machine private.example password old-commented\nmachine private.example password new\n');
+    expect(findNetrcCredentials(parseNetrc(changed), 'private.example')?.password).toBe('new');
+    const onlyComment = '# machine private.example password old-commented\n';
+    expect(setNetrcPassword(onlyComment, 'private.example', 'new')).toBe(`${onlyComment}machine private.example password new\n`);
+  });
+
+  it('finds an entry whose host differs only in case, instead of adding one the reader never picks', () => {
+    const text = 'machine Cache.Example.com password old\n';
+    const changed = setNetrcPassword(text, 'cache.example.com', 'new');
+    expect(changed).toBe('machine Cache.Example.com password new\n');
+    expect(findNetrcCredentials(parseNetrc(changed), 'cache.example.com')?.password).toBe('new');
+    expect(removeNetrcMachine(changed, 'cache.example.com')).toBe('');
+  });
+
+  it('replaces a quoted password whole, quotes included', () => {
+    const changed = setNetrcPassword('machine a.example password "old secret"\n', 'a.example', 'new');
+    expect(changed).toBe('machine a.example password new\n');
+  });
 });
