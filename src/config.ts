@@ -1,8 +1,9 @@
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import TOML from '@iarna/toml';
 import { UserError } from './errors.js';
+import { writeFileAtomically } from './util/atomic-write.js';
 
 /** One cache the user has created or registered. */
 export interface CacheEntry {
@@ -38,10 +39,13 @@ export function localCacheDir(name: string, env = process.env): string {
   return join(xdgDataHome(env), 'cachix', 'caches', name);
 }
 
-const CACHE_NAME = /^[a-z0-9][a-z0-9._-]*$/i;
+/** A cache name: letters, digits, dots, dashes and underscores, starting with a letter or digit. */
+export function isCacheName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9._-]*$/i.test(name) && name.length <= 100;
+}
 
 export function checkCacheName(name: string): void {
-  if (!CACHE_NAME.test(name) || name.length > 100) {
+  if (!isCacheName(name)) {
     throw new UserError(
       `'${name}' is not a valid cache name`,
       'use letters, digits, dots, dashes and underscores, starting with a letter or digit',
@@ -113,19 +117,7 @@ function toToml(config: Config): string {
  */
 export async function writeSecretFile(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temporary = `${path}.tmp-${process.pid}`;
-  const handle = await open(temporary, 'w', 0o600);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  await chmod(temporary, 0o600);
-  await rename(temporary, path);
+  await writeFileAtomically(path, text, { mode: 0o600 });
 }
 
 export async function saveConfig(path: string, config: Config): Promise<void> {

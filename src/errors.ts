@@ -14,11 +14,9 @@ export class UserError extends Error {
   }
 }
 
-/**
- * Exit codes: 0 ok, 1 user error, 2 usage error. watch-exec passes its command's code through
- * (127: the command could not be started); watch-store stopped by a second signal: 130/143.
- */
-export const EXIT_USER_ERROR = 1;
+// Exit codes: 0 ok, 1 user error (UserError's default), 2 usage error. watch-exec passes its
+// command's code through (127: the command could not be started); watch-store stopped by a
+// second signal: 130/143.
 export const EXIT_USAGE = 2;
 
 /** The message of anything thrown, for logs that must not print a stack. */

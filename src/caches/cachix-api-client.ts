@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
-import { unreachableCode } from './http-errors.js';
+import { errorDetailOf, FirstAnswer } from './http-errors.js';
 import { readLimited } from '../util/read-limited.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload } from './upload-watchdog.js';
@@ -90,13 +90,15 @@ const UPLOAD_LIMITS = { idleMs: 120_000, headersMs: 120_000 };
 export class CachixApiClient {
   readonly apiBase: string;
   private readonly agent: Agent;
-  /** Whether the API host has answered anything yet: until then, failing to reach it is final. */
-  private answered: boolean;
+  private readonly firstAnswer: FirstAnswer;
 
   constructor(private readonly options: CachixApiClientOptions) {
     this.apiBase = `${options.host.replace(/\/+$/, '')}/api/v1/cache/${encodeURIComponent(options.name)}`;
     registerSecret(options.token);
-    this.answered = false;
+    this.firstAnswer = new FirstAnswer(
+      `the cachix API at ${options.host}`,
+      'check the network and --host; a cache of your own must be named as in your config (see cachix create)',
+    );
     this.agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
   }
 
@@ -132,7 +134,7 @@ export class CachixApiClient {
     try {
       return await this.attempts(shown, options, headers, body);
     } catch (error) {
-      throw unreachable(error, this.options.host) ?? error;
+      throw this.firstAnswer.unreachable(error) ?? error;
     }
   }
 
@@ -150,18 +152,16 @@ export class CachixApiClient {
           // A NAR part is timed by progress, not by undici's clock (see upload-watchdog).
           const limits = Buffer.isBuffer(body) && body.length > UPLOAD_WATCH_BYTES ? UPLOAD_LIMITS : undefined;
           response = await requestWatchingUpload(options.url, { method: options.method, headers, body, dispatcher: this.agent }, limits);
-          this.answered = true;
+          this.firstAnswer.heard();
         } catch (error) {
-          // A host that never answered is a wrong --host or no network: final, not worth 90 s of retries.
-          if (!this.answered) throw unreachable(error, this.options.host) ?? error;
-          throw error;
+          throw this.firstAnswer.failure(error);
         }
         if (options.expect.includes(response.statusCode)) return response;
-        const detail = (await readText(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, MAX_DETAIL);
+        const detail = errorDetailOf(await readText(response.body, 64 * 1024).catch(() => ''), MAX_DETAIL);
         this.refuse(response.statusCode, options);
         throw new HttpStatusError(options.method, `${options.url.origin}${options.url.pathname}`, response.statusCode, {
           retryAfterMs: parseRetryAfter(response.headers['retry-after']),
-          detail: /<html|<!DOCTYPE/i.test(detail ?? '') ? undefined : detail,
+          detail,
         });
       },
       this.options.retry,
@@ -304,11 +304,3 @@ export class CachixApiClient {
 }
 
 /** A network failure reaching the API host, as one line; undefined for anything else. */
-function unreachable(error: unknown, host: string): UserError | undefined {
-  const code = unreachableCode(error);
-  if (!code) return undefined;
-  return new UserError(
-    `cannot reach the cachix API at ${host} (${code})`,
-    'check the network and --host; a cache of your own must be named as in your config (see cachix create)',
-  );
-}

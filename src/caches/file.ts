@@ -1,10 +1,11 @@
-import { createReadStream, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, renameSync } from 'node:fs';
 import { access, copyFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from '../errors.js';
 import { temporaryName } from '../util/temp-name.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
@@ -16,26 +17,6 @@ const READDIR_THRESHOLD = 256;
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-/**
- * Writes under a temporary name in the same folder, then renames: readers see all or nothing.
- * Done synchronously: a narinfo is a few hundred bytes, and a push of ten thousand small paths
- * spends more on thread-pool round trips than on the writes themselves.
- */
-function writeAtomically(path: string, data: string | Buffer): void {
-  const temporary = join(dirname(path), temporaryName());
-  try {
-    writeFileSync(temporary, data);
-    renameSync(temporary, path);
-  } catch (error) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // nothing was written
-    }
-    throw error;
-  }
 }
 
 function fileErrorToUser(error: unknown, root: string): never {
@@ -116,7 +97,7 @@ export class FileCache implements BinaryCache {
         await rename(temporary, narPath);
       }
       // Only now, with every byte of the NAR under its final name, may the narinfo appear.
-      writeAtomically(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));
+      writeFileAtomicallySync(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));
     } catch (error) {
       fileErrorToUser(error, this.root);
     }
@@ -146,7 +127,7 @@ export class FileCache implements BinaryCache {
     try {
       await mkdir(this.root, { recursive: true });
       await mkdir(this.spoolDirectory, { recursive: true });
-      writeAtomically(join(this.root, 'nix-cache-info'), text);
+      writeFileAtomicallySync(join(this.root, 'nix-cache-info'), text);
     } catch (error) {
       fileErrorToUser(error, this.root);
     }

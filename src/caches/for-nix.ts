@@ -1,16 +1,21 @@
-import { loadConfig, saveConfig } from '../config.js';
+import { isCacheName, loadConfig, saveConfig } from '../config.js';
 import type { Context } from '../context.js';
 import { UserError, messageOf } from '../errors.js';
 import { authToken, openCache } from './open.js';
-import { formatPublicKey, parsePublicKey } from '../nix/signing.js';
+import { formatPublicKey, parsePublicKey, type PublicKey } from '../nix/signing.js';
 import { nixSubstituterUrl, type CacheForNix } from '../nixconf/cache-for-nix.js';
 
-function checkedKey(text: string, what: string): string {
+/** A public key the user or a server gave, parsed, or one line saying what is wrong with it. */
+export function parsePublicKeyFrom(text: string, what: string): PublicKey {
   try {
-    return formatPublicKey(parsePublicKey(text));
+    return parsePublicKey(text);
   } catch (error) {
     throw new UserError(`${what} is not a Nix public key: ${messageOf(error)}`, 'a public key looks like NAME-1:<44 base64 characters>');
   }
+}
+
+function checkedKey(text: string, what: string): string {
+  return formatPublicKey(parsePublicKeyFrom(text, what));
 }
 
 /**
@@ -86,7 +91,7 @@ export async function cacheForNix(
 /** Remembers a --public-key in the config entry, so later runs refuse a different key. */
 export async function savePin(context: Context, cache: CacheForNix): Promise<void> {
   // A cache given by URL has no name to keep a pin under.
-  if (!cache.newPin || !/^[a-z0-9][a-z0-9._-]*$/i.test(cache.name)) return;
+  if (!cache.newPin || !isCacheName(cache.name)) return;
   const config = await loadConfig(context.configPath);
   const entry = config.caches[cache.name] ?? cache.entry ?? { url: cache.cacheUrl };
   config.caches[cache.name] = { ...entry, pinnedPublicKey: cache.newPin };

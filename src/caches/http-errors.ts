@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import { HttpStatusError } from './retry.js';
+import { causeChain } from '../util/cause-chain.js';
 
 export interface ErrorContext {
   /** The cache URL as shown to the user: never with credentials. */
@@ -31,10 +32,8 @@ const CERTIFICATE_CODES = new Set([
 ]);
 
 function certificateError(error: unknown): { code: string; message: string } | undefined {
-  for (let current: unknown = error, depth = 0; current && typeof current === 'object' && depth < 8; depth++) {
-    const { code, message, cause } = current as { code?: unknown; message?: unknown; cause?: unknown };
+  for (const { code, message } of causeChain(error)) {
     if (typeof code === 'string' && CERTIFICATE_CODES.has(code)) return { code, message: String(message) };
-    current = cause;
   }
   return undefined;
 }
@@ -84,10 +83,48 @@ const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'EH
 /** The code of a failure to reach a host at all (DNS, refused connection), or undefined. */
 export function unreachableCode(error: unknown): string | undefined {
   if (error instanceof UserError) return undefined;
-  for (let current: unknown = error, depth = 0; current && typeof current === 'object' && depth < 8; depth++) {
-    const { code, cause } = current as { code?: unknown; cause?: unknown };
+  for (const { code } of causeChain(error)) {
     if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return code;
-    current = cause;
   }
   return undefined;
+}
+
+/**
+ * What a refusal's body says, for the error line: its first line, shortened; nothing for an
+ * HTML page (a login portal or a proxy's error page is noise in one line).
+ */
+export function errorDetailOf(body: string, maxLength = 200): string | undefined {
+  const firstLine = body.trim().split('\n')[0]?.slice(0, maxLength);
+  return !firstLine || /<html|<!DOCTYPE/i.test(firstLine) ? undefined : firstLine;
+}
+
+/**
+ * Remembers whether a host has answered anything yet. Until it has, failing to reach it is
+ * final: a wrong URL or a server that is not running, which 90 s of retries would only hide.
+ * Once it has answered, the same error is a blip, left to the retries.
+ */
+export class FirstAnswer {
+  private answered = false;
+
+  constructor(
+    private readonly what: string,
+    private readonly hint: string,
+  ) {}
+
+  /** A response (of any status) arrived. */
+  heard(): void {
+    this.answered = true;
+  }
+
+  /** What to throw for a failed attempt: one line when the host was never reached, else the error itself. */
+  failure(error: unknown): unknown {
+    if ((error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode) this.answered = true;
+    return this.answered ? error : (this.unreachable(error) ?? error);
+  }
+
+  /** One line for a failure to reach the host at all (DNS, refused connection), answered before or not. */
+  unreachable(error: unknown): UserError | undefined {
+    const code = unreachableCode(error);
+    return code ? new UserError(`cannot reach ${this.what} (${code})`, this.hint) : undefined;
+  }
 }

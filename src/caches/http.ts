@@ -3,14 +3,14 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
-import { forEachConcurrently } from '../util/concurrently.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { readLimited } from '../util/read-limited.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { findNetrcCredentials, parseNetrc } from '../netrc.js';
 import { registerSecret } from '../redact.js';
 import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type NarUpload } from './cache.js';
-import { explainHttpError, unreachableCode } from './http-errors.js';
+import { errorDetailOf, explainHttpError, FirstAnswer } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload, type UploadLimits } from './upload-watchdog.js';
 
@@ -68,8 +68,7 @@ class HttpCache implements BinaryCache {
   private readonly agent: Agent;
   private readonly userInfo: { login: string; password: string } | undefined;
   private authorization: Promise<string | undefined> | undefined;
-  /** Whether the server has answered anything yet: until then, failing to reach it is final. */
-  private answered = false;
+  private readonly firstAnswer: FirstAnswer;
   private readonly uploadLimits: UploadLimits;
 
   constructor(
@@ -79,6 +78,7 @@ class HttpCache implements BinaryCache {
     this.uploadLimits = { idleMs: options.timeouts?.bodyMs ?? 60_000, headersMs: options.timeouts?.headersMs ?? 60_000 };
     this.base = publicBaseUrl(url);
     this.description = this.base.href.replace(/\/$/, '');
+    this.firstAnswer = new FirstAnswer(this.description, 'check the cache URL, that the server is running, and the network');
     this.agent = new Agent({
       connections: LOOKUP_CONCURRENCY * 2,
       keepAliveTimeout: 30_000,
@@ -125,18 +125,9 @@ class HttpCache implements BinaryCache {
           try {
             // A streamed body (a NAR) is timed by progress, not by undici's clock (see upload-watchdog).
             response = await requestWatchingUpload(target, { method, headers, body, dispatcher: this.agent }, this.uploadLimits);
-            this.answered = true;
+            this.firstAnswer.heard();
           } catch (error) {
-            // A host that never answered is a wrong URL or a server that is not running: retrying
-            // for 90 s would only hide that. Once it has answered, the same error is a blip.
-            const code = unreachableCode(error);
-            if (code && !this.answered) {
-              throw new UserError(
-                `cannot reach ${this.description} (${code})`,
-                'check the cache URL, that the server is running, and the network',
-              );
-            }
-            throw error;
+            throw this.firstAnswer.failure(error);
           }
           if (options.expect.includes(response.statusCode)) return response;
           const location = response.headers.location;
@@ -148,10 +139,10 @@ class HttpCache implements BinaryCache {
               'use the URL it redirects to as the cache URL (cachix create NAME --url URL)',
             );
           }
-          const detail = (await readBody(response.body, 64 * 1024).catch(() => '')).trim().split('\n')[0]?.slice(0, 200);
+          const detail = errorDetailOf(await readBody(response.body, 64 * 1024).catch(() => ''));
           throw new HttpStatusError(method, target.href, response.statusCode, {
             retryAfterMs: parseRetryAfter(response.headers['retry-after']),
-            detail: /<html|<!DOCTYPE/i.test(detail ?? '') ? undefined : detail,
+            detail,
           });
         },
         this.options.retry,

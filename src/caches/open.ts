@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configPermissionWarning, loadConfig, type CacheEntry, type Config } from '../config.js';
+import { configPermissionWarning, isCacheName, loadConfig, type CacheEntry, type Config } from '../config.js';
 import { DEFAULT_CACHIX_HOST, type Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
@@ -100,7 +100,7 @@ export async function openCache(nameOrUrl: string, context: Context): Promise<Op
     const url = parseCacheUrl(text);
     return { name: text, url: text, config, cache: await cacheForUrl(url, context, config) };
   }
-  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(nameOrUrl)) {
+  if (!isCacheName(nameOrUrl)) {
     throw new UserError(
       `'${nameOrUrl}' is neither a cache name nor a cache URL`,
       'run `cachix create NAME` first, or give a URL such as file:///srv/cache',

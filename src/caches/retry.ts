@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError, messageOf } from '../errors.js';
 import { redactSecrets } from '../redact.js';
+import { causeChain } from '../util/cause-chain.js';
 
 /**
  * A response with a status the caller did not expect. `url` is shown to the user, so it is
@@ -79,17 +80,9 @@ function retryableStatus(status: number): boolean {
 
 /** True for 5xx, 429, 408, timeouts and dropped connections, looking through `cause` chains. */
 export function isRetryable(error: unknown): boolean {
-  for (let current: unknown = error, depth = 0; current && depth < 8; depth++) {
-    if (current instanceof UserError) return false;
-    if (current instanceof HttpStatusError) return retryableStatus(current.status);
-    if (typeof current !== 'object') return false;
-    const fields = current as {
-      code?: unknown;
-      name?: unknown;
-      message?: unknown;
-      cause?: unknown;
-      $metadata?: { httpStatusCode?: number };
-    };
+  for (const fields of causeChain(error)) {
+    if (fields instanceof UserError) return false;
+    if (fields instanceof HttpStatusError) return retryableStatus(fields.status);
     const status = fields.$metadata?.httpStatusCode;
     if (typeof status === 'number' && status >= 400) return retryableStatus(status);
     if (typeof fields.code === 'string') {
@@ -99,7 +92,6 @@ export function isRetryable(error: unknown): boolean {
     if (typeof fields.name === 'string' && RETRYABLE_AWS_NAMES.has(fields.name)) return true;
     // Node's stream machinery reports a socket closed under us with this message and no code.
     if (typeof fields.message === 'string' && /socket hang up|other side closed|socket closed/i.test(fields.message)) return true;
-    current = fields.cause;
   }
   return false;
 }

@@ -5,8 +5,8 @@ import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.j
 import { hashPartOf } from '../nix/store-path.js';
 import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type NarUpload } from './cache.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
-import { forEachConcurrently } from '../util/concurrently.js';
-import { explainHttpError, unreachableCode } from './http-errors.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
+import { explainHttpError, FirstAnswer } from './http-errors.js';
 import { readLimited } from '../util/read-limited.js';
 import { withRetry, type RetryOptions } from './retry.js';
 
@@ -77,8 +77,7 @@ class S3Cache implements BinaryCache {
   readonly description: string;
   private readonly location: S3Location;
   private clientPromise: Promise<S3Client> | undefined;
-  /** Whether the endpoint has answered anything yet: until then, failing to reach it is final. */
-  private answered = false;
+  private readonly firstAnswer: FirstAnswer;
 
   constructor(
     private readonly url: URL,
@@ -87,6 +86,10 @@ class S3Cache implements BinaryCache {
     this.location = parseS3Url(url);
     const { bucket, prefix, endpoint } = this.location;
     this.description = `s3://${bucket}/${prefix}`.replace(/\/$/, '') + (endpoint ? ` at ${endpoint}` : '');
+    this.firstAnswer = new FirstAnswer(
+      this.description,
+      'check the endpoint in the cache URL, that the server is running, and the network',
+    );
   }
 
   /** The SDK is large; it is loaded only when an S3 cache is really used. */
@@ -124,18 +127,10 @@ class S3Cache implements BinaryCache {
     const attempt = async (): Promise<T> => {
       try {
         const result = await operation();
-        this.answered = true;
+        this.firstAnswer.heard();
         return result;
       } catch (error) {
-        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode) this.answered = true;
-        // An endpoint that never answered is a wrong URL or a server that is not running: final.
-        const code = this.answered ? undefined : unreachableCode(error);
-        if (code)
-          throw new UserError(
-            `cannot reach ${this.description} (${code})`,
-            'check the endpoint in the cache URL, that the server is running, and the network',
-          );
-        throw tidySdkTimeout(error);
+        throw tidySdkTimeout(this.firstAnswer.failure(error));
       }
     };
     try {

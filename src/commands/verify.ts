@@ -1,10 +1,11 @@
 import { verifyPath } from '../maintain/verify-path.js';
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
-import { forEachConcurrently } from '../util/concurrently.js';
-import { UserError, messageOf } from '../errors.js';
-import { parsePublicKey, type PublicKey } from '../nix/signing.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
+import { UserError } from '../errors.js';
 import { queryPathInfo, resolveStorePaths, type PathInfo } from '../store/path-info.js';
+import { printable } from '../util/printable.js';
+import { parsePublicKeyFrom } from '../caches/for-nix.js';
 
 export interface VerifyOptions {
   publicKey?: string;
@@ -13,16 +14,6 @@ export interface VerifyOptions {
 
 /** Paths checked at once: each is a narinfo and a NAR fetched and hashed. */
 const VERIFY_CONCURRENCY = 8;
-
-function parseKeys(texts: string[], where: string): PublicKey[] {
-  return texts.map((text) => {
-    try {
-      return parsePublicKey(text);
-    } catch (error) {
-      throw new UserError(`${where}: ${messageOf(error)}`, 'a public key looks like NAME-1:<44 base64 characters>');
-    }
-  });
-}
 
 /** The local store's record of each path (or of its closure), or undefined for a path it lacks. */
 async function localInfos(paths: string[], recursive: boolean): Promise<Array<[string, PathInfo | undefined]>> {
@@ -65,7 +56,7 @@ export async function run(context: Context, cacheName: string, paths: string[], 
         `pass the key that signs it: cachix verify ${cacheName} --public-key NAME-1:... PATHS`,
       );
     }
-    const keys = parseKeys(keyTexts, options.publicKey ? '--public-key' : `the key of ${opened.name}`);
+    const keys = keyTexts.map((text) => parsePublicKeyFrom(text, options.publicKey ? '--public-key' : `the key of ${opened.name}`));
     const targets = await localInfos(storePaths, options.recursive ?? false);
     let failures = 0;
     // Checked several at once, printed in order as soon as every line before is known.
@@ -79,10 +70,7 @@ export async function run(context: Context, cacheName: string, paths: string[], 
         if (verdict.problems.length > 0) failures += 1;
         const status = verdict.problems.length === 0 ? 'ok' : `FAIL: ${verdict.problems.join('; ')}`;
         // Problems quote what the server sent: no control characters (terminal escapes) reach the terminal.
-        lines[index] = `${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`.replace(
-          /[\x00-\x1f\x7f-\x9f]/g,
-          '?',
-        );
+        lines[index] = printable(`${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`);
         while (printed < lines.length && lines[printed] !== undefined) context.stdout.write(`${lines[printed++]}\n`);
       },
     );

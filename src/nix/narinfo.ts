@@ -1,5 +1,6 @@
 import { formatHashBase32, parseHash, type Hash } from './hash.js';
 import { DEFAULT_STORE_DIR, parseStorePath, parseStorePathBaseName } from './store-path.js';
+import { printable } from '../util/printable.js';
 
 /** What a binary cache says about one store path. References and Deriver are full store paths here. */
 export interface NarInfo {
@@ -19,11 +20,6 @@ export interface NarInfo {
 
 /** A narinfo is a few hundred bytes; anything this large is not one, and is not read further. */
 export const MAX_NARINFO_BYTES = 1 << 20;
-
-/** Untrusted text from a server, safe to quote to a terminal: control characters (escape sequences) as \xNN. */
-function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 function baseName(storePath: string): string {
   return storePath.slice(storePath.lastIndexOf('/') + 1);

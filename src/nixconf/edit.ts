@@ -15,11 +15,6 @@ function settingLines(text: string, path: string, setting: string): NixConfLine[
   return parseNixConfText(text, path).lines.filter((line) => line.kind === 'setting' && canonicalName(line.name).name === setting);
 }
 
-/** Values already set for `setting` in this file, by any of its names. */
-export function valuesInFile(text: string, path: string, setting: string): string[] {
-  return settingLines(text, path, setting).flatMap((line) => line.values);
-}
-
 /** `raw` with `addition` put after the last value, before trailing blanks and any comment. */
 function appendToLine(raw: string, addition: string): string {
   const content = contentOf(raw);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { addListValues, removeListValues, setIfAbsent } from './edit.js';
-import type { Placement } from './mode.js';
+import type { Placement } from './placement.js';
 import { netrcPassword, removeNetrcMachine, setNetrcPassword } from './netrc-edit.js';
 import { effectiveValues, loadNixConf, parseNixConfText, readNixConfText } from './parse.js';
 import type { CacheForNix } from './cache-for-nix.js';

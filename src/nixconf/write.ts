@@ -1,7 +1,8 @@
-import { chown, copyFile, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { chown, copyFile, lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
 import { storeDirOf } from '../context.js';
+import { writeFileAtomically } from '../util/atomic-write.js';
 
 export const BACKUP_SUFFIX = '.bak';
 
@@ -64,27 +65,21 @@ export async function replaceFile(
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw permissionError(path, error);
   }
   const mode = previous ? previous.mode & 0o7777 : (options.mode ?? 0o644);
-  const temporary = `${path}.cachix-tmp-${process.pid}`;
+  let backupPath: string | undefined;
   try {
     await mkdir(dirname(path), { recursive: true });
-    const handle = await open(temporary, 'w', mode);
-    try {
-      await handle.writeFile(text);
-      await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    if (previous && process.getuid?.() === 0) await chown(temporary, previous.uid, previous.gid);
-    let backupPath: string | undefined;
-    if (previous && options.backup !== false) {
-      backupPath = path + BACKUP_SUFFIX;
-      await copyFile(path, backupPath);
-    }
-    await rename(temporary, path);
+    await writeFileAtomically(path, text, {
+      mode,
+      beforeRename: async (temporary) => {
+        if (previous && process.getuid?.() === 0) await chown(temporary, previous.uid, previous.gid);
+        if (previous && options.backup !== false) {
+          backupPath = path + BACKUP_SUFFIX;
+          await copyFile(path, backupPath);
+        }
+      },
+    });
     return backupPath ? { backupPath } : {};
   } catch (error) {
-    await unlink(temporary).catch(() => undefined);
     if (error instanceof UserError) throw error;
     throw permissionError(path, error);
   }

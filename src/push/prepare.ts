@@ -17,7 +17,8 @@ export interface PushFlags {
 }
 
 export interface PreparedPush {
-  opened: OpenedCache;
+  /** The name the user gave (or the URL), for messages. */
+  cacheName: string;
   cache: BinaryCache;
   pushOptions: PushOptions;
   progress: Progress;
@@ -73,5 +74,5 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
     omitDeriver: flags.omitDeriver === true,
     signingKey,
   };
-  return { opened, cache: opened.cache, pushOptions, progress: await createProgress(context.stderr, context.env) };
+  return { cacheName: opened.name, cache: opened.cache, pushOptions, progress: await createProgress(context.stderr, context.env) };
 }

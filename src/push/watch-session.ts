@@ -3,7 +3,7 @@ import { queryValidPaths } from '../store/path-info.js';
 import { watchStore } from '../store/watch.js';
 import { pushPaths } from './pipeline.js';
 import { formatBytes, type Progress } from './progress.js';
-import { PushQueue, type QueueTotals } from './queue.js';
+import { PushQueue, type QueueTotals } from './watch-queue.js';
 
 /** Exit codes for being stopped at once by a second signal, as shells report them (128 + n). */
 export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -21,7 +21,7 @@ export interface WatchSession {
 }
 
 export function startWatchSession(prepared: PreparedPush, storeDir: string): WatchSession {
-  const { opened, cache, pushOptions, progress } = prepared;
+  const { cacheName, cache, pushOptions, progress } = prepared;
   const log = (line: string): void => progress.log(line);
   const queue = new PushQueue({
     push: (paths) => pushPaths(cache, paths, pushOptions, progress),
@@ -31,7 +31,7 @@ export function startWatchSession(prepared: PreparedPush, storeDir: string): Wat
   const watcher = watchStore({ storeDir, queryValid: queryValidPaths, onValidPaths: (paths) => queue.add(paths), log });
   return {
     storeDir,
-    cacheName: opened.name,
+    cacheName,
     progress,
     async finish() {
       await watcher.close();

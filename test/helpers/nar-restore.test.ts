@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NarParseError } from '../../src/nix/nar/parse.js';
 import { restoreNar } from './nar-restore.js';
-import { nixDump, requireNix } from '../helpers/nix.js';
+import { nixDump, requireNix } from './nix.js';
 
 function str(value: string): Buffer {
   const bytes = Buffer.from(value);
