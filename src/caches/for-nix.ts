@@ -1,7 +1,8 @@
 import { loadConfig, saveConfig } from '../config.js';
 import type { Context } from '../context.js';
 import { UserError, messageOf } from '../errors.js';
-import { authToken, openCache } from './open.js';
+import { ATTIC_SCHEMES, atticToken, parseAtticUrl } from './attic.js';
+import { authToken, openCache, type OpenedCache } from './open.js';
 import { formatPublicKey, parsePublicKey } from '../nix/signing.js';
 import { nixSubstituterUrl, type CacheForNix } from '../nixconf/cache-for-nix.js';
 
@@ -11,6 +12,13 @@ function checkedKey(text: string, what: string): string {
   } catch (error) {
     throw new UserError(`${what} is not a Nix public key: ${messageOf(error)}`, 'a public key looks like NAME-1:<44 base64 characters>');
   }
+}
+
+/** The token Nix needs in netrc for a private cache: an attic server's own, else the auth token. */
+function cacheToken(opened: OpenedCache, context: Context): string | undefined {
+  const url = new URL(opened.url);
+  if (ATTIC_SCHEMES.includes(url.protocol)) return atticToken(parseAtticUrl(url), context, opened.config);
+  return authToken(context, opened.config);
 }
 
 /**
@@ -34,7 +42,8 @@ export async function cacheForNix(
     substituterUrl = info.substituterUrl;
     isPublic = info.isPublic;
   } catch (error) {
-    if (!options.offline || opened.url.startsWith('cachix:')) throw error;
+    // Without its server, a cachix or attic cache has no substituter URL to remove.
+    if (!options.offline || opened.url.startsWith('cachix:') || opened.url.startsWith('attic+')) throw error;
   } finally {
     await opened.cache.close?.();
   }
@@ -54,7 +63,7 @@ export async function cacheForNix(
       substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
       publicKeys,
       isPublic,
-      token: authToken(context, opened.config),
+      token: cacheToken(opened, context),
       entry,
     };
   }
@@ -77,7 +86,7 @@ export async function cacheForNix(
     substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
     publicKeys,
     isPublic,
-    token: authToken(context, opened.config),
+    token: cacheToken(opened, context),
     entry,
     newPin: options.publicKey && pinned !== entry?.pinnedPublicKey ? pinned : undefined,
   };
