@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,17 @@ describe('push to attic', () => {
     expect(uploads.map((upload) => [upload.status, upload.kind])).toEqual([[200, 'Deduplicated']]);
   });
 
+  it('verify reads back what the server serves and checks it against its published key', async () => {
+    const result = await world.run(['verify', '-r', attic.cacheUrl('main'), closure.top], { env: { CACHIX_AUTH_TOKEN: PUSH_TOKEN } });
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout.trim().split('\n')).toEqual(
+      [closure.top, closure.lib, closure.data]
+        .sort()
+        .map((path) => `${path} ok`)
+        .sort(),
+    );
+  });
+
   it('another server key is not trusted: Nix refuses what the server signed', async () => {
     const otherKey = 'other-1:' + Buffer.alloc(32, 7).toString('base64');
     const substituted = await substituteThenDiscard(closure.lib, attic.substituterUrl('main'), otherKey);
@@ -115,6 +127,65 @@ describe('the metadata in the body (preamble)', () => {
     expect(uploadsOf(hashPart(refs[0]!))[0]).toMatchObject({ status: 200, form: 'header' });
     const substituted = await substituteThenDiscard(top, attic.substituterUrl('main'), attic.publicKey('main'));
     expect(substituted.ok, substituted.stderr).toBe(true);
+  });
+});
+
+describe('what the server refuses (the double, as attic)', () => {
+  const put = (headers: Record<string, string>, body: Buffer) =>
+    fetch(`${attic.endpoint}_api/v1/upload-path`, { method: 'PUT', headers: { authorization: `bearer ${PUSH_TOKEN}`, ...headers }, body });
+  const narInfo = (body: Buffer, changes: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      cache: 'main',
+      store_path_hash: '0'.repeat(32),
+      store_path: `/nix/store/${'0'.repeat(32)}-x`,
+      references: [],
+      system: null,
+      deriver: null,
+      sigs: [],
+      ca: null,
+      nar_hash: `sha256:${createHash('sha256').update(body).digest('hex')}`,
+      nar_size: body.length,
+      ...changes,
+    });
+
+  it('a body whose hash or size is not the declared one, a wrong preamble size, no metadata: 400', async () => {
+    const body = Buffer.from('not really a NAR, but hashed as one');
+    const wrongHash = await put({ 'x-attic-nar-info': narInfo(body, { nar_hash: `sha256:${'1'.repeat(64)}` }) }, body);
+    expect(wrongHash.status).toBe(400);
+    expect(await wrongHash.json()).toMatchObject({ error: 'RequestError', message: expect.stringMatching(/Bad NAR Hash or Size/) });
+    const shortBody = await put({ 'x-attic-nar-info': narInfo(body, { nar_size: body.length + 1 }) }, body);
+    expect(shortBody.status).toBe(400);
+    const info = Buffer.from(narInfo(body));
+    const badPreamble = await put(
+      { 'x-attic-nar-info-preamble-size': String(info.length + 100) },
+      Buffer.concat([info, body]).subarray(0, info.length + 50),
+    );
+    expect(badPreamble.status).toBe(400);
+    expect((await put({}, body)).status).toBe(400);
+    const fine = await put({ 'x-attic-nar-info-preamble-size': String(info.length) }, Buffer.concat([info, body]));
+    expect(fine.status).toBe(200);
+    expect(await fine.json()).toMatchObject({ kind: 'Uploaded' });
+  });
+});
+
+describe('a store path changed after it was built', () => {
+  it('is refused before its last byte: the server stores nothing of it', async () => {
+    const path = await buildWithNix('attic-corrupt-me', 'mkdir $out; echo original > $out/file; head -c 3000000 /dev/urandom > $out/big');
+    await chmod(path, 0o755);
+    await chmod(join(path, 'file'), 0o644);
+    await writeFile(join(path, 'file'), 'tampere\n'); // the same size: only the hash tells
+    try {
+      const result = await push('main', [path]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('nix-store --verify-path');
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect(uploadsOf(hashPart(path)).filter((upload) => upload.status === 200)).toEqual([]);
+      // Cut before its end, not sent whole for the server to refuse: a server without attic's check would keep it.
+      expect(uploadsOf(hashPart(path)).map((upload) => upload.error)).not.toContainEqual(expect.stringMatching(/Bad NAR Hash or Size/));
+      expect((await fetch(`${attic.substituterUrl('main')}/${hashPart(path)}.narinfo`)).status).toBe(404);
+    } finally {
+      await run('nix-store', ['--delete', path]).catch(() => undefined);
+    }
   });
 });
 
