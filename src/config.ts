@@ -97,7 +97,7 @@ export async function loadConfig(path: string): Promise<Config> {
     servers[host] = { token: typeof token === 'string' ? token : undefined };
   }
   return {
-    servers,
+    ...(Object.keys(servers).length > 0 && { servers }),
     authToken: typeof parsed.auth_token === 'string' ? parsed.auth_token : undefined,
     host: typeof parsed.host === 'string' ? parsed.host : undefined,
     caches,
