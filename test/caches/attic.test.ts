@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSigningKey, generateSigningKey } from '../../src/nix/signing.js';
 import { startAtticDouble, type AtticDouble } from '../helpers/attic-double.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
-import { buildTestClosure, buildWithNix, nixClosure, NIX_FEATURES, run } from '../helpers/nix.js';
+import { buildTestClosure, buildWithNix, nixClosure, NIX_FEATURES, NO_SUBSTITUTERS, run } from '../helpers/nix.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
 import { cachix } from '../helpers/cli.js';
 import { makeNixConfDirs, nixShowConfig, removeDir } from '../helpers/nix-user.js';
@@ -239,6 +239,27 @@ describe('retries and the upstream filter', () => {
     expect(uploadsOf(hashPart(path)).map((upload) => upload.status)).toEqual([0, 200]);
     const substituted = await substituteThenDiscard(path, attic.substituterUrl('main'), attic.publicKey('main'));
     expect(substituted.ok, substituted.stderr).toBe(true);
+  });
+
+  it('watch-exec pushes what its command builds, through the same pipeline', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'attic-watch-'));
+    try {
+      const file = join(dir, 'default.nix');
+      const salt = `${process.pid}-${Date.now()}`;
+      await writeFile(
+        file,
+        `derivation { name = "attic-watched"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo watched > $out; :" ]; salt = "${salt}"; }`,
+      );
+      const result = await world.run(['watch-exec', attic.cacheUrl('main'), '--', 'nix-build', file, '--no-out-link', ...NO_SUBSTITUTERS], {
+        env: { CACHIX_AUTH_TOKEN: PUSH_TOKEN },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const built = result.stdout.trim().split('\n').pop()!;
+      expect(built).toMatch(/^\/nix\/store\/.*-attic-watched$/);
+      expect(uploadsOf(hashPart(built)).map((upload) => upload.status)).toEqual([200]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("paths signed by one of the cache's upstream keys are not pushed", async () => {
