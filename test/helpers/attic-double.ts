@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { CompressStream } from 'zstd-napi';
 import { decodeBase32 } from '../../src/nix/base32.js';
 import { narInfoFingerprint } from '../../src/nix/narinfo.js';
 import { formatPublicKey, generateSigningKey, publicKeyOf, signFingerprint, type SigningKey } from '../../src/nix/signing.js';
-import { createCompressStream } from '../../src/push/compress.js';
 import { listenOnLoopback } from './loopback.js';
 
 /*
@@ -330,7 +330,7 @@ export async function startAtticDouble(options: {
         yield chunk;
       }
     };
-    await pipeline(counting(body.rest(narSize as number)), createCompressStream('zstd', 3, 1), measure, sink);
+    await pipeline(counting(body.rest(narSize as number)), new CompressStream({ compressionLevel: 3 }), measure, sink);
     if (hasher.digest('hex') !== narHashHex || size !== narSize) {
       if (file) await unlink(file).catch(() => undefined);
       throw request('Bad NAR Hash or Size');
