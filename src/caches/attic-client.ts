@@ -7,6 +7,13 @@ import { readLimited } from '../util/read-limited.js';
 import { unreachableCode } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload } from './upload-watchdog.js';
+import {
+  NAR_INFO_PREAMBLE_THRESHOLD,
+  type AtticCacheConfig,
+  type CreateCacheRequest,
+  type UploadPathNarInfo,
+  type UploadPathResult,
+} from './attic-api.js';
 
 /*
  * Routes from attic's server/src/api/v1/mod.rs, JSON shapes from attic/src/api/v1/*.rs (serde
@@ -16,48 +23,6 @@ import { requestWatchingUpload } from './upload-watchdog.js';
  * `{code, error, message}` (server/src/error.rs).
  */
 
-/** `GET /_api/v1/cache-config/{cache}` (attic::api::v1::cache_config::CacheConfig); all optional. */
-export interface AtticCacheConfig {
-  substituter_endpoint?: string;
-  api_endpoint?: string;
-  public_key?: string;
-  is_public?: boolean;
-  store_dir?: string;
-  priority?: number;
-  upstream_cache_key_names?: string[];
-}
-
-/** attic::api::v1::upload_path::UploadPathNarInfo; nar_hash as `sha256:<hex>`, references as base names. */
-export interface UploadPathNarInfo {
-  cache: string;
-  store_path_hash: string;
-  store_path: string;
-  references: string[];
-  system: string | null;
-  deriver: string | null;
-  sigs: string[];
-  ca: string | null;
-  nar_hash: string;
-  nar_size: number;
-}
-
-/** attic::api::v1::cache_config::CreateCacheRequest. */
-export interface CreateCacheRequest {
-  keypair: 'Generate';
-  is_public: boolean;
-  store_dir: string;
-  priority: number;
-  upstream_cache_key_names: string[];
-}
-
-export interface UploadPathResult {
-  kind?: string;
-  file_size?: number | null;
-  frac_deduplicated?: number | null;
-}
-
-/** client/src/api/mod.rs NAR_INFO_PREAMBLE_THRESHOLD: a JSON this large goes in the body. */
-export const NAR_INFO_PREAMBLE_THRESHOLD = 4 * 1024;
 const UPLOAD_LIMITS = { idleMs: 120_000, headersMs: 120_000 };
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 

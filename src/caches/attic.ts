@@ -6,7 +6,8 @@ import { UserError } from '../errors.js';
 import { MAX_NARINFO_BYTES } from '../nix/narinfo.js';
 import { DEFAULT_STORE_DIR, hashPartOf } from '../nix/store-path.js';
 import { registerSecret } from '../redact.js';
-import { AtticClient, AtticRefusal, type AtticCacheConfig, type UploadPathNarInfo } from './attic-client.js';
+import type { AtticCacheConfig, UploadPathNarInfo } from './attic-api.js';
+import { AtticClient, AtticRefusal } from './attic-client.js';
 import type { BinaryCache, CacheInfo, NarSource, NarUpload, StreamedUpload } from './cache.js';
 import type { RetryOptions } from './retry.js';
 

@@ -323,6 +323,14 @@ describe('create and use', () => {
       } finally {
         await rm(store, { recursive: true, force: true });
       }
+
+      // remove takes out exactly what use added: the substituter, the key and our netrc entry.
+      const removed = await cachix(['remove', attic.cacheUrl('private')], { env: { ...dirs.env, CACHIX_AUTH_TOKEN: PULL_TOKEN } });
+      expect(removed.code, removed.stderr).toBe(0);
+      const after = await nixShowConfig(dirs.env);
+      expect(after.get('substituters') ?? '').not.toContain(attic.substituterUrl('private'));
+      expect(after.get('trusted-public-keys') ?? '').not.toContain(attic.publicKey('private'));
+      expect(await readFile(netrcFile, 'utf8').catch(() => '')).not.toContain(PULL_TOKEN);
     } finally {
       await removeDir(dirs.root);
     }
