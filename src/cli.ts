@@ -56,6 +56,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .description('store the auth token for cachix API and HTTP caches (0600); read from stdin with --stdin')
     .argument('[token]', 'the token (prefer --stdin, so it stays out of shell history)')
     .option('--stdin', 'read the token from standard input')
+    .option('--server <host>', 'store it for one attic server (host[:port] of its cache URLs) instead of for all caches')
     .action(action(() => import('./commands/authtoken.js')));
 
   program

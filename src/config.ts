@@ -15,8 +15,15 @@ export interface CacheEntry {
   pinnedPublicKey?: string | undefined;
 }
 
+/** Credentials for one server (attic), keyed by host[:port] under [servers."HOST"]. */
+export interface ServerEntry {
+  token?: string | undefined;
+}
+
 export interface Config {
   authToken?: string | undefined;
+  /** Per-server tokens; a server without one uses authToken. */
+  servers?: Record<string, ServerEntry> | undefined;
   /** The cachix API host, when not https://cachix.org. */
   host?: string | undefined;
   caches: Record<string, CacheEntry>;
@@ -88,7 +95,13 @@ export async function loadConfig(path: string): Promise<Config> {
   const caches: Record<string, CacheEntry> = {};
   const rawCaches = (parsed.caches ?? {}) as Record<string, unknown>;
   for (const [name, raw] of Object.entries(rawCaches)) caches[name] = entryFromToml(name, raw, path);
+  const servers: Record<string, ServerEntry> = {};
+  for (const [host, raw] of Object.entries((parsed.servers ?? {}) as Record<string, unknown>)) {
+    const token = (raw as { token?: unknown } | null)?.token;
+    servers[host] = { token: typeof token === 'string' ? token : undefined };
+  }
   return {
+    ...(Object.keys(servers).length > 0 && { servers }),
     authToken: typeof parsed.auth_token === 'string' ? parsed.auth_token : undefined,
     host: typeof parsed.host === 'string' ? parsed.host : undefined,
     caches,
@@ -108,6 +121,9 @@ function toToml(config: Config): string {
     caches[name] = table;
   }
   map.caches = caches;
+  const servers: TOML.JsonMap = {};
+  for (const [host, entry] of Object.entries(config.servers ?? {})) if (entry.token) servers[host] = { token: entry.token };
+  if (Object.keys(servers).length > 0) map.servers = servers;
   return '# cachix configuration: holds signing keys and tokens, keep it private (mode 0600).\n' + TOML.stringify(map);
 }
 

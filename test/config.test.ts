@@ -47,6 +47,14 @@ describe('config file', () => {
     });
   });
 
+  it('keeps per-server tokens (attic) through a save that changes something else', async () => {
+    await saveConfig(path, { authToken: 'global', servers: { 'attic.example.com:8080': { token: 'server-token' } }, caches: {} });
+    const loaded = await loadConfig(path);
+    expect(loaded.servers).toEqual({ 'attic.example.com:8080': { token: 'server-token' } });
+    await saveConfig(path, { ...loaded, caches: { ci: { url: 'attic+https://attic.example.com:8080/ci' } } });
+    expect((await loadConfig(path)).servers).toEqual({ 'attic.example.com:8080': { token: 'server-token' } });
+  });
+
   it('writes it 0600 in a 0700 directory, leaving no temporary file behind', async () => {
     await saveConfig(path, { caches: {} });
     expect((await stat(path)).mode & 0o777).toBe(0o600);

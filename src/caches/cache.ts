@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Hash } from '../nix/hash.js';
 import type { NarInfo } from '../nix/narinfo.js';
 
 /** What `nix-cache-info` says, plus what a cachix API cache adds. */
@@ -13,6 +14,36 @@ export interface CacheInfo {
   isPublic: boolean;
   /** Compression the server prefers (cachix API), if it says. */
   preferredCompression?: 'zstd' | 'xz' | undefined;
+  /**
+   * Key names of upstream caches the server names (attic's `upstream_cache_key_names`): a path
+   * signed by one of them is served upstream and need not be pushed.
+   */
+  upstreamCacheKeyNames?: string[] | undefined;
+}
+
+/**
+ * One store path's NAR as Nix dumps it, uncompressed, for a server that compresses and signs
+ * itself (attic). `open()` dumps the path from the store afresh each call, so a retried upload
+ * re-reads it; the stream fails before its last byte when the NAR does not match narHash and
+ * narSize (the path changed after it was built), so a server never receives a whole wrong NAR.
+ */
+export interface NarSource {
+  storePath: string;
+  narHash: Hash;
+  narSize: number;
+  /** Full store paths. */
+  references: string[];
+  deriver?: string | undefined;
+  sigs: string[];
+  ca?: string | undefined;
+  open(): AsyncIterable<Buffer>;
+}
+
+export interface StreamedUpload {
+  /** Bytes sent in the request that succeeded (NAR, plus any metadata sent in the body). */
+  sentBytes: number;
+  /** The server already held this NAR and kept a reference to it. */
+  deduplicated: boolean;
 }
 
 /**
@@ -50,6 +81,16 @@ export interface BinaryCache {
    * NAR and completes it with the narinfo fields in one call. The narinfo is already signed.
    */
   upload(nar: NarUpload, narInfo: NarInfo): Promise<void>;
+  /**
+   * Present on servers that compress, chunk and sign themselves (attic): the pipeline then hands
+   * them the NAR as dumped instead of a compressed spool, and needs no signing key.
+   */
+  uploadNarSource?(nar: NarSource): Promise<StreamedUpload>;
+  /**
+   * For `create` on a server that keeps its own caches: registers the cache when it exists, or
+   * asks the server to create it.
+   */
+  createOnServer?(settings: { storeDir: string; priority: number; isPublic: boolean }): Promise<'existed' | 'created'>;
   /** Reads a narinfo's text back, or undefined when the cache has none (for `verify`). */
   getNarInfo(hashPart: string): Promise<string | undefined>;
   /** Reads a file back from the cache (for `verify`): a stream, or undefined when missing. */

@@ -1,7 +1,8 @@
 import { isCacheName, loadConfig, saveConfig } from '../config.js';
 import type { Context } from '../context.js';
 import { UserError, messageOf } from '../errors.js';
-import { authToken, openCache } from './open.js';
+import { ATTIC_SCHEMES, atticToken, parseAtticUrl } from './attic.js';
+import { authToken, openCache, type OpenedCache } from './open.js';
 import { formatPublicKey, parsePublicKey, type PublicKey } from '../nix/signing.js';
 import { nixSubstituterUrl, type CacheForNix } from '../nixconf/cache-for-nix.js';
 
@@ -16,6 +17,13 @@ export function parsePublicKeyFrom(text: string, what: string): PublicKey {
 
 function checkedKey(text: string, what: string): string {
   return formatPublicKey(parsePublicKeyFrom(text, what));
+}
+
+/** The token Nix needs in netrc for a private cache: an attic server's own, else the auth token. */
+function cacheToken(opened: OpenedCache, context: Context): string | undefined {
+  const url = new URL(opened.url);
+  if (ATTIC_SCHEMES.includes(url.protocol)) return atticToken(parseAtticUrl(url), context, opened.config);
+  return authToken(context, opened.config);
 }
 
 /**
@@ -39,7 +47,8 @@ export async function cacheForNix(
     substituterUrl = info.substituterUrl;
     isPublic = info.isPublic;
   } catch (error) {
-    if (!options.offline || opened.url.startsWith('cachix:')) throw error;
+    // Without its server, a cachix or attic cache has no substituter URL to remove.
+    if (!options.offline || opened.url.startsWith('cachix:') || opened.url.startsWith('attic+')) throw error;
   } finally {
     await opened.cache.close?.();
   }
@@ -59,7 +68,7 @@ export async function cacheForNix(
       substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
       publicKeys,
       isPublic,
-      token: authToken(context, opened.config),
+      token: cacheToken(opened, context),
       entry,
     };
   }
@@ -82,7 +91,7 @@ export async function cacheForNix(
     substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
     publicKeys,
     isPublic,
-    token: authToken(context, opened.config),
+    token: cacheToken(opened, context),
     entry,
     newPin: options.publicKey && pinned !== entry?.pinnedPublicKey ? pinned : undefined,
   };

@@ -16,7 +16,7 @@ export interface OpenedCache {
   cache: BinaryCache;
 }
 
-const URL_SCHEMES = ['file:', 'http:', 'https:', 's3:', 'cachix:'];
+const URL_SCHEMES = ['file:', 'http:', 'https:', 's3:', 'cachix:', 'attic+http:', 'attic+https:'];
 
 export function looksLikeUrl(text: string): boolean {
   return /^[a-z][a-z0-9+.-]*:/i.test(text) && !/^[a-z]:\\/i.test(text);
@@ -29,13 +29,13 @@ export function parseCacheUrl(text: string): URL {
   } catch {
     throw new UserError(
       `'${text}' is not a valid cache URL`,
-      'use file:///dir, http(s)://host/path, s3://bucket?region=..., or cachix:NAME',
+      'use file:///dir, http(s)://host/path, s3://bucket?region=..., cachix:NAME, or attic+https://host/CACHE',
     );
   }
   if (!URL_SCHEMES.includes(url.protocol)) {
     throw new UserError(
       `'${url.protocol}' caches are not supported`,
-      'use file:///dir, http(s)://host/path, s3://bucket?region=..., or cachix:NAME',
+      'use file:///dir, http(s)://host/path, s3://bucket?region=..., cachix:NAME, or attic+https://host/CACHE',
     );
   }
   return url;
@@ -75,6 +75,11 @@ export async function cacheForUrl(url: URL, context: Context, config: Config): P
         token: authToken(context, config),
         retry: { log: context.log },
       });
+    }
+    case 'attic+http:':
+    case 'attic+https:': {
+      const { createAtticCache } = await import('./attic.js');
+      return createAtticCache(url, context, config, { log: context.log });
     }
     default:
       throw new UserError(`'${url.protocol}' caches are not supported`);

@@ -18,7 +18,28 @@ async function readStdin(stdin: InputStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function run(context: Context, tokenArgument: string | undefined, options: { stdin?: boolean }): Promise<void> {
+/** A server is keyed by host[:port]; a URL given instead is cut down to that. */
+function serverKey(text: string): string {
+  const trimmed = text.trim();
+  let host = trimmed;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
+    try {
+      host = new URL(trimmed).host;
+    } catch {
+      host = '';
+    }
+  }
+  if (!/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:.]+\](:\d+)?$/.test(host)) {
+    throw new UserError(`'${text}' is not a server`, 'give its host, as in the cache URL: --server attic.example.com (or host:port)');
+  }
+  return host.toLowerCase();
+}
+
+export async function run(
+  context: Context,
+  tokenArgument: string | undefined,
+  options: { stdin?: boolean; server?: string },
+): Promise<void> {
   if (tokenArgument !== undefined && options.stdin) {
     throw new UserError(
       'give the token either as an argument or with --stdin, not both',
@@ -37,6 +58,13 @@ export async function run(context: Context, tokenArgument: string | undefined, o
   registerSecret(token);
 
   const config = await loadConfig(context.configPath);
+  if (options.server !== undefined) {
+    const server = serverKey(options.server);
+    config.servers = { ...config.servers, [server]: { token } };
+    await saveConfig(context.configPath, config);
+    context.stdout.write(`stored the token for ${server} in ${context.configPath} (mode 0600)\n`);
+    return;
+  }
   config.authToken = token;
   await saveConfig(context.configPath, config);
   context.stdout.write(`stored the auth token in ${context.configPath} (mode 0600)\n`);

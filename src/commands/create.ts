@@ -24,11 +24,20 @@ export async function run(context: Context, name: string, options: CreateOptions
   }
   const urlText = options.url ?? pathToFileURL(localCacheDir(name, context.env)).href;
   const url = parseCacheUrl(urlText);
-  const key = options.signingKey ? generateSigningKey(options.keyName ?? `${name}-1`) : undefined;
   const cache = await cacheForUrl(url, context, config);
+  // A server that signs what it stores (attic) keeps its own key: none is made here.
+  const key = options.signingKey && !cache.uploadNarSource ? generateSigningKey(options.keyName ?? `${name}-1`) : undefined;
+  const storeDir = context.storeDir;
+  let done = `created cache ${name} at ${urlText}`;
 
   if (cache.writeCacheInfo) {
-    await cache.writeCacheInfo(formatNixCacheInfo({ storeDir: context.storeDir, wantMassQuery: true, priority: options.priority }));
+    await cache.writeCacheInfo(formatNixCacheInfo({ storeDir, wantMassQuery: true, priority: options.priority }));
+  } else if (cache.createOnServer) {
+    const outcome = await cache.createOnServer({ storeDir, priority: options.priority, isPublic: false });
+    done =
+      outcome === 'existed'
+        ? `registered the existing cache at ${urlText} as ${name} (its server keeps the cache and signs what is pushed)`
+        : `created the cache ${urlText} on its server (private, signed by the server's key) and registered it as ${name}`;
   } else {
     await cache.info(); // a cachix API cache is made on its server; check it exists and we may use it
   }
@@ -41,7 +50,8 @@ export async function run(context: Context, name: string, options: CreateOptions
   config.caches[name] = entry;
   await saveConfig(context.configPath, config);
 
-  context.stderr.write(`created cache ${name} at ${urlText}\n`);
+  await cache.close?.();
+  context.stderr.write(`${done}\n`);
   if (entry.publicKey) {
     context.stderr.write(`its signing key is stored (0600) in ${context.configPath}; public key:\n`);
     context.stdout.write(`${entry.publicKey}\n`);

@@ -24,7 +24,7 @@ export interface PreparedNar {
   cleanup(): Promise<void>;
 }
 
-function corrupted(info: PathInfo, what: string): UserError {
+export function corrupted(info: PathInfo, what: string): UserError {
   return new UserError(
     `${info.path} does not match what Nix recorded (${what}); it was changed after it was built, and nothing of it was uploaded`,
     `check it with: nix-store --verify-path ${info.path}  (repair: nix-store --repair-path ${info.path})`,

@@ -8,6 +8,7 @@ import { queryPathInfo, type PathInfo } from '../store/path-info.js';
 import type { CompressionMethod } from '../util/compression.js';
 import { SMALL_NAR_BYTES } from './nar-spool.js';
 import { prepareNar } from './nar-upload.js';
+import { narSourceOf } from './nar-source.js';
 import { formatBytes, type Progress } from './progress.js';
 import { Semaphore } from '../util/semaphore.js';
 import { sweepStaleSpoolFiles } from './spool-sweep.js';
@@ -17,7 +18,10 @@ export interface PushOptions {
   compressionLevel?: number | undefined;
   jobs: number;
   omitDeriver: boolean;
-  signingKey: SigningKey;
+  /** Absent for a cache that signs on its server (BinaryCache.uploadNarSource). */
+  signingKey?: SigningKey | undefined;
+  /** Paths signed by a key of one of these names are served upstream and not pushed. */
+  upstreamKeyNames?: readonly string[] | undefined;
 }
 
 export interface PushSummary {
@@ -26,6 +30,8 @@ export interface PushSummary {
   failed: number;
   narBytes: number;
   fileBytes: number;
+  /** Paths left out because an upstream cache's key signed them. */
+  upstream?: number;
 }
 
 /**
@@ -40,7 +46,8 @@ const LARGE_UPLOADS_AT_ONCE = 1;
 export function summaryLine(summary: PushSummary, cacheDescription: string): string {
   const pushed = `pushed ${summary.pushed} paths (${formatBytes(summary.narBytes)} of NAR, ${formatBytes(summary.fileBytes)} uploaded)`;
   const failed = summary.failed > 0 ? `, ${summary.failed} failed` : '';
-  return `${pushed}, skipped ${summary.skipped} already in ${cacheDescription}${failed}`;
+  const upstream = summary.upstream ? `, ${summary.upstream} served upstream` : '';
+  return `${pushed}, skipped ${summary.skipped} already in ${cacheDescription}${upstream}${failed}`;
 }
 
 /**
@@ -49,16 +56,25 @@ export function summaryLine(summary: PushSummary, cacheDescription: string): str
  * references are missing. The first failure stops new uploads; those in flight finish.
  */
 export async function pushPaths(cache: BinaryCache, storePaths: string[], options: PushOptions, progress: Progress): Promise<PushSummary> {
-  const closure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: true });
-  const missingHashes = await cache.missing(closure.map((info) => hashPartOf(info.path)));
+  const fullClosure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: true });
+  const closure = notServedUpstream(fullClosure, options.upstreamKeyNames ?? []);
+  const missingHashes = closure.length === 0 ? new Set<string>() : await cache.missing(closure.map((info) => hashPartOf(info.path)));
   const toPush = closure.filter((info) => missingHashes.has(hashPartOf(info.path)));
   const summary: PushSummary = { pushed: 0, skipped: closure.length - toPush.length, failed: 0, narBytes: 0, fileBytes: 0 };
+  if (closure.length < fullClosure.length) summary.upstream = fullClosure.length - closure.length;
   progress.start(
     toPush.length,
     toPush.reduce((total, info) => total + info.narSize, 0),
   );
   if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary);
   return summary;
+}
+
+/** As attic's client does: a path carrying a signature by an upstream key is left to that cache. */
+function notServedUpstream(closure: PathInfo[], upstreamKeyNames: readonly string[]): PathInfo[] {
+  if (upstreamKeyNames.length === 0) return closure;
+  const names = new Set(upstreamKeyNames);
+  return closure.filter((info) => !info.sigs.some((sig) => names.has(sig.slice(0, sig.indexOf(':')))));
 }
 
 async function uploadInOrder(
@@ -131,8 +147,20 @@ async function uploadInOrder(
       streamedBytes += bytes;
       progress.narBytesRead?.(bytes);
     };
+    if (cache.uploadNarSource) {
+      // The server compresses and signs: it gets the NAR as dumped, streamed, never spooled.
+      const source = narSourceOf(info, { omitDeriver: options.omitDeriver, onNarBytes });
+      const sent = await whileHolding(large ? largeUploads : undefined, () => cache.uploadNarSource!(source));
+      summary.pushed++;
+      summary.narBytes += info.narSize;
+      summary.fileBytes += sent.sentBytes;
+      progress.pathDone(info.path, info.narSize, sent.sentBytes, streamedBytes);
+      return;
+    }
+    const signingKey = options.signingKey;
+    if (!signingKey) throw new Error(`no signing key to sign ${info.path} for ${cache.description}`);
     const prepared = await whileHolding(large ? largeCompressions : undefined, () =>
-      prepareNar(info, { ...options, zstdWorkers, onNarBytes }, spoolDirectory),
+      prepareNar(info, { ...options, signingKey, zstdWorkers, onNarBytes }, spoolDirectory),
     );
     try {
       await whileHolding(large ? largeUploads : undefined, () => cache.upload(prepared.upload, prepared.narInfo));

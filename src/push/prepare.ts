@@ -56,7 +56,8 @@ export function findSigningKey(opened: OpenedCache, env: NodeJS.ProcessEnv): Sig
 
 export async function preparePush(context: Context, cacheNameOrUrl: string, flags: PushFlags): Promise<PreparedPush> {
   const opened = await openCache(cacheNameOrUrl, context);
-  const signingKey = findSigningKey(opened, context.env);
+  // A server that signs itself (attic) needs no key of ours.
+  const signingKey = opened.cache.uploadNarSource ? undefined : findSigningKey(opened, context.env);
   const info = await opened.cache.info();
   if (info.storeDir !== DEFAULT_STORE_DIR && info.storeDir !== context.storeDir) {
     throw new UserError(
@@ -73,6 +74,7 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
     jobs,
     omitDeriver: flags.omitDeriver === true,
     signingKey,
+    upstreamKeyNames: info.upstreamCacheKeyNames,
   };
   return { cacheName: opened.name, cache: opened.cache, pushOptions, progress: await createProgress(context.stderr, context.env) };
 }
