@@ -4,7 +4,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { readLimited } from '../util/read-limited.js';
-import { unreachableCode } from './http-errors.js';
+import { errorDetailOf, FirstAnswer } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload } from './upload-watchdog.js';
 import {
@@ -62,8 +62,10 @@ export class AtticRefusal extends UserError {
 export class AtticClient {
   private endpoint: URL;
   private readonly agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
-  /** Whether the server has answered anything yet: until then, failing to reach it is final. */
-  private answered = false;
+  private readonly firstAnswer = new FirstAnswer(
+    () => `the attic server at ${this.endpoint.origin}`,
+    'check the network and the cache URL',
+  );
 
   constructor(private readonly options: AtticClientOptions) {
     registerSecret(options.token);
@@ -186,7 +188,7 @@ export class AtticClient {
     try {
       return await withRetry(shown, () => this.attempt(call, headers, text), this.options.retry);
     } catch (error) {
-      throw this.unreachable(error) ?? error;
+      throw this.firstAnswer.unreachable(error) ?? error;
     }
   }
 
@@ -200,12 +202,10 @@ export class AtticClient {
         { method: call.method, headers, body: body?.stream ?? text, dispatcher: this.agent },
         body ? UPLOAD_LIMITS : undefined,
       );
-      this.answered = true;
+      this.firstAnswer.heard();
     } catch (error) {
       body?.stream.destroy();
-      // A server that never answered is a wrong URL or no network: final, not worth 90 s of retries.
-      if (!this.answered) throw this.unreachable(error) ?? error;
-      throw error;
+      throw this.firstAnswer.failure(error);
     }
     if (call.expect.includes(response.statusCode)) return response;
     const detail = await readLimited(response.body, 64 * 1024, () => new Error('too large')).catch(() => '');
@@ -219,7 +219,7 @@ export class AtticClient {
     try {
       ({ error, message } = JSON.parse(detail) as { error?: string; message?: string });
     } catch {
-      message = /<html|<!DOCTYPE/i.test(detail) ? undefined : detail.trim().split('\n')[0]?.slice(0, 200);
+      message = errorDetailOf(detail);
     }
     const { cache } = this.options;
     const server = this.endpoint.origin;
@@ -263,12 +263,6 @@ export class AtticClient {
       `${this.endpoint.origin} answered ${what} with something that is not attic's JSON`,
       'check that the cache URL points at an attic server: attic+https://HOST/CACHE',
     );
-  }
-
-  private unreachable(error: unknown): UserError | undefined {
-    const code = unreachableCode(error);
-    if (!code) return undefined;
-    return new UserError(`cannot reach the attic server at ${this.endpoint.origin} (${code})`, 'check the network and the cache URL');
   }
 }
 

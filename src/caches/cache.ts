@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { Hash } from '../nix/hash.js';
 import type { NarInfo } from '../nix/narinfo.js';
+import type { PathInfo } from '../store/path-info.js';
 
 /** What `nix-cache-info` says, plus what a cachix API cache adds. */
 export interface CacheInfo {
@@ -27,15 +27,8 @@ export interface CacheInfo {
  * re-reads it; the stream fails before its last byte when the NAR does not match narHash and
  * narSize (the path changed after it was built), so a server never receives a whole wrong NAR.
  */
-export interface NarSource {
+export interface NarSource extends Omit<PathInfo, 'path'> {
   storePath: string;
-  narHash: Hash;
-  narSize: number;
-  /** Full store paths. */
-  references: string[];
-  deriver?: string | undefined;
-  sigs: string[];
-  ca?: string | undefined;
   open(): AsyncIterable<Buffer>;
 }
 

@@ -59,18 +59,17 @@ export async function cacheForNix(
   const pinSource = options.publicKey ?? entry?.pinnedPublicKey;
   const pinned =
     pinSource === undefined ? undefined : checkedKey(pinSource, options.publicKey ? '--public-key' : `the pinned key of ${opened.name}`);
+  const described = {
+    name: opened.name,
+    cacheUrl: opened.url,
+    substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
+    isPublic,
+    token: cacheToken(opened, context),
+    entry,
+  };
   if (options.offline) {
     // Removing: every key this cache was ever trusted with goes, and none is required.
-    const publicKeys = [...new Set([...known, ...(pinned ? [pinned] : [])])];
-    return {
-      name: opened.name,
-      cacheUrl: opened.url,
-      substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
-      publicKeys,
-      isPublic,
-      token: cacheToken(opened, context),
-      entry,
-    };
+    return { ...described, publicKeys: [...new Set([...known, ...(pinned ? [pinned] : [])])] };
   }
   if (pinned && known.length > 0 && !known.includes(pinned)) {
     throw new UserError(
@@ -85,16 +84,7 @@ export async function cacheForNix(
       `pass the key that signs it: cachix use ${nameOrUrl} --public-key NAME-1:...`,
     );
   }
-  return {
-    name: opened.name,
-    cacheUrl: opened.url,
-    substituterUrl: nixSubstituterUrl(substituterUrl ?? opened.url),
-    publicKeys,
-    isPublic,
-    token: cacheToken(opened, context),
-    entry,
-    newPin: options.publicKey && pinned !== entry?.pinnedPublicKey ? pinned : undefined,
-  };
+  return { ...described, publicKeys, newPin: options.publicKey && pinned !== entry?.pinnedPublicKey ? pinned : undefined };
 }
 
 /** Remembers a --public-key in the config entry, so later runs refuse a different key. */

@@ -106,8 +106,9 @@ export function errorDetailOf(body: string, maxLength = 200): string | undefined
 export class FirstAnswer {
   private answered = false;
 
+  /** `what` names the host in the message: a function when the host may change (attic's api_endpoint). */
   constructor(
-    private readonly what: string,
+    private readonly what: string | (() => string),
     private readonly hint: string,
   ) {}
 
@@ -125,6 +126,7 @@ export class FirstAnswer {
   /** One line for a failure to reach the host at all (DNS, refused connection), answered before or not. */
   unreachable(error: unknown): UserError | undefined {
     const code = unreachableCode(error);
-    return code ? new UserError(`cannot reach ${this.what} (${code})`, this.hint) : undefined;
+    const what = typeof this.what === 'string' ? this.what : this.what();
+    return code ? new UserError(`cannot reach ${what} (${code})`, this.hint) : undefined;
   }
 }
