@@ -1,8 +1,7 @@
-/**
- * Secrets must never reach a terminal or a CI log. Everything we print about errors passes
- * through here: Nix secret keys (64-byte base64 after a name), bearer tokens, URL passwords and
- * S3 secrets are replaced.
- */
+// Secrets must never reach a terminal or a CI log. Everything we print about errors passes
+// through here: Nix secret keys (64-byte base64 after a name), bearer tokens, URL passwords and
+// S3 secrets are replaced.
+
 const registered = new Set<string>();
 
 /** Remember a secret seen at run time (a token, a key) so it is cut from any output. */

@@ -12,12 +12,11 @@ import type { PathInfo } from '../store/path-info.js';
 import type { BinaryCache } from '../caches/cache.js';
 import { createDecompressStream } from '../util/compression.js';
 
-/**
- * Reads one path back from a cache as Nix would substitute it, and says what does not hold:
- * the narinfo exists and parses, is signed by a trusted key, its NAR exists with the FileHash
- * and FileSize it claims, and unpacks to the NarHash and NarSize it claims, which are also the
- * local store's.
- */
+// Reads one path back from a cache as Nix would substitute it, and says what does not hold:
+// the narinfo exists and parses, is signed by a trusted key, its NAR exists with the FileHash
+// and FileSize it claims, and unpacks to the NarHash and NarSize it claims, which are also the
+// local store's.
+
 export interface PathVerdict {
   storePath: string;
   problems: string[];

@@ -1,10 +1,8 @@
 import { canonicalName, contentOf, parseNixConfText, type NixConfLine } from './parse.js';
 
-/**
- * Exact, additive edits of nix.conf text. We only ever add values to `extra-<setting>` lines (or
- * add such a line), so the user's own `substituters` (and cache.nixos.org in it) always stay, and
- * every other byte of the file is kept: comments, blank lines, ordering, CRLF line ends.
- */
+// Exact, additive edits of nix.conf text. We only ever add values to `extra-<setting>` lines (or
+// add such a line), so the user's own `substituters` (and cache.nixos.org in it) always stay, and
+// every other byte of the file is kept: comments, blank lines, ordering, CRLF line ends.
 
 function lineEnding(text: string): string {
   return text.includes('\r\n') ? '\r\n' : '\n';

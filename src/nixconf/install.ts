@@ -8,11 +8,10 @@ import { systemNixConfPath } from './trust.js';
 import { UserError } from '../errors.js';
 import { editTarget, ManagedByNixError, replaceFile } from './write.js';
 
-/**
- * Puts a cache into a nix.conf (and its credentials into the netrc Nix reads) and takes it out
- * again. Every new text is computed and checked before the first write, so an error leaves every
- * file as it was; unchanged files are not rewritten at all.
- */
+// Puts a cache into a nix.conf (and its credentials into the netrc Nix reads) and takes it out
+// again. Every new text is computed and checked before the first write, so an error leaves every
+// file as it was; unchanged files are not rewritten at all.
+
 export interface NixConfOutcome {
   nixConfPath: string;
   changed: boolean;

@@ -2,12 +2,10 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFile } from './write.js';
 
-/**
- * On NixOS, /etc/nix/nix.conf is generated and read-only: caches belong in the system
- * configuration. Like cachix, we write one module per cache into `<folder>/cachix/NAME.nix` and a
- * glue module `<folder>/cachix.nix` importing every module in that folder, so the user adds one
- * import once. List options merge across modules, so these add to the user's own substituters.
- */
+// On NixOS, /etc/nix/nix.conf is generated and read-only: caches belong in the system
+// configuration. Like cachix, we write one module per cache into `<folder>/cachix/NAME.nix` and a
+// glue module `<folder>/cachix.nix` importing every module in that folder, so the user adds one
+// import once. List options merge across modules, so these add to the user's own substituters.
 
 /** A Nix string literal: escapes what Nix would otherwise read as syntax. */
 export function nixString(text: string): string {

@@ -2,12 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 
-/**
- * nix.conf read as Nix 2.8 reads it (libutil/config.cc applyConfig): a `#` anywhere ends the
- * line, tokens are split on spaces, tabs and CR, a line is `name = value...` (the `=` must be its
- * own token), or `include PATH` / `!include PATH` (relative to the including file; `!include`
- * tolerates a missing file). There are no continuation lines.
- */
+// nix.conf read as Nix 2.8 reads it (libutil/config.cc applyConfig): a `#` anywhere ends the
+// line, tokens are split on spaces, tabs and CR, a line is `name = value...` (the `=` must be its
+// own token), or `include PATH` / `!include PATH` (relative to the including file; `!include`
+// tolerates a missing file). There are no continuation lines.
+
 export interface NixConfLine {
   /** 1-based line number in its file. */
   line: number;

@@ -5,12 +5,11 @@ import { UserError } from '../errors.js';
 import { detectTrust, systemNixConfPath, type NixUser, type TrustVerdict } from './trust.js';
 import { nixConfDirOf } from '../context.js';
 
-/**
- * Where `cachix use` writes, chosen as cachix's InstallationMode does: root on NixOS writes NixOS
- * modules; root elsewhere the system nix.conf; a trusted user their own nix.conf; an untrusted
- * user nothing at all (Nix would ignore the settings). `-O DIR` writes into DIR for declarative
- * setups, whoever runs it.
- */
+// Where `cachix use` writes, chosen as cachix's InstallationMode does: root on NixOS writes NixOS
+// modules; root elsewhere the system nix.conf; a trusted user their own nix.conf; an untrusted
+// user nothing at all (Nix would ignore the settings). `-O DIR` writes into DIR for declarative
+// setups, whoever runs it.
+
 export type Mode = 'nixos' | 'root-nixconf' | 'user-nixconf';
 
 export interface Placement {

@@ -8,10 +8,9 @@ import { nixConfDirOf, storeDirOf } from '../context.js';
 
 const execFileAsync = promisify(execFile);
 
-/**
- * Does the Nix daemon trust this user? Only a trusted user's substituters and keys are honoured
- * (Nix ignores the rest with a warning), so `cachix use` must know before it writes anything.
- */
+// Does the Nix daemon trust this user? Only a trusted user's substituters and keys are honoured
+// (Nix ignores the rest with a warning), so `cachix use` must know before it writes anything.
+
 export interface NixUser {
   name: string;
   uid: number;

@@ -3,13 +3,11 @@ import { NAR_MAGIC, paddingLength } from './wire.js';
 
 export { NarParseError } from './reader.js';
 
-/**
- * NAR byte stream -> validated entries, in the order they appear (a directory before what it
- * holds). Stricter than Nix 2.8's own reader on purpose: we accept only the canonical form that
- * `nix-store --dump` writes (fixed field order, sorted unique names, zero padding, nothing after
- * the root), because a NAR is trusted by its hash and a second spelling of a tree would be a
- * second hash for it.
- */
+// NAR byte stream -> validated entries, in the order they appear (a directory before what it
+// holds). Stricter than Nix 2.8's own reader on purpose: we accept only the canonical form that
+// `nix-store --dump` writes (fixed field order, sorted unique names, zero padding, nothing after
+// the root), because a NAR is trusted by its hash and a second spelling of a tree would be a
+// second hash for it.
 
 interface EntryBase {
   /** Path inside the NAR joined with '/', '' for the root; names decoded as UTF-8 for display. */
