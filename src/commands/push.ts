@@ -1,7 +1,8 @@
 import type { Context, InputStream } from '../context.js';
 import { UserError } from '../errors.js';
 import { pushPaths, summaryLine } from '../push/pipeline.js';
-import { queryValidPaths, resolveStorePaths } from '../store/path-info.js';
+import { queryValidPaths } from '../store/path-info.js';
+import { resolveStorePaths } from '../store/resolve-paths.js';
 import { preparePush, type PushFlags } from '../push/prepare.js';
 
 async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {

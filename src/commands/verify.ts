@@ -3,7 +3,8 @@ import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { UserError } from '../errors.js';
-import { queryPathInfo, resolveStorePaths, type PathInfo } from '../store/path-info.js';
+import { queryPathInfo, type PathInfo } from '../store/path-info.js';
+import { resolveStorePaths } from '../store/resolve-paths.js';
 import { printable } from '../util/printable.js';
 import { parsePublicKeyFrom } from '../caches/for-nix.js';
 

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { formatHashBase32 } from '../../src/nix/hash.js';
-import { parsePathInfoJson, queryPathInfo, type PathInfo } from '../../src/store/path-info.js';
+import { parsePathInfoJson } from '../../src/nix/path-info-json.js';
+import { queryPathInfo, type PathInfo } from '../../src/store/path-info.js';
 import { buildTestClosure, NIX_FEATURES, nixClosure, run } from '../helpers/nix.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/path-info');
