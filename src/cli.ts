@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { makeContext, type Context, type ContextStreams } from './context.js';
 import { EXIT_USAGE, UserError } from './errors.js';
 import { redactSecrets } from './redact.js';
@@ -15,6 +15,18 @@ function wholeNumber(name: string, min: number) {
   };
 }
 
+/** A whole number within [min, max], or a usage error naming the flag (cachix checks these when parsing). */
+function intInRange(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max)
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return parsed;
+  };
+}
+
+const MIB = 1024 * 1024;
+
 /** Where a run's results and logs go, and the environment it sees: the process's, or a test's. */
 export interface CliIo extends ContextStreams {
   env: NodeJS.ProcessEnv;
@@ -25,8 +37,9 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const program = new Command('cachix')
     .description('A cachix-compatible client for Nix binary caches: file://, http(s)://, s3:// and the cachix.org API.')
     .version('0.1.0', '-V, --version')
-    .option('-c, --config <file>', 'config file (default: $XDG_CONFIG_HOME/cachix/config.toml)')
+    .option('-c, --config <file>', "config file (default: $XDG_CONFIG_HOME/cachix/config.toml); a FILE.dhall is cachix's own config")
     .option('--host <url>', 'cachix API host for cachix caches (default: https://cachix.org)')
+    .option('--hostname <url>', 'the same as --host (cachix accepts both)')
     .option('-v, --verbose', 'show details and stack traces')
     .showHelpAfterError('(run cachix --help for usage)')
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
@@ -46,7 +59,21 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   function compressionOptions(command: Command): Command {
     return command
       .addOption(new Option('-m, --compression-method <method>', 'NAR compression').choices(['zstd', 'xz', 'none']))
-      .option('-l, --compression-level <level>', 'compression level (zstd 1-19, xz 0-9)', wholeNumber('--compression-level', 0))
+      .option(
+        '-l, --compression-level <level>',
+        'compression level: cachix caches 0-16 (xz 0-9), default 2, as cachix; other caches zstd 1-19 (default 3), xz 0-9 (default 6)',
+        wholeNumber('--compression-level', 0),
+      )
+      .option(
+        '-s, --chunk-size <bytes>',
+        'size of each uploaded part for cachix API caches, 5 MiB to 5 GiB (default: 32 MiB)',
+        intInRange('--chunk-size', 5 * MIB, 5 * 1024 * MIB),
+      )
+      .option(
+        '-n, --num-concurrent-chunks <n>',
+        'parts of one NAR uploaded at once to cachix API caches (default: 4); memory is about jobs x n x chunk size at worst',
+        intInRange('--num-concurrent-chunks', 1, 1000),
+      )
       .option('-j, --jobs <n>', 'store paths uploaded at once', wholeNumber('--jobs', 1), 8)
       .option('--omit-deriver', 'do not write the Deriver field in narinfos');
   }
@@ -61,9 +88,11 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
 
   program
     .command('generate-keypair')
-    .description("make a new ed25519 signing key for a cache, in Nix's key format, and store it in the config")
+    .description(
+      'make a new ed25519 signing key for a cache and store it in the config; for a cachix API cache, register its public key with the service and print the secret once',
+    )
     .argument('<name>', 'cache name')
-    .option('--key-name <keyname>', 'name inside the key (default: <name>-1)')
+    .option('--key-name <keyname>', 'name inside the key (default: <name>-1); not for cachix caches, whose keys the service names')
     .action(action(() => import('./commands/generate-keypair.js')));
 
   program
@@ -133,8 +162,47 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
       .passThroughOptions(),
   ).action(action(() => import('./commands/watch-exec.js')));
 
+  const configCommand = program.command('config').description("settings in the config file; and cachix's own config, moved over");
+  configCommand
+    .command('get')
+    .description('print a setting')
+    .addArgument(new Argument('<key>', 'the setting').choices(['hostname']))
+    .action(action(() => import('./commands/config/hostname.js').then((module) => ({ run: module.get }))));
+  configCommand
+    .command('set')
+    .description('change a setting')
+    .addArgument(new Argument('<key>', 'the setting').choices(['hostname']))
+    .argument('<value>', 'the new value')
+    .action(action(() => import('./commands/config/hostname.js').then((module) => ({ run: module.set }))));
+  configCommand
+    .command('import')
+    .description(
+      "copy the token, hostname and signing keys from cachix's cachix.dhall into this config (0600); cachix.dhall is left as it is",
+    )
+    .argument('[file]', 'the cachix.dhall to read (default: $XDG_CONFIG_HOME/cachix/cachix.dhall, or -c FILE.dhall)')
+    .action(action(() => import('./commands/config/import.js')));
+
+  program
+    .command('pin')
+    .description('pin a store path in a cachix API cache so garbage collection keeps it (POST /api/v1/cache/NAME/pin)')
+    .argument('<cache>', 'cache name')
+    .argument('<pin-name>', 'the name of the pin; pinning again under it adds a revision')
+    .argument('<store-path>', 'the store path (or a symlink to it, such as ./result)')
+    .option(
+      '-a, --artifact <path>',
+      'a file inside the store path to offer for download (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option('--keep-days <n>', 'keep the pin for this many days', wholeNumber('--keep-days', 1))
+    .option('--keep-revisions <n>', 'keep this many revisions of the pin', wholeNumber('--keep-revisions', 1))
+    .option('--keep-forever', 'keep the pin forever')
+    .action(action(() => import('./commands/pin.js')));
+
   // `--verbose` is accepted after the command too (`cachix push --verbose ...`), as users type it.
-  for (const command of program.commands) command.option('-v, --verbose', 'show details and stack traces');
+  for (const command of [...program.commands, ...configCommand.commands]) {
+    if (command !== configCommand) command.option('-v, --verbose', 'show details and stack traces');
+  }
   return program;
 }
 

@@ -1,3 +1,4 @@
+import { defaultCachixDhallPath } from './cachix-dhall.js';
 import { defaultConfigPath } from './config.js';
 import { DEFAULT_STORE_DIR } from './nix/store-path.js';
 
@@ -30,8 +31,10 @@ export interface InputStream extends AsyncIterable<Buffer | string> {
 
 export interface Context {
   configPath: string;
+  /** cachix's own config, read when ours lacks the token or a key: `-c FILE.dhall`, else cachix's default path. */
+  cachixDhallPath: string;
   verbose: boolean;
-  /** The cachix API host (for cachix caches): --host, then config, then https://cachix.org. */
+  /** The cachix API host (for cachix caches): --host/--hostname, then config, then https://cachix.org. */
   host: string | undefined;
   env: NodeJS.ProcessEnv;
   /** Nix's store directory: NIX_STORE_DIR, as Nix reads it. */
@@ -51,6 +54,7 @@ export interface ContextOptions {
   config?: string;
   verbose?: boolean;
   host?: string;
+  hostname?: string;
 }
 
 export interface ContextStreams {
@@ -64,10 +68,14 @@ export function makeContext(
   env: NodeJS.ProcessEnv = process.env,
   streams: ContextStreams = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin },
 ): Context {
+  // A cachix user's `-c ~/.config/cachix/cachix.dhall` names cachix's config, not ours.
+  const dhall = options.config?.endsWith('.dhall') ? options.config : undefined;
+  const config = dhall ? undefined : options.config;
   return {
-    configPath: options.config ?? env.CACHIX_CONFIG ?? defaultConfigPath(env),
+    configPath: config ?? env.CACHIX_CONFIG ?? defaultConfigPath(env),
+    cachixDhallPath: dhall ?? defaultCachixDhallPath(env),
     verbose: options.verbose === true,
-    host: options.host ?? env.CACHIX_HOST,
+    host: options.host ?? options.hostname ?? env.CACHIX_HOST,
     env,
     storeDir: storeDirOf(env),
     nixConfDir: nixConfDirOf(env),

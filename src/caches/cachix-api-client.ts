@@ -4,7 +4,7 @@ import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { errorDetailOf, FirstAnswer } from './http-errors.js';
 import { readLimited } from '../util/read-limited.js';
-import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
+import { HttpStatusError, parseRetryAfter, parseRetryAfterBody, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload } from './upload-watchdog.js';
 
 /*
@@ -47,6 +47,25 @@ export interface NarInfoCreate {
 export interface CompletedPart {
   partNumber: number;
   eTag: string;
+}
+
+/** The object store refused a presigned URL because its time ran out (S3: 403 "Request has expired"). */
+export class PresignedUrlExpired extends Error {
+  constructor(url: URL) {
+    super(`the presigned URL for a part at ${url.origin}${url.pathname} expired before the part was sent`);
+    this.name = 'PresignedUrlExpired';
+  }
+}
+
+/**
+ * Cachix.Types.PinCreate with aeson's generic encoding: `keep` is null (the cache's default) or
+ * a tagged object; Forever, a constructor without fields, has no `contents`.
+ */
+export interface PinCreate {
+  name: string;
+  storePath: string;
+  artifacts: string[];
+  keep: null | { tag: 'Days' | 'Revisions'; contents: number } | { tag: 'Forever' };
 }
 
 /** The `compression` query parameter: Cachix.Types.BinaryCache.CompressionMethod's ToHttpApiData. */
@@ -157,10 +176,11 @@ export class CachixApiClient {
           throw this.firstAnswer.failure(error);
         }
         if (options.expect.includes(response.statusCode)) return response;
-        const detail = errorDetailOf(await readText(response.body, 64 * 1024).catch(() => ''), MAX_DETAIL);
+        const text = await readText(response.body, 64 * 1024).catch(() => '');
+        const detail = errorDetailOf(text, MAX_DETAIL);
         this.refuse(response.statusCode, options);
         throw new HttpStatusError(options.method, `${options.url.origin}${options.url.pathname}`, response.statusCode, {
-          retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+          retryAfterMs: parseRetryAfter(response.headers['retry-after']) ?? parseRetryAfterBody(response.headers['content-type'], text),
           detail,
         });
       },
@@ -251,7 +271,13 @@ export class CachixApiClient {
   async putPart(uploadUrl: string, part: Buffer, contentMD5: string): Promise<string> {
     const url = new URL(uploadUrl);
     const headers = { 'content-type': 'application/octet-stream', 'content-md5': contentMD5, 'content-length': String(part.length) };
-    const response = await this.call({ method: 'PUT', url, body: part, headers, expect: [200], authorize: false });
+    const response = await this.call({ method: 'PUT', url, body: part, headers, expect: [200, 403], authorize: false });
+    if (response.statusCode === 403) {
+      const body = await readText(response.body, 64 * 1024).catch(() => '');
+      if (/expired/i.test(body)) throw new PresignedUrlExpired(url);
+      const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
+      throw new HttpStatusError('PUT', `${url.origin}${url.pathname}`, 403, { detail: code });
+    }
     await response.body.dump();
     const eTag = response.headers.etag;
     if (typeof eTag !== 'string' || eTag === '') throw new Error(`the object store took a part at ${url.origin} but sent no ETag`);
@@ -269,6 +295,32 @@ export class CachixApiClient {
   async abortMultipartUpload(narId: string, uploadId: string): Promise<void> {
     const url = this.apiUrl(`/multipart-nar/${encodeURIComponent(narId)}/abort`, { uploadId });
     const response = await this.call({ method: 'POST', url, expect: [200, 201, 204], authorize: true });
+    await response.body.dump();
+  }
+
+  /** `POST /key` (Cachix.Types.SigningKeyCreate): the service publishes this public key for the cache. */
+  async createKey(publicKeyBase64: string): Promise<void> {
+    const response = await this.call({
+      method: 'POST',
+      url: this.apiUrl('/key'),
+      json: { publicKey: publicKeyBase64 },
+      expect: [200, 201, 204],
+      authorize: true,
+      cacheLookup: true,
+    });
+    await response.body.dump();
+  }
+
+  /** `POST /pin` (Cachix.Types.PinCreate). */
+  async createPin(pin: PinCreate): Promise<void> {
+    const response = await this.call({
+      method: 'POST',
+      url: this.apiUrl('/pin'),
+      json: pin,
+      expect: [200, 201, 204],
+      authorize: true,
+      cacheLookup: true,
+    });
     await response.body.dump();
   }
 

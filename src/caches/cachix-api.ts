@@ -8,17 +8,26 @@ import { parseNixCacheInfo } from '../nix/cache-info.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
 import {
   CachixApiClient,
+  PresignedUrlExpired,
   type BinaryCacheJson,
   type CompletedPart,
   type CompressionParam,
   type NarInfoCreate,
 } from './cachix-api-client.js';
-import type { RetryOptions } from './retry.js';
+import { withWholeRetry, type RetryOptions, type WholeRetryOptions } from './retry.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 
-/** Parts of this size keep memory at partSize × (PARTS_IN_FLIGHT + 1) and stay far from S3's 10 000-part cap. */
-export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+/**
+ * cachix's `-s/--chunk-size` and `-n/--num-concurrent-chunks` defaults and limits
+ * (OptionsParser.hs): memory is about partSize × (partsInFlight + 1). S3 refuses a multipart
+ * upload with a part under 5 MiB that is not the last.
+ */
+export const DEFAULT_PART_SIZE = 32 * 1024 * 1024;
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 export const PARTS_IN_FLIGHT = 4;
+/** A presigned part URL that expired while the part waited is asked for again, this many times. */
+const PRESIGN_ATTEMPTS = 3;
 /** Store hashes per `POST /narinfo`: a request body of ~35 KB. */
 export const MISSING_BATCH_SIZE = 1000;
 /** Every cachix cache serves this nix-cache-info; used when the URI has none to read. */
@@ -30,7 +39,10 @@ export interface CachixApiCacheOptions {
   host: string;
   token?: string | undefined;
   partSize?: number | undefined;
+  partsInFlight?: number | undefined;
   retry?: RetryOptions | undefined;
+  /** A path whose upload failed is uploaded again from the start, as cachix does. */
+  wholeRetry?: WholeRetryOptions | undefined;
 }
 
 /** Cachix's CompressionMethod has two values; the query parameter spells zstd "zst". */
@@ -107,6 +119,8 @@ class CachixApiCache implements BinaryCache {
   readonly description: string;
   private readonly client: CachixApiClient;
   private readonly partSize: number;
+  private readonly partsInFlight: number;
+  private readonly wholeRetry: WholeRetryOptions | undefined;
   private cache: Promise<BinaryCacheJson> | undefined;
 
   constructor(options: CachixApiCacheOptions) {
@@ -114,6 +128,10 @@ class CachixApiCache implements BinaryCache {
     this.description = `cachix:${options.name} (${options.host.replace(/\/+$/, '')})`;
     this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
     if (!Number.isInteger(this.partSize) || this.partSize < 1) throw new Error(`part size ${this.partSize} is not a positive whole number`);
+    this.partsInFlight = options.partsInFlight ?? PARTS_IN_FLIGHT;
+    this.wholeRetry = options.wholeRetry;
+    if (!Number.isInteger(this.partsInFlight) || this.partsInFlight < 1)
+      throw new Error(`${this.partsInFlight} parts in flight is not a positive whole number`);
   }
 
   private describe(): Promise<BinaryCacheJson> {
@@ -151,6 +169,10 @@ class CachixApiCache implements BinaryCache {
     const cache = await this.describe();
     // Built before any byte moves, so a signature the server cannot use stops us early.
     const narInfoCreate = narInfoCreateOf(nar, narInfo, cache);
+    await withWholeRetry(narInfo.storePath, () => this.uploadOnce(nar, narInfoCreate, compression), this.wholeRetry);
+  }
+
+  private async uploadOnce(nar: NarUpload, narInfoCreate: NarInfoCreate, compression: CompressionParam): Promise<void> {
     const { narId, uploadId } = await this.client.createMultipartUpload(compression);
     try {
       const parts = await this.uploadParts(nar, narId, uploadId);
@@ -163,7 +185,7 @@ class CachixApiCache implements BinaryCache {
     }
   }
 
-  /** Streams the NAR in parts, up to PARTS_IN_FLIGHT at once; resolves with the parts in order. */
+  /** Streams the NAR in parts, up to partsInFlight at once; resolves with the parts in order. */
   private async uploadParts(nar: NarUpload, narId: string, uploadId: string): Promise<CompletedPart[]> {
     const parts: CompletedPart[] = [];
     const inFlight = new Set<Promise<void>>();
@@ -179,7 +201,7 @@ class CachixApiCache implements BinaryCache {
           .catch((error: unknown) => void (failure ??= { error }))
           .finally(() => inFlight.delete(sending));
         inFlight.add(sending);
-        if (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
+        if (inFlight.size >= this.partsInFlight) await Promise.race(inFlight);
       }
     } finally {
       stream.destroy();
@@ -191,8 +213,16 @@ class CachixApiCache implements BinaryCache {
 
   private async uploadPart(narId: string, uploadId: string, partNumber: number, part: Buffer): Promise<string> {
     const contentMD5 = createHash('md5').update(part).digest('base64');
-    const uploadUrl = await this.client.partUploadUrl(narId, uploadId, partNumber, contentMD5);
-    return this.client.putPart(uploadUrl, part, contentMD5);
+    for (let attempt = 1; ; attempt++) {
+      // Asked for right before the PUT: a URL fetched early could expire while the part waits.
+      const uploadUrl = await this.client.partUploadUrl(narId, uploadId, partNumber, contentMD5);
+      try {
+        return await this.client.putPart(uploadUrl, part, contentMD5);
+      } catch (error) {
+        // The service's URLs live for minutes; a part held up longer (retries, a slow link) gets a fresh one.
+        if (!(error instanceof PresignedUrlExpired) || attempt >= PRESIGN_ATTEMPTS) throw error;
+      }
+    }
   }
 
   async getNarInfo(hashPart: string): Promise<string | undefined> {

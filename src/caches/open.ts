@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { cachixDhallSecretKey, loadCachixDhall, type CachixDhallConfig } from '../cachix-dhall.js';
 import { configPermissionWarning, isCacheName, loadConfig, type CacheEntry, type Config } from '../config.js';
 import { DEFAULT_CACHIX_HOST, type Context } from '../context.js';
 import { UserError } from '../errors.js';
@@ -12,8 +13,17 @@ export interface OpenedCache {
   name: string;
   url: string;
   entry?: CacheEntry | undefined;
+  /** Our config, with cachix.dhall's token and host filled in where ours has none. */
   config: Config;
   cache: BinaryCache;
+  /** The cache's secret key from cachix.dhall, when our config has none (cachix's bare base64). */
+  cachixDhallKey?: { text: string; path: string } | undefined;
+}
+
+/** Backend settings a command can set (push's -s/-n for cachix API caches). */
+export interface BackendOptions {
+  partSize?: number | undefined;
+  partsInFlight?: number | undefined;
 }
 
 const URL_SCHEMES = ['file:', 'http:', 'https:', 's3:', 'cachix:', 'attic+http:', 'attic+https:'];
@@ -53,7 +63,7 @@ export function cachixHost(context: Context, config: Config): string {
 }
 
 /** Builds the backend for a URL. Heavy SDKs are imported only for the scheme that needs them. */
-export async function cacheForUrl(url: URL, context: Context, config: Config): Promise<BinaryCache> {
+export async function cacheForUrl(url: URL, context: Context, config: Config, backend: BackendOptions = {}): Promise<BinaryCache> {
   switch (url.protocol) {
     case 'file:':
       return FileCache.fromUrl(url);
@@ -74,6 +84,9 @@ export async function cacheForUrl(url: URL, context: Context, config: Config): P
         host: cachixHost(context, config),
         token: authToken(context, config),
         retry: { log: context.log },
+        wholeRetry: { log: context.log },
+        partSize: backend.partSize,
+        partsInFlight: backend.partsInFlight,
       });
     }
     case 'attic+http:':
@@ -90,20 +103,24 @@ export async function cacheForUrl(url: URL, context: Context, config: Config): P
  * A configured name, a URL, or (as with cachix itself) the name of a cache on the cachix API
  * host: a name the config does not know is looked up there.
  */
-export async function openCache(nameOrUrl: string, context: Context): Promise<OpenedCache> {
-  const config = await loadConfig(context.configPath);
+export async function openCache(nameOrUrl: string, context: Context, backend: BackendOptions = {}): Promise<OpenedCache> {
+  const ours = await loadConfig(context.configPath);
   // Signing keys and tokens others can read are as good as leaked: say so every time the config is used.
   const warning = await configPermissionWarning(context.configPath);
   if (warning) context.log(warning);
-  const entry = config.caches[nameOrUrl];
+  const entry = ours.caches[nameOrUrl];
+  const dhall = await cachixDhallIfNeeded(context, ours, entry);
+  const config = withCachixDhall(ours, dhall);
+  const dhallKey = cachixDhallSecretKey(dhall, nameOrUrl);
+  const cachixDhallKey = dhall && dhallKey ? { text: dhallKey, path: dhall.path } : undefined;
   if (entry) {
     const url = parseCacheUrl(entry.url);
-    return { name: nameOrUrl, url: entry.url, entry, config, cache: await cacheForUrl(url, context, config) };
+    return { name: nameOrUrl, url: entry.url, entry, config, cachixDhallKey, cache: await cacheForUrl(url, context, config, backend) };
   }
   if (looksLikeUrl(nameOrUrl) || nameOrUrl.startsWith('/')) {
     const text = nameOrUrl.startsWith('/') ? pathToFileURL(nameOrUrl).href : nameOrUrl;
     const url = parseCacheUrl(text);
-    return { name: text, url: text, config, cache: await cacheForUrl(url, context, config) };
+    return { name: text, url: text, config, cache: await cacheForUrl(url, context, config, backend) };
   }
   if (!isCacheName(nameOrUrl)) {
     throw new UserError(
@@ -112,5 +129,24 @@ export async function openCache(nameOrUrl: string, context: Context): Promise<Op
     );
   }
   const url = `cachix:${nameOrUrl}`;
-  return { name: nameOrUrl, url, config, cache: await cacheForUrl(new URL(url), context, config) };
+  return { name: nameOrUrl, url, config, cachixDhallKey, cache: await cacheForUrl(new URL(url), context, config, backend) };
+}
+
+/**
+ * cachix's config is read only when ours (and the environment) lacks the token or the cache's
+ * key, so a broken cachix.dhall cannot get in the way of a user who has moved over.
+ */
+async function cachixDhallIfNeeded(
+  context: Context,
+  config: Config,
+  entry: CacheEntry | undefined,
+): Promise<CachixDhallConfig | undefined> {
+  const lacksToken = !context.env.CACHIX_AUTH_TOKEN && !config.authToken;
+  const lacksKey = !context.env.CACHIX_SIGNING_KEY && !entry?.signingKey;
+  return lacksToken || lacksKey ? loadCachixDhall(context.cachixDhallPath) : undefined;
+}
+
+function withCachixDhall(config: Config, dhall: CachixDhallConfig | undefined): Config {
+  if (!dhall) return config;
+  return { ...config, authToken: config.authToken || dhall.authToken, host: config.host ?? dhall.hostname };
 }

@@ -106,10 +106,35 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Math.max(0, date - now);
 }
 
-function retryAfterOf(error: unknown): number | undefined {
-  if (error instanceof HttpStatusError) return error.retryAfterMs;
-  const response = (error as { $response?: { headers?: Record<string, string> } } | undefined)?.$response;
-  return parseRetryAfter(response?.headers?.['retry-after']);
+/**
+ * Cloudflare answers origin failures with a problem-details body carrying `retry_after`
+ * (seconds) instead of the Retry-After header; cachix 1.11 (Retry.hs) honours both, for
+ * `application/problem+json` and plain `application/json`.
+ */
+export function parseRetryAfterBody(contentType: string | string[] | undefined, body: string): number | undefined {
+  const type = (Array.isArray(contentType) ? contentType[0] : contentType) ?? '';
+  if (!/^application\/(problem\+)?json\b/i.test(type.trim())) return undefined;
+  try {
+    const seconds = (JSON.parse(body) as { retry_after?: unknown } | null)?.retry_after;
+    return Number.isSafeInteger(seconds) ? (seconds as number) * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A server's wait is honoured up to this (cachix: maxRetryAfterMicros), so a buggy one cannot park us. */
+export const MAX_RETRY_AFTER_MS = 120_000;
+
+/** The wait a server asked for, capped; undefined when the backoff decides. */
+export function serverWaitMs(error: unknown): number | undefined {
+  let wait: number | undefined;
+  if (error instanceof HttpStatusError) wait = error.retryAfterMs;
+  else {
+    const response = (error as { $response?: { headers?: Record<string, string> } } | undefined)?.$response;
+    wait = parseRetryAfter(response?.headers?.['retry-after']);
+  }
+  // Zero or a date in the past: the backoff decides, as in cachix.
+  return wait === undefined || wait <= 0 ? undefined : Math.min(wait, MAX_RETRY_AFTER_MS);
 }
 
 const defaultLog = (line: string): void => {
@@ -137,7 +162,7 @@ export async function withRetry<T>(what: string, attempt: () => Promise<T>, opti
     } catch (error) {
       if (!isRetryable(error)) throw error;
       const ceiling = Math.min(capMs, baseMs * 2 ** (attemptNumber - 1));
-      const waitMs = retryAfterOf(error) ?? Math.round(Math.random() * ceiling);
+      const waitMs = serverWaitMs(error) ?? Math.round(Math.random() * ceiling);
       const elapsedMs = Date.now() - started;
       if (elapsedMs + waitMs > budgetMs) {
         throw new UserError(
@@ -148,6 +173,35 @@ export async function withRetry<T>(what: string, attempt: () => Promise<T>, opti
       }
       log(redactSecrets(`${what}: ${messageOf(error)}; retry ${attemptNumber} in ${(waitMs / 1000).toFixed(1)} s`));
       await sleep(waitMs);
+    }
+  }
+}
+
+export interface WholeRetryOptions {
+  retries?: number;
+  delayMs?: number;
+  log?: (line: string) => void;
+}
+
+/** cachix 1.11's retryAll (Retry.hs): a whole operation again, 3 more times, 5 s apart. */
+export const DEFAULT_WHOLE_RETRY = { retries: 3, delayMs: 5000 };
+
+/**
+ * Runs a whole operation (one path's upload) again when it fails with anything but a UserError,
+ * which is final (as cachix's CachixException is). Per-request retries run inside each attempt
+ * and end in a UserError when their budget is spent, so the two do not multiply.
+ */
+export async function withWholeRetry<T>(what: string, attempt: () => Promise<T>, options: WholeRetryOptions = {}): Promise<T> {
+  const retries = options.retries ?? DEFAULT_WHOLE_RETRY.retries;
+  const delayMs = options.delayMs ?? DEFAULT_WHOLE_RETRY.delayMs;
+  const log = options.log ?? defaultLog;
+  for (let retry = 1; ; retry++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (error instanceof UserError || retry > retries) throw error;
+      log(redactSecrets(`${what}: ${messageOf(error)}; trying the whole upload again (${retry} of ${retries}) in ${delayMs / 1000} s`));
+      await sleep(delayMs);
     }
   }
 }

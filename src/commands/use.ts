@@ -16,7 +16,7 @@ export interface UseOptions {
 export async function run(context: Context, cacheName: string, options: UseOptions): Promise<void> {
   const cache = await cacheForNix(cacheName, context, { publicKey: options.publicKey });
   const user = await currentUser();
-  const placement = await choosePlacement(options, user, cacheName, context.env);
+  const placement = await choosePlacement(options, user, cacheName, context.env, cache);
   if (placement.mode === 'nixos') {
     const written = await writeNixosModules(placement.nixosFolder!, cache.name, cache.substituterUrl, cache.publicKeys);
     context.log(`${written.changed ? 'Wrote' : 'Already up to date:'} ${written.module} and ${written.glue}.`);

@@ -56,12 +56,39 @@ function placementFor(mode: Mode, options: PlacementOptions, env: NodeJS.Process
   }
 }
 
-export function untrustedError(user: NixUser, trust: TrustVerdict, cacheName: string, env: NodeJS.ProcessEnv): UserError {
+/** The cache `use` was asked for, so the advice can name its substituter and key. */
+export interface CacheToTrust {
+  substituterUrl: string;
+  publicKeys: string[];
+}
+
+export function untrustedError(
+  user: NixUser,
+  trust: TrustVerdict,
+  cacheName: string,
+  env: NodeJS.ProcessEnv,
+  cache?: CacheToTrust,
+): UserError {
   const line = trust.trustedUsersSet ? `extra-trusted-users = ${user.name}` : `trusted-users = root ${user.name}`;
+  const systemConf = systemNixConfPath(env);
+  // Narrow first: trusting one cache's substituter and key lets the user use it without making
+  // them root-equivalent, which trusted-users does (cachix issues #612, #683).
+  const narrow = cache
+    ? [
+        `the narrow fix: root lets users pick this one cache; add to ${systemConf} and restart nix-daemon:`,
+        `      extra-trusted-substituters = ${cache.substituterUrl}`,
+        `      extra-trusted-public-keys = ${cache.publicKeys.join(' ')}`,
+        `  on NixOS, in configuration.nix (then nixos-rebuild switch):`,
+        `      nix.settings.trusted-substituters = [ "${cache.substituterUrl}" ];`,
+        `      nix.settings.trusted-public-keys = [ ${cache.publicKeys.map((key) => `"${key}"`).join(' ')} ];`,
+        `  then ${user.name} adds to ~/.config/nix/nix.conf:  extra-substituters = ${cache.substituterUrl}`,
+        `the broad fix, which makes ${user.name} root-equivalent: add to ${systemConf}, restart nix-daemon, run this again:`,
+      ]
+    : [`either add this line to ${systemConf} and restart nix-daemon, then run this again:`];
   return new UserError(
     `user '${user.name}' is not trusted by Nix, so Nix would ignore a substituter it adds: ${trust.reason}`,
     [
-      `either add this line to ${systemNixConfPath(env)} and restart nix-daemon, then run this again:`,
+      ...narrow,
       `      ${line}`,
       `  or on NixOS, add to configuration.nix and run nixos-rebuild switch:`,
       `      nix.settings.trusted-users = [ "root" "${user.name}" ];`,
@@ -76,6 +103,7 @@ export async function choosePlacement(
   user: NixUser,
   cacheName: string,
   env: NodeJS.ProcessEnv,
+  cache?: CacheToTrust,
 ): Promise<Placement> {
   if (options.outputDirectory) {
     const dir = options.outputDirectory;
@@ -86,6 +114,6 @@ export async function choosePlacement(
   if (options.mode) return placementFor(options.mode, options, env);
   if (user.uid === 0) return placementFor(isNixOS() ? 'nixos' : 'root-nixconf', options, env);
   const trust = await detectTrust(user, env);
-  if (!trust.trusted) throw untrustedError(user, trust, cacheName, env);
+  if (!trust.trusted) throw untrustedError(user, trust, cacheName, env, cache);
   return { ...placementFor('user-nixconf', options, env), trust };
 }

@@ -14,7 +14,7 @@ import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOpt
 
 export interface NarOptions extends SpoolOptions {
   omitDeriver: boolean;
-  signingKey: SigningKey;
+  signingKey: SigningKey | undefined;
 }
 
 export interface PreparedNar {
@@ -85,9 +85,12 @@ function signedNarInfo(info: PathInfo, upload: NarUpload, fileDigest: Buffer, op
     sigs: [],
     ca: info.ca,
   };
+  // The server signs (token-only cachix push), and its API carries one signature: send none.
+  if (!options.signingKey) return unsigned;
   const ours = signFingerprint(options.signingKey, narInfoFingerprint(unsigned));
   // Signatures the path already carries (e.g. cache.nixos.org's) stay valid and travel along, as with nix copy.
-  const others = info.sigs.filter((sig) => !sig.startsWith(`${options.signingKey.name}:`));
+  const keyName = options.signingKey.name;
+  const others = info.sigs.filter((sig) => !sig.startsWith(`${keyName}:`));
   return { ...unsigned, sigs: [ours, ...others] };
 }
 

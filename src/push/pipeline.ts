@@ -157,10 +157,10 @@ async function uploadInOrder(
       progress.pathDone(info.path, info.narSize, sent.sentBytes, streamedBytes);
       return;
     }
-    const signingKey = options.signingKey;
-    if (!signingKey) throw new Error(`no signing key to sign ${info.path} for ${cache.description}`);
+    // Without a key (a token-only cachix push) the narinfo goes unsigned and the service signs it;
+    // preparePush has made sure every other cache has one.
     const prepared = await whileHolding(large ? largeCompressions : undefined, () =>
-      prepareNar(info, { ...options, signingKey, zstdWorkers, onNarBytes }, spoolDirectory),
+      prepareNar(info, { ...options, signingKey: options.signingKey, zstdWorkers, onNarBytes }, spoolDirectory),
     );
     try {
       await whileHolding(large ? largeUploads : undefined, () => cache.upload(prepared.upload, prepared.narInfo));

@@ -30,6 +30,22 @@ export function createXzCompressStream(level: number | undefined): ChildStream {
 }
 
 /**
+ * cachix's `-l` (OptionsParser.hs): 0 to 16 for either method, default 2. xz itself stops at 9,
+ * which cachix's help text also says.
+ */
+export const CACHIX_DEFAULT_LEVEL = 2;
+
+export function checkCachixCompressionLevel(method: CompressionMethod, level: number | undefined): number | undefined {
+  if (method === 'none') return level;
+  const max = method === 'xz' ? 9 : 16;
+  const chosen = level ?? CACHIX_DEFAULT_LEVEL;
+  if (chosen < 0 || chosen > max) {
+    throw new UserError(`compression level ${chosen} is out of range for ${method} on a cachix cache`, `use -l between 0 and ${max}`);
+  }
+  return chosen;
+}
+
+/**
  * A decompressor for a narinfo's Compression (a missing one means bzip2, as Nix reads it);
  * undefined for a method we cannot read.
  */

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { HttpStatusError, isRetryable, parseRetryAfter, withRetry } from '../../src/caches/retry.js';
+import {
+  HttpStatusError,
+  isRetryable,
+  parseRetryAfter,
+  parseRetryAfterBody,
+  serverWaitMs,
+  withRetry,
+  withWholeRetry,
+} from '../../src/caches/retry.js';
 
 const fast = { baseMs: 5, capMs: 20, budgetMs: 2_000 };
 
@@ -118,5 +126,35 @@ describe('withRetry', () => {
     const { attempt } = failing([new Error('sent Authorization: Bearer supersecrettoken123 and failed: socket hang up')]);
     await withRetry('GET', attempt, { ...fast, log: (line) => lines.push(line) });
     expect(lines.join('\n')).not.toContain('supersecrettoken123');
+  });
+});
+
+describe("cachix 1.11's retry rules", () => {
+  it("reads Cloudflare's retry_after from a JSON or problem+json body, nothing else", () => {
+    expect(parseRetryAfterBody('application/problem+json', '{"status":503,"retry_after":7}')).toBe(7000);
+    expect(parseRetryAfterBody('application/json; charset=utf-8', '{"retry_after":2}')).toBe(2000);
+    expect(parseRetryAfterBody('text/html', '{"retry_after":2}')).toBeUndefined();
+    expect(parseRetryAfterBody('application/json', '<html>')).toBeUndefined();
+    expect(parseRetryAfterBody('application/json', '{"retry_after":"soon"}')).toBeUndefined();
+  });
+
+  it('caps a server wait at 120 s, and leaves zero or a past date to the backoff', () => {
+    expect(serverWaitMs(new HttpStatusError('GET', 'http://x/', 503, { retryAfterMs: 600_000 }))).toBe(120_000);
+    expect(serverWaitMs(new HttpStatusError('GET', 'http://x/', 503, { retryAfterMs: 7000 }))).toBe(7000);
+    expect(serverWaitMs(new HttpStatusError('GET', 'http://x/', 503, { retryAfterMs: 0 }))).toBeUndefined();
+    expect(serverWaitMs(new HttpStatusError('GET', 'http://x/', 503))).toBeUndefined();
+  });
+
+  it('tries a whole operation 3 more times, but never after a UserError', async () => {
+    let calls = 0;
+    await expect(
+      withWholeRetry('p', async () => Promise.reject(new Error(`attempt ${++calls}`)), { delayMs: 1, log: () => {} }),
+    ).rejects.toThrow('attempt 4');
+    expect(calls).toBe(4);
+    calls = 0;
+    await expect(withWholeRetry('p', async () => Promise.reject(new UserError(`final ${++calls}`)), { delayMs: 1 })).rejects.toThrow(
+      'final 1',
+    );
+    expect(calls).toBe(1);
   });
 });

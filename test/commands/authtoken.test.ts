@@ -28,7 +28,7 @@ describe('cachix authtoken', () => {
   });
 
   it('takes the token as an argument and keeps the rest of the config', async () => {
-    expectOk(await world.runInProcess(['generate-keypair', 'mine']), 'generate-keypair');
+    expectOk(await world.runInProcess(['create', 'mine']), 'create');
     const result = expectOk(await world.runInProcess(['authtoken', TOKEN]), 'authtoken TOKEN');
     await expectStored(TOKEN);
     expect((await loadConfig(world.configPath)).caches.mine?.signingKey).toMatch(/^mine-1:/);

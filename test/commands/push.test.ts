@@ -50,7 +50,7 @@ describe('create, push to a local file cache, substitute with real Nix', () => {
   });
 
   it('real Nix refuses the cache under a different key', async () => {
-    const other = expectOk(await world.run(['generate-keypair', 'other']), 'generate-keypair').stdout.trim();
+    const other = expectOk(await world.run(['create', 'other']), 'generate-keypair').stdout.trim();
     const fresh = await substituteIntoFreshStore(closure.top, `file://${cacheDir}`, other);
     expect(fresh.ok).toBe(false);
     // Nix 2.8 warns that the substitute is not signed by a trusted key, then has nothing to build from.
@@ -151,7 +151,7 @@ describe('push errors a user can fix', () => {
   });
 
   it('a public key given as CACHIX_SIGNING_KEY', async () => {
-    const publicKey = expectOk(await world.run(['generate-keypair', 'k']), 'generate-keypair').stdout.trim();
+    const publicKey = expectOk(await world.run(['create', 'k']), 'generate-keypair').stdout.trim();
     const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x'], {
       env: { CACHIX_SIGNING_KEY: publicKey },
     });

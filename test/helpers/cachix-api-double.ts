@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseHash } from '../../src/nix/hash.js';
 import { formatNarInfo, narInfoFingerprint } from '../../src/nix/narinfo.js';
 import { parseStorePathBaseName } from '../../src/nix/store-path.js';
-import { parsePublicKey, verifySignature } from '../../src/nix/signing.js';
+import { formatPublicKey, parsePublicKey, publicKeyOf, signFingerprint, verifySignature, type SigningKey } from '../../src/nix/signing.js';
 import { startS3rver, type RunningS3rver } from './s3rver.js';
 
 /*
@@ -21,10 +21,25 @@ import { startS3rver, type RunningS3rver } from './s3rver.js';
 
 export interface DoubleCache {
   name: string;
+  /** Keys the owner registered (self-signed caches); `POST /key` adds to them. */
   publicSigningKeys: string[];
+  /**
+   * The key cachix.org keeps for a cache it signs itself: published first, and used for every
+   * narinfo whose cSig is null (token-only pushes). Without one, a null cSig is refused.
+   */
+  managedSigningKey?: SigningKey;
   isPublic: boolean;
   permission?: 'Read' | 'Write' | 'Admin';
   preferredCompressionMethod?: 'ZSTD' | 'XZ';
+}
+
+/** A `POST /pin` as the double received it (Cachix.Types.PinCreate). */
+export interface RecordedPin {
+  cache: string;
+  name: string;
+  storePath: string;
+  artifacts: string[];
+  keep: null | { tag: 'Days' | 'Revisions'; contents: number } | { tag: 'Forever' };
 }
 
 export interface RecordedCall {
@@ -49,6 +64,13 @@ export interface CachixApiDouble {
   uriOf(name: string): string;
   calls: RecordedCall[];
   narinfos: Map<string, string>;
+  pins: RecordedPin[];
+  /** The sizes of the parts each completed upload was made of, by narId. */
+  completedPartSizes: Map<string, number[]>;
+  /** Every key a cache publishes now: its managed key first, then registered ones. */
+  publicKeysOf(name: string): string[];
+  /** How long presigned part URLs live (the service: 300 s); a test may shorten it. */
+  presignExpirySeconds: number;
   /** Multipart uploads neither completed nor aborted, by uploadId. */
   openUploads: Map<string, Upload>;
   s3: RunningS3rver;
@@ -66,7 +88,11 @@ const ROUTES = new Set([
   'POST multipart-nar/:narId',
   'POST multipart-nar/:narId/complete',
   'POST multipart-nar/:narId/abort',
+  'POST key',
+  'POST pin',
 ]);
+/** S3's EntityTooSmall: every part but the last must be at least 5 MiB. */
+const MIN_PART_BYTES = 5 * 1024 * 1024;
 
 class HttpError extends Error {
   constructor(
@@ -139,6 +165,7 @@ const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (val
 function narInfoFrom(
   create: unknown,
   cache: DoubleCache,
+  publicKeys: string[],
   url: string,
   compression: string,
 ): { hashPart: string; text: string; fileHex: string; fileSize: number } {
@@ -178,15 +205,46 @@ function narInfoFrom(
     deriver: deriver === 'unknown-deriver' ? undefined : `/nix/store/${deriver}`,
     sigs: [] as string[],
   };
+  const fingerprint = narInfoFingerprint(info);
   if (sig !== null) {
-    const fingerprint = narInfoFingerprint(info);
-    const key = cache.publicSigningKeys
-      .map(parsePublicKey)
-      .find((candidate) => verifySignature(`${candidate.name}:${sig}`, fingerprint, [candidate]));
+    // The client sends the bare signature; the service writes it under the cache's key name.
+    const key = publicKeys.map(parsePublicKey).find((candidate) => verifySignature(`${candidate.name}:${sig}`, fingerprint, [candidate]));
     if (!key) throw new HttpError(400, `cSig does not verify with any public signing key of cache ${cache.name}`);
     info.sigs.push(`${key.name}:${sig}`);
+  } else if (cache.managedSigningKey) {
+    // Token-only push: the service signs with the key it keeps for the cache.
+    info.sigs.push(signFingerprint(cache.managedSigningKey, fingerprint));
+  } else {
+    throw new HttpError(400, `cache ${cache.name} is signed by its owner: cSig is required`);
   }
   return { hashPart: storeHash, text: formatNarInfo(info), fileHex, fileSize };
+}
+
+const isKeep = (keep: unknown): boolean => {
+  if (keep === null || keep === undefined) return true;
+  const { tag, contents } = keep as { tag?: unknown; contents?: unknown };
+  if (tag === 'Forever') return contents === undefined;
+  return (tag === 'Days' || tag === 'Revisions') && Number.isSafeInteger(contents);
+};
+
+/** Cachix.Types.PinCreate, as aeson decodes it: keep is null or {tag, contents}; Forever has no contents. */
+function pinOf(cache: DoubleCache, body: unknown): RecordedPin {
+  const pin = body as Partial<Record<keyof RecordedPin, unknown>> | null;
+  if (
+    typeof pin?.name !== 'string' ||
+    typeof pin.storePath !== 'string' ||
+    !Array.isArray(pin.artifacts) ||
+    !pin.artifacts.every(isString) ||
+    !isKeep(pin.keep)
+  )
+    throw new HttpError(400, 'the body must be a PinCreate {name, storePath, artifacts, keep}');
+  return {
+    cache: cache.name,
+    name: pin.name,
+    storePath: pin.storePath,
+    artifacts: pin.artifacts as string[],
+    keep: (pin.keep ?? null) as RecordedPin['keep'],
+  };
 }
 
 export async function startCachixApiDouble(options: { caches: DoubleCache[]; token?: string }): Promise<CachixApiDouble> {
@@ -194,6 +252,14 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
   const caches = new Map(options.caches.map((cache) => [cache.name, cache]));
   const calls: RecordedCall[] = [];
   const narinfos = new Map<string, string>();
+  const pins: RecordedPin[] = [];
+  const completedPartSizes = new Map<string, number[]>();
+  const registeredKeys = new Map(options.caches.map((cache) => [cache.name, [...cache.publicSigningKeys]]));
+  const publicKeysOf = (name: string): string[] => {
+    const cache = caches.get(name);
+    const managed = cache?.managedSigningKey ? [formatPublicKey(publicKeyOf(cache.managedSigningKey))] : [];
+    return [...managed, ...(registeredKeys.get(name) ?? [])];
+  };
   const openUploads = new Map<string, Upload>();
   const objectUrl = (key: string, origin = s3.endpoint): URL => new URL(`${origin}/${s3.bucket}/${key.split('/').map(rfc3986).join('/')}`);
   // eslint-disable-next-line prefer-const -- the handlers below are defined before the object they read
@@ -235,7 +301,8 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
     switch (route) {
       case 'GET ': {
         authorize(request, cache, false);
-        const { name, isPublic, publicSigningKeys } = cache;
+        const { name, isPublic } = cache;
+        const publicSigningKeys = publicKeysOf(name);
         const permission = cache.permission ?? 'Admin';
         return {
           status: 200,
@@ -268,6 +335,27 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
         openUploads.set(uploadId, { cache: cache.name, key, extension: compression, partMD5: new Map() });
         return { status: 200, json: { narId, uploadId } };
       }
+      case 'POST key': {
+        // Cachix.Types.SigningKeyCreate: the bare base64 public key of a key the owner made.
+        authorize(request, cache, true);
+        const created = parseJson(body) as { publicKey?: unknown };
+        const publicKey = created?.publicKey;
+        if (typeof publicKey !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(publicKey) || Buffer.from(publicKey, 'base64').length !== 32)
+          throw new HttpError(400, 'publicKey must be a base64 ed25519 public key');
+        const keys = registeredKeys.get(cache.name)!;
+        keys.push(`${cache.name}.cachix.org-${keys.length + 1}:${publicKey}`);
+        return { status: 200 };
+      }
+      case 'POST pin': {
+        authorize(request, cache, true);
+        const pin = pinOf(cache, parseJson(body));
+        const hashPart = /^\/nix\/store\/([0-9a-z]{32})-/.exec(pin.storePath)?.[1];
+        if (!hashPart) throw new HttpError(400, 'storePath must be a full store path');
+        // A pin keeps a path the cache holds; one it does not hold cannot be pinned.
+        if (!narinfos.has(`${cache.name}/${hashPart}`)) throw new HttpError(404, `${pin.storePath} is not in cache ${cache.name}`);
+        pins.push(pin);
+        return { status: 200 };
+      }
     }
     authorize(request, cache, true);
     const narId = segments[2] ?? '';
@@ -287,12 +375,15 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
         upload.partMD5.set(partNumber, signing.contentMD5);
         const partUrl = objectUrl(upload.key, double.partUploadOrigin);
         partUrl.search = `partNumber=${partNumber}&uploadId=${uploadId}`;
-        return { status: 200, json: { uploadUrl: presignS3('PUT', partUrl, { 'content-md5': signing.contentMD5 }) } };
+        const uploadUrl = presignS3('PUT', partUrl, { 'content-md5': signing.contentMD5 }, double.presignExpirySeconds);
+        return { status: 200, json: { uploadUrl } };
       }
       case 'POST multipart-nar/:narId/complete': {
         const completion = parseJson(body) as { parts?: unknown; narInfoCreate?: unknown };
-        const parts = completion?.parts;
-        if (!Array.isArray(parts) || parts.length === 0) throw new HttpError(400, 'parts must be a non-empty list');
+        // CompletedParts is `Maybe (NonEmpty CompletedPart)`: null is accepted, [] is not.
+        const parts = completion?.parts === null ? [] : completion?.parts;
+        if (!Array.isArray(parts) || (parts.length === 0 && completion.parts !== null))
+          throw new HttpError(400, 'parts must be null or a non-empty list');
         parts.forEach((part: { partNumber?: unknown; eTag?: unknown }, index) => {
           if (part?.partNumber !== index + 1 || typeof part.eTag !== 'string')
             throw new HttpError(400, `parts[${index}] must be {partNumber: ${index + 1}, eTag}, sorted by partNumber`);
@@ -301,9 +392,17 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
           if (!md5 || Buffer.from(md5, 'base64').toString('hex') !== part.eTag.replace(/"/g, ''))
             throw new HttpError(400, `part ${index + 1}: ETag does not match its Content-MD5`);
         });
+        const partSizes: number[] = [];
+        for (const part of parts as { partNumber: number }[]) {
+          const size = (await stat(join(s3.directory, s3.bucket, '._S3rver_uploads', uploadId, String(part.partNumber)))).size;
+          if (size < MIN_PART_BYTES && partSizes.length < parts.length - 1)
+            throw new HttpError(400, `EntityTooSmall: part ${part.partNumber} has ${size} bytes; every part but the last needs 5 MiB`);
+          partSizes.push(size);
+        }
         const nar = narInfoFrom(
           completion.narInfoCreate,
           cache,
+          publicKeysOf(cache.name),
           `nar/${narId}.nar.${upload.extension}`,
           upload.extension === 'zst' ? 'zstd' : 'xz',
         );
@@ -313,22 +412,28 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
               `<Part><PartNumber>${part.partNumber}</PartNumber><ETag>${part.eTag}</ETag></Part>`,
           )
           .join('');
-        const completeUrl = objectUrl(upload.key);
-        completeUrl.search = `uploadId=${uploadId}`;
-        await s3Call('POST', completeUrl, `<CompleteMultipartUpload>${xmlParts}</CompleteMultipartUpload>`);
+        if (parts.length > 0) {
+          const completeUrl = objectUrl(upload.key);
+          completeUrl.search = `uploadId=${uploadId}`;
+          await s3Call('POST', completeUrl, `<CompleteMultipartUpload>${xmlParts}</CompleteMultipartUpload>`);
+        } else {
+          await s3Call('PUT', objectUrl(upload.key), '');
+        }
         openUploads.delete(uploadId);
         const stored = Buffer.from(await (await fetch(objectUrl(upload.key))).arrayBuffer());
         if (stored.length !== nar.fileSize || createHash('sha256').update(stored).digest('hex') !== nar.fileHex) {
           throw new HttpError(400, 'the uploaded NAR does not match cFileHash/cFileSize');
         }
         narinfos.set(`${cache.name}/${nar.hashPart}`, nar.text);
-        return { status: 204 };
+        completedPartSizes.set(narId, partSizes);
+        // Servant's `Post '[JSON] NoContent`: 200 with an empty body.
+        return { status: 200 };
       }
       case 'POST multipart-nar/:narId/abort': {
         openUploads.delete(uploadId);
         // s3rver 3 has no AbortMultipartUpload (DELETE ?uploadId); drop its upload directory instead.
         await rm(join(s3.directory, s3.bucket, '._S3rver_uploads', uploadId), { recursive: true, force: true });
-        return { status: 204 };
+        return { status: 200 };
       }
     }
     throw new HttpError(404, `no route ${request.method} ${url.pathname}`);
@@ -403,6 +508,10 @@ export async function startCachixApiDouble(options: { caches: DoubleCache[]; tok
     uriOf: (name) => `${url}/c/${encodeURIComponent(name)}`,
     calls,
     narinfos,
+    pins,
+    completedPartSizes,
+    publicKeysOf,
+    presignExpirySeconds: 300,
     openUploads,
     s3,
     partUploadOrigin: s3.endpoint,

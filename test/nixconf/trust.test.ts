@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchTrustedUsers, trustFromStoreInfo } from '../../src/nixconf/trust.js';
@@ -113,6 +113,43 @@ describe('a non-root user and a real nix-daemon', () => {
     expect(result.stderr).toContain(`nix.settings.trusted-users = [ "root" "${user.name}" ];`);
     expect(result.stderr).toContain('sudo cachix use demo');
     expect({ system: await snapshotFiles(dirs.root), home: await snapshotFiles(userHome) }).toEqual(before);
+  });
+
+  it('untrusted: the narrow fix it prints first works, and the user stays untrusted', async () => {
+    const advice = await runAs(user.name, userEnv, process.execPath, [CACHIX_BIN, 'use', 'demo']);
+    expect(advice.code).toBe(1);
+    const hint = advice.stderr;
+    // Narrow (one cache) before broad (trusted-users), with the NixOS options for both.
+    expect(hint.indexOf('extra-trusted-substituters')).toBeLessThan(hint.indexOf(`extra-trusted-users = ${user.name}`));
+    expect(hint).toMatch(/nix\.settings\.trusted-substituters = \[ "file:\/\/[^"]+" \];/);
+    expect(hint).toMatch(/nix\.settings\.trusted-public-keys = \[ "demo-1:[^"]+" \];/);
+    const rootLines = hint
+      .split('\n')
+      .filter((line) => /^\s+extra-trusted-(substituters|public-keys) = /.test(line))
+      .map((line) => line.trim());
+    expect(rootLines).toHaveLength(2);
+    const userLine = /~\/\.config\/nix\/nix\.conf:\s+(extra-substituters = \S+)/.exec(hint)![1]!;
+    const systemConf = join(dirs.confDir, 'nix.conf');
+    const system = await readFile(systemConf, 'utf8');
+    const userConf = join(userHome, '.config', 'nix', 'nix.conf');
+    try {
+      await writeFile(systemConf, `${system}${rootLines.join('\n')}\n`);
+      await daemon!.stop();
+      daemon = await startNixDaemon({ confDir: dirs.confDir, stateDir: dirs.root });
+      await mkdir(dirname(userConf), { recursive: true });
+      await writeFile(userConf, `${userLine}\n`);
+      await chown(dirname(userConf), user.uid, user.uid);
+      await chown(userConf, user.uid, user.uid);
+      const realised = await runAs(user.name, userEnv, 'nix-store', ['--realise', storePath]);
+      expect(realised.code, realised.stderr + daemon!.log()).toBe(0);
+      expect(await readFile(storePath, 'utf8')).toBe('from the cache\n');
+      // Still not trusted: use still refuses to write for this user.
+      expect((await runAs(user.name, userEnv, process.execPath, [CACHIX_BIN, 'use', 'demo'])).code).toBe(1);
+    } finally {
+      await writeFile(systemConf, system);
+      await rm(userConf, { force: true });
+      await execFileAsync('nix-store', ['--delete', storePath], { env: dirs.env }).catch(() => undefined);
+    }
   });
 
   it('trusted through an @group in an included file: writes the user nix.conf, and the daemon substitutes', async () => {

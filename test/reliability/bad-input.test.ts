@@ -44,9 +44,14 @@ describe('signing keys that are not usable, in CACHIX_SIGNING_KEY', () => {
   const secretBody = (): string => secretKey.slice(secretKey.indexOf(':') + 1);
   const cases: [string, () => string, RegExp][] = [
     [
-      'no name: part',
+      "cachix's bare base64 for a cache given by URL, with no key name to take",
       () => secretBody(),
-      /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key is not in Nix's <name>:<base64> format$/,
+      /^cachix: the signing key from CACHIX_SIGNING_KEY is cachix's bare base64, which carries no key name, and file:\/\/\S+ has no public key in the config to take it from$/,
+    ],
+    [
+      'neither format',
+      () => 'not a key at all!',
+      /^cachix: bad signing key in CACHIX_SIGNING_KEY: the signing key is neither name:base64 \(Nix\) nor base64 \(cachix\)$/,
     ],
     [
       'not base64',
@@ -113,7 +118,7 @@ describe('signing keys that are not usable, in the config', () => {
   });
 
   it('the key of another cache: refused, since Nix would reject what it signs', async () => {
-    const foreign = (await other.run(['generate-keypair', 'foreign'])).stdout;
+    const foreign = (await other.run(['create', 'foreign'])).stdout;
     expect(foreign).toMatch(/^foreign-1:/);
     const foreignSecret = /\[caches\.foreign\][^[]*signing_key = "([^"]+)"/.exec(await readFile(other.configPath, 'utf8'))![1]!;
     const result = await withConfigKey(foreignSecret);

@@ -249,7 +249,7 @@ describe('HTML error pages and bad JSON', () => {
           }
         }),
       );
-      const generated = expectOk(await world.run(['generate-keypair', 'apikey']), 'generate-keypair');
+      const generated = expectOk(await world.run(['create', 'apikey']), 'create');
       expect(generated.stdout).toMatch(/^apikey-1:/);
       signingKey = /\[caches\.apikey\][^[]*signing_key = "([^"]+)"/.exec(await readFile(world.configPath, 'utf8'))![1]!;
     });

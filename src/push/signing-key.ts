@@ -1,0 +1,95 @@
+// Which key signs a push, found as cachix finds it (Command/Push.hs getPushSecret):
+// CACHIX_SIGNING_KEY first, then the cache's key in our config, then in cachix.dhall. A cachix
+// API cache with no key at all is pushed with the token alone and the service signs (cSig null).
+import type { CacheInfo } from '../caches/cache.js';
+import type { OpenedCache } from '../caches/open.js';
+import { UserError } from '../errors.js';
+import { namedKey, parseSecretKeyText, publicKeyBase64, type SecretKeyText } from '../nix/secret-key-formats.js';
+import { formatPublicKey, parsePublicKey, publicKeyOf, type SigningKey } from '../nix/signing.js';
+import { registerSecret } from '../redact.js';
+
+export interface FoundKeyText {
+  text: string;
+  /** Where it came from, for messages: never the key itself. */
+  source: string;
+}
+
+const KEY_FORMATS_HINT =
+  "a signing key is Nix's NAME:<88 base64 characters> (nix-store --generate-binary-cache-key) or cachix's bare <88 base64 characters> (cachix generate-keypair)";
+
+export function isCachixApiCache(opened: OpenedCache): boolean {
+  return opened.url.startsWith('cachix:');
+}
+
+/** The environment wins over the config, as in cachix; cachix.dhall comes last. */
+export function findSigningKeyText(opened: OpenedCache, env: NodeJS.ProcessEnv): FoundKeyText | undefined {
+  if (env.CACHIX_SIGNING_KEY?.trim()) return { text: env.CACHIX_SIGNING_KEY, source: 'CACHIX_SIGNING_KEY' };
+  if (opened.entry?.signingKey) return { text: opened.entry.signingKey, source: `the config entry of ${opened.name}` };
+  if (opened.cachixDhallKey) return { text: opened.cachixDhallKey.text, source: `${opened.cachixDhallKey.path} (cache ${opened.name})` };
+  return undefined;
+}
+
+function parseFound(found: FoundKeyText): SecretKeyText {
+  registerSecret(found.text.trim());
+  try {
+    return parseSecretKeyText(found.text);
+  } catch (error) {
+    throw new UserError(`bad signing key in ${found.source}: ${(error as Error).message}`, KEY_FORMATS_HINT);
+  }
+}
+
+/**
+ * A bare key has no name. On a cachix API cache the name is that of the key the service
+ * publishes with the same public half (the service writes that name before the signature); on
+ * any other cache it is the name of the public key in the config entry.
+ */
+function nameForBareKey(parsed: SecretKeyText, found: FoundKeyText, opened: OpenedCache, info: CacheInfo | undefined): string {
+  const publicHalf = publicKeyBase64(parsed);
+  if (isCachixApiCache(opened) && info) {
+    const published = info.publicKeys.find((key) => key.slice(key.indexOf(':') + 1) === publicHalf);
+    if (published) return published.slice(0, published.indexOf(':'));
+    throw new UserError(
+      `the signing key from ${found.source} is not a key cache ${opened.name} publishes (${info.publicKeys.join(', ') || 'none'})`,
+      `cachix.org would refuse every path signed with it; use the cache's key, or register a new one with: cachix generate-keypair ${opened.name}`,
+    );
+  }
+  const configured = opened.entry?.publicKey;
+  if (configured) return parsePublicKey(configured).name;
+  throw new UserError(
+    `the signing key from ${found.source} is cachix's bare base64, which carries no key name, and ${opened.name} has no public key in the config to take it from`,
+    `give the key as NAME:<base64> (the name Nix trusts it under), or add public_key under [caches.${opened.name}]`,
+  );
+}
+
+/** The key to sign with, or undefined when the cachix service signs (token-only push). */
+export function resolveSigningKey(
+  opened: OpenedCache,
+  env: NodeJS.ProcessEnv,
+  info: CacheInfo | undefined,
+  hasToken: boolean,
+): SigningKey | undefined {
+  const found = findSigningKeyText(opened, env);
+  if (!found) {
+    if (isCachixApiCache(opened) && hasToken) return undefined;
+    if (isCachixApiCache(opened)) {
+      throw new UserError(
+        `neither an auth token nor a signing key for ${opened.name}`,
+        'set CACHIX_AUTH_TOKEN (or run `cachix authtoken --stdin`); for a cache you sign yourself also CACHIX_SIGNING_KEY',
+      );
+    }
+    throw new UserError(
+      `no signing key for ${opened.name}`,
+      `set CACHIX_SIGNING_KEY to the cache's secret key, or run: cachix generate-keypair ${opened.name}`,
+    );
+  }
+  const parsed = parseFound(found);
+  const key = parsed.format === 'nix' ? parsed.key : namedKey(parsed, nameForBareKey(parsed, found, opened, info));
+  const expected = opened.entry?.publicKey;
+  if (expected && formatPublicKey(publicKeyOf(key)) !== formatPublicKey(parsePublicKey(expected))) {
+    throw new UserError(
+      `the signing key from ${found.source} does not belong to ${opened.name} (its public key is ${expected})`,
+      'Nix would reject everything signed with it; use the key that `cachix create` made for this cache',
+    );
+  }
+  return key;
+}
