@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -60,6 +60,9 @@ export async function startNixDaemon(options: { confDir: string; stateDir: strin
       const exited = new Promise((resolve) => child.once('exit', resolve));
       process.kill(-child.pid, 'SIGTERM');
       await exited;
+      // The daemon leaves its socket file behind: a daemon started next on the same path would
+      // be taken as ready at once, before it listens (connection refused).
+      await rm(socket, { force: true });
     },
   };
 }
