@@ -6,7 +6,8 @@ import { CachixApiClient } from '../caches/cachix-api-client.js';
 import { authToken, cachixHost, openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { EXIT_USAGE, UserError } from '../errors.js';
-import { queryValidPaths, resolveStorePaths } from '../store/path-info.js';
+import { queryValidPaths } from '../store/path-info.js';
+import { resolveStorePaths } from '../store/resolve-paths.js';
 
 export interface PinRequest {
   cacheName: string;
