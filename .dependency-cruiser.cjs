@@ -39,6 +39,13 @@ rooms.forEach((floor, height) => {
 
 forbidden.push(
   {
+    name: 'every-module-on-a-floor',
+    comment: 'a module in src/ outside every floor escapes the rule: put it on one (and in README "Layout")',
+    severity: 'error',
+    from: { path: '^src/', pathNot: rooms.flat().map((room) => room.path) },
+    to: {},
+  },
+  {
     name: 'no-circular',
     severity: 'error',
     comment: 'a cycle makes two modules one; split the shared part out',
