@@ -197,3 +197,22 @@ export async function buildManySmall(count: number, timeoutMs: number): Promise<
   const { top, buildMs } = await nixBuild(`many-${count}`, manySmallExpression(count), timeoutMs);
   return { top, buildMs, closure: await closureOf(top) };
 }
+
+/** One path of `files` small files (a node_modules, a site-packages, kernel headers): about 200 bytes each, in nested folders. */
+const MANY_FILES_SCRIPT = (files: number): string => `
+perl -e '
+use strict; my ($out, $files) = @ARGV; srand(7);
+my @words = qw(module exports require function return const let var if else for while import from default class new this);
+for my $i (0..$files-1) {
+  my $dir = sprintf("%s/lib/node_modules/p%03d/src/d%02d", $out, $i % 997, int($i / 997) % 53);
+  system("mkdir", "-p", $dir) unless -d $dir;
+  my $text = ""; $text .= $words[int(rand(@words))] . (rand() < 0.15 ? "\\n" : " ") while length($text) < 120 + int(rand(160));
+  open(my $fh, ">", "$dir/f$i.js") or die; print $fh $text; close($fh);
+}' "$out" ${files}
+`;
+
+export async function buildManyFiles(files: number, timeoutMs: number): Promise<{ path: string; buildMs: number }> {
+  const expression = `let\n${derivationExpression()}\nin mk "bench-many-files-${files}" ${nixString(MANY_FILES_SCRIPT(files))} {}\n`;
+  const { top, buildMs } = await nixBuild(`many-files-${files}`, expression, timeoutMs);
+  return { path: top, buildMs };
+}

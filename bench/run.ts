@@ -1,12 +1,15 @@
 /**
  * `npm run bench`: Nix's own `nix copy`, `cachix push` and the floor (`nix-store --dump | zstd`) on
- * the same input in one run, then no-op re-pushes of 10,000 paths, then start-up time; prints a
+ * the same input in one run (and the honest floor: the hashing and writing every pusher must do),
+ * then 10,000 small paths (first push and no-op, file cache and nginx, against nix copy), one path
+ * of 50,000 files, verify and start-up time; prints a
  * Markdown table (also written to bench/results.md) with each target's PASS/MISS.
  *
  * Environment: BENCH_SCALE (default 1: a closure of about 1 GB of NAR), BENCH_LEVEL (zstd level,
  * default 3, what Nix uses when compression-level is unset), BENCH_RUNS (timed runs of each push of
  * the big closure, median reported; default 1), BENCH_SMALL_PATHS (default 10,000 at full scale),
- * BENCH_TIMEOUT_S (per push of the big closure), BENCH_SKIP_BUILD=1 (use dist/ as it is).
+ * BENCH_MANY_FILES (default 50,000), BENCH_TIMEOUT_S (per push of the big closure),
+ * BENCH_SKIP_BUILD=1 (use dist/ as it is).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -32,6 +35,7 @@ import {
 } from './harness.js';
 import { runCommand } from './measure.js';
 import { describeMachine, renderMarkdown } from './report.js';
+import { manyFilesPath } from './many-files.js';
 import { manySmallPaths } from './small-paths.js';
 import { startUp } from './startup.js';
 
@@ -56,6 +60,7 @@ async function main(): Promise<number> {
   try {
     await bigClosure();
     await manySmallPaths();
+    await manyFilesPath();
     await startUp();
   } finally {
     await rm(workDir(), { recursive: true, force: true });

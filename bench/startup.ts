@@ -57,4 +57,10 @@ export async function startUp(): Promise<void> {
     return median(walls);
   });
   timings.push({ name: 'start-up: `cachix push` of one already-pushed path (median of 5)', wallMs: pushed });
+  targets.push({
+    name: 'start-up: `cachix push` of one path already in the cache',
+    measured: seconds(pushed),
+    goal: `< ${seconds(GOALS.pushOneMs)}`,
+    pass: pushed === undefined ? undefined : pushed < GOALS.pushOneMs,
+  });
 }

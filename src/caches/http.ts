@@ -11,10 +11,14 @@ import { findNetrcCredentials, parseNetrc } from '../netrc.js';
 import { registerSecret } from '../redact.js';
 import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type NarUpload } from './cache.js';
 import { errorDetailOf, explainHttpError, FirstAnswer } from './http-errors.js';
+import { lookupPipelined } from './http-lookup.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload, type UploadLimits } from './upload-watchdog.js';
 
 export const DEFAULT_NETRC_FILE = '/etc/nix/netrc';
+
+/** From this many lookups on, they go pipelined (http-lookup.ts); fewer are not worth a connection of their own. */
+const PIPELINE_MIN_LOOKUPS = 16;
 
 export interface HttpCacheOptions {
   token?: string | undefined;
@@ -168,8 +172,16 @@ class HttpCache implements BinaryCache {
   }
 
   async missing(hashParts: readonly string[]): Promise<Set<string>> {
-    const missing = new Set<string>();
-    await forEachConcurrently([...new Set(hashParts)], LOOKUP_CONCURRENCY, async (hashPart) => {
+    let unique = [...new Set(hashParts)];
+    let missing = new Set<string>();
+    if (unique.length >= PIPELINE_MIN_LOOKUPS) {
+      const authorization = await this.authorizationHeader();
+      const { present, absent } = await lookupPipelined(unique, { base: this.base, authorization, idleMs: this.uploadLimits.headersMs });
+      missing = absent;
+      // Only a plain 200 counts as present: whatever was not answered plainly is asked again below.
+      unique = unique.filter((hashPart) => !present.has(hashPart) && !absent.has(hashPart));
+    }
+    await forEachConcurrently(unique, LOOKUP_CONCURRENCY, async (hashPart) => {
       // Nix treats 403 as absent too: S3-backed servers answer 403 for keys they cannot list.
       const response = await this.send('HEAD', `${hashPart}.narinfo`, { expect: [200, 403, 404] });
       await response.body.dump();

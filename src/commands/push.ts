@@ -1,9 +1,8 @@
 import type { Context, InputStream } from '../context.js';
 import { UserError } from '../errors.js';
-import { pushPaths, summaryLine } from '../push/pipeline.js';
-import { queryValidPaths } from '../store/path-info.js';
+import type { PushFlags } from '../push/prepare.js';
+import { queryClosure } from '../store/closure.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
-import { preparePush, type PushFlags } from '../push/prepare.js';
 
 async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {
   if (stdin.isTTY) {
@@ -21,32 +20,23 @@ export async function run(context: Context, cacheName: string, pathArgs: string[
   const given = pathArgs.length > 0 ? pathArgs : await readPathsFromStdin(context.stdin);
   if (given.length === 0)
     throw new UserError('no store paths given on stdin', 'pipe store paths in, one per line, or pass them as arguments');
-  // Opening the cache and asking Nix about the paths are independent: do both at once. When
+  // Asking Nix for the closure is most of a push that finds everything already in the cache, so it
+  // starts first, and the cache is opened (and the code for pushing loaded) while Nix works. When
   // both fail, the cache's error (no key, no such cache) is the one reported, every time.
-  const [cacheSide, pathSide] = await Promise.allSettled([
-    preparePush(context, cacheName, flags),
-    resolveStorePaths(given, context.storeDir).then(async (paths) => (await requireValid(paths), paths)),
-  ]);
+  const stopQuery = new AbortController();
+  const closureQuery = resolveStorePaths(given, context.storeDir).then((paths) => queryClosure(paths, stopQuery.signal));
+  const opening = import('../push/prepare.js').then(({ preparePush }) => preparePush(context, cacheName, flags));
+  // No reason to wait for Nix before saying what is wrong with the cache.
+  opening.catch(() => stopQuery.abort());
+  const [cacheSide, pathSide] = await Promise.allSettled([opening, closureQuery]);
   if (cacheSide.status === 'rejected') throw cacheSide.reason;
   const prepared = cacheSide.value;
   try {
     if (pathSide.status === 'rejected') throw pathSide.reason;
-    const summary = await pushPaths(prepared.cache, pathSide.value, prepared.pushOptions, prepared.progress);
+    const { pushClosure, summaryLine } = await import('../push/pipeline.js');
+    const summary = await pushClosure(prepared.cache, pathSide.value, prepared.pushOptions, prepared.progress);
     prepared.progress.finish(summaryLine(summary, prepared.cache.description));
   } finally {
     await prepared.cache.close?.();
-  }
-}
-
-/** Asked first, and cheaply: `nix path-info` on an invalid path would go and query substituters. */
-async function requireValid(storePaths: string[]): Promise<void> {
-  const valid = new Set(await queryValidPaths(storePaths));
-  const invalid = storePaths.filter((path) => !valid.has(path));
-  if (invalid.length > 0) {
-    const more = invalid.length > 1 ? ` (and ${invalid.length - 1} more)` : '';
-    throw new UserError(
-      `${invalid[0]}${more} is not a valid path in the Nix store`,
-      'build or fetch it first (nix-build, nix-store --realise), then push',
-    );
   }
 }

@@ -19,6 +19,12 @@ function isAlgorithm(name: string): name is HashAlgorithm {
  * as Nix does.
  */
 export function parseHash(text: string): Hash {
+  // The form Nix 2.8's path-info JSON prints for every path: a push of ten thousand paths reads
+  // that many, so it skips the general parse below (and its copies).
+  if (text.length === SRI_SHA256_LENGTH && text.startsWith('sha256-')) {
+    const digest = decodeSriSha256(text);
+    if (digest) return { algorithm: 'sha256', digest };
+  }
   const sri = /^([a-z0-9]+)-([A-Za-z0-9+/=]+)$/.exec(text);
   const colon = /^([a-z0-9]+):(.+)$/.exec(text);
   const match = sri ?? colon;
@@ -29,7 +35,7 @@ export function parseHash(text: string): Hash {
   const size = DIGEST_LENGTH[algorithm];
   if (!sri) {
     if (body.length === size * 2 && /^[0-9a-f]+$/.test(body)) {
-      return { algorithm, digest: Uint8Array.from(Buffer.from(body, 'hex')) };
+      return { algorithm, digest: copyOf(Buffer.from(body, 'hex')) };
     }
     if (body.length === base32EncodedLength(size)) {
       return { algorithm, digest: decodeBase32(body, size) };
@@ -39,7 +45,45 @@ export function parseHash(text: string): Hash {
   if (digest.length !== size || Buffer.from(digest).toString('base64') !== body) {
     throw new Error(`'${text}' is not a valid ${algorithm} hash`);
   }
-  return { algorithm, digest: Uint8Array.from(digest) };
+  return { algorithm, digest: copyOf(digest) };
+}
+
+/** A Uint8Array of its own (Buffer.from may hand out a slice of a shared pool). */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+const SRI_SHA256_LENGTH = 'sha256-'.length + 44;
+const BASE64_VALUE = new Int8Array(128).fill(-1);
+for (const [value, digit] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) {
+  BASE64_VALUE[digit.charCodeAt(0)] = value;
+}
+
+/**
+ * `sha256-<base64>` decoded in place into its own 32 bytes (no Buffer, no copies), or undefined
+ * when it is not canonical base64: then the general parse says what is wrong.
+ */
+function decodeSriSha256(text: string): Uint8Array | undefined {
+  const digest = new Uint8Array(32);
+  let bits = 0;
+  let bitCount = 0;
+  let written = 0;
+  for (let index = 'sha256-'.length; index < text.length - 1; index++) {
+    const code = text.charCodeAt(index);
+    const value = code < 128 ? BASE64_VALUE[code]! : -1;
+    if (value < 0) return undefined;
+    bits = ((bits << 6) | value) & 0xffff;
+    bitCount += 6;
+    if (bitCount >= 8) {
+      bitCount -= 8;
+      digest[written++] = (bits >> bitCount) & 0xff;
+    }
+  }
+  // 43 digits carry 258 bits: the 2 left over must be zero, and one '=' pads to 44.
+  if (written !== 32 || (bits & 3) !== 0 || text.charCodeAt(text.length - 1) !== 61) return undefined;
+  return digest;
 }
 
 /** The form narinfos and fingerprints use: `sha256:<nix base32>`. */

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, openSync, writeFileSync, writeSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-// zstd-napi's documented low-level API (binding.d.ts): streaming into a buffer we own and reuse.
-import zstd from 'zstd-napi/binding.js';
+import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { dumpNar } from '../store/nar-dump.js';
 import type { PathInfo } from '../store/path-info.js';
 import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../util/compression.js';
 import { narReaders, type NarReadResult } from './nar-reader.js';
+import { zstdBinding } from '../util/zstd-lazy.js';
 
 /** What one pass over a store path produced: the NAR's hash and size, the spooled file's. */
 export interface Spooled {
@@ -29,11 +29,18 @@ export interface SpoolOptions {
 /** Below this, a NAR is built and compressed in memory in one call: no stream, no threads. */
 export const SMALL_NAR_BYTES = 1 << 20;
 
+/** A small NAR built, hashed and compressed in memory, not yet written anywhere. */
+export interface CompressedInMemory {
+  narDigest: Buffer;
+  narSize: number;
+  compressed: Buffer;
+}
+
 /**
  * A small NAR is built, hashed and compressed in memory in one call each: no stream, no threads.
  * Returns undefined when the path turns out larger than Nix recorded (it is then streamed).
  */
-export async function spoolSmall(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled | undefined> {
+export async function compressSmall(info: PathInfo, options: SpoolOptions): Promise<CompressedInMemory | undefined> {
   const narHasher = createHash('sha256');
   const chunks: Buffer[] = [];
   let narSize = 0;
@@ -44,11 +51,23 @@ export async function spoolSmall(info: PathInfo, options: SpoolOptions, localPat
     chunks.push(chunk);
     if (narSize > SMALL_NAR_BYTES * 2) return undefined;
   }
-  const whole = compressWhole(options.compression, options.compressionLevel, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-  if (!whole) return undefined;
+  const compressed = compressWhole(options.compression, options.compressionLevel, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  if (!compressed) return undefined;
+  return { narDigest: narHasher.digest(), narSize, compressed };
+}
+
+/** compressSmall, then the result spooled to `localPath`. */
+export async function spoolSmall(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled | undefined> {
+  const small = await compressSmall(info, options);
+  if (!small) return undefined;
   // A few KiB into the page cache: cheaper done at once than as a round trip through the thread pool.
-  writeFileSync(localPath, whole);
-  return { narDigest: narHasher.digest(), narSize, fileDigest: createHash('sha256').update(whole).digest(), fileSize: whole.length };
+  writeFileSync(localPath, small.compressed);
+  return spooledFromMemory(small);
+}
+
+export function spooledFromMemory(small: CompressedInMemory): Spooled {
+  const { narDigest, narSize, compressed } = small;
+  return { narDigest, narSize, fileDigest: createHash('sha256').update(compressed).digest(), fileSize: compressed.length };
 }
 
 /** A large NAR is dumped and hashed on a worker thread while this thread compresses and writes. */
@@ -73,18 +92,19 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
     fileSize += bytes.length;
     for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
   };
-  let context: zstd.CCtx | undefined;
+  const zstd = options.compression === 'zstd' ? zstdBinding() : undefined;
+  let context: ZstdBinding.CCtx | undefined;
   const output = Buffer.allocUnsafe(1 << 20);
-  const compress = (input: Buffer, end: zstd.EndDirective): void => {
+  const compress = (input: Buffer, end: ZstdBinding.EndDirective): void => {
     let rest = input;
     for (;;) {
       const [remaining, produced, consumed] = context!.compressStream2(output, rest, end);
       if (produced > 0) emit(output.subarray(0, produced));
       rest = rest.subarray(consumed);
-      if (rest.length === 0 && (end === zstd.EndDirective.continue || remaining === 0)) return;
+      if (rest.length === 0 && (end === zstd!.EndDirective.continue || remaining === 0)) return;
     }
   };
-  if (options.compression === 'zstd') {
+  if (zstd) {
     context = new zstd.CCtx();
     context.setParameter(zstd.CParameter.compressionLevel, options.compressionLevel ?? DEFAULT_ZSTD_LEVEL);
     context.setParameter(zstd.CParameter.nbWorkers, options.zstdWorkers);
@@ -98,11 +118,11 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
         break;
       }
       options.onNarBytes?.(next.value.length);
-      if (context) compress(next.value, zstd.EndDirective.continue);
+      if (context) compress(next.value, zstd!.EndDirective.continue);
       else emit(next.value);
       readers.giveBack(next.value);
     }
-    if (context) compress(Buffer.alloc(0), zstd.EndDirective.end);
+    if (context) compress(Buffer.alloc(0), zstd!.EndDirective.end);
     return { ...result, fileDigest: fileHasher.digest(), fileSize };
   } finally {
     closeSync(fd);

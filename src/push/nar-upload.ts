@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, unlinkSync } from 'node:fs';
+import { createReadStream, existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NarUpload } from '../caches/cache.js';
@@ -9,7 +9,7 @@ import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
 import { signFingerprint, type SigningKey } from '../nix/signing.js';
 import type { PathInfo } from '../store/path-info.js';
-import { COMPRESSION_EXTENSION } from '../util/compression.js';
+import { COMPRESSION_EXTENSION, type CompressionMethod } from '../util/compression.js';
 import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOptions } from './nar-spool.js';
 
 export interface NarOptions extends SpoolOptions {
@@ -36,48 +36,89 @@ export function corrupted(info: PathInfo, what: string): UserError {
  * compress, hash the compressed bytes, spool them to disk. Memory stays at a few chunks.
  */
 export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirectory: string): Promise<PreparedNar> {
-  const extension = COMPRESSION_EXTENSION[options.compression];
-  const localPath = join(spoolDirectory, `${temporaryName()}.nar${extension}`);
-  let spooled: Spooled;
+  const localPath = spoolPath(spoolDirectory, options.compression);
+  let narInfo: NarInfo;
+  let fileSize: number;
   try {
-    spooled =
+    const spooled =
       (info.narSize <= SMALL_NAR_BYTES ? await spoolSmall(info, options, localPath) : undefined) ??
       (await spoolStreamed(info, options, localPath));
-    const narHash = sha256Hash(spooled.narDigest);
-    if (spooled.narSize !== info.narSize) throw corrupted(info, `NAR size ${spooled.narSize}, recorded ${info.narSize}`);
-    if (!hashesEqual(narHash, info.narHash)) {
-      throw corrupted(info, `NarHash ${formatHashBase32(narHash)}, recorded ${formatHashBase32(info.narHash)}`);
-    }
+    narInfo = checkedNarInfo(info, spooled, options);
+    fileSize = spooled.fileSize;
   } catch (error) {
     await unlink(localPath).catch(() => undefined);
-    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new UserError(
-        `no space left on the device holding ${spoolDirectory}, where compressed NARs are written before upload`,
-        'free some space and push again (for remote caches, TMPDIR picks where NARs are spooled); nothing half-written was left in the cache',
-      );
-    }
-    throw error;
+    throw spoolError(error, spoolDirectory);
   }
-  const { fileDigest, fileSize } = spooled;
-  const fileHashBase32 = encodeBase32(fileDigest);
+  return preparedAt(localPath, narInfo, fileSize);
+}
+
+/** Writes a compressed small NAR to a fresh spool file (on a small-NAR worker) and returns its path. */
+export function writeSpoolFile(compressed: Buffer, compression: CompressionMethod, spoolDirectory: string): string {
+  const localPath = spoolPath(spoolDirectory, compression);
+  try {
+    writeFileSync(localPath, compressed);
+  } catch (error) {
+    removeIfPresent(localPath);
+    throw spoolError(error, spoolDirectory);
+  }
+  return localPath;
+}
+
+/** A NAR a small-NAR worker already checked, signed and spooled: ready to upload. */
+export function preparedSpooled(localPath: string, narInfo: NarInfo, fileSize: number): PreparedNar {
+  return preparedAt(localPath, narInfo, fileSize);
+}
+
+/** Removes a spooled NAR that will not be uploaded after all (a push stopped by a failure). */
+export function discardSpooled(localPath: string): void {
+  removeIfPresent(localPath);
+}
+
+/**
+ * What was read, checked against what Nix recorded (a mismatch is a corrupted store path, and
+ * nothing of it may be uploaded), as a signed narinfo pointing at the compressed file.
+ */
+export function checkedNarInfo(info: PathInfo, spooled: Spooled, options: NarOptions): NarInfo {
+  const narHash = sha256Hash(spooled.narDigest);
+  if (spooled.narSize !== info.narSize) throw corrupted(info, `NAR size ${spooled.narSize}, recorded ${info.narSize}`);
+  if (!hashesEqual(narHash, info.narHash)) {
+    throw corrupted(info, `NarHash ${formatHashBase32(narHash)}, recorded ${formatHashBase32(info.narHash)}`);
+  }
+  const narUrl = `nar/${encodeBase32(spooled.fileDigest)}.nar${COMPRESSION_EXTENSION[options.compression]}`;
+  return signedNarInfo(info, narUrl, spooled, options);
+}
+
+function spoolPath(spoolDirectory: string, compression: CompressionMethod): string {
+  return join(spoolDirectory, `${temporaryName()}.nar${COMPRESSION_EXTENSION[compression]}`);
+}
+
+function spoolError(error: unknown, spoolDirectory: string): unknown {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') return error;
+  return new UserError(
+    `no space left on the device holding ${spoolDirectory}, where compressed NARs are written before upload`,
+    'free some space and push again (for remote caches, TMPDIR picks where NARs are spooled); nothing half-written was left in the cache',
+  );
+}
+
+function preparedAt(localPath: string, narInfo: NarInfo, fileSize: number): PreparedNar {
   const upload: NarUpload = {
-    narUrl: `nar/${fileHashBase32}.nar${extension}`,
+    narUrl: narInfo.url,
     fileSize,
-    fileHashBase32,
-    compression: options.compression,
+    fileHashBase32: narInfo.url.slice('nar/'.length, narInfo.url.indexOf('.')),
+    compression: narInfo.compression,
     localPath,
     open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
   };
-  return { upload, narInfo: signedNarInfo(info, upload, fileDigest, options), cleanup: async () => removeIfPresent(localPath) };
+  return { upload, narInfo, cleanup: async () => removeIfPresent(localPath) };
 }
 
-function signedNarInfo(info: PathInfo, upload: NarUpload, fileDigest: Buffer, options: NarOptions): NarInfo {
+function signedNarInfo(info: PathInfo, narUrl: string, spooled: Spooled, options: NarOptions): NarInfo {
   const unsigned: NarInfo = {
     storePath: info.path,
-    url: upload.narUrl,
+    url: narUrl,
     compression: options.compression,
-    fileHash: sha256Hash(fileDigest),
-    fileSize: upload.fileSize,
+    fileHash: sha256Hash(spooled.fileDigest),
+    fileSize: spooled.fileSize,
     narHash: info.narHash,
     narSize: info.narSize,
     references: info.references,

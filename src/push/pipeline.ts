@@ -7,7 +7,9 @@ import type { SigningKey } from '../nix/signing.js';
 import { queryPathInfo, type PathInfo } from '../store/path-info.js';
 import type { CompressionMethod } from '../util/compression.js';
 import { SMALL_NAR_BYTES } from './nar-spool.js';
-import { prepareNar } from './nar-upload.js';
+import { discardSpooled, prepareNar, preparedSpooled } from './nar-upload.js';
+import { PreparedWindow, plainNarOptions, SMALL_POOL_MIN_PATHS } from './small-nar-window.js';
+import { SmallNarPool, type SmallNar } from './small-nar-pool.js';
 import { narSourceOf } from './nar-source.js';
 import { formatBytes, type Progress } from './progress.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -57,6 +59,16 @@ export function summaryLine(summary: PushSummary, cacheDescription: string): str
  */
 export async function pushPaths(cache: BinaryCache, storePaths: string[], options: PushOptions, progress: Progress): Promise<PushSummary> {
   const fullClosure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: true });
+  return pushClosure(cache, fullClosure, options, progress);
+}
+
+/** pushPaths for a closure already asked of Nix (the push command asks while it opens the cache). */
+export async function pushClosure(
+  cache: BinaryCache,
+  fullClosure: PathInfo[],
+  options: PushOptions,
+  progress: Progress,
+): Promise<PushSummary> {
   const closure = notServedUpstream(fullClosure, options.upstreamKeyNames ?? []);
   const missingHashes = closure.length === 0 ? new Set<string>() : await cache.missing(closure.map((info) => hashPartOf(info.path)));
   const toPush = closure.filter((info) => missingHashes.has(hashPartOf(info.path)));
@@ -90,45 +102,95 @@ async function uploadInOrder(
   for (const info of toPush) {
     const needed = info.references.filter((reference) => reference !== info.path && pending.has(reference));
     waitingOn.set(info.path, needed.length);
-    for (const reference of needed) dependents.set(reference, [...(dependents.get(reference) ?? []), info.path]);
+    for (const reference of needed) {
+      const list = dependents.get(reference);
+      if (list) list.push(info.path);
+      else dependents.set(reference, [info.path]);
+    }
   }
-  const ready = toPush.filter((info) => waitingOn.get(info.path) === 0).map((info) => info.path);
+  const isSmall = (info: PathInfo): boolean => info.narSize <= SMALL_NAR_BYTES;
   const largeCompressions = new Semaphore(LARGE_COMPRESSIONS_AT_ONCE);
   const largeUploads = new Semaphore(LARGE_UPLOADS_AT_ONCE);
   const spoolDirectory = cache.spoolDirectory ?? tmpdir();
   await mkdir(spoolDirectory, { recursive: true });
   await sweepStaleSpoolFiles(spoolDirectory);
   const zstdWorkers = Math.max(1, availableParallelism());
+  const smallCount = toPush.reduce((count, info) => count + (isSmall(info) ? 1 : 0), 0);
+  // A server that signs and compresses (uploadNarSource) gets the NAR as dumped: nothing to prepare.
+  const signingKey = cache.uploadNarSource ? undefined : options.signingKey;
+  const pool =
+    signingKey && smallCount >= SMALL_POOL_MIN_PATHS
+      ? new SmallNarPool(zstdWorkers, plainNarOptions({ ...options, signingKey }, spoolDirectory))
+      : undefined;
+  const window = new PreparedWindow();
+  const readyToPrepare: PathInfo[] = [];
+  const readyToUpload: Array<{ info: PathInfo; small?: SmallNar }> = [];
+  const becameReady = (info: PathInfo): void => {
+    if (pool && isSmall(info)) readyToPrepare.push(info);
+    else readyToUpload.push({ info });
+  };
+  for (const info of toPush) if (waitingOn.get(info.path) === 0) becameReady(info);
   let firstError: unknown;
   let running = 0;
+  let preparing = 0;
 
-  await new Promise<void>((resolveAll) => {
-    const startMore = (): void => {
-      while (firstError === undefined && running < options.jobs && ready.length > 0) {
-        const path = ready.shift()!;
-        running++;
-        void pushOne(pending.get(path)!).then(
-          () => {
-            running--;
-            for (const dependent of dependents.get(path) ?? []) {
-              const left = waitingOn.get(dependent)! - 1;
-              waitingOn.set(dependent, left);
-              if (left === 0) ready.push(dependent);
-            }
-            startMore();
-          },
-          (error: unknown) => {
-            running--;
-            summary.failed++;
-            firstError ??= error;
-            startMore();
-          },
-        );
-      }
-      if (running === 0) resolveAll();
-    };
-    startMore();
-  });
+  try {
+    await new Promise<void>((resolveAll) => {
+      const fail = (error: unknown): void => {
+        summary.failed++;
+        firstError ??= error;
+      };
+      const startMore = (): void => {
+        // Small paths are prepared on the pool ahead of the uploads, within a bounded window.
+        while (firstError === undefined && readyToPrepare.length > 0 && window.admits(readyToPrepare[0]!)) {
+          const info = readyToPrepare.shift()!;
+          window.add(info);
+          preparing++;
+          void pool!.prepare(info).then(
+            (small) => {
+              preparing--;
+              readyToUpload.push({ info, small });
+              startMore();
+            },
+            (error: unknown) => {
+              preparing--;
+              window.remove(info);
+              fail(error);
+              startMore();
+            },
+          );
+        }
+        while (firstError === undefined && running < options.jobs && readyToUpload.length > 0) {
+          const { info, small } = readyToUpload.shift()!;
+          running++;
+          void pushOne(info, small).then(
+            () => {
+              running--;
+              window.remove(info);
+              for (const dependent of dependents.get(info.path) ?? []) {
+                const left = waitingOn.get(dependent)! - 1;
+                waitingOn.set(dependent, left);
+                if (left === 0) becameReady(pending.get(dependent)!);
+              }
+              startMore();
+            },
+            (error: unknown) => {
+              running--;
+              window.remove(info);
+              fail(error);
+              startMore();
+            },
+          );
+        }
+        if (running === 0 && preparing === 0) resolveAll();
+      };
+      startMore();
+    });
+  } finally {
+    await pool?.close();
+    // Spooled by the pool but never uploaded, because a failure stopped the push.
+    for (const { small } of readyToUpload.splice(0)) if (small) discardSpooled(small.localPath);
+  }
   if (firstError !== undefined) {
     const unpushed = toPush.length - summary.pushed;
     if (firstError instanceof UserError)
@@ -140,7 +202,7 @@ async function uploadInOrder(
     throw firstError;
   }
 
-  async function pushOne(info: PathInfo): Promise<void> {
+  async function pushOne(info: PathInfo, small?: SmallNar): Promise<void> {
     const large = info.narSize > SMALL_NAR_BYTES;
     let streamedBytes = 0;
     const onNarBytes = (bytes: number): void => {
@@ -159,9 +221,11 @@ async function uploadInOrder(
     }
     // Without a key (a token-only cachix push) the narinfo goes unsigned and the service signs it;
     // preparePush has made sure every other cache has one.
-    const prepared = await whileHolding(large ? largeCompressions : undefined, () =>
-      prepareNar(info, { ...options, signingKey: options.signingKey, zstdWorkers, onNarBytes }, spoolDirectory),
-    );
+    const prepared = small
+      ? preparedSpooled(small.localPath, small.narInfo, small.fileSize)
+      : await whileHolding(large ? largeCompressions : undefined, () =>
+          prepareNar(info, { ...options, signingKey: options.signingKey, zstdWorkers, onNarBytes }, spoolDirectory),
+        );
     try {
       await whileHolding(large ? largeUploads : undefined, () => cache.upload(prepared.upload, prepared.narInfo));
     } finally {

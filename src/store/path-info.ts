@@ -26,14 +26,17 @@ function nixFailure(error: unknown, paths: string[]): UserError {
   );
 }
 
-export async function queryPathInfo(paths: string[], options: { recursive?: boolean; storeDir?: string } = {}): Promise<PathInfo[]> {
+export async function queryPathInfo(
+  paths: string[],
+  options: { recursive?: boolean; storeDir?: string; signal?: AbortSignal } = {},
+): Promise<PathInfo[]> {
   const byPath = new Map<string, PathInfo>();
   for (let start = 0; start < paths.length; start += ARGS_PER_CALL) {
     const batch = paths.slice(start, start + ARGS_PER_CALL);
     const args = [...NIX, 'path-info', '--json', ...(options.recursive ? ['--recursive'] : []), ...batch];
     let stdout: string;
     try {
-      ({ stdout } = await execFileAsync('nix', args, { maxBuffer: 1 << 30, encoding: 'utf8' }));
+      ({ stdout } = await execFileAsync('nix', args, { maxBuffer: 1 << 30, encoding: 'utf8', signal: options.signal }));
     } catch (error) {
       throw nixFailure(error, batch);
     }

@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream';
-import { Compressor, DecompressStream } from 'zstd-napi';
+import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { UserError } from '../errors.js';
 import { childStream, type ChildStream } from './child-stream.js';
+import { zstdBinding, zstdNapi } from './zstd-lazy.js';
 
 export type CompressionMethod = 'zstd' | 'xz' | 'none';
 
@@ -54,7 +55,7 @@ export function createDecompressStream(compression: string): ChildStream | undef
     case 'none':
       return { stream: new PassThrough(), done: Promise.resolve() };
     case 'zstd':
-      return { stream: new DecompressStream(), done: Promise.resolve() };
+      return { stream: new (zstdNapi().DecompressStream)(), done: Promise.resolve() };
     case 'xz':
       return childStream('xz', ['-d', '-c'], XZ_HINT);
     case 'bzip2':
@@ -64,19 +65,39 @@ export function createDecompressStream(compression: string): ChildStream | undef
   }
 }
 
-const wholeCompressors = new Map<number, Compressor>();
+const wholeContexts = new Map<number, ZstdBinding.CCtx>();
 
-/** Compresses a small NAR in one call, without threads: cheaper than a stream for tiny paths. */
+/**
+ * Compresses a small NAR in one go, without threads: cheaper than a stream for tiny paths. It is
+ * fed as a stream whose size zstd is not told (all input, then the end), as Nix's own compressor
+ * does: told that an input is tiny, zstd picks parameters that compress it a few bytes worse than
+ * Nix's output, and every narinfo's FileSize would show it.
+ */
 export function compressWhole(method: CompressionMethod, level: number | undefined, input: Buffer): Buffer | undefined {
   if (method === 'none') return input;
   if (method !== 'zstd') return undefined;
+  const zstd = zstdBinding();
   const compressionLevel = level ?? DEFAULT_ZSTD_LEVEL;
   // One context per level, reused: making a zstd context per tiny path costs more than compressing it.
-  let compressor = wholeCompressors.get(compressionLevel);
-  if (!compressor) {
-    compressor = new Compressor();
-    compressor.setParameters({ compressionLevel });
-    wholeCompressors.set(compressionLevel, compressor);
+  let context = wholeContexts.get(compressionLevel);
+  if (!context) {
+    context = new zstd.CCtx();
+    context.setParameter(zstd.CParameter.compressionLevel, compressionLevel);
+    wholeContexts.set(compressionLevel, context);
   }
-  return compressor.compress(input);
+  const output = Buffer.allocUnsafe(zstd.compressBound(input.length) + 64);
+  let produced = 0;
+  let rest = input;
+  while (rest.length > 0) {
+    const [, written, consumed] = context.compressStream2(output.subarray(produced), rest, zstd.EndDirective.continue);
+    produced += written;
+    rest = rest.subarray(consumed);
+  }
+  for (;;) {
+    const [remaining, written] = context.compressStream2(output.subarray(produced), rest, zstd.EndDirective.end);
+    produced += written;
+    if (remaining === 0) break;
+  }
+  // Its own copy, sized to fit: the output buffer was sized for the worst case.
+  return Buffer.from(output.subarray(0, produced));
 }
