@@ -8,7 +8,7 @@ import { queryPathInfo, type PathInfo } from '../store/path-info.js';
 import type { CompressionMethod } from '../util/compression.js';
 import { SMALL_NAR_BYTES } from './nar-spool.js';
 import { discardSpooled, prepareNar, preparedSpooled } from './nar-upload.js';
-import { PreparedWindow, plainNarOptions, SMALL_POOL_MIN_PATHS } from './small-nar-window.js';
+import { PreparedWindow, plainNarOptions, SMALL_POOL_MIN_PATHS, smallNarWorkers } from './small-nar-window.js';
 import { SmallNarPool, type SmallNar } from './small-nar-pool.js';
 import { narSourceOf } from './nar-source.js';
 import { formatBytes, type Progress } from './progress.js';
@@ -120,7 +120,7 @@ async function uploadInOrder(
   const signingKey = cache.uploadNarSource ? undefined : options.signingKey;
   const pool =
     signingKey && smallCount >= SMALL_POOL_MIN_PATHS
-      ? new SmallNarPool(zstdWorkers, plainNarOptions({ ...options, signingKey }, spoolDirectory))
+      ? new SmallNarPool(smallNarWorkers(), plainNarOptions({ ...options, signingKey }, spoolDirectory))
       : undefined;
   const window = new PreparedWindow();
   const readyToPrepare: PathInfo[] = [];

@@ -1,10 +1,19 @@
 // How many small NARs may be in memory at once (being prepared on the pool or waiting for an
 // upload slot), and the options a pool worker gets.
+import { availableParallelism } from 'node:os';
 import type { PathInfo } from '../store/path-info.js';
 import type { NarOptions } from './nar-upload.js';
 
 /** Below this many small paths, starting worker threads costs more than it saves. */
 export const SMALL_POOL_MIN_PATHS = 64;
+/**
+ * One core is the main thread's, which puts NARs in the cache; the others prepare them. Each
+ * worker is a V8 heap of its own (some 30 MB), so no more than there are cores to run them.
+ */
+export function smallNarWorkers(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
 /** Enough to keep the workers and the writer busy; a slow remote cache holds at most this much. */
 const WINDOW_PATHS = 1024;
 const WINDOW_NAR_BYTES = 64 << 20;
