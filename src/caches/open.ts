@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { cachixDhallSecretKey, loadCachixDhall, type CachixDhallConfig } from '../cachix-dhall.js';
 import { configPermissionWarning, isCacheName, loadConfig, type CacheEntry, type Config } from '../config.js';
 import { DEFAULT_CACHIX_HOST, type Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import type { BinaryCache } from './cache.js';
+import { checkFileUrlText, directoryAsCacheUrl, looksLikeDirectory } from './cache-location.js';
 import { FileCache } from './file.js';
 
 export interface OpenedCache {
@@ -33,6 +33,7 @@ export function looksLikeUrl(text: string): boolean {
 }
 
 export function parseCacheUrl(text: string): URL {
+  checkFileUrlText(text);
   let url: URL;
   try {
     url = new URL(text);
@@ -117,8 +118,13 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
     const url = parseCacheUrl(entry.url);
     return { name: nameOrUrl, url: entry.url, entry, config, cachixDhallKey, cache: await cacheForUrl(url, context, config, backend) };
   }
-  if (looksLikeUrl(nameOrUrl) || nameOrUrl.startsWith('/')) {
-    const text = nameOrUrl.startsWith('/') ? pathToFileURL(nameOrUrl).href : nameOrUrl;
+  if (looksLikeUrl(nameOrUrl) || looksLikeDirectory(nameOrUrl)) {
+    let text = nameOrUrl;
+    if (looksLikeDirectory(nameOrUrl)) {
+      const directory = directoryAsCacheUrl(nameOrUrl);
+      if (directory.note) context.log(directory.note);
+      text = directory.url;
+    }
     const url = parseCacheUrl(text);
     return { name: text, url: text, config, cache: await cacheForUrl(url, context, config, backend) };
   }

@@ -1,4 +1,5 @@
-import { cacheForUrl, parseCacheUrl } from '../caches/open.js';
+import { directoryAsCacheUrl } from '../caches/cache-location.js';
+import { cacheForUrl, looksLikeUrl, parseCacheUrl } from '../caches/open.js';
 import { formatNixCacheInfo } from '../nix/cache-info.js';
 import { checkCacheName, loadConfig, localCacheDir, saveConfig, type CacheEntry } from '../config.js';
 import type { Context } from '../context.js';
@@ -22,7 +23,12 @@ export async function run(context: Context, name: string, options: CreateOptions
       `pick another name, or remove [caches.${name}] from ${context.configPath}`,
     );
   }
-  const urlText = options.url ?? pathToFileURL(localCacheDir(name, context.env)).href;
+  let urlText = options.url ?? pathToFileURL(localCacheDir(name, context.env)).href;
+  if (!looksLikeUrl(urlText)) {
+    const directory = directoryAsCacheUrl(urlText);
+    if (directory.note) context.log(directory.note);
+    urlText = directory.url;
+  }
   const url = parseCacheUrl(urlText);
   const cache = await cacheForUrl(url, context, config);
   // A server that signs what it stores (attic) keeps its own key: none is made here.

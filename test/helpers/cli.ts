@@ -12,11 +12,15 @@ export interface CliResult {
 }
 
 /** Runs the real built CLI as a user would, with CI=true so output is plain lines. */
-export function cachix(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function cachix(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
       env: { ...process.env, CI: 'true', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: options.cwd,
     });
     let stdout = '';
     let stderr = '';
