@@ -80,10 +80,11 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
 
   program
     .command('authtoken')
-    .description('store the auth token for cachix API and HTTP caches (0600); read from stdin with --stdin')
+    .description('store the auth token for the cachix API, or with --cache/--server for one cache or attic server (0600)')
     .argument('[token]', 'the token (prefer --stdin, so it stays out of shell history)')
     .option('--stdin', 'read the token from standard input')
     .option('--server <host>', 'store it for one attic server (host[:port] of its cache URLs) instead of for all caches')
+    .option('--cache <name>', "store it as this configured cache's own token (the only stored token an HTTP cache is sent)")
     .action(action(() => import('./commands/authtoken.js')));
 
   program

@@ -13,6 +13,8 @@ export interface CacheEntry {
   publicKey?: string | undefined;
   /** A key the user pinned with `use --public-key`: the server's key must match it. */
   pinnedPublicKey?: string | undefined;
+  /** This cache's own token (`authtoken --cache NAME`): the only token an HTTP cache is sent. */
+  authToken?: string | undefined;
 }
 
 /** Credentials for one server (attic), keyed by host[:port] under [servers."HOST"]. */
@@ -71,6 +73,7 @@ function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
     signingKey: text('signing_key'),
     publicKey: text('public_key'),
     pinnedPublicKey: text('pinned_public_key'),
+    authToken: text('auth_token'),
   };
 }
 
@@ -118,6 +121,7 @@ function toToml(config: Config): string {
     if (entry.publicKey) table.public_key = entry.publicKey;
     if (entry.pinnedPublicKey) table.pinned_public_key = entry.pinnedPublicKey;
     if (entry.signingKey) table.signing_key = entry.signingKey;
+    if (entry.authToken) table.auth_token = entry.authToken;
     caches[name] = table;
   }
   map.caches = caches;

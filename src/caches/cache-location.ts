@@ -25,9 +25,12 @@ export function checkFileUrlText(text: string): void {
   );
 }
 
-/** Text with no URL scheme and a slash: a directory (cache names never hold a slash). */
+/**
+ * Where a cache name may also stand: a path that is plainly one (`/srv/cache`, `./cache`,
+ * `../cache`). Anything else is a name, or a mistyped one, rather than a directory made by accident.
+ */
 export function looksLikeDirectory(text: string): boolean {
-  return !HAS_SCHEME.test(text) && text.includes('/');
+  return !HAS_SCHEME.test(text) && (text === '.' || text === '..' || /^(\.{1,2})?\//.test(text));
 }
 
 export interface DirectoryCache {

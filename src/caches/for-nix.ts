@@ -23,7 +23,7 @@ function checkedKey(text: string, what: string): string {
 function cacheToken(opened: OpenedCache, context: Context): string | undefined {
   const url = new URL(opened.url);
   if (ATTIC_SCHEMES.includes(url.protocol)) return atticToken(parseAtticUrl(url), context, opened.config);
-  return authToken(context, opened.config);
+  return authToken(context, opened.config, url, opened.entry);
 }
 
 /**

@@ -9,8 +9,9 @@ import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.j
 import { hashPartOf } from '../nix/store-path.js';
 import { findNetrcCredentials, parseNetrc } from '../netrc.js';
 import { registerSecret } from '../redact.js';
+import { isLoopbackHost } from './credentials.js';
 import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type NarUpload } from './cache.js';
-import { errorDetailOf, explainHttpError, FirstAnswer } from './http-errors.js';
+import { errorDetailOf, explainHttpError, FirstAnswer, HTTP_CREDENTIALS_HINT } from './http-errors.js';
 import { lookupPipelined } from './http-lookup.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload, type UploadLimits } from './upload-watchdog.js';
@@ -29,6 +30,10 @@ export interface HttpCacheOptions {
    * never stall longer than bodyMs and be answered within headersMs of its end (tests shorten these).
    */
   timeouts?: { headersMs?: number; bodyMs?: number } | undefined;
+  /** Added to the advice when the server refuses our credentials (see credentials.ts). */
+  credentialsHint?: string | undefined;
+  /** Where a one-line warning goes (credentials over plain http). */
+  warn?: ((line: string) => void) | undefined;
 }
 
 /** The URL without user:password, ending in '/' so relative names resolve under it. */
@@ -112,6 +117,14 @@ class HttpCache implements BinaryCache {
       registerSecret(credentials.password);
       return `Basic ${Buffer.from(`${credentials.login}:${credentials.password}`).toString('base64')}`;
     })();
+    void this.authorization.then(
+      (header) => {
+        if (header && this.base.protocol === 'http:' && !isLoopbackHost(this.base.hostname)) {
+          this.options.warn?.(`warning: credentials for ${this.description} go over plain http, readable by anyone on the way; use https`);
+        }
+      },
+      () => undefined,
+    );
     return this.authorization;
   }
 
@@ -152,7 +165,11 @@ class HttpCache implements BinaryCache {
         this.options.retry,
       );
     } catch (error) {
-      throw explainHttpError(error, { url: this.description, writing: options.writing ?? false });
+      throw explainHttpError(error, {
+        url: this.description,
+        writing: options.writing ?? false,
+        credentialsHint: this.options.credentialsHint && `${HTTP_CREDENTIALS_HINT}; ${this.options.credentialsHint}`,
+      });
     }
   }
 

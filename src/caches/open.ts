@@ -3,9 +3,9 @@ import { cachixDhallSecretKey, loadCachixDhall, type CachixDhallConfig } from '.
 import { configPermissionWarning, isCacheName, loadConfig, type CacheEntry, type Config } from '../config.js';
 import { DEFAULT_CACHIX_HOST, type Context } from '../context.js';
 import { UserError } from '../errors.js';
-import { registerSecret } from '../redact.js';
 import type { BinaryCache } from './cache.js';
 import { checkFileUrlText, directoryAsCacheUrl, looksLikeDirectory } from './cache-location.js';
+import { cachixApiToken, httpCacheToken } from './credentials.js';
 import { FileCache } from './file.js';
 
 export interface OpenedCache {
@@ -52,11 +52,15 @@ export function parseCacheUrl(text: string): URL {
   return url;
 }
 
-/** The token for cachix API and HTTP caches: CACHIX_AUTH_TOKEN wins over the config. */
-export function authToken(context: Context, config: Config): string | undefined {
-  const token = context.env.CACHIX_AUTH_TOKEN || config.authToken;
-  registerSecret(token);
-  return token || undefined;
+/**
+ * The token a cache gets (see credentials.ts): for an HTTP cache never the global cachix token
+ * unless the cache is on the cachix API host.
+ */
+export function authToken(context: Context, config: Config, url?: URL, entry?: CacheEntry): string | undefined {
+  if (url && (url.protocol === 'http:' || url.protocol === 'https:')) {
+    return httpCacheToken(url, context, config, cachixHost(context, config), entry).token;
+  }
+  return cachixApiToken(context, config, entry);
 }
 
 export function cachixHost(context: Context, config: Config): string {
@@ -64,7 +68,13 @@ export function cachixHost(context: Context, config: Config): string {
 }
 
 /** Builds the backend for a URL. Heavy SDKs are imported only for the scheme that needs them. */
-export async function cacheForUrl(url: URL, context: Context, config: Config, backend: BackendOptions = {}): Promise<BinaryCache> {
+export async function cacheForUrl(
+  url: URL,
+  context: Context,
+  config: Config,
+  backend: BackendOptions = {},
+  entry?: CacheEntry,
+): Promise<BinaryCache> {
   switch (url.protocol) {
     case 'file:':
       return FileCache.fromUrl(url);
@@ -72,7 +82,8 @@ export async function cacheForUrl(url: URL, context: Context, config: Config, ba
     case 'https:': {
       const { createHttpCache } = await import('./http.js');
       const netrcFile = join(context.nixConfDir, 'netrc');
-      return createHttpCache(url, { token: authToken(context, config), netrcFile, retry: { log: context.log } });
+      const { token, credentialsHint } = httpCacheToken(url, context, config, cachixHost(context, config), entry);
+      return createHttpCache(url, { token, credentialsHint, netrcFile, retry: { log: context.log }, warn: context.log });
     }
     case 's3:': {
       const { createS3Cache } = await import('./s3.js');
@@ -83,7 +94,7 @@ export async function cacheForUrl(url: URL, context: Context, config: Config, ba
       return createCachixApiCache({
         name: url.pathname,
         host: cachixHost(context, config),
-        token: authToken(context, config),
+        token: cachixApiToken(context, config, entry),
         retry: { log: context.log },
         wholeRetry: { log: context.log },
         partSize: backend.partSize,
@@ -116,7 +127,14 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
   const cachixDhallKey = dhall && dhallKey ? { text: dhallKey, path: dhall.path } : undefined;
   if (entry) {
     const url = parseCacheUrl(entry.url);
-    return { name: nameOrUrl, url: entry.url, entry, config, cachixDhallKey, cache: await cacheForUrl(url, context, config, backend) };
+    return {
+      name: nameOrUrl,
+      url: entry.url,
+      entry,
+      config,
+      cachixDhallKey,
+      cache: await cacheForUrl(url, context, config, backend, entry),
+    };
   }
   if (looksLikeUrl(nameOrUrl) || looksLikeDirectory(nameOrUrl)) {
     let text = nameOrUrl;
@@ -131,7 +149,7 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
   if (!isCacheName(nameOrUrl)) {
     throw new UserError(
       `'${nameOrUrl}' is neither a cache name nor a cache URL`,
-      'run `cachix create NAME` first, or give a URL such as file:///srv/cache',
+      'run `cachix create NAME` first, or give a URL such as file:///srv/cache, or a directory as ./dir or /abs/dir',
     );
   }
   const url = `cachix:${nameOrUrl}`;

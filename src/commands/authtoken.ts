@@ -38,7 +38,7 @@ function serverKey(text: string): string {
 export async function run(
   context: Context,
   tokenArgument: string | undefined,
-  options: { stdin?: boolean; server?: string },
+  options: { stdin?: boolean; server?: string; cache?: string },
 ): Promise<void> {
   if (tokenArgument !== undefined && options.stdin) {
     throw new UserError(
@@ -65,7 +65,20 @@ export async function run(
     context.stdout.write(`stored the token for ${server} in ${context.configPath} (mode 0600)\n`);
     return;
   }
-  config.authToken = token;
+  if (options.cache !== undefined) {
+    const entry = config.caches[options.cache];
+    if (!entry) {
+      const known = Object.keys(config.caches);
+      throw new UserError(
+        `no cache named ${JSON.stringify(options.cache)} in ${context.configPath}`,
+        known.length > 0 ? `configured caches: ${known.join(', ')}` : 'register it first: cachix create NAME --url URL',
+      );
+    }
+    entry.authToken = token;
+  } else {
+    config.authToken = token;
+  }
   await saveConfig(context.configPath, config);
-  context.stdout.write(`stored the auth token in ${context.configPath} (mode 0600)\n`);
+  const which = options.cache !== undefined ? `the auth token of ${options.cache}` : 'the auth token (for the cachix API)';
+  context.stdout.write(`stored ${which} in ${context.configPath} (mode 0600)\n`);
 }

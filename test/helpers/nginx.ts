@@ -22,6 +22,8 @@ export interface RunningNginx {
   url: string;
   root: string;
   port: number;
+  /** Every request nginx has logged so far, with the Authorization header it carried ('' for none). */
+  requests(): Promise<Array<{ method: string; uri: string; authorization: string }>>;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,8 @@ error_log ${dir}/error.log warn;
 events { worker_connections 512; }
 http {
   access_log ${dir}/access.log;
+  log_format authorization escape=json '$request_method $uri "$http_authorization"';
+  access_log ${dir}/authorization.log authorization;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
@@ -123,6 +127,16 @@ http {
     url: `http://127.0.0.1:${port}`,
     root,
     port,
+    async requests() {
+      const log = await readFile(join(dir, 'authorization.log'), 'utf8').catch(() => '');
+      return log
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const [, method, uri, authorization] = /^(\S+) (\S+) "(.*)"$/.exec(line) ?? [];
+          return { method: method ?? '', uri: uri ?? '', authorization: authorization ?? '' };
+        });
+    },
     async stop() {
       if (exitCode === undefined) {
         child.kill('SIGTERM');
