@@ -104,6 +104,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .option('--key-name <keyname>', 'name inside the signing key (default: <name>-1)')
     .option('--priority <n>', 'Priority in nix-cache-info (lower is preferred)', wholeNumber('--priority', 0), 41)
     .option('--no-signing-key', 'register the cache without making a signing key (for caches someone else signs)')
+    .option('--force', 'on a URL that already holds a cache: reset its nix-cache-info and make a new key')
     .action(action(() => import('./commands/create.js')));
 
   compressionOptions(

@@ -3,8 +3,10 @@ import { cacheForUrl, looksLikeUrl, parseCacheUrl } from '../caches/open.js';
 import { formatNixCacheInfo } from '../nix/cache-info.js';
 import { checkCacheName, loadConfig, localCacheDir, saveConfig, type CacheEntry } from '../config.js';
 import type { Context } from '../context.js';
-import { UserError } from '../errors.js';
-import { formatPublicKey, formatSigningKey, generateSigningKey, publicKeyOf } from '../nix/signing.js';
+import { messageOf, UserError } from '../errors.js';
+import { formatPublicKey, formatSigningKey, generateSigningKey, parseSigningKey, publicKeyOf, type SigningKey } from '../nix/signing.js';
+import { alreadyACacheError, existingCacheInfo } from '../caches/existing-cache.js';
+import { registerSecret } from '../redact.js';
 import { pathToFileURL } from 'node:url';
 
 interface CreateOptions {
@@ -12,6 +14,16 @@ interface CreateOptions {
   keyName?: string;
   priority: number;
   signingKey: boolean;
+  force?: boolean;
+}
+
+function parseGivenKey(text: string): SigningKey {
+  registerSecret(text);
+  try {
+    return parseSigningKey(text);
+  } catch (error) {
+    throw new UserError(`bad signing key in CACHIX_SIGNING_KEY: ${messageOf(error)}`, 'give the secret key the cache is signed with');
+  }
 }
 
 export async function run(context: Context, name: string, options: CreateOptions): Promise<void> {
@@ -31,12 +43,23 @@ export async function run(context: Context, name: string, options: CreateOptions
   }
   const url = parseCacheUrl(urlText);
   const cache = await cacheForUrl(url, context, config);
+  const existing = cache.writeCacheInfo && !options.force ? await existingCacheInfo(cache) : undefined;
+  // An existing cache keeps its key: the one in CACHIX_SIGNING_KEY is registered, never a new one.
+  const givenKey = existing && options.signingKey ? context.env.CACHIX_SIGNING_KEY?.trim() : undefined;
+  if (existing && options.signingKey && !givenKey) throw alreadyACacheError(name, urlText, existing);
   // A server that signs what it stores (attic) keeps its own key: none is made here.
-  const key = options.signingKey && !cache.uploadNarSource ? generateSigningKey(options.keyName ?? `${name}-1`) : undefined;
+  const key = givenKey
+    ? parseGivenKey(givenKey)
+    : options.signingKey && !cache.uploadNarSource
+      ? generateSigningKey(options.keyName ?? `${name}-1`)
+      : undefined;
   const storeDir = context.storeDir;
   let done = `created cache ${name} at ${urlText}`;
 
-  if (cache.writeCacheInfo) {
+  if (existing) {
+    context.log(`${urlText} already holds a binary cache: registering it as it is (nix-cache-info left unchanged)`);
+    done = `registered cache ${name} at ${urlText}`;
+  } else if (cache.writeCacheInfo) {
     await cache.writeCacheInfo(formatNixCacheInfo({ storeDir, wantMassQuery: true, priority: options.priority }));
   } else if (cache.createOnServer) {
     const outcome = await cache.createOnServer({ storeDir, priority: options.priority, isPublic: false });
