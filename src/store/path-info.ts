@@ -26,14 +26,28 @@ function nixFailure(error: unknown, paths: string[]): UserError {
   );
 }
 
-export async function queryPathInfo(
-  paths: string[],
-  options: { recursive?: boolean; storeDir?: string; signal?: AbortSignal } = {},
-): Promise<PathInfo[]> {
+type PathInfoOptions = { recursive?: boolean; storeDir?: string; signal?: AbortSignal };
+
+/**
+ * Path info for store paths themselves, as `nix-store -qR` and cachix see them. Nix 2.8's
+ * `nix path-info X.drv` means the derivation's outputs (it would look them up in substituters
+ * when unbuilt), so .drv files are asked with --derivation, and only they: on any other path
+ * --derivation means its deriver.
+ */
+export async function queryPathInfo(paths: string[], options: PathInfoOptions = {}): Promise<PathInfo[]> {
+  const derivations = paths.filter((path) => path.endsWith('.drv'));
+  const others = paths.filter((path) => !path.endsWith('.drv'));
+  const byPath = new Map<string, PathInfo>();
+  for (const info of await queryPathInfoAs(others, [], options)) byPath.set(info.path, info);
+  for (const info of await queryPathInfoAs(derivations, ['--derivation'], options)) byPath.set(info.path, info);
+  return [...byPath.values()];
+}
+
+async function queryPathInfoAs(paths: string[], extraArgs: string[], options: PathInfoOptions): Promise<PathInfo[]> {
   const byPath = new Map<string, PathInfo>();
   for (let start = 0; start < paths.length; start += ARGS_PER_CALL) {
     const batch = paths.slice(start, start + ARGS_PER_CALL);
-    const args = [...NIX, 'path-info', '--json', ...(options.recursive ? ['--recursive'] : []), ...batch];
+    const args = [...NIX, 'path-info', '--json', ...extraArgs, ...(options.recursive ? ['--recursive'] : []), ...batch];
     let stdout: string;
     try {
       ({ stdout } = await execFileAsync('nix', args, { maxBuffer: 1 << 30, encoding: 'utf8', signal: options.signal }));
