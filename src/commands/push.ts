@@ -3,6 +3,8 @@ import { UserError } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
 import { queryClosure } from '../store/closure.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
+import type { PushTally } from '../push/pipeline.js';
+import { stopCleanlyOnSignal } from '../push/interrupt.js';
 
 async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {
   if (stdin.isTTY) {
@@ -31,12 +33,15 @@ export async function run(context: Context, cacheName: string, pathArgs: string[
   const [cacheSide, pathSide] = await Promise.allSettled([opening, closureQuery]);
   if (cacheSide.status === 'rejected') throw cacheSide.reason;
   const prepared = cacheSide.value;
+  const tally: PushTally = { planned: 0, pushed: 0 };
+  const stopHandling = stopCleanlyOnSignal(tally, context);
   try {
     if (pathSide.status === 'rejected') throw pathSide.reason;
     const { pushClosure, summaryLine } = await import('../push/pipeline.js');
-    const summary = await pushClosure(prepared.cache, pathSide.value, prepared.pushOptions, prepared.progress);
+    const summary = await pushClosure(prepared.cache, pathSide.value, prepared.pushOptions, prepared.progress, tally);
     prepared.progress.finish(summaryLine(summary, prepared.cache.description));
   } finally {
+    stopHandling();
     await prepared.cache.close?.();
   }
 }

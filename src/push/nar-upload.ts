@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { NarUpload } from '../caches/cache.js';
 import { UserError } from '../errors.js';
 import { temporaryName } from '../util/temp-name.js';
+import { forgetTemporaryFile, trackTemporaryFile } from '../util/temp-files.js';
 import { encodeBase32 } from '../nix/base32.js';
 import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
@@ -37,6 +38,7 @@ export function corrupted(info: PathInfo, what: string): UserError {
  */
 export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirectory: string): Promise<PreparedNar> {
   const localPath = spoolPath(spoolDirectory, options.compression);
+  trackTemporaryFile(localPath);
   let narInfo: NarInfo;
   let fileSize: number;
   try {
@@ -47,6 +49,7 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
     fileSize = spooled.fileSize;
   } catch (error) {
     await unlink(localPath).catch(() => undefined);
+    forgetTemporaryFile(localPath);
     throw spoolError(error, spoolDirectory);
   }
   return preparedAt(localPath, narInfo, fileSize);
@@ -109,7 +112,8 @@ function preparedAt(localPath: string, narInfo: NarInfo, fileSize: number): Prep
     localPath,
     open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
   };
-  return { upload, narInfo, cleanup: async () => removeIfPresent(localPath) };
+  trackTemporaryFile(localPath);
+  return { upload, narInfo, cleanup: async () => (removeIfPresent(localPath), forgetTemporaryFile(localPath)) };
 }
 
 function signedNarInfo(info: PathInfo, narUrl: string, spooled: Spooled, options: NarOptions): NarInfo {

@@ -26,6 +26,12 @@ export interface PushOptions {
   upstreamKeyNames?: readonly string[] | undefined;
 }
 
+/** How far a push got, kept current while it runs (for the line printed when it is interrupted). */
+export interface PushTally {
+  planned: number;
+  pushed: number;
+}
+
 export interface PushSummary {
   pushed: number;
   skipped: number;
@@ -57,9 +63,15 @@ export function summaryLine(summary: PushSummary, cacheDescription: string): str
  * only after the references it needs are in the cache, so a client never sees a narinfo whose
  * references are missing. The first failure stops new uploads; those in flight finish.
  */
-export async function pushPaths(cache: BinaryCache, storePaths: string[], options: PushOptions, progress: Progress): Promise<PushSummary> {
+export async function pushPaths(
+  cache: BinaryCache,
+  storePaths: string[],
+  options: PushOptions,
+  progress: Progress,
+  tally?: PushTally,
+): Promise<PushSummary> {
   const fullClosure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: true });
-  return pushClosure(cache, fullClosure, options, progress);
+  return pushClosure(cache, fullClosure, options, progress, tally);
 }
 
 /** pushPaths for a closure already asked of Nix (the push command asks while it opens the cache). */
@@ -68,17 +80,19 @@ export async function pushClosure(
   fullClosure: PathInfo[],
   options: PushOptions,
   progress: Progress,
+  tally?: PushTally,
 ): Promise<PushSummary> {
   const closure = notServedUpstream(fullClosure, options.upstreamKeyNames ?? []);
   const missingHashes = closure.length === 0 ? new Set<string>() : await cache.missing(closure.map((info) => hashPartOf(info.path)));
   const toPush = closure.filter((info) => missingHashes.has(hashPartOf(info.path)));
   const summary: PushSummary = { pushed: 0, skipped: closure.length - toPush.length, failed: 0, narBytes: 0, fileBytes: 0 };
   if (closure.length < fullClosure.length) summary.upstream = fullClosure.length - closure.length;
+  if (tally) tally.planned = toPush.length;
   progress.start(
     toPush.length,
     toPush.reduce((total, info) => total + info.narSize, 0),
   );
-  if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary);
+  if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary, tally);
   return summary;
 }
 
@@ -95,6 +109,7 @@ async function uploadInOrder(
   options: PushOptions,
   progress: Progress,
   summary: PushSummary,
+  tally: PushTally | undefined,
 ): Promise<void> {
   const pending = new Map(toPush.map((info) => [info.path, info]));
   const waitingOn = new Map<string, number>();
@@ -232,6 +247,7 @@ async function uploadInOrder(
       await prepared.cleanup();
     }
     summary.pushed++;
+    if (tally) tally.pushed = summary.pushed;
     summary.narBytes += info.narSize;
     summary.fileBytes += prepared.upload.fileSize;
     progress.pathDone(info.path, info.narSize, prepared.upload.fileSize, streamedBytes);

@@ -1,5 +1,6 @@
 import type { PreparedPush } from './prepare.js';
 import { queryValidPaths } from '../store/path-info.js';
+import { removeTrackedFilesSync } from '../util/temp-files.js';
 import { watchStore } from '../store/watch.js';
 import { pushPaths } from './pipeline.js';
 import { formatBytes, type Progress } from './progress.js';
@@ -67,7 +68,8 @@ export function onStopSignals(handler: (signal: StopSignal) => void): () => void
  */
 export async function finishUnlessStopped(session: WatchSession): Promise<QueueTotals> {
   const removeListeners = onStopSignals((signal) => {
-    session.progress.log(`${signal} again: stopping now; ${session.unpushed()} paths were left unpushed`);
+    removeTrackedFilesSync();
+    session.progress.log(`${signal} again: stopping now; ${session.unpushed()} paths were left unpushed; run again to finish`);
     process.exit(STOP_SIGNALS[signal]);
   });
   try {

@@ -1,0 +1,17 @@
+import type { Context } from '../context.js';
+import { removeTrackedFilesSync } from '../util/temp-files.js';
+import type { PushTally } from './pipeline.js';
+import { onStopSignals, STOP_SIGNALS } from './watch-session.js';
+
+/**
+ * Until the returned undo is called, SIGINT/SIGTERM remove this push's spool files, say how far
+ * it got and exit (130/143). What is in the cache stays consistent: a narinfo is only ever
+ * written after its NAR, so the next push uploads exactly the rest.
+ */
+export function stopCleanlyOnSignal(tally: PushTally, context: Pick<Context, 'stderr'>): () => void {
+  return onStopSignals((signal) => {
+    removeTrackedFilesSync();
+    context.stderr.write(`\ninterrupted: ${tally.pushed} of ${tally.planned} paths pushed; run again to finish\n`);
+    process.exit(STOP_SIGNALS[signal]);
+  });
+}
