@@ -2,7 +2,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import TOML from '@iarna/toml';
-import { UserError } from './errors.js';
+import { describeFsError, UserError } from './errors.js';
 import { writeFileAtomically } from './util/atomic-write.js';
 
 /** One cache the user has created or registered. */
@@ -83,7 +83,10 @@ export async function loadConfig(path: string): Promise<Config> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { caches: {} };
-    throw new UserError(`cannot read config ${path}: ${(error as Error).message}`);
+    throw new UserError(
+      `cannot read the config ${path}: ${describeFsError(error)}`,
+      'point -c (or CACHIX_CONFIG) at the config file, or move what is there away to start afresh',
+    );
   }
   let parsed: TOML.JsonMap;
   try {
@@ -141,7 +144,14 @@ export async function writeSecretFile(path: string, text: string): Promise<void>
 }
 
 export async function saveConfig(path: string, config: Config): Promise<void> {
-  await writeSecretFile(path, toToml(config));
+  try {
+    await writeSecretFile(path, toToml(config));
+  } catch (error) {
+    throw new UserError(
+      `cannot write the config ${path}: ${describeFsError(error)}`,
+      'make its directory writable for you, or keep the config elsewhere: -c FILE, CACHIX_CONFIG or XDG_CONFIG_HOME',
+    );
+  }
 }
 
 /** A config holding secrets that others can read deserves a warning (not an error: it still works). */

@@ -24,3 +24,21 @@ export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+// Node's filesystem errors in words a user can act on: "EACCES: permission denied, mkdir '…'"
+// says neither what we were doing nor what to change; the caller says the first, this the second.
+const FS_PROBLEMS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EISDIR: 'it is a directory, not a file',
+  ENOENT: 'it does not exist',
+};
+
+/** "permission denied" and the like for a filesystem error, or its message when the code is unknown. */
+export function describeFsError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return (code && FS_PROBLEMS[code]) || messageOf(error);
+}

@@ -29,6 +29,11 @@ function fileErrorToUser(error: unknown, root: string): never {
   if (code === 'EACCES' || code === 'EPERM')
     throw new UserError(`no permission to write the cache at ${root}`, 'check its owner and mode, or push as a user who can write it');
   if (code === 'EROFS') throw new UserError(`the cache at ${root} is on a read-only file system`);
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    throw new UserError(
+      `the cache at ${root} changed under us: a file being stored vanished (${code}), as when the cache or its nar/ folder is removed or moved while pushing`,
+      'check what removed it; if the cache is gone, create it again (cachix create NAME --url …) and push again',
+    );
   throw error;
 }
 

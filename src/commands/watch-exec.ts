@@ -60,7 +60,14 @@ export async function run(context: Context, cacheName: string, commandArg: strin
     commandExitCode = await runChild(command, args);
   } catch (error) {
     await finishUnlessStopped(session);
-    const notFound = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EISDIR' || code === 'ENOEXEC')
+      throw new UserError(
+        `cannot run ${command}: it is not an executable program (${code})`,
+        `make it executable (chmod +x ${command}), or give the program that runs it: cachix watch-exec CACHE -- sh ${command}`,
+        EXIT_CANNOT_RUN,
+      );
+    const notFound = code === 'ENOENT';
     throw new UserError(
       notFound ? `cannot run ${command}: command not found` : `cannot run ${command}: ${messageOf(error)}`,
       notFound ? 'check the name and PATH; put the command after --, e.g. cachix watch-exec CACHE -- nix-build' : undefined,

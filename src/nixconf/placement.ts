@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { xdgConfigHome } from '../config.js';
 import { UserError } from '../errors.js';
@@ -107,6 +108,10 @@ export async function choosePlacement(
 ): Promise<Placement> {
   if (options.outputDirectory) {
     const dir = options.outputDirectory;
+    const found = await stat(dir).catch(() => undefined);
+    if (found && !found.isDirectory()) {
+      throw new UserError(`-O ${dir} is a file, not a directory`, 'give -O a directory to write nix.conf (and netrc) into');
+    }
     // The files are meant to be copied elsewhere, so no absolute netrc-file is written into them.
     if (options.mode === 'nixos') return { mode: 'nixos', nixosFolder: dir, netrcPath: join(dir, 'netrc'), setNetrcFile: false };
     return { mode: 'output-directory', nixConfPath: join(dir, 'nix.conf'), netrcPath: join(dir, 'netrc'), setNetrcFile: false };
