@@ -17,7 +17,7 @@ export interface RemoveOptions {
 export async function run(context: Context, cacheName: string, options: RemoveOptions): Promise<void> {
   const cache = await cacheForNix(cacheName, context, { offline: true, publicKey: options.publicKey });
   const user = await currentUser();
-  const placement = await choosePlacement(options, user, cacheName, context.env);
+  const placement = await choosePlacement(options, user, cacheName, context.env, cache, 'remove');
   if (placement.mode === 'nixos') {
     const { module, removed } = await removeNixosModule(placement.nixosFolder!, cache.name);
     context.log(removed ? `Removed ${module}.` : `${module} does not exist; nothing to remove.`);

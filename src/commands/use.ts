@@ -17,6 +17,7 @@ export async function run(context: Context, cacheName: string, options: UseOptio
   const cache = await cacheForNix(cacheName, context, { publicKey: options.publicKey });
   const user = await currentUser();
   const placement = await choosePlacement(options, user, cacheName, context.env, cache);
+  if (placement.note) context.log(`note: ${placement.note}`);
   if (placement.mode === 'nixos') {
     const written = await writeNixosModules(placement.nixosFolder!, cache.name, cache.substituterUrl, cache.publicKeys);
     context.log(`${written.changed ? 'Wrote' : 'Already up to date:'} ${written.module} and ${written.glue}.`);

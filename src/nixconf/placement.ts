@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { xdgConfigHome } from '../config.js';
 import { UserError } from '../errors.js';
+import { systemAllowsCache } from './untrusted.js';
 import { detectTrust, systemNixConfPath, type NixUser, type TrustVerdict } from './trust.js';
 import { nixConfDirOf } from '../context.js';
 
@@ -25,6 +26,8 @@ export interface Placement {
   setNetrcFile: boolean;
   /** What we know about trust, when we had to ask. */
   trust?: TrustVerdict;
+  /** Worth telling the user about the choice made (an untrusted user whose cache the admin allows). */
+  note?: string;
 }
 
 export interface PlacementOptions {
@@ -94,17 +97,25 @@ export function untrustedError(
       `  or on NixOS, add to configuration.nix and run nixos-rebuild switch:`,
       `      nix.settings.trusted-users = [ "root" "${user.name}" ];`,
       `  or configure it system-wide as root:`,
-      `      sudo cachix use ${cacheName}`,
+      // Root's cachix config does not know this user's cache names: the URL and key say it all.
+      cache
+        ? `      sudo cachix use ${cache.substituterUrl}${cache.publicKeys[0] ? ` --public-key ${cache.publicKeys[0]}` : ''}`
+        : `      sudo cachix use ${cacheName}`,
     ].join('\n'),
   );
 }
 
+/**
+ * `purpose` 'remove' never asks about trust: taking out what `use` added is always allowed, and a
+ * user who is no longer trusted still owns their nix.conf.
+ */
 export async function choosePlacement(
   options: PlacementOptions,
   user: NixUser,
   cacheName: string,
   env: NodeJS.ProcessEnv,
-  cache?: CacheToTrust,
+  cache: CacheToTrust,
+  purpose: 'use' | 'remove' = 'use',
 ): Promise<Placement> {
   if (options.outputDirectory) {
     const dir = options.outputDirectory;
@@ -118,7 +129,16 @@ export async function choosePlacement(
   }
   if (options.mode) return placementFor(options.mode, options, env);
   if (user.uid === 0) return placementFor(isNixOS() ? 'nixos' : 'root-nixconf', options, env);
+  if (purpose === 'remove') return placementFor('user-nixconf', options, env);
   const trust = await detectTrust(user, env);
-  if (!trust.trusted) throw untrustedError(user, trust, cacheName, env, cache);
+  if (!trust.trusted) {
+    const allowed = await systemAllowsCache(cache, env);
+    if (!allowed) throw untrustedError(user, trust, cacheName, env, cache);
+    return {
+      ...placementFor('user-nixconf', options, env),
+      trust: { ...trust, trusted: true, reason: allowed },
+      note: `'${user.name}' is not a trusted Nix user, but ${allowed}, so Nix honours it from your own nix.conf`,
+    };
+  }
   return { ...placementFor('user-nixconf', options, env), trust };
 }

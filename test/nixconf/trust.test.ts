@@ -54,6 +54,8 @@ describe('a non-root user and a real nix-daemon', () => {
   let daemon: NixDaemon | undefined;
   let storePath: string;
   let userEnv: Record<string, string>;
+  let cacheUrl: string;
+  let cacheKey: string;
 
   beforeAll(async () => {
     requireNix();
@@ -74,6 +76,8 @@ describe('a non-root user and a real nix-daemon', () => {
     const config = await readFile(join(dirs.xdgConfigHome, 'cachix', 'config.toml'), 'utf8');
     const url = /url = "(.*)"/.exec(config)![1]!;
     const publicKey = /public_key = "(.*)"/.exec(config)![1]!;
+    cacheUrl = url;
+    cacheKey = publicKey;
     // The user's own home and cachix config, naming the cache and its key (no signing key).
     userHome = await mkdtemp(join(tmpdir(), 'cachix-user-home-'));
     await mkdir(join(userHome, '.config', 'cachix'), { recursive: true });
@@ -111,7 +115,11 @@ describe('a non-root user and a real nix-daemon', () => {
     expect(result.stderr.split('\n')[0]).toMatch(new RegExp(`^cachix: user '${user.name}' is not trusted by Nix`));
     expect(result.stderr).toContain(`extra-trusted-users = ${user.name}`);
     expect(result.stderr).toContain(`nix.settings.trusted-users = [ "root" "${user.name}" ];`);
-    expect(result.stderr).toContain('sudo cachix use demo');
+    // Root's cachix config does not know the user's name for the cache: the advice names URL and key.
+    expect(result.stderr).not.toContain('sudo cachix use demo');
+    expect(result.stderr).toContain(`sudo cachix use ${cacheUrl} --public-key ${cacheKey}`);
+    expect(result.stderr).toContain(`extra-trusted-substituters = ${cacheUrl}`);
+    expect(result.stderr).toContain(`extra-trusted-public-keys = ${cacheKey}`);
     expect({ system: await snapshotFiles(dirs.root), home: await snapshotFiles(userHome) }).toEqual(before);
   });
 
@@ -143,13 +151,39 @@ describe('a non-root user and a real nix-daemon', () => {
       const realised = await runAs(user.name, userEnv, 'nix-store', ['--realise', storePath]);
       expect(realised.code, realised.stderr + daemon!.log()).toBe(0);
       expect(await readFile(storePath, 'utf8')).toBe('from the cache\n');
-      // Still not trusted: use still refuses to write for this user.
-      expect((await runAs(user.name, userEnv, process.execPath, [CACHIX_BIN, 'use', 'demo'])).code).toBe(1);
+      // Still not trusted, but the daemon now honours this cache from the user's nix.conf, so use
+      // accepts (the next test shows it writing and substituting).
     } finally {
       await writeFile(systemConf, system);
       await rm(userConf, { force: true });
       await execFileAsync('nix-store', ['--delete', storePath], { env: dirs.env }).catch(() => undefined);
     }
+  });
+
+  it('untrusted, but the admin allows this cache (trusted-substituters + its key): use writes the user nix.conf, Nix substitutes, and remove undoes it once no longer allowed', async () => {
+    const systemConf = join(dirs.confDir, 'nix.conf');
+    const original = await readFile(systemConf, 'utf8');
+    await writeFile(systemConf, `${original}extra-trusted-substituters = ${cacheUrl}\nextra-trusted-public-keys = ${cacheKey}\n`);
+    await daemon!.stop();
+    daemon = await startNixDaemon({ confDir: dirs.confDir, stateDir: dirs.root });
+    const userConf = join(userHome, '.config', 'nix', 'nix.conf');
+    try {
+      const used = await runAs(user.name, userEnv, process.execPath, [CACHIX_BIN, 'use', 'demo']);
+      expect(used.code, used.stderr).toBe(0);
+      expect(used.stderr).toMatch(/note: .* is not a trusted Nix user, but .* already allows/);
+      expect(await readFile(userConf, 'utf8')).toBe(`extra-substituters = ${cacheUrl}\nextra-trusted-public-keys = ${cacheKey}\n`);
+      const realised = await runAs(user.name, userEnv, 'nix-store', ['--realise', storePath]);
+      expect(realised.code, realised.stderr + daemon!.log()).toBe(0);
+    } finally {
+      await execFileAsync('nix-store', ['--delete', storePath], { env: dirs.env }).catch(() => undefined);
+      await writeFile(systemConf, original);
+      await daemon!.stop();
+      daemon = await startNixDaemon({ confDir: dirs.confDir, stateDir: dirs.root });
+    }
+    // No longer allowed, still untrusted: taking out what use added is always possible.
+    const removed = await runAs(user.name, userEnv, process.execPath, [CACHIX_BIN, 'remove', 'demo']);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(await readFile(userConf, 'utf8')).toBe('');
   });
 
   it('trusted through an @group in an included file: writes the user nix.conf, and the daemon substitutes', async () => {
