@@ -18,12 +18,25 @@ export interface OpenedCache {
   cache: BinaryCache;
   /** The cache's secret key from cachix.dhall, when our config has none (cachix's bare base64). */
   cachixDhallKey?: { text: string; path: string } | undefined;
+  /** A bare name the config does not know, taken to be a cachix API cache: it may be a typo. */
+  unknownName?: boolean;
 }
 
 /** Backend settings a command can set (push's -s/-n for cachix API caches). */
 export interface BackendOptions {
   partSize?: number | undefined;
   partsInFlight?: number | undefined;
+}
+
+/** Control characters (an ESC from a pasted escape sequence) shown as \xNN, never sent to the terminal. */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** "configured: a, b" (or that none are), for messages about a name the config lacks. */
+export function configuredNames(config: Config): string {
+  const names = Object.keys(config.caches);
+  return names.length > 0 ? `configured: ${names.join(', ')}` : 'no caches are configured';
 }
 
 const URL_SCHEMES = ['file:', 'http:', 'https:', 's3:', 'cachix:', 'attic+http:', 'attic+https:'];
@@ -148,12 +161,23 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
   }
   if (!isCacheName(nameOrUrl)) {
     throw new UserError(
-      `'${nameOrUrl}' is neither a cache name nor a cache URL`,
+      `'${printable(nameOrUrl)}' is neither a cache name nor a cache URL`,
       'run `cachix create NAME` first, or give a URL such as file:///srv/cache, or a directory as ./dir or /abs/dir',
     );
   }
   const url = `cachix:${nameOrUrl}`;
-  return { name: nameOrUrl, url, config, cachixDhallKey, cache: await cacheForUrl(new URL(url), context, config, backend) };
+  // As cachix does, but said: a mistyped name must not silently become someone's cachix.org cache.
+  context.log(
+    `note: ${nameOrUrl} is not in ${context.configPath} (${configuredNames(config)}); looking it up on ${cachixHost(context, config)} (write ${url} to say so)`,
+  );
+  return {
+    name: nameOrUrl,
+    url,
+    config,
+    cachixDhallKey,
+    cache: await cacheForUrl(new URL(url), context, config, backend),
+    unknownName: true,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { BinaryCache } from '../caches/cache.js';
-import { authToken, openCache } from '../caches/open.js';
+import { authToken, configuredNames, openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
@@ -32,6 +32,14 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
   // A server that signs itself (attic) needs no key of ours.
   const serverSigns = opened.cache.uploadNarSource !== undefined;
   const hasToken = authToken(context, opened.config) !== undefined;
+  // A bare name the config lacks, with nothing to push it with: most likely a typo, said before
+  // asking cachix.org (generate-keypair NAME would register someone's cache by that name).
+  if (opened.unknownName && !hasToken && !opened.cachixDhallKey && !context.env.CACHIX_SIGNING_KEY) {
+    throw new UserError(
+      `no cache named ${opened.name} in the config (${configuredNames(opened.config)}), and no auth token or CACHIX_SIGNING_KEY for a cachix.org cache of that name`,
+      `check the name; for a cache on cachix.org, give cachix:${opened.name} with CACHIX_AUTH_TOKEN`,
+    );
+  }
   // A missing key for a cache we sign for is said before any network call; a cachix cache's
   // published keys name a bare key, so there it is resolved after asking the service.
   const early = serverSigns || isCachixApiCache(opened) ? undefined : resolveSigningKey(opened, context.env, undefined, hasToken);

@@ -79,7 +79,10 @@ export function resolveSigningKey(
     }
     throw new UserError(
       `no signing key for ${opened.name}`,
-      `set CACHIX_SIGNING_KEY to the cache's secret key, or run: cachix generate-keypair ${opened.name}`,
+      opened.entry
+        ? `set CACHIX_SIGNING_KEY to the cache's secret key, or run: cachix generate-keypair ${opened.name}`
+        : // generate-keypair takes a configured name, not a URL: register the cache with its key instead.
+          `set CACHIX_SIGNING_KEY to the cache's secret key, or register the cache with it: CACHIX_SIGNING_KEY=<its key> cachix create NAME --url ${opened.url}`,
     );
   }
   const parsed = parseFound(found);
