@@ -62,9 +62,25 @@ export function checkCacheName(name: string): void {
   }
 }
 
+/** What a TOML value is, for messages that say what was found instead of what was expected. */
+function tomlKind(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value instanceof Date) return 'a date';
+  if (typeof value === 'object' && value !== null) return 'a table';
+  return `a ${typeof value}`;
+}
+
 function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
-  if (typeof raw !== 'object' || raw === null || typeof (raw as { url?: unknown }).url !== 'string') {
-    throw new UserError(`${path}: cache '${name}' has no url`, `add url = "..." under [caches.${name}]`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new UserError(
+      `${path}: caches.${name} is ${tomlKind(raw)}, not a table`,
+      `write each cache as a section: [caches.${name}] and url = "..." on the next line`,
+    );
+  }
+  const url = (raw as { url?: unknown }).url;
+  if (url === undefined) throw new UserError(`${path}: cache '${name}' has no url`, `add url = "..." under [caches.${name}]`);
+  if (typeof url !== 'string') {
+    throw new UserError(`${path}: the url of cache '${name}' is ${tomlKind(url)}, not a string`, `write it in quotes: url = "file:///..."`);
   }
   const table = raw as Record<string, unknown>;
   const text = (key: string): string | undefined => (typeof table[key] === 'string' ? (table[key] as string) : undefined);
@@ -90,7 +106,8 @@ export async function loadConfig(path: string): Promise<Config> {
   }
   let parsed: TOML.JsonMap;
   try {
-    parsed = TOML.parse(text);
+    // Edited on Windows or pasted from one: CRLF is a line end to the user, so it is to us.
+    parsed = TOML.parse(text.replace(/\r\n/g, '\n'));
   } catch (error) {
     const line = (error as { line?: number }).line;
     throw new UserError(
@@ -99,6 +116,12 @@ export async function loadConfig(path: string): Promise<Config> {
     );
   }
   const caches: Record<string, CacheEntry> = {};
+  if (parsed.caches !== undefined && (typeof parsed.caches !== 'object' || Array.isArray(parsed.caches) || parsed.caches instanceof Date)) {
+    throw new UserError(
+      `${path}: caches is ${tomlKind(parsed.caches)}, not a table of caches`,
+      'write each cache as a section: [caches.NAME] and url = "..." on the next line',
+    );
+  }
   const rawCaches = (parsed.caches ?? {}) as Record<string, unknown>;
   for (const [name, raw] of Object.entries(rawCaches)) caches[name] = entryFromToml(name, raw, path);
   const servers: Record<string, ServerEntry> = {};

@@ -89,6 +89,21 @@ describe('config file', () => {
     await expect(loadConfig(path)).rejects.toThrow(`${path}: cache 'a' has no url`);
   });
 
+  it('CRLF line ends (a file edited on Windows), our own header comment included, load as LF ones', async () => {
+    await saveConfig(path, { caches: { a: { url: 'file:///srv/a', publicKey: 'a-1:x' } } });
+    await writeSecretFile(path, (await readFile(path, 'utf8')).replace(/\n/g, '\r\n'));
+    expect((await loadConfig(path)).caches.a).toMatchObject({ url: 'file:///srv/a', publicKey: 'a-1:x' });
+  });
+
+  it('values of the wrong shape are named with what was expected', async () => {
+    await writeSecretFile(path, 'caches = "x"\n');
+    await expect(loadConfig(path)).rejects.toThrow(`${path}: caches is a string, not a table of caches`);
+    await writeSecretFile(path, '[caches.a]\nurl = 5\n');
+    await expect(loadConfig(path)).rejects.toThrow(`${path}: the url of cache 'a' is a number, not a string`);
+    await writeSecretFile(path, '[caches]\na = "file:///x"\n');
+    await expect(loadConfig(path)).rejects.toThrow(`${path}: caches.a is a string, not a table`);
+  });
+
   it('an unreadable config is a UserError', async () => {
     await expect(loadConfig(dir)).rejects.toThrow(UserError);
   });
