@@ -61,7 +61,7 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
   }
   const compression = flags.compressionMethod ?? info.preferredCompression ?? 'zstd';
   if (compression === 'none' && flags.compressionLevel !== undefined) {
-    process.stderr.write(`warning: -l ${flags.compressionLevel} is ignored: -m none does not compress\n`);
+    context.log(`warning: -l ${flags.compressionLevel} is ignored: -m none does not compress`);
   }
   const jobs = flags.jobs ?? 8;
   if (jobs < 1) throw new UserError('--jobs must be at least 1');
