@@ -26,7 +26,9 @@ describe('a cache name the config does not know', () => {
     expect(result.stderr).toContain(
       `note: mycahce is not in ${world.configPath} (configured: mycache); looking it up on https://cachix.org`,
     );
-    expect(result.stderr).toMatch(/^cachix: no cache named mycahce in the config \(configured: mycache\), and no auth token or CACHIX_SIGNING_KEY/m);
+    expect(result.stderr).toMatch(
+      /^cachix: no cache named mycahce in the config \(configured: mycache\), and no auth token or CACHIX_SIGNING_KEY/m,
+    );
     expect(result.stderr).toContain('cachix:mycahce');
     expect(result.stderr).not.toContain('generate-keypair');
   });
