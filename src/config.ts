@@ -13,6 +13,8 @@ export interface CacheEntry {
   publicKey?: string | undefined;
   /** A key the user pinned with `use --public-key`: the server's key must match it. */
   pinnedPublicKey?: string | undefined;
+  /** Key names whose signatures mark a path as served upstream (not pushed); default cache.nixos.org-1. */
+  upstreamKeys?: string[] | undefined;
 }
 
 /** Credentials for one server (attic), keyed by host[:port] under [servers."HOST"]. */
@@ -60,6 +62,14 @@ export function checkCacheName(name: string): void {
   }
 }
 
+function stringList(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new UserError(`${where} must be a list of key names`, 'e.g. upstream_keys = ["cache.nixos.org-1"]');
+  }
+  return value as string[];
+}
+
 function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
   if (typeof raw !== 'object' || raw === null || typeof (raw as { url?: unknown }).url !== 'string') {
     throw new UserError(`${path}: cache '${name}' has no url`, `add url = "..." under [caches.${name}]`);
@@ -71,6 +81,7 @@ function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
     signingKey: text('signing_key'),
     publicKey: text('public_key'),
     pinnedPublicKey: text('pinned_public_key'),
+    upstreamKeys: stringList(table.upstream_keys, `${path}: upstream_keys of cache '${name}'`),
   };
 }
 
@@ -118,6 +129,7 @@ function toToml(config: Config): string {
     if (entry.publicKey) table.public_key = entry.publicKey;
     if (entry.pinnedPublicKey) table.pinned_public_key = entry.pinnedPublicKey;
     if (entry.signingKey) table.signing_key = entry.signingKey;
+    if (entry.upstreamKeys) table.upstream_keys = entry.upstreamKeys;
     caches[name] = table;
   }
   map.caches = caches;

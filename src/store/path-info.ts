@@ -31,9 +31,20 @@ export async function queryPathInfo(
   options: { recursive?: boolean; storeDir?: string; signal?: AbortSignal } = {},
 ): Promise<PathInfo[]> {
   const byPath = new Map<string, PathInfo>();
-  for (let start = 0; start < paths.length; start += ARGS_PER_CALL) {
-    const batch = paths.slice(start, start + ARGS_PER_CALL);
-    const args = [...NIX, 'path-info', '--json', ...(options.recursive ? ['--recursive'] : []), ...batch];
+  // Nix 2.8 reads `nix path-info X.drv` as "the outputs of X" (newer Nix, as X itself); with
+  // --derivation, a .drv is itself everywhere, but any other path turns into its deriver. So
+  // derivations are asked with --derivation and everything else without.
+  const derivations = paths.filter((path) => path.endsWith('.drv'));
+  const others = paths.filter((path) => !path.endsWith('.drv'));
+  const batches: Array<[string[], string[]]> = [];
+  for (const [group, extra] of [
+    [others, []],
+    [derivations, ['--derivation']],
+  ] as const) {
+    for (let start = 0; start < group.length; start += ARGS_PER_CALL) batches.push([group.slice(start, start + ARGS_PER_CALL), [...extra]]);
+  }
+  for (const [batch, extra] of batches) {
+    const args = [...NIX, 'path-info', '--json', ...extra, ...(options.recursive ? ['--recursive'] : []), ...batch];
     let stdout: string;
     try {
       ({ stdout } = await execFileAsync('nix', args, { maxBuffer: 1 << 30, encoding: 'utf8', signal: options.signal }));
