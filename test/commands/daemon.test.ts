@@ -211,12 +211,16 @@ describe('cachix daemon', () => {
 
   it('with the hook, a nix-build of 50 derivations is pushed while it runs, at most 1.1x slower; memory stays flat over 2,000 hook calls', async () => {
     const file = await writeMany(work, 'dmn-fifty', 50, 0.3);
-    const started = Date.now();
-    await nixBuild(file, salted());
-    const withoutHook = Date.now() - started;
+    const script = `${socket}.post-build-hook`;
+    const timeBuild = async (env?: NodeJS.ProcessEnv): Promise<{ ms: number; outputs: string[] }> => {
+      const started = Date.now();
+      const outputs = await nixBuild(file, salted(), env);
+      return { ms: Date.now() - started, outputs };
+    };
+    const withHookEnv = (): NodeJS.ProcessEnv => ({ ...process.env, NIX_CONFIG: `substituters =\npost-build-hook = ${script}` });
+    const withoutHook = [(await timeBuild()).ms];
 
     const daemon = await startDaemon();
-    const script = `${socket}.post-build-hook`;
     let firstNarinfoAt: number | undefined;
     const watching = setInterval(() => {
       if (firstNarinfoAt === undefined && readdirSyncSafe(cacheDir).some((name) => name.endsWith('.narinfo') && !seen.has(name)))
@@ -224,17 +228,23 @@ describe('cachix daemon', () => {
     }, 50);
     const seen = new Set(readdirSyncSafe(cacheDir));
     const hookStarted = Date.now();
-    const outputs = await nixBuild(file, salted(), { ...process.env, NIX_CONFIG: `substituters =\npost-build-hook = ${script}` });
+    const { ms: firstWithHook, outputs } = await timeBuild(withHookEnv());
     const hookEnded = Date.now();
     clearInterval(watching);
-    const withHook = hookEnded - hookStarted;
-    console.log(
-      `50 builds: ${withoutHook} ms without the hook, ${withHook} ms with it (${(withHook / withoutHook).toFixed(2)}x); first narinfo ${firstNarinfoAt! - hookStarted} ms after the start`,
-    );
+    const pushedWhileBuilding = outputs.filter((path) => narinfoExists(cacheDir, path)).length;
     expect(outputs).toHaveLength(50);
     expect(firstNarinfoAt).toBeDefined();
     expect(firstNarinfoAt!).toBeLessThan(hookEnded);
-    expect(withHook).toBeLessThanOrEqual(withoutHook * 1.1);
+    // The daemon batches what finished in the last 2 s, so the last few come just after the end.
+    expect(pushedWhileBuilding).toBeGreaterThanOrEqual(40);
+    // Each timed twice, alternately: the machine is shared, and one run can land in a burst of load.
+    withoutHook.push((await timeBuild()).ms);
+    const withHook = [firstWithHook, (await timeBuild(withHookEnv())).ms];
+    const ratio = Math.min(...withHook) / Math.min(...withoutHook);
+    console.log(
+      `50 builds: ${withoutHook.join(', ')} ms without the hook, ${withHook.join(', ')} ms with it (${ratio.toFixed(2)}x, best of two each); first narinfo ${firstNarinfoAt! - hookStarted} ms after the start, ${pushedWhileBuilding} of 50 pushed when the build ended`,
+    );
+    expect(ratio).toBeLessThanOrEqual(1.1);
     await waitUntil('all 50 outputs pushed', () => outputs.every((path) => narinfoExists(cacheDir, path)));
 
     // 2,000 hook calls, as Nix makes them (DRV_PATH only), for builds the daemon has pushed.
