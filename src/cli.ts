@@ -241,10 +241,6 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .option('--keep-forever', 'keep the pin forever')
     .action(action(() => import('./commands/pin.js')));
 
-  // `--verbose` is accepted after the command too (`cachix push --verbose ...`), as users type it.
-  for (const command of [...program.commands, ...configCommand.commands]) {
-    if (command !== configCommand) command.option('-v, --verbose', 'show details and stack traces');
-  }
   const daemon = program.command('daemon').description("a push daemon on a unix socket, fed by clients and by Nix's post-build-hook");
   const socketOption = (command: Command): Command =>
     command.option('--socket <path>', 'the daemon socket (default: $CACHIX_DAEMON_SOCKET, $XDG_RUNTIME_DIR/cachix/cachix-daemon.sock)');
@@ -283,7 +279,9 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   ).action(action(() => import('./commands/daemon/hook-script.js')));
 
   // `--verbose` is accepted after the command too (`cachix push --verbose ...`), as users type it.
-  for (const command of [...program.commands, ...daemon.commands]) command.option('-v, --verbose', 'show details and stack traces');
+  for (const command of [...program.commands, ...configCommand.commands, ...daemon.commands]) {
+    if (command !== configCommand) command.option('-v, --verbose', 'show details and stack traces');
+  }
   return program;
 }
 
