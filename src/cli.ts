@@ -32,6 +32,10 @@ export interface CliIo extends ContextStreams {
   env: NodeJS.ProcessEnv;
 }
 
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 /** The commander program for one run: built afresh, so a test can run several in one process. */
 function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const program = new Command('cachix')
@@ -78,6 +82,18 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
       .option('--omit-deriver', 'do not write the Deriver field in narinfos');
   }
 
+  /** What to leave out: paths an upstream cache serves, and --exclude patterns. */
+  function selectionOptions(command: Command): Command {
+    return command
+      .option(
+        '--upstream-key <name>',
+        "paths signed by this key are served upstream and not pushed (repeatable; adds to cache.nixos.org-1 or the cache's upstream_keys)",
+        collect,
+      )
+      .option('--include-upstream', 'push paths signed by upstream keys too')
+      .option('--exclude <regex>', 'do not push paths whose name matches (repeatable)', collect);
+  }
+
   program
     .command('authtoken')
     .description('store the auth token for the cachix API, or with --cache/--server for one cache or attic server (0600)')
@@ -107,13 +123,21 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .option('--force', 'on a URL that already holds a cache: reset its nix-cache-info and make a new key')
     .action(action(() => import('./commands/create.js')));
 
-  compressionOptions(
-    program
-      .command('push')
-      .description('push store paths and their closures to a cache (paths from stdin when none are given)')
-      .argument('<cache>', 'cache name from the config, or a cache URL')
-      .argument('[paths...]', 'store paths'),
-  ).action(action(() => import('./commands/push.js')));
+  selectionOptions(
+    compressionOptions(
+      program
+        .command('push')
+        .description('push store paths and their closures to a cache (paths from stdin when none are given)')
+        .argument('<cache>', 'cache name from the config, or a cache URL')
+        .argument('[paths...]', 'store paths'),
+    ),
+  )
+    .option('--no-closure', 'push exactly the paths given, not their closures')
+    .option(
+      '--with-build-deps',
+      "also push what rebuilding them needs: the derivation closure of each path's deriver, with its valid outputs",
+    )
+    .action(action(() => import('./commands/push.js')));
 
   function useOptions(command: Command): Command {
     return command
@@ -145,23 +169,41 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .argument('<paths...>', 'store paths')
     .option('--public-key <key>', 'the key to check signatures against (default: the configured or pinned key)')
     .option('-r, --recursive', 'check the closure of each path, as `nix store verify -r` does')
+    .option(
+      '--upstream-key <name>',
+      'a path signed by this key and absent from the cache is reported as served upstream (repeatable)',
+      collect,
+    )
+    .option('--include-upstream', 'fail paths signed by upstream keys that the cache lacks, too')
     .action(action(() => import('./commands/verify.js')));
 
-  compressionOptions(
-    program
-      .command('watch-store')
-      .description('push every store path that becomes valid, until interrupted')
-      .argument('<cache>', 'cache name or URL'),
+  selectionOptions(
+    compressionOptions(
+      program
+        .command('watch-store')
+        .description('push every store path that becomes valid, until interrupted')
+        .argument('<cache>', 'cache name or URL'),
+    ),
   ).action(action(() => import('./commands/watch-store.js')));
 
-  compressionOptions(
-    program
-      .command('watch-exec')
-      .description('run a command and push every store path built while it runs; exits with its code')
-      .argument('<cache>', 'cache name or URL')
-      .argument('<command>', 'the command')
-      .argument('[args...]', 'its arguments')
-      .passThroughOptions(),
+  selectionOptions(
+    compressionOptions(
+      program
+        .command('watch-exec')
+        .description('run a command and push every store path built while it runs; exits with its code')
+        .argument('<cache>', 'cache name or URL')
+        .argument('<command>', 'the command')
+        .argument('[args...]', 'its arguments')
+        .addOption(
+          new Option(
+            '--watch-mode <mode>',
+            'how builds are noticed: Nix post-build-hook, store watching, or auto (the hook when Nix honours it)',
+          )
+            .choices(['auto', 'store', 'post-build-hook'])
+            .default('auto'),
+        )
+        .passThroughOptions(),
+    ),
   ).action(action(() => import('./commands/watch-exec.js')));
 
   const configCommand = program.command('config').description("settings in the config file; and cachix's own config, moved over");
@@ -201,8 +243,45 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .option('--keep-forever', 'keep the pin forever')
     .action(action(() => import('./commands/pin.js')));
 
+  const daemon = program.command('daemon').description("a push daemon on a unix socket, fed by clients and by Nix's post-build-hook");
+  const socketOption = (command: Command): Command =>
+    command.option('--socket <path>', 'the daemon socket (default: $CACHIX_DAEMON_SOCKET, $XDG_RUNTIME_DIR/cachix/cachix-daemon.sock)');
+
+  socketOption(
+    selectionOptions(
+      compressionOptions(
+        daemon
+          .command('run')
+          .description('push paths handed over by `daemon push` and the post-build-hook until stopped')
+          .argument('<cache>', 'cache name or URL'),
+      ),
+    ),
+  ).action(action(() => import('./commands/daemon/run.js')));
+
+  socketOption(
+    daemon
+      .command('push')
+      .description('hand store paths to the running daemon (from stdin when none are given)')
+      .argument('[paths...]', 'store paths')
+      .option('--wait', 'wait until they are pushed; exit 1 if any could not be'),
+  ).action(action(() => import('./commands/daemon/push.js')));
+
+  socketOption(daemon.command('stop').description('let the daemon push what it has, print its totals, and exit')).action(
+    action(() => import('./commands/daemon/stop.js')),
+  );
+
+  socketOption(
+    daemon
+      .command('post-build-hook')
+      .description('hand the build Nix just finished (DRV_PATH, OUT_PATHS) to the daemon; prefer `daemon hook-script`'),
+  ).action(action(() => import('./commands/daemon/post-build-hook.js')));
+
+  socketOption(
+    daemon.command('hook-script').description('print a post-build-hook sh script for the daemon (no Node start per build)'),
+  ).action(action(() => import('./commands/daemon/hook-script.js')));
+
   // `--verbose` is accepted after the command too (`cachix push --verbose ...`), as users type it.
-  for (const command of [...program.commands, ...configCommand.commands]) {
+  for (const command of [...program.commands, ...configCommand.commands, ...daemon.commands]) {
     if (command !== configCommand) command.option('-v, --verbose', 'show details and stack traces');
   }
   return program;

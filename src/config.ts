@@ -15,6 +15,8 @@ export interface CacheEntry {
   pinnedPublicKey?: string | undefined;
   /** This cache's own token (`authtoken --cache NAME`): the only token an HTTP cache is sent. */
   authToken?: string | undefined;
+  /** Key names whose signatures mark a path as served upstream (not pushed); default cache.nixos.org-1. */
+  upstreamKeys?: string[] | undefined;
 }
 
 /** Credentials for one server (attic), keyed by host[:port] under [servers."HOST"]. */
@@ -70,6 +72,14 @@ function tomlKind(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+function stringList(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new UserError(`${where} must be a list of key names`, 'e.g. upstream_keys = ["cache.nixos.org-1"]');
+  }
+  return value as string[];
+}
+
 function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new UserError(
@@ -90,6 +100,7 @@ function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
     publicKey: text('public_key'),
     pinnedPublicKey: text('pinned_public_key'),
     authToken: text('auth_token'),
+    upstreamKeys: stringList(table.upstream_keys, `${path}: upstream_keys of cache '${name}'`),
   };
 }
 
@@ -148,6 +159,7 @@ function toToml(config: Config): string {
     if (entry.pinnedPublicKey) table.pinned_public_key = entry.pinnedPublicKey;
     if (entry.signingKey) table.signing_key = entry.signingKey;
     if (entry.authToken) table.auth_token = entry.authToken;
+    if (entry.upstreamKeys) table.upstream_keys = entry.upstreamKeys;
     caches[name] = table;
   }
   map.caches = caches;

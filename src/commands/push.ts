@@ -5,6 +5,8 @@ import { queryClosure } from '../store/closure.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
 import type { PushTally } from '../push/pipeline.js';
 import { stopCleanlyOnSignal } from '../push/interrupt.js';
+import { withBuildDeps } from '../push/build-deps.js';
+import { queryPathInfo, queryValidPaths } from '../store/path-info.js';
 
 async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {
   if (stdin.isTTY) {
@@ -18,7 +20,12 @@ async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {
   return text.split(/\s+/).filter(Boolean);
 }
 
-export async function run(context: Context, cacheName: string, pathArgs: string[], flags: PushFlags): Promise<void> {
+export async function run(
+  context: Context,
+  cacheName: string,
+  pathArgs: string[],
+  flags: PushFlags & { withBuildDeps?: boolean },
+): Promise<void> {
   const given = pathArgs.length > 0 ? pathArgs : await readPathsFromStdin(context.stdin);
   if (given.length === 0)
     throw new UserError('no store paths given on stdin', 'pipe store paths in, one per line, or pass them as arguments');
@@ -26,7 +33,14 @@ export async function run(context: Context, cacheName: string, pathArgs: string[
   // starts first, and the cache is opened (and the code for pushing loaded) while Nix works. When
   // both fail, the cache's error (no key, no such cache) is the one reported, every time.
   const stopQuery = new AbortController();
-  const closureQuery = resolveStorePaths(given, context.storeDir).then((paths) => queryClosure(paths, stopQuery.signal));
+  const closureQuery = resolveStorePaths(given, context.storeDir).then(async (paths) => {
+    if (!flags.withBuildDeps && flags.closure !== false) return queryClosure(paths, stopQuery.signal);
+    // --with-build-deps adds each deriver's closure; --no-closure asks for the paths alone.
+    const roots = flags.withBuildDeps
+      ? await withBuildDeps(await queryValidOrFail(paths), (line) => context.log(line))
+      : await queryValidOrFail(paths);
+    return queryPathInfo(roots, { recursive: flags.closure !== false });
+  });
   const opening = import('../push/prepare.js').then(({ preparePush }) => preparePush(context, cacheName, flags));
   // No reason to wait for Nix before saying what is wrong with the cache.
   opening.catch(() => stopQuery.abort());
@@ -44,4 +58,18 @@ export async function run(context: Context, cacheName: string, pathArgs: string[
     stopHandling();
     await prepared.cache.close?.();
   }
+}
+
+/** Asked first, and cheaply: `nix path-info` on an invalid path would go and query substituters. */
+async function queryValidOrFail(storePaths: string[]): Promise<string[]> {
+  const valid = new Set(await queryValidPaths(storePaths));
+  const invalid = storePaths.filter((path) => !valid.has(path));
+  if (invalid.length > 0) {
+    const more = invalid.length > 1 ? ` (and ${invalid.length - 1} more)` : '';
+    throw new UserError(
+      `${invalid[0]}${more} is not a valid path in the Nix store`,
+      'build or fetch it first (nix-build, nix-store --realise), then push',
+    );
+  }
+  return storePaths;
 }

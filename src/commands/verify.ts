@@ -7,10 +7,13 @@ import { queryPathInfo, type PathInfo } from '../store/path-info.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
 import { printable } from '../util/printable.js';
 import { parsePublicKeyFrom } from '../caches/for-nix.js';
+import { upstreamKeyNames, upstreamKeyOf } from '../store/upstream.js';
 
 export interface VerifyOptions {
   publicKey?: string;
   recursive?: boolean;
+  upstreamKey?: string[];
+  includeUpstream?: boolean;
 }
 
 /** Paths checked at once: each is a narinfo and a NAR fetched and hashed. */
@@ -59,7 +62,10 @@ export async function run(context: Context, cacheName: string, paths: string[], 
     }
     const keys = keyTexts.map((text) => parsePublicKeyFrom(text, options.publicKey ? '--public-key' : `the key of ${opened.name}`));
     const targets = await localInfos(storePaths, options.recursive ?? false);
+    // What push leaves out on purpose is not a failure: Nix gets it from the upstream cache.
+    const upstreamKeys = upstreamKeyNames(entry, options);
     let failures = 0;
+    let upstream = 0;
     // Checked several at once, printed in order as soon as every line before is known.
     const lines: Array<string | undefined> = new Array(targets.length);
     let printed = 0;
@@ -68,15 +74,24 @@ export async function run(context: Context, cacheName: string, paths: string[], 
       VERIFY_CONCURRENCY,
       async ({ target: [storePath, local], index }) => {
         const verdict = await verifyPath(opened.cache, storePath, keys, local);
-        if (verdict.problems.length > 0) failures += 1;
-        const status = verdict.problems.length === 0 ? 'ok' : `FAIL: ${verdict.problems.join('; ')}`;
+        const upstreamKey = verdict.absent && local ? upstreamKeyOf(local, upstreamKeys) : undefined;
+        if (upstreamKey !== undefined) upstream += 1;
+        else if (verdict.problems.length > 0) failures += 1;
+        const status =
+          upstreamKey !== undefined
+            ? `served upstream (signed by ${upstreamKey}, not in ${opened.name})`
+            : verdict.problems.length === 0
+              ? 'ok'
+              : `FAIL: ${verdict.problems.join('; ')}`;
         // Problems quote what the server sent: no control characters (terminal escapes) reach the terminal.
         lines[index] = printable(`${storePath} ${status}${verdict.notes.length ? ` (${verdict.notes.join('; ')})` : ''}`);
         while (printed < lines.length && lines[printed] !== undefined) context.stdout.write(`${lines[printed++]}\n`);
       },
     );
-    if (failures > 0) context.stderr.write(`${failures} of ${targets.length} paths failed verification in ${opened.name}\n`);
-    else if (targets.length > 1) context.stderr.write(`all ${targets.length} paths verified in ${opened.name}\n`);
+    const servedUpstream = upstream > 0 ? ` (${upstream} of them served upstream)` : '';
+    if (failures > 0)
+      context.stderr.write(`${failures} of ${targets.length} paths failed verification in ${opened.name}${servedUpstream}\n`);
+    else if (targets.length > 1) context.stderr.write(`all ${targets.length} paths verified in ${opened.name}${servedUpstream}\n`);
     return failures > 0 ? 1 : 0;
   } finally {
     await opened.cache.close?.();

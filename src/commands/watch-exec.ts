@@ -6,6 +6,8 @@ import { EXIT_USAGE, UserError, messageOf } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
 import { finishUnlessStopped, startWatchSession } from '../push/watch-session.js';
 import { preparePush } from '../push/prepare.js';
+import { startHookSession } from '../push/hook-session.js';
+import { chooseWatchMode, type WatchMode } from '../push/watch-mode.js';
 
 /** Shells report a command that cannot be found or run with 127 (documented exit code). */
 const EXIT_CANNOT_RUN = 127;
@@ -23,9 +25,9 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
 }
 
 /** Runs the child with our terminal; signals we get are passed on, so it decides how to stop. */
-function runChild(command: string, args: string[]): Promise<number> {
+function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(command, args, { stdio: 'inherit' });
+    const child: ChildProcess = spawn(command, args, { stdio: 'inherit', env });
     const forwarders = FORWARDED_SIGNALS.map((signal) => {
       const forward = (): void => {
         child.kill(signal);
@@ -47,17 +49,31 @@ function runChild(command: string, args: string[]): Promise<number> {
   });
 }
 
-export async function run(context: Context, cacheName: string, commandArg: string, argsAfter: string[], flags: PushFlags): Promise<number> {
+export async function run(
+  context: Context,
+  cacheName: string,
+  commandArg: string,
+  argsAfter: string[],
+  flags: PushFlags & { watchMode?: WatchMode },
+): Promise<number> {
   // Commander's passThroughOptions hands us the `--` of `watch-exec CACHE -- CMD ARGS` as the command.
   const [command, ...args] = commandArg === '--' ? argsAfter : [commandArg, ...argsAfter];
   if (command === undefined) {
     throw new UserError('no command given after --', 'e.g. cachix watch-exec CACHE -- nix-build', EXIT_USAGE);
   }
-  const session = startWatchSession(await preparePush(context, cacheName, flags), context.storeDir);
-  session.progress.log(`watching ${session.storeDir} while ${command} runs, pushing to ${session.cacheName}`);
+  const prepared = await preparePush(context, cacheName, flags);
+  const storeDir = context.storeDir;
+  const watch = await chooseWatchMode(flags.watchMode, context.env);
+  const hookSession = watch.mode === 'post-build-hook' ? await startHookSession(prepared, storeDir, context.env) : undefined;
+  const session = hookSession ?? startWatchSession(prepared, storeDir);
+  session.progress.log(
+    watch.mode === 'post-build-hook'
+      ? `pushing what ${command} builds to ${session.cacheName}, handed over by Nix's post-build-hook (${watch.why})`
+      : `watching ${session.storeDir} while ${command} runs, pushing to ${session.cacheName}${flags.watchMode === 'auto' ? ` (${watch.why})` : ''}`,
+  );
   let commandExitCode: number;
   try {
-    commandExitCode = await runChild(command, args);
+    commandExitCode = await runChild(command, args, hookSession?.childEnv ?? context.env);
   } catch (error) {
     await finishUnlessStopped(session);
     const code = (error as NodeJS.ErrnoException).code;
@@ -74,7 +90,7 @@ export async function run(context: Context, cacheName: string, commandArg: strin
       EXIT_CANNOT_RUN,
     );
   }
-  await delay(SETTLE_MS);
+  if (!hookSession) await delay(SETTLE_MS);
   if (session.unpushed() > 0) session.progress.log(`${command} exited with ${commandExitCode}; pushing what it built`);
   const totals = await finishUnlessStopped(session);
   // A command that succeeded while its results could not be pushed is still a failure.

@@ -21,6 +21,8 @@ export interface PathVerdict {
   storePath: string;
   problems: string[];
   notes: string[];
+  /** The cache has no narinfo for it (a problem, unless another cache serves it). */
+  absent?: boolean;
 }
 
 interface NarDigest {
@@ -105,6 +107,7 @@ export async function verifyPath(
     return verdict;
   }
   if (text === undefined) {
+    verdict.absent = true;
     problems.push('the cache has no narinfo for it');
     return verdict;
   }

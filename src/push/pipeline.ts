@@ -14,6 +14,8 @@ import { narSourceOf } from './nar-source.js';
 import { formatBytes, type Progress } from './progress.js';
 import { Semaphore } from '../util/semaphore.js';
 import { sweepStaleSpoolFiles } from './spool-sweep.js';
+import { filteredSummary, filteredTotals, filterPaths, type FilteredTotals, type PathSelection } from './path-filter.js';
+import { warnUnmetReferences } from './unmet-references.js';
 
 export interface PushOptions {
   compression: CompressionMethod;
@@ -22,8 +24,10 @@ export interface PushOptions {
   omitDeriver: boolean;
   /** Absent for a cache that signs on its server (BinaryCache.uploadNarSource). */
   signingKey?: SigningKey | undefined;
-  /** Paths signed by a key of one of these names are served upstream and not pushed. */
-  upstreamKeyNames?: readonly string[] | undefined;
+  /** Upstream keys and excludes; without it, every path of the closure is a candidate. */
+  selection?: PathSelection | undefined;
+  /** false: push exactly the given paths, not their closures (--no-closure). */
+  closure?: boolean | undefined;
 }
 
 /** How far a push got, kept current while it runs (for the line printed when it is interrupted). */
@@ -32,15 +36,16 @@ export interface PushTally {
   pushed: number;
 }
 
-export interface PushSummary {
+export interface PushCounts {
   pushed: number;
   skipped: number;
   failed: number;
   narBytes: number;
   fileBytes: number;
-  /** Paths left out because an upstream cache's key signed them. */
-  upstream?: number;
 }
+
+/** Totals of a push; what was left out on purpose (served upstream, excluded) when a filter ran. */
+export interface PushSummary extends PushCounts, Partial<FilteredTotals> {}
 
 /**
  * Large NARs: compressing is CPU-bound in zstd's own threads, which already use every core, so
@@ -54,8 +59,7 @@ const LARGE_UPLOADS_AT_ONCE = 1;
 export function summaryLine(summary: PushSummary, cacheDescription: string): string {
   const pushed = `pushed ${summary.pushed} paths (${formatBytes(summary.narBytes)} of NAR, ${formatBytes(summary.fileBytes)} uploaded)`;
   const failed = summary.failed > 0 ? `, ${summary.failed} failed` : '';
-  const upstream = summary.upstream ? `, ${summary.upstream} served upstream` : '';
-  return `${pushed}, skipped ${summary.skipped} already in ${cacheDescription}${upstream}${failed}`;
+  return `${pushed}, skipped ${summary.skipped} already in ${cacheDescription}${failed}${filteredSummary(summary)}`;
 }
 
 /**
@@ -70,37 +74,32 @@ export async function pushPaths(
   progress: Progress,
   tally?: PushTally,
 ): Promise<PushSummary> {
-  const fullClosure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: true });
+  const fullClosure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: options.closure !== false });
   return pushClosure(cache, fullClosure, options, progress, tally);
 }
 
 /** pushPaths for a closure already asked of Nix (the push command asks while it opens the cache). */
 export async function pushClosure(
   cache: BinaryCache,
-  fullClosure: PathInfo[],
+  closure: PathInfo[],
   options: PushOptions,
   progress: Progress,
   tally?: PushTally,
 ): Promise<PushSummary> {
-  const closure = notServedUpstream(fullClosure, options.upstreamKeyNames ?? []);
-  const missingHashes = closure.length === 0 ? new Set<string>() : await cache.missing(closure.map((info) => hashPartOf(info.path)));
-  const toPush = closure.filter((info) => missingHashes.has(hashPartOf(info.path)));
-  const summary: PushSummary = { pushed: 0, skipped: closure.length - toPush.length, failed: 0, narBytes: 0, fileBytes: 0 };
-  if (closure.length < fullClosure.length) summary.upstream = fullClosure.length - closure.length;
+  const filtered = filterPaths(closure, options.selection);
+  const kept = filtered.kept;
+  const missingHashes = kept.length === 0 ? new Set<string>() : await cache.missing(kept.map((info) => hashPartOf(info.path)));
+  const toPush = kept.filter((info) => missingHashes.has(hashPartOf(info.path)));
+  const skipped = kept.length - toPush.length;
+  const summary: PushSummary = { pushed: 0, skipped, failed: 0, narBytes: 0, fileBytes: 0, ...filteredTotals(filtered) };
   if (tally) tally.planned = toPush.length;
+  await warnUnmetReferences(cache, toPush, filtered, options.selection, (line) => progress.log(line));
   progress.start(
     toPush.length,
     toPush.reduce((total, info) => total + info.narSize, 0),
   );
   if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary, tally);
   return summary;
-}
-
-/** As attic's client does: a path carrying a signature by an upstream key is left to that cache. */
-function notServedUpstream(closure: PathInfo[], upstreamKeyNames: readonly string[]): PathInfo[] {
-  if (upstreamKeyNames.length === 0) return closure;
-  const names = new Set(upstreamKeyNames);
-  return closure.filter((info) => !info.sigs.some((sig) => names.has(sig.slice(0, sig.indexOf(':')))));
 }
 
 async function uploadInOrder(

@@ -8,6 +8,8 @@ import { checkCachixCompressionLevel, checkCompressionLevel, type CompressionMet
 import type { PushOptions } from './pipeline.js';
 import { createProgress, type Progress } from './progress.js';
 import { isCachixApiCache, resolveSigningKey } from './signing-key.js';
+import { upstreamKeyNames } from '../store/upstream.js';
+import { compileExcludes } from './exclude.js';
 
 export interface PushFlags {
   compressionMethod?: CompressionMethod;
@@ -17,6 +19,14 @@ export interface PushFlags {
   /** cachix's -s/--chunk-size and -n/--num-concurrent-chunks: multipart parts for cachix API caches. */
   chunkSize?: number;
   numConcurrentChunks?: number;
+  /** --upstream-key NAME (repeatable): adds to the cache's upstream keys. */
+  upstreamKey?: string[];
+  /** --include-upstream: push paths signed by upstream keys too. */
+  includeUpstream?: boolean;
+  /** --exclude REGEX (repeatable) */
+  exclude?: string[];
+  /** --no-closure gives false: only the paths given. */
+  closure?: boolean;
 }
 
 export interface PreparedPush {
@@ -75,7 +85,14 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
     jobs,
     omitDeriver: flags.omitDeriver === true,
     signingKey,
-    upstreamKeyNames: info.upstreamCacheKeyNames,
+    // attic names its own upstream keys (upstream_cache_key_names); they join ours.
+    selection: {
+      upstreamKeys: flags.includeUpstream
+        ? []
+        : [...new Set([...upstreamKeyNames(opened.entry, flags), ...(info.upstreamCacheKeyNames ?? [])])],
+      excludes: compileExcludes(flags.exclude),
+    },
+    closure: flags.closure !== false,
   };
   return { cacheName: opened.name, cache: opened.cache, pushOptions, progress: await createProgress(context.stderr, context.env) };
 }

@@ -2,6 +2,7 @@ import { messageOf } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { RecentSet } from '../util/recent-set.js';
 import type { PushSummary } from './pipeline.js';
+import { addFilteredTotals } from './path-filter.js';
 
 export interface PushQueueOptions {
   /** Pushes these paths and their closures (pushPaths with the cache and options bound). */
@@ -20,6 +21,8 @@ export interface PushQueueOptions {
   maxAttemptsWhenDraining?: number;
   /** Delay before the next push after `failures` failed pushes in a row. */
   retryDelayMs?(failures: number): number;
+  /** Paths done with: pushed (or already in the cache), or given up (`failed`, a subset). */
+  onSettled?(paths: string[], failed: string[]): void;
 }
 
 /** Push totals over the whole watch; `failed` counts paths given up after repeated failures. */
@@ -110,6 +113,12 @@ export class PushQueue {
     return this.unpushed;
   }
 
+  /** Whether this path is waiting, being pushed, or waiting for a retry. */
+  isQueued(path: string): boolean {
+    const hashPart = hashPartOf(path);
+    return this.pending.has(hashPart) || this.inFlight.has(hashPart) || this.retrying.has(hashPart);
+  }
+
   private isKnown(hashPart: string): boolean {
     return this.pushed.has(hashPart) || this.pending.has(hashPart) || this.inFlight.has(hashPart) || this.retrying.has(hashPart);
   }
@@ -171,11 +180,13 @@ export class PushQueue {
       this.totals.skipped += summary.skipped;
       this.totals.narBytes += summary.narBytes;
       this.totals.fileBytes += summary.fileBytes;
+      addFilteredTotals(this.totals, summary);
       for (const [hashPart] of batch) {
         this.pushed.add(hashPart);
         this.aloneFailures.delete(hashPart);
       }
       this.consecutiveFailures = 0;
+      this.options.onSettled?.(paths, []);
     } catch (error) {
       if (this.aborted) return;
       this.consecutiveFailures++;
@@ -222,6 +233,8 @@ export class PushQueue {
       this.totals.failed++;
       this.options.log(`gave up on ${givenUp} after ${limit} failed attempts`);
     }
+    const settled = givenUp === undefined ? gone : [...gone, givenUp];
+    if (settled.length > 0) this.options.onSettled?.(settled, settled);
     const half = Math.ceil(retry.length / 2);
     const halves = [retry.slice(0, half), retry.slice(half)].filter((part) => part.length > 0);
     this.retries.unshift(...halves);

@@ -5,6 +5,7 @@ import { watchStore } from '../store/watch.js';
 import { pushPaths } from './pipeline.js';
 import { formatBytes, type Progress } from './progress.js';
 import { PushQueue, type QueueTotals } from './watch-queue.js';
+import { filteredSummary } from './path-filter.js';
 
 /** Exit codes for being stopped at once by a second signal, as shells report them (128 + n). */
 export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -47,7 +48,7 @@ export function startWatchSession(prepared: PreparedPush, storeDir: string): Wat
 
 export function watchSummaryLine(totals: QueueTotals): string {
   const failed = totals.failed > 0 ? `; ${totals.failed} could not be pushed` : '';
-  return `pushed ${totals.pushed} paths (${formatBytes(totals.fileBytes)})${failed}`;
+  return `pushed ${totals.pushed} paths (${formatBytes(totals.fileBytes)})${failed}${filteredSummary(totals)}`;
 }
 
 /** Calls `handler` on every SIGINT or SIGTERM (which then no longer end the process); returns the undo. */
