@@ -108,10 +108,14 @@ describe('a corrupted store path is refused', () => {
     expectOk(await world.run(['create', 'guarded']), 'create');
     await chmod(path, 0o755);
     await chmod(join(path, 'file'), 0o644);
+    const recordedSize = Number(await run('nix-store', ['-q', '--size', path]));
     await appendFile(join(path, 'file'), 'tampered\n');
     const result = await world.run(['push', 'guarded', path]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(path);
+    // "tampered\n" is 9 bytes, padded to 8 in the NAR: 8 more than Nix recorded, caught before any hashing.
+    expect(result.stderr).toContain(
+      `cachix: ${path} does not match what Nix recorded (NAR size ${recordedSize + 8}, recorded ${recordedSize})`,
+    );
     expect(result.stderr).toContain('nix-store --verify-path');
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'guarded');

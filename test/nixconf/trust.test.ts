@@ -152,6 +152,18 @@ describe('a non-root user and a real nix-daemon', () => {
     }
   });
 
+  it('NIX_REMOTE unset (the default multi-user setup): an untrusted user is still untrusted, and nothing is written', async () => {
+    // Without NIX_REMOTE, Nix itself falls back to the daemon when the store is not writable:
+    // only a user who can write the store (a single-user install) is trusted without asking.
+    const { NIX_REMOTE: _remote, ...defaultEnv } = userEnv;
+    const before = { system: await snapshotFiles(dirs.root), home: await snapshotFiles(userHome) };
+    const result = await runAs(user.name, defaultEnv, process.execPath, [CACHIX_BIN, 'use', 'demo']);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr.split('\n')[0]).toMatch(new RegExp(`^cachix: user '${user.name}' is not trusted by Nix`));
+    expect(result.stderr).toContain(`extra-trusted-users = ${user.name}`);
+    expect({ system: await snapshotFiles(dirs.root), home: await snapshotFiles(userHome) }).toEqual(before);
+  });
+
   it('trusted through an @group in an included file: writes the user nix.conf, and the daemon substitutes', async () => {
     await mkdir(join(dirs.confDir, 'trust.d'), { recursive: true });
     await writeFile(join(dirs.confDir, 'trust.d', 'users.conf'), `extra-trusted-users = @${group}\n`);
@@ -162,7 +174,7 @@ describe('a non-root user and a real nix-daemon', () => {
     expect(used.code, used.stderr).toBe(0);
     const userConf = join(userHome, '.config', 'nix', 'nix.conf');
     expect(await readFile(userConf, 'utf8')).toMatch(/^extra-substituters = file:\/\/.*\nextra-trusted-public-keys = demo-1:.*\n$/);
-    await expect(execFileAsync('nix-store', ['--check-validity', storePath])).rejects.toThrow();
+    await expect(execFileAsync('nix-store', ['--check-validity', storePath])).rejects.toThrow(`path '${storePath}' is not valid`);
     const realised = await runAs(user.name, userEnv, 'nix-store', ['--realise', storePath]);
     expect(realised.code, realised.stderr + daemon!.log()).toBe(0);
     expect(realised.stdout.trim()).toBe(storePath);
