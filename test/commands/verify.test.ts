@@ -133,8 +133,15 @@ describe('cachix verify', () => {
     bytes[bytes.length >> 1] ^= 0xff;
     await writeFile(nar, bytes);
     const tamperedHash = `sha256:${encodeBase32(createHash('sha256').update(bytes).digest())}`;
-    await writeFile(file, narinfo.replace(/^FileHash: .*$/m, `FileHash: ${tamperedHash}`));
     const recorded = /^NarHash: (.*)$/m.exec(narinfo)![1]!;
+    const recordedFileHash = /^FileHash: (.*)$/m.exec(narinfo)![1]!;
+    // As the NAR was left: its FileHash no longer matches either (uncompressed, the two hashes are one).
+    const unfixed = await run(['verify', 'none', closure.data]);
+    expect(unfixed.code).toBe(1);
+    expect(unfixed.stdout).toBe(
+      `${closure.data} FAIL: NAR file hash is ${tamperedHash}, narinfo says ${recordedFileHash}; NAR unpacks to ${tamperedHash}, narinfo says ${recorded}\n`,
+    );
+    await writeFile(file, narinfo.replace(/^FileHash: .*$/m, `FileHash: ${tamperedHash}`));
     const result = await run(['verify', 'none', closure.data]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe(`${closure.data} FAIL: NAR unpacks to ${tamperedHash}, narinfo says ${recorded}\n`);
