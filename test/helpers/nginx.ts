@@ -16,6 +16,8 @@ export interface NginxOptions {
   basicAuth?: { login: string; password: string };
   /** Reads need the same Authorization as writes. */
   protectReads?: boolean;
+  /** nginx's client_max_body_size (default 0: no limit), to make it answer 413. */
+  maxBodySize?: string;
 }
 
 export interface RunningNginx {
@@ -100,7 +102,7 @@ http {
       dav_methods PUT DELETE;
       create_full_put_path on;
       dav_access user:rw group:r all:r;
-      client_max_body_size 0;
+      client_max_body_size ${options.maxBodySize ?? '0'};
     }
   }
 }
