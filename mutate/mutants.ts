@@ -299,7 +299,7 @@ export const MUTANTS: Mutant[] = [
     killedBy: [
       {
         file: 'test/nixconf/trust.test.ts',
-        name: 'untrusted: writes nothing',
+        name: 'detectTrust',
       },
     ],
   },
@@ -504,5 +504,21 @@ export const MUTANTS: Mutant[] = [
         file: 'test/redact.test.ts',
       },
     ],
+  },
+  {
+    id: 'spool-enospc',
+    file: 'src/push/spool-errors.ts',
+    breaks: 'a full spool folder fails with a raw ENOSPC instead of saying where and what to free',
+    find: "    case 'ENOSPC':\n",
+    replace: "    case 'ENOSPC-never':\n",
+    killedBy: [{ file: 'test/reliability/user-errors.test.ts', name: 'spool folder' }],
+  },
+  {
+    id: 'spool-erofs',
+    file: 'src/push/spool-errors.ts',
+    breaks: 'a file cache on a read-only file system fails with a raw EROFS',
+    find: "    case 'EROFS':\n",
+    replace: "    case 'EROFS-never':\n",
+    killedBy: [{ file: 'test/reliability/user-errors.test.ts', name: 'read-only' }],
   },
 ];

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { matchTrustedUsers, trustFromStoreInfo } from '../../src/nixconf/trust.js';
+import { detectTrust, matchTrustedUsers, trustFromStoreInfo } from '../../src/nixconf/trust.js';
 import { cachix } from '../helpers/cli.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
 import { startNixDaemon, type NixDaemon } from '../helpers/nix-daemon.js';
@@ -43,6 +43,30 @@ describe('what newer Nix says about trust (nix store ping/info --json)', () => {
     expect(trustFromStoreInfo('Store URL: daemon\n')).toBeUndefined();
     expect(trustFromStoreInfo('null')).toBeUndefined();
     expect(trustFromStoreInfo('{"trusted":"yes"}')).toBeUndefined();
+  });
+});
+
+describe('detectTrust: what decides without asking Nix', () => {
+  const alice = { name: 'alice', uid: 1000, groups: ['alice'] };
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cachix-trust-rules-'));
+    await writeFile(join(dir, 'nix.conf'), 'trusted-users = root\n');
+  });
+  afterAll(async () => removeDir(dir));
+
+  it('a store folder the user can write means trust only when Nix opens it directly, not through a daemon', async () => {
+    // The folder is writable (by this root test process); the daemon socket leads nowhere, so
+    // Nix cannot be asked and the config decides: alice is not in trusted-users.
+    const env = { NIX_CONF_DIR: dir, NIX_STORE_DIR: dir, PATH: process.env.PATH };
+    const local = await detectTrust(alice, env);
+    expect(local).toEqual({ trusted: true, reason: `'alice' can write ${dir} (a single-user install)`, trustedUsersSet: true });
+    const viaDaemon = await detectTrust(alice, { ...env, NIX_REMOTE: `unix://${join(dir, 'no-daemon.socket')}` });
+    expect(viaDaemon).toEqual({
+      trusted: false,
+      reason: `'alice' is not in trusted-users (root) of ${join(dir, 'nix.conf')}`,
+      trustedUsersSet: true,
+    });
   });
 });
 
