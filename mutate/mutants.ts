@@ -193,7 +193,7 @@ export const MUTANTS: Mutant[] = [
     killedBy: [
       {
         file: 'test/caches/file.test.ts',
-        name: 'leaves no temporary file',
+        name: 'disk that fills up',
       },
     ],
   },

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { hashPartOf } from '../../src/nix/store-path.js';
 import { generateSigningKey } from '../../src/nix/signing.js';
 import { uncompressedNarFixture, type NarFixture } from '../helpers/nar-fixture.js';
 import { buildWithNix } from '../helpers/nix.js';
+import { mountSmallTmpfs } from '../helpers/tmpfs.js';
 
 /*
  * The narinfo is what tells Nix a path exists; it may appear only once its NAR is stored
@@ -61,6 +62,21 @@ describe('file cache: the NAR is stored before its narinfo', () => {
     expect(await readdir(cache.root)).toContain(narinfoName);
     expect((await readFile(join(cache.root, fixture.upload.narUrl))).equals(fixture.nar)).toBe(true);
     expect(await cache.getNarInfo(hashPartOf(storePath))).toContain(`URL: ${fixture.upload.narUrl}\n`);
+  });
+
+  it('a disk that fills up while the narinfo is written: no narinfo at all, not an empty or partial one', async () => {
+    const disk = await mountSmallTmpfs('1m');
+    try {
+      const cache = new FileCache(join(disk.dir, 'cache'));
+      await cache.writeCacheInfo('StoreDir: /nix/store\n');
+      const fixture = await uncompressedNarFixture(storePath, cache.spoolDirectory, key);
+      // Fill every block: storing the NAR is a rename (no new blocks), the narinfo's bytes find no room.
+      await expect(writeFile(join(disk.dir, 'filler'), Buffer.alloc(2 << 20, 1))).rejects.toThrow('ENOSPC');
+      await expect(cache.upload(fixture.upload, fixture.narInfo)).rejects.toThrow(`no space left on the device holding ${cache.root}`);
+      expect((await readdir(cache.root)).sort()).toEqual(['nar', 'nix-cache-info']);
+    } finally {
+      await disk.cleanup();
+    }
   });
 
   it('a narinfo write that fails leaves no temporary file behind', async () => {
