@@ -9,7 +9,7 @@
 //
 // Usage: npm run mutate [-- [--list] [--baseline] [ID-or-module-substring ...]]
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MUTANTS, type Mutant } from './mutants.js';
@@ -79,6 +79,8 @@ function firstFailure(output: string): string | undefined {
 
 async function makeCopy(): Promise<string> {
   const copy = await mkdtemp(join(tmpdir(), 'cachix-mutate-'));
+  // mkdtemp makes it 0700; the trust tests run the CLI as another user, who must reach bin/ and dist/.
+  await chmod(copy, 0o755);
   for (const entry of COPIED) await cp(join(ROOT, entry), join(copy, entry), { recursive: true });
   await symlink(await realpath(join(ROOT, 'node_modules')), join(copy, 'node_modules'));
   return copy;
