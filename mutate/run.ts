@@ -50,7 +50,7 @@ function runVitest(copy: string, file: string, name: string | undefined): Promis
     const child = spawn('npx', args, { cwd: copy, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     const keep = (chunk: Buffer): void => {
-      output = (output + chunk.toString('utf8')).slice(-6000);
+      output = (output + chunk.toString('utf8')).slice(-20000);
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
