@@ -148,13 +148,13 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'nar-padding',
-    file: 'src/nix/nar/format.ts',
+    file: 'src/nix/nar/wire.ts',
     breaks: 'NAR strings are padded wrongly (NARs no longer byte-identical to nix-store --dump)',
     find: 'return (8 - (length % 8)) % 8;',
     replace: 'return 8 - (length % 8);',
     killedBy: [
       {
-        file: 'test/nix/nar/dump.test.ts',
+        file: 'test/store/nar-dump.test.ts',
       },
     ],
   },
@@ -385,8 +385,8 @@ export const MUTANTS: Mutant[] = [
     id: 'report-message',
     file: 'src/cli.ts',
     breaks: "a user error's message is printed unredacted",
-    find: 'process.stderr.write(`cachix: ${redactSecrets(error.message)}\\n`);',
-    replace: 'process.stderr.write(`cachix: ${error.message}\\n`);',
+    find: 'stderr.write(`cachix: ${redactSecrets(error.message)}\\n`);',
+    replace: 'stderr.write(`cachix: ${error.message}\\n`);',
     killedBy: [
       {
         file: 'test/reliability/secrets.test.ts',
@@ -398,8 +398,8 @@ export const MUTANTS: Mutant[] = [
     id: 'report-hint',
     file: 'src/cli.ts',
     breaks: "a user error's hint is printed unredacted",
-    find: 'if (error.hint) process.stderr.write(`  ${redactSecrets(error.hint)}\\n`);',
-    replace: 'if (error.hint) process.stderr.write(`  ${error.hint}\\n`);',
+    find: 'if (error.hint) stderr.write(`  ${redactSecrets(error.hint)}\\n`);',
+    replace: 'if (error.hint) stderr.write(`  ${error.hint}\\n`);',
     killedBy: [
       {
         file: 'test/reliability/secrets.test.ts',
@@ -411,8 +411,8 @@ export const MUTANTS: Mutant[] = [
     id: 'report-unexpected',
     file: 'src/cli.ts',
     breaks: "an unexpected error's message is printed unredacted",
-    find: 'process.stderr.write(`cachix: ${redactSecrets(message)}\\n`);',
-    replace: 'process.stderr.write(`cachix: ${message}\\n`);',
+    find: 'stderr.write(`cachix: ${redactSecrets(message)}\\n`);',
+    replace: 'stderr.write(`cachix: ${message}\\n`);',
     killedBy: [
       {
         file: 'test/reliability/secrets.test.ts',
@@ -424,8 +424,8 @@ export const MUTANTS: Mutant[] = [
     id: 'report-stack',
     file: 'src/cli.ts',
     breaks: 'the stack printed with --verbose is unredacted',
-    find: "if (verbose) process.stderr.write(redactSecrets(String((error as Error).stack ?? '')) + '\\n');",
-    replace: "if (verbose) process.stderr.write(String((error as Error).stack ?? '') + '\\n');",
+    find: "if (verbose) stderr.write(redactSecrets(String((error as Error).stack ?? '')) + '\\n');",
+    replace: "if (verbose) stderr.write(String((error as Error).stack ?? '') + '\\n');",
     killedBy: [
       {
         file: 'test/reliability/secrets.test.ts',
