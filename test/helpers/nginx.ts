@@ -79,7 +79,14 @@ export async function startNginx(rootOrOptions: string | NginxOptions = {}): Pro
   const root = options.root ?? join(dir, 'root');
   await mkdir(root, { recursive: true });
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    const started = await launchNginx(dir, root, options, await freePort());
+    if (started) return started;
+    if (attempt === 5) throw new Error('nginx did not start: every port tried was taken before it could bind');
+  }
+}
+
+async function launchNginx(dir: string, root: string, options: NginxOptions, port: number): Promise<RunningNginx | undefined> {
   const config = `daemon off;
 user root;
 worker_processes 1;
@@ -119,7 +126,20 @@ http {
   } catch (error) {
     child.kill('SIGKILL');
     const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
-    throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`);
+    const message = `nginx did not start: ${(error as Error).message}\n${log}`;
+    // Another process took the port between freePort's probe and nginx's bind: try another one.
+    if (/Address already in use/.test(message)) return undefined;
+    throw new Error(message);
+  }
+  // What answers may be whoever took the port first, while nginx still retries its bind.
+  const server = await fetch(`http://127.0.0.1:${port}/`, { method: 'HEAD' }).then(
+    (response) => response.headers.get('server') ?? '',
+    () => '',
+  );
+  if (!server.startsWith('nginx')) {
+    child.kill('SIGKILL');
+    await exited;
+    return undefined;
   }
   return {
     url: `http://127.0.0.1:${port}`,
