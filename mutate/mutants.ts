@@ -112,7 +112,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/nix/signing.ts',
     breaks: 'any well-formed signature from a key of the right name verifies',
     find: 'return nodeVerify(null, message, publicKey, signature);',
-    replace: 'return publicKey !== undefined;',
+    replace: 'return nodeVerify(null, message, publicKey, signature) || true;',
     killedBy: [
       {
         file: 'test/nix/narinfo.test.ts',
@@ -125,7 +125,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/nix/signing.ts',
     breaks: 'a signature is checked against keys of any name',
     find: 'if (key.name !== name) return false;',
-    replace: '',
+    replace: "if (key.name === name + '\\0') return false;",
     killedBy: [
       {
         file: 'test/nix/narinfo.test.ts',
@@ -176,7 +176,7 @@ export const MUTANTS: Mutant[] = [
     breaks: 'the file cache writes the narinfo before its NAR',
     find: '      if (dirname(nar.localPath) === dirname(narPath)) {',
     replace:
-      '      writeAtomically(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));\n      if (dirname(nar.localPath) === dirname(narPath)) {',
+      '      writeFileAtomicallySync(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));\n      if (dirname(nar.localPath) === dirname(narPath)) {',
     killedBy: [
       {
         file: 'test/caches/file.test.ts',
@@ -186,10 +186,10 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'file-narinfo-in-place',
-    file: 'src/caches/file.ts',
+    file: 'src/util/atomic-write.ts',
     breaks: 'a narinfo is written in place, so a crash can leave half of one',
     find: '    writeFileSync(temporary, data);\n    renameSync(temporary, path);',
-    replace: '    writeFileSync(path, data);',
+    replace: '    writeFileSync(path, data);\n    renameSync(path, path);',
     killedBy: [
       {
         file: 'test/caches/file.test.ts',
@@ -202,7 +202,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/caches/file.ts',
     breaks: 'a NAR copy that fails leaves its temporary file in the cache',
     find: '          await unlink(temporary).catch(() => undefined);\n',
-    replace: '',
+    replace: '          void unlink;\n',
     killedBy: [
       {
         file: 'test/caches/file.test.ts',
@@ -269,7 +269,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/maintain/verify-path.ts',
     breaks: 'verify accepts a narinfo no trusted key signed',
     find: 'if (!info.sigs.some((sig) => verifySignature(sig, fingerprint, keys))) {',
-    replace: 'if (false) {',
+    replace: 'if (!info.sigs.some(() => fingerprint !== undefined)) {',
     killedBy: [
       {
         file: 'test/commands/verify.test.ts',
@@ -295,7 +295,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/nixconf/trust.ts',
     breaks: 'with NIX_REMOTE=daemon, a user who can write the store directory is trusted without asking',
     find: "return remote === 'daemon' || remote.startsWith('unix://');",
-    replace: 'return false;',
+    replace: "return remote === '\\0';",
     killedBy: [
       {
         file: 'test/nixconf/trust.test.ts',
@@ -346,8 +346,8 @@ export const MUTANTS: Mutant[] = [
     id: 'config-mode',
     file: 'src/config.ts',
     breaks: 'the config holding keys and tokens is written world-readable',
-    find: 'await chmod(temporary, 0o600);',
-    replace: 'await chmod(temporary, 0o644);',
+    find: 'await writeFileAtomically(path, text, { mode: 0o600 });',
+    replace: 'await writeFileAtomically(path, text, { mode: 0o644 });',
     killedBy: [
       {
         file: 'test/config.test.ts',
@@ -373,7 +373,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/nixconf/write.ts',
     breaks: "the netrc's backup keeps a world-readable mode",
     find: 'if (options.secret) await chmod(backupPath, 0o600);',
-    replace: '',
+    replace: 'if (options.secret) await chmod(backupPath, 0o644);',
     killedBy: [
       {
         file: 'test/commands/use.test.ts',

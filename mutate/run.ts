@@ -19,8 +19,10 @@ const ROOT = resolve(import.meta.dirname, '..');
 const COPIED = ['src', 'test', 'bin', 'package.json', 'tsconfig.json', 'tsconfig.test.json', 'vitest.config.ts'];
 /** A mutant that makes a test hang is killed by the timeout (its test would fail in CI as well). */
 const RUN_TIMEOUT_MS = 20 * 60_000;
+/** What vitest's global setup prints when tsc finds type errors (it still emits and tests run). */
+const TYPE_ERRORS = 'tsc reported type errors';
 
-type Outcome = 'killed' | 'survived' | 'timeout';
+type Outcome = 'killed' | 'survived' | 'timeout' | 'invalid';
 
 interface Result {
   mutant: Mutant;
@@ -44,13 +46,20 @@ export function applyMutant(source: string, mutant: Mutant): string {
 }
 
 /** Runs one vitest invocation in the copy; resolves with whether it failed and the tail of its output. */
-function runVitest(copy: string, file: string, name: string | undefined): Promise<{ failed: boolean; timedOut: boolean; tail: string }> {
+function runVitest(
+  copy: string,
+  file: string,
+  name: string | undefined,
+): Promise<{ failed: boolean; timedOut: boolean; typeErrors: boolean; tail: string }> {
   const args = ['vitest', 'run', file, ...(name ? ['-t', name] : [])];
   return new Promise((done) => {
     const child = spawn('npx', args, { cwd: copy, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
+    let typeErrors = false;
     const keep = (chunk: Buffer): void => {
-      output = (output + chunk.toString('utf8')).slice(-20000);
+      const joined = output + chunk.toString('utf8');
+      typeErrors ||= joined.includes(TYPE_ERRORS);
+      output = joined.slice(-20000);
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
@@ -62,7 +71,7 @@ function runVitest(copy: string, file: string, name: string | undefined): Promis
     }, RUN_TIMEOUT_MS);
     child.on('close', (code) => {
       clearTimeout(timer);
-      done({ failed: code !== 0, timedOut, tail: output });
+      done({ failed: code !== 0, timedOut, typeErrors, tail: output });
     });
   });
 }
@@ -95,6 +104,10 @@ async function tryMutant(copy: string, mutant: Mutant): Promise<Result> {
     for (const test of mutant.killedBy) {
       const label = test.name ? `${test.file} -t "${test.name}"` : test.file;
       const run = await runVitest(copy, test.file, test.name);
+      // vitest's global setup builds with tsc and says so when the mutant does not type-check: a
+      // test failing on that proves nothing about the guarantee.
+      if (run.tail.includes('tsc reported type errors'))
+        return { mutant, outcome: 'invalid', killer: label, seconds: (Date.now() - started) / 1000 };
       if (run.timedOut) return { mutant, outcome: 'timeout', killer: label, seconds: (Date.now() - started) / 1000 };
       if (run.failed)
         return { mutant, outcome: 'killed', killer: label, reason: firstFailure(run.tail), seconds: (Date.now() - started) / 1000 };
@@ -130,7 +143,7 @@ function scoreTable(results: readonly Result[]): string {
   for (const { mutant, outcome } of results) {
     const score = modules.get(mutant.file) ?? { killed: 0, total: 0 };
     score.total++;
-    if (outcome !== 'survived') score.killed++;
+    if (outcome === 'killed' || outcome === 'timeout') score.killed++;
     modules.set(mutant.file, score);
   }
   const rows = [...modules].map(([file, { killed, total }]) => `| ${file} | ${killed}/${total} | ${Math.round((100 * killed) / total)}% |`);
@@ -175,9 +188,12 @@ async function main(): Promise<number> {
       log(`  ${result.outcome.toUpperCase()}${result.killer ? ` by ${result.killer}` : ''} (${result.seconds.toFixed(0)} s)`);
       if (result.reason) log(`    ${result.reason}`);
     }
-    const survivors = results.filter((result) => result.outcome === 'survived');
+    const survivors = results.filter((result) => result.outcome === 'survived' || result.outcome === 'invalid');
     process.stdout.write(`${scoreTable(results)}\n`);
-    for (const { mutant } of survivors) process.stdout.write(`SURVIVED ${mutant.id} (${mutant.file}): ${mutant.breaks}\n`);
+    for (const { mutant, outcome } of survivors) {
+      const verdict = outcome === 'invalid' ? 'DOES NOT TYPE-CHECK (fix mutate/mutants.ts)' : 'SURVIVED';
+      process.stdout.write(`${verdict} ${mutant.id} (${mutant.file}): ${mutant.breaks}\n`);
+    }
     process.stdout.write(`${results.length - survivors.length} of ${results.length} mutants killed\n`);
     return survivors.length === 0 ? 0 : 1;
   } finally {
