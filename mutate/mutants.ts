@@ -21,7 +21,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/push/nar-upload.ts',
     breaks: 'a store path changed after it was built (same size) is pushed as if it were intact',
     find: 'if (!hashesEqual(narHash, info.narHash)) {',
-    replace: 'if (false) {',
+    replace: 'if (!hashesEqual(narHash, narHash)) {',
     killedBy: [
       {
         file: 'test/commands/push.test.ts',
@@ -47,7 +47,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/push/nar-upload.ts',
     breaks: 'narinfos are pushed without our signature',
     find: 'return { ...unsigned, sigs: [ours, ...others] };',
-    replace: 'return { ...unsigned, sigs: [...others] };',
+    replace: 'return { ...unsigned, sigs: [ours, ...others].slice(1) };',
     killedBy: [
       {
         file: 'test/commands/push.test.ts',
@@ -256,7 +256,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/maintain/verify-path.ts',
     breaks: 'verify no longer checks the NAR file against FileHash',
     find: "if (info.fileHash && info.fileHash.algorithm === 'sha256' && !hashesEqual(info.fileHash, fileHash)) {",
-    replace: 'if (false) {',
+    replace: "if (info.fileHash && info.fileHash.algorithm === 'sha256' && !hashesEqual(info.fileHash, info.fileHash)) {",
     killedBy: [
       {
         file: 'test/commands/verify.test.ts',
@@ -269,7 +269,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/maintain/verify-path.ts',
     breaks: 'verify accepts a narinfo no trusted key signed',
     find: 'if (!info.sigs.some((sig) => verifySignature(sig, fingerprint, keys))) {',
-    replace: 'if (!info.sigs.some(() => fingerprint !== undefined)) {',
+    replace: 'if (!info.sigs.some((sig) => verifySignature(sig, fingerprint, keys) || true)) {',
     killedBy: [
       {
         file: 'test/commands/verify.test.ts',
