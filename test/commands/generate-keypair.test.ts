@@ -25,16 +25,19 @@ function expectRefused(result: CliResult, message: string, hint: string): void {
 
 describe('cachix generate-keypair', () => {
   it('stores a new key 0600 and prints only its public half', async () => {
+    const url = `file://${world.home}/fresh`;
+    expectOk(await world.run(['create', 'fresh', '--url', url, '--no-signing-key']), 'create --no-signing-key');
     const result = expectOk(await world.run(['generate-keypair', 'fresh']), 'generate-keypair');
     const entry = (await loadConfig(world.configPath)).caches.fresh!;
     expect(result.stdout).toBe(`${entry.publicKey}\n`);
     expect(entry.publicKey).toMatch(/^fresh-1:[A-Za-z0-9+/]{43}=$/);
     expect(entry.signingKey).toMatch(/^fresh-1:[A-Za-z0-9+/]{86}==$/);
-    expect(entry.url).toBe('cachix:fresh');
+    expect(entry.url).toBe(url);
     expect((await stat(world.configPath)).mode & 0o777).toBe(0o600);
   });
 
   it('refuses to replace an existing key, and leaves the config byte for byte as it was', async () => {
+    expectOk(await world.run(['create', 'kept', '--url', `file://${world.home}/kept`, '--no-signing-key']), 'create');
     const first = expectOk(await world.run(['generate-keypair', 'kept']), 'first generate-keypair').stdout.trim();
     const before = await readFile(world.configPath);
     const again = await world.run(['generate-keypair', 'kept', '--key-name', 'kept-2']);
