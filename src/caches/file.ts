@@ -1,5 +1,5 @@
 import { createReadStream, renameSync } from 'node:fs';
-import { access, copyFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
+import { access, copyFile, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -98,8 +98,14 @@ export class FileCache implements BinaryCache {
         renameSync(nar.localPath, narPath);
       } else {
         const temporary = `${narPath}${temporaryName()}`;
-        await copyFile(nar.localPath, temporary);
-        await rename(temporary, narPath);
+        try {
+          await copyFile(nar.localPath, temporary);
+          await rename(temporary, narPath);
+        } catch (error) {
+          // A half-copied NAR under a temporary name is still litter nobody else will remove.
+          await unlink(temporary).catch(() => undefined);
+          throw error;
+        }
       }
       // Only now, with every byte of the NAR under its final name, may the narinfo appear.
       writeFileAtomicallySync(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));

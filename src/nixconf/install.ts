@@ -78,7 +78,7 @@ export async function addCacheToNixConf(placement: Placement, cache: CacheForNix
     }
   }
   // The first write: replaceFile refuses a generated netrc before writing anything.
-  if (netrc && netrc.text !== netrc.original) await replaceFile(netrc.path, netrc.text, { mode: 0o600 });
+  if (netrc && netrc.text !== netrc.original) await replaceFile(netrc.path, netrc.text, { secret: true });
   if (text === original) return { nixConfPath: path, changed: false, netrcPath: netrc?.path, notes };
   const { backupPath } = await replaceFile(path, text, { mode: 0o644 });
   return { nixConfPath: path, changed: true, backupPath, netrcPath: netrc?.path, notes };
@@ -104,7 +104,7 @@ export async function removeCacheFromNixConf(placement: Placement, cache: CacheF
       netrc = { path: netrcPath, original: netrcOriginal, text: removeNetrcMachine(netrcOriginal, host) };
     }
   }
-  if (netrc && netrc.text !== netrc.original) await replaceFile(netrc.path, netrc.text);
+  if (netrc && netrc.text !== netrc.original) await replaceFile(netrc.path, netrc.text, { secret: true });
   if (keys.text === original) return { nixConfPath: path, changed: false, notes };
   const { backupPath } = await replaceFile(path, keys.text);
   return { nixConfPath: path, changed: true, backupPath, netrcPath: netrc?.path, notes };

@@ -1,4 +1,4 @@
-import { chown, copyFile, lstat, mkdir, realpath, stat } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
 import { storeDirOf } from '../context.js';
@@ -48,14 +48,14 @@ function permissionError(path: string, error: unknown): UserError {
 /**
  * Replaces a config file so a crash leaves the old file or the new one, never half of one: the
  * text goes to a temporary file in the same folder (rename is atomic only within a filesystem),
- * with the old file's mode and owner, and is renamed over it. The old file is kept beside it as
+ * with the old file's mode (0600 for a secret one) and owner, and is renamed over it. The old file is kept beside it as
  * `<file>.bak`, so a user can always see and undo what we changed. A symlink is edited through
  * (see editTarget).
  */
 export async function replaceFile(
   linkOrPath: string,
   text: string,
-  options: { mode?: number; backup?: boolean } = {},
+  options: { mode?: number; backup?: boolean; secret?: boolean } = {},
 ): Promise<{ backupPath?: string }> {
   const path = await editTarget(linkOrPath);
   let previous: { mode: number; uid: number; gid: number } | undefined;
@@ -64,7 +64,9 @@ export async function replaceFile(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw permissionError(path, error);
   }
-  const mode = previous ? previous.mode & 0o7777 : (options.mode ?? 0o644);
+  // A file holding credentials (a netrc) is 0600 whatever it was: keeping a world-readable mode
+  // would hand the token we add to every user of the machine.
+  const mode = options.secret ? 0o600 : previous ? previous.mode & 0o7777 : (options.mode ?? 0o644);
   let backupPath: string | undefined;
   try {
     await mkdir(dirname(path), { recursive: true });
@@ -75,6 +77,7 @@ export async function replaceFile(
         if (previous && options.backup !== false) {
           backupPath = path + BACKUP_SUFFIX;
           await copyFile(path, backupPath);
+          if (options.secret) await chmod(backupPath, 0o600);
         }
       },
     });

@@ -11,6 +11,7 @@ import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
 import { signFingerprint, type SigningKey } from '../nix/signing.js';
 import type { PathInfo } from '../store/path-info.js';
 import { COMPRESSION_EXTENSION, type CompressionMethod } from '../util/compression.js';
+import { spoolErrorToUser } from './spool-errors.js';
 import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOptions } from './nar-spool.js';
 
 export interface NarOptions extends SpoolOptions {
@@ -50,7 +51,7 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
   } catch (error) {
     await unlink(localPath).catch(() => undefined);
     forgetTemporaryFile(localPath);
-    throw spoolError(error, spoolDirectory);
+    throw spoolErrorToUser(error, spoolDirectory);
   }
   return preparedAt(localPath, narInfo, fileSize);
 }
@@ -62,7 +63,7 @@ export function writeSpoolFile(compressed: Buffer, compression: CompressionMetho
     writeFileSync(localPath, compressed);
   } catch (error) {
     removeIfPresent(localPath);
-    throw spoolError(error, spoolDirectory);
+    throw spoolErrorToUser(error, spoolDirectory);
   }
   return localPath;
 }
@@ -93,14 +94,6 @@ export function checkedNarInfo(info: PathInfo, spooled: Spooled, options: NarOpt
 
 function spoolPath(spoolDirectory: string, compression: CompressionMethod): string {
   return join(spoolDirectory, `${temporaryName()}.nar${COMPRESSION_EXTENSION[compression]}`);
-}
-
-function spoolError(error: unknown, spoolDirectory: string): unknown {
-  if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') return error;
-  return new UserError(
-    `no space left on the device holding ${spoolDirectory}, where compressed NARs are written before upload`,
-    'free some space and push again (for remote caches, TMPDIR picks where NARs are spooled); nothing half-written was left in the cache',
-  );
 }
 
 function preparedAt(localPath: string, narInfo: NarInfo, fileSize: number): PreparedNar {

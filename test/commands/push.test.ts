@@ -1,4 +1,4 @@
-import { readdir, readFile, appendFile, chmod, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, appendFile, chmod, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
@@ -55,7 +55,7 @@ describe('create, push to a local file cache, substitute with real Nix', () => {
     expect(fresh.ok).toBe(false);
     // Nix 2.8 warns that the substitute is not signed by a trusted key, then has nothing to build from.
     expect(fresh.stderr).toMatch(/is not signed by any of the keys in 'trusted-public-keys'|lacks a valid signature/);
-    await expect(stat(join(fresh.root, closure.top))).rejects.toThrow();
+    await expect(stat(join(fresh.root, closure.top))).rejects.toThrow('ENOENT');
     await rm(fresh.root, { recursive: true, force: true });
   });
 
@@ -108,16 +108,54 @@ describe('a corrupted store path is refused', () => {
     expectOk(await world.run(['create', 'guarded']), 'create');
     await chmod(path, 0o755);
     await chmod(join(path, 'file'), 0o644);
+    const recordedSize = Number(await run('nix-store', ['-q', '--size', path]));
     await appendFile(join(path, 'file'), 'tampered\n');
     const result = await world.run(['push', 'guarded', path]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(path);
+    // "tampered\n" is 9 bytes, padded to 8 in the NAR: 8 more than Nix recorded, caught before any hashing.
+    expect(result.stderr).toContain(
+      `cachix: ${path} does not match what Nix recorded (NAR size ${recordedSize + 8}, recorded ${recordedSize})`,
+    );
     expect(result.stderr).toContain('nix-store --verify-path');
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'guarded');
     const hash = path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
     const entries = await readdir(cacheDir);
     expect(entries).not.toContain(`${hash}.narinfo`);
+    expect(await readdir(join(cacheDir, 'nar'))).toEqual([]);
+    await run('nix-store', ['--delete', path]).catch(() => undefined);
+  });
+});
+
+describe('a same-size tampered store path is refused by its NarHash', () => {
+  let world: CachixEnv;
+  beforeAll(async () => {
+    world = await makeCachixEnv();
+    expectOk(await world.run(['create', 'hashed']), 'create');
+  });
+  afterAll(async () => world.cleanup());
+
+  // The size check cannot see these: one byte changed in place, the NAR as long as Nix recorded.
+  it.each([
+    ['small (hashed in memory)', ''],
+    ['large (streamed from a worker)', 'head -c 3000000 /dev/urandom > $out/big'],
+  ])('%s: names the NarHash mismatch, exits 1, leaves nothing in the cache', async (_what, extra) => {
+    const path = await buildWithNix('same-size-tamper', `mkdir $out; echo original > $out/file; ${extra}`);
+    const recorded = (await run('nix-store', ['-q', '--hash', path])).trim().replace(/^sha256:/, '');
+    await chmod(path, 0o755);
+    await chmod(join(path, 'file'), 0o644);
+    await writeFile(join(path, 'file'), 'ORIGINAL\n');
+    const result = await world.run(['push', 'hashed', path]);
+    expect(result.code).toBe(1);
+    const [first, hint] = result.stderr.trim().split('\n').slice(-2);
+    expect(first).toMatch(
+      new RegExp(
+        `^cachix: ${path} does not match what Nix recorded \\(NarHash sha256:[0-9a-z]{52}, recorded sha256:${recorded}\\); it was changed after it was built, and nothing of it was uploaded$`,
+      ),
+    );
+    expect(hint).toBe(`  check it with: nix-store --verify-path ${path}  (repair: nix-store --repair-path ${path})`);
+    const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'hashed');
+    expect((await readdir(cacheDir)).filter((name) => name.endsWith('.narinfo'))).toEqual([]);
     expect(await readdir(join(cacheDir, 'nar'))).toEqual([]);
     await run('nix-store', ['--delete', path]).catch(() => undefined);
   });

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import TOML from '@iarna/toml';
@@ -22,9 +22,9 @@ let publicKey: string;
 let systemConf: string;
 
 // push starts Nix, which must see the test's environment: it runs as a process; the rest in-process.
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+function run(args: string[], env: NodeJS.ProcessEnv = {}, options: { input?: string } = {}): Promise<CliResult> {
   const runner = args[0] === 'push' ? cachix : cachixInProcess;
-  return runner(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9', ...env } });
+  return runner(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9', ...env }, input: options.input });
 }
 
 function expectOneLineError(result: CliResult, pattern: RegExp): void {
@@ -250,6 +250,26 @@ describe('cachix use of a private HTTP cache', () => {
     expect((await run(['remove', 'private'], { CACHIX_AUTH_TOKEN: token })).code).toBe(0);
     expect(await readFile(netrc, 'utf8')).toBe('machine github.com login me password gh\n');
     expect(await readFile(systemConf, 'utf8')).toBe(USER_CONF);
+  });
+
+  it('a netrc others could read (0644) that receives the token ends up 0600, its backup too', async () => {
+    const netrc = join(dirs.confDir, 'netrc');
+    await rm(`${netrc}.bak`, { force: true });
+    await writeFile(netrc, 'machine github.com login me password gh\n');
+    await chmod(netrc, 0o644);
+    // The token as a user gives it: `cachix authtoken --stdin`, kept in the cachix config.
+    const stored = await run(['authtoken', '--stdin'], {}, { input: `${token}\n` });
+    expect(stored.code, stored.stderr).toBe(0);
+    const used = await run(['use', 'private']);
+    expect(used.code, used.stderr).toBe(0);
+    expect(await readFile(netrc, 'utf8')).toBe(`machine github.com login me password gh\nmachine 127.0.0.1 password ${token}\n`);
+    expect((await stat(netrc)).mode & 0o777).toBe(0o600);
+    expect((await stat(`${netrc}.bak`)).mode & 0o777).toBe(0o600);
+    await chmod(netrc, 0o644);
+    const removed = await run(['remove', 'private']);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(await readFile(netrc, 'utf8')).toBe('machine github.com login me password gh\n');
+    expect((await stat(netrc)).mode & 0o777).toBe(0o600);
   });
 
   it('user nix.conf: a 0600 netrc beside it, named by netrc-file', async () => {

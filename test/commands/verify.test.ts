@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeBase32 } from '../../src/nix/base32.js';
 import { cachix, type CliResult } from '../helpers/cli.js';
 import { buildTestClosure, buildWithNix, requireNix } from '../helpers/nix.js';
 import { makeNixConfDirs, removeDir, type NixSandboxDirs } from '../helpers/nix-user.js';
@@ -119,6 +121,30 @@ describe('cachix verify', () => {
     const missing = await run(['verify', 'none', absent]);
     expect(missing.code).toBe(1);
     expect(missing.stdout).toBe(`${absent} FAIL: the cache has no narinfo for it\n`);
+  });
+
+  it('a NAR that unpacks to other bytes than its NarHash, with FileHash and sizes all matching, is reported', async () => {
+    // FileHash is not signed: whoever changes a NAR can fix it up, so only the NarHash after
+    // unpacking (which the signature covers) can tell. Same length, one byte flipped.
+    const file = join(cacheDir('none'), `${hashPart(closure.data)}.narinfo`);
+    const narinfo = await readFile(file, 'utf8');
+    const nar = join(cacheDir('none'), /^URL: (.*)$/m.exec(narinfo)![1]!);
+    const bytes = await readFile(nar);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await writeFile(nar, bytes);
+    const tamperedHash = `sha256:${encodeBase32(createHash('sha256').update(bytes).digest())}`;
+    const recorded = /^NarHash: (.*)$/m.exec(narinfo)![1]!;
+    const recordedFileHash = /^FileHash: (.*)$/m.exec(narinfo)![1]!;
+    // As the NAR was left: its FileHash no longer matches either (uncompressed, the two hashes are one).
+    const unfixed = await run(['verify', 'none', closure.data]);
+    expect(unfixed.code).toBe(1);
+    expect(unfixed.stdout).toBe(
+      `${closure.data} FAIL: NAR file hash is ${tamperedHash}, narinfo says ${recordedFileHash}; NAR unpacks to ${tamperedHash}, narinfo says ${recorded}\n`,
+    );
+    await writeFile(file, narinfo.replace(/^FileHash: .*$/m, `FileHash: ${tamperedHash}`));
+    const result = await run(['verify', 'none', closure.data]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe(`${closure.data} FAIL: NAR unpacks to ${tamperedHash}, narinfo says ${recorded}\n`);
   });
 
   it('a NAR that is gone is reported', async () => {

@@ -16,6 +16,8 @@ export interface NginxOptions {
   basicAuth?: { login: string; password: string };
   /** Reads need the same Authorization as writes. */
   protectReads?: boolean;
+  /** nginx's client_max_body_size (default 0: no limit), to make it answer 413. */
+  maxBodySize?: string;
 }
 
 export interface RunningNginx {
@@ -79,7 +81,14 @@ export async function startNginx(rootOrOptions: string | NginxOptions = {}): Pro
   const root = options.root ?? join(dir, 'root');
   await mkdir(root, { recursive: true });
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    const started = await launchNginx(dir, root, options, await freePort());
+    if (started) return started;
+    if (attempt === 5) throw new Error('nginx did not start: every port tried was taken before it could bind');
+  }
+}
+
+async function launchNginx(dir: string, root: string, options: NginxOptions, port: number): Promise<RunningNginx | undefined> {
   const config = `daemon off;
 user root;
 worker_processes 1;
@@ -104,7 +113,7 @@ http {
       dav_methods PUT DELETE;
       create_full_put_path on;
       dav_access user:rw group:r all:r;
-      client_max_body_size 0;
+      client_max_body_size ${options.maxBodySize ?? '0'};
     }
   }
 }
@@ -121,7 +130,20 @@ http {
   } catch (error) {
     child.kill('SIGKILL');
     const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
-    throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`);
+    const message = `nginx did not start: ${(error as Error).message}\n${log}`;
+    // Another process took the port between freePort's probe and nginx's bind: try another one.
+    if (/Address already in use/.test(message)) return undefined;
+    throw new Error(message);
+  }
+  // What answers may be whoever took the port first, while nginx still retries its bind.
+  const server = await fetch(`http://127.0.0.1:${port}/`, { method: 'HEAD' }).then(
+    (response) => response.headers.get('server') ?? '',
+    () => '',
+  );
+  if (!server.startsWith('nginx')) {
+    child.kill('SIGKILL');
+    await exited;
+    return undefined;
   }
   return {
     url: `http://127.0.0.1:${port}`,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { matchTrustedUsers, trustFromStoreInfo } from '../../src/nixconf/trust.js';
+import { detectTrust, matchTrustedUsers, trustFromStoreInfo } from '../../src/nixconf/trust.js';
 import { cachix } from '../helpers/cli.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
 import { startNixDaemon, type NixDaemon } from '../helpers/nix-daemon.js';
@@ -43,6 +43,30 @@ describe('what newer Nix says about trust (nix store ping/info --json)', () => {
     expect(trustFromStoreInfo('Store URL: daemon\n')).toBeUndefined();
     expect(trustFromStoreInfo('null')).toBeUndefined();
     expect(trustFromStoreInfo('{"trusted":"yes"}')).toBeUndefined();
+  });
+});
+
+describe('detectTrust: what decides without asking Nix', () => {
+  const alice = { name: 'alice', uid: 1000, groups: ['alice'] };
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cachix-trust-rules-'));
+    await writeFile(join(dir, 'nix.conf'), 'trusted-users = root\n');
+  });
+  afterAll(async () => removeDir(dir));
+
+  it('a store folder the user can write means trust only when Nix opens it directly, not through a daemon', async () => {
+    // The folder is writable (by this root test process); the daemon socket leads nowhere, so
+    // Nix cannot be asked and the config decides: alice is not in trusted-users.
+    const env = { NIX_CONF_DIR: dir, NIX_STORE_DIR: dir, PATH: process.env.PATH };
+    const local = await detectTrust(alice, env);
+    expect(local).toEqual({ trusted: true, reason: `'alice' can write ${dir} (a single-user install)`, trustedUsersSet: true });
+    const viaDaemon = await detectTrust(alice, { ...env, NIX_REMOTE: `unix://${join(dir, 'no-daemon.socket')}` });
+    expect(viaDaemon).toEqual({
+      trusted: false,
+      reason: `'alice' is not in trusted-users (root) of ${join(dir, 'nix.conf')}`,
+      trustedUsersSet: true,
+    });
   });
 });
 
@@ -186,6 +210,18 @@ describe('a non-root user and a real nix-daemon', () => {
     expect(await readFile(userConf, 'utf8')).toBe('');
   });
 
+  it('NIX_REMOTE unset (the default multi-user setup): an untrusted user is still untrusted, and nothing is written', async () => {
+    // Without NIX_REMOTE, Nix itself falls back to the daemon when the store is not writable:
+    // only a user who can write the store (a single-user install) is trusted without asking.
+    const { NIX_REMOTE: _remote, ...defaultEnv } = userEnv;
+    const before = { system: await snapshotFiles(dirs.root), home: await snapshotFiles(userHome) };
+    const result = await runAs(user.name, defaultEnv, process.execPath, [CACHIX_BIN, 'use', 'demo']);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr.split('\n')[0]).toMatch(new RegExp(`^cachix: user '${user.name}' is not trusted by Nix`));
+    expect(result.stderr).toContain(`extra-trusted-users = ${user.name}`);
+    expect({ system: await snapshotFiles(dirs.root), home: await snapshotFiles(userHome) }).toEqual(before);
+  });
+
   it('trusted through an @group in an included file: writes the user nix.conf, and the daemon substitutes', async () => {
     await mkdir(join(dirs.confDir, 'trust.d'), { recursive: true });
     await writeFile(join(dirs.confDir, 'trust.d', 'users.conf'), `extra-trusted-users = @${group}\n`);
@@ -196,7 +232,7 @@ describe('a non-root user and a real nix-daemon', () => {
     expect(used.code, used.stderr).toBe(0);
     const userConf = join(userHome, '.config', 'nix', 'nix.conf');
     expect(await readFile(userConf, 'utf8')).toMatch(/^extra-substituters = file:\/\/.*\nextra-trusted-public-keys = demo-1:.*\n$/);
-    await expect(execFileAsync('nix-store', ['--check-validity', storePath])).rejects.toThrow();
+    await expect(execFileAsync('nix-store', ['--check-validity', storePath])).rejects.toThrow(`path '${storePath}' is not valid`);
     const realised = await runAs(user.name, userEnv, 'nix-store', ['--realise', storePath]);
     expect(realised.code, realised.stderr + daemon!.log()).toBe(0);
     expect(realised.stdout.trim()).toBe(storePath);

@@ -18,8 +18,7 @@ function expectRefusal(result: CliResult, exitCode: 1 | 2, pattern: RegExp): str
   expect(result.code, result.stderr).toBe(exitCode);
   const lines = result.stderr.trim().split('\n');
   const errorLine = lines.find((line) => /^(cachix: |error: )/.test(line));
-  expect(errorLine, result.stderr).toBeDefined();
-  expect(errorLine).toMatch(pattern);
+  expect(errorLine, result.stderr).toMatch(pattern);
   expect(result.stderr).not.toMatch(/\n\s+at /);
   expect(result.stderr).not.toContain('--verbose for details');
   return errorLine!;

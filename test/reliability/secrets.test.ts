@@ -1,5 +1,7 @@
-import { buildWithNix } from '../helpers/nix.js';
-import { chmod, readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { encodeBase32 } from '../../src/nix/base32.js';
+import { buildWithNix, nixDump } from '../helpers/nix.js';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
@@ -139,6 +141,49 @@ describe('secrets stay out of errors, also with --verbose', () => {
   });
 });
 
+describe("the CLI's error reporter redacts whatever reaches it", () => {
+  // The errors below carry a secret in text we do not control (a URL the user typed, a file
+  // system path in an OS error); only the reporter's last pass stands between it and the log.
+  const PATH_SECRET = 'path-secret-5f4e3d2c1b0a';
+
+  it('a user error quoting a URL with a password, in its message and its hint', async () => {
+    const url = `http://alice:${URL_PASSWORD}@127.0.0.1:9/nokey`;
+    const result = await runRecorded('push no key, password URL', ['push', url, path], { env: { CACHIX_SIGNING_KEY: '' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'cachix: no signing key for http://alice:<redacted>@127.0.0.1:9/nokey\n' +
+        "  set CACHIX_SIGNING_KEY to the cache's secret key, or run: cachix generate-keypair http://alice:<redacted>@127.0.0.1:9/nokey\n",
+    );
+  });
+
+  it.each([
+    ['without --verbose', false],
+    ['with --verbose (the stack too)', true],
+  ])('an unexpected error (%s) naming a path that holds a secret', async (_what, verbose) => {
+    const root = join(world.home, `token=${PATH_SECRET}-${verbose ? 'v' : 'q'}`);
+    const name = verbose ? 'pathsecretv' : 'pathsecretq';
+    expectOk(await world.run(['create', name, '--url', `file://${root}`]), 'create');
+    // A directory where the NAR must go: storing it fails with an OS error that quotes both paths.
+    const narName = `${encodeBase32(
+      createHash('sha256')
+        .update(await nixDump(path))
+        .digest(),
+    )}.nar`;
+    await mkdir(join(root, 'nar', narName, 'in-the-way'), { recursive: true });
+    const result = await runRecorded(`push EISDIR ${verbose}`, [...(verbose ? ['--verbose'] : []), 'push', name, '-m', 'none', path]);
+    expect(result.code).toBe(1);
+    const errorLine = result.stderr.split('\n').find((line) => line.startsWith('cachix: '));
+    expect(errorLine).toMatch(
+      /^cachix: EISDIR: illegal operation on a directory, rename '.*\/token=<redacted>' -> '.*\/token=<redacted>'$/,
+    );
+    if (verbose) expect(result.stderr).toMatch(/\n\s+at .*\n/);
+    else expect(result.stderr).toContain('  (run with --verbose for details)\n');
+    expect(result.stdout + result.stderr).not.toContain(PATH_SECRET);
+    // The NAR could not be stored, so its narinfo was never written.
+    expect((await readdir(root)).filter((entry) => entry.endsWith('.narinfo'))).toEqual([]);
+  });
+});
+
 describe('a config others can read', () => {
   it('chmod 644: a command that loads it warns in one line; after chmod 600, no warning', async () => {
     await chmod(world.configPath, 0o644);
@@ -149,7 +194,7 @@ describe('a config others can read', () => {
       `warning: ${world.configPath} is readable by other users and may hold signing keys or tokens; run: chmod 600 ${world.configPath}`,
     ]);
     expect(warned.stderr).toMatch(/pushed 1 paths/);
-    expect(await stat(cacheDir)).toBeDefined();
+    expect((await readdir(cacheDir)).filter((entry) => entry.endsWith('.narinfo'))).toHaveLength(1);
     await chmod(world.configPath, 0o600);
     const quiet = expectOk(await world.run(['push', 'sec', path]), 'push with a 600 config');
     expect(quiet.stderr).not.toMatch(/warning:/);

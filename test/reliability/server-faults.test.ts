@@ -19,8 +19,7 @@ function expectOneLineError(result: CliResult, pattern: RegExp): string {
   expect(result.code, result.stderr).toBe(1);
   const lines = result.stderr.trim().split('\n');
   const errorLine = lines.find((line) => line.startsWith('cachix: '));
-  expect(errorLine, result.stderr).toBeDefined();
-  expect(errorLine).toMatch(pattern);
+  expect(errorLine, result.stderr).toMatch(pattern);
   expect(result.stderr).not.toMatch(/\n\s+at /);
   expect(result.stderr).not.toMatch(/<html|<body|<!DOCTYPE/i);
   return errorLine!;
@@ -329,7 +328,7 @@ describe('TLS with a private CA', () => {
     const line = expectOneLineError(result, /certificate/i);
     expect(line).toContain(front.url);
     expect(result.stderr).toContain('NODE_EXTRA_CA_CERTS');
-    await expect(readdir(join(nginx.root, 'tls-fail'))).rejects.toThrow();
+    await expect(readdir(join(nginx.root, 'tls-fail'))).rejects.toThrow('ENOENT');
   });
 
   it('with NODE_EXTRA_CA_CERTS=ca.pem: create and push work over https', async () => {
