@@ -152,6 +152,44 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
       .argument('<cache>', 'cache name or URL'),
   ).action(action(() => import('./commands/watch-store.js')));
 
+  program
+    .command('info')
+    .description('what a cache holds: paths, sizes, compression, push dates, pins, and a consistency check')
+    .argument('<cache>', 'cache name or URL')
+    .option('--json', 'print JSON, for scripts')
+    .action(action(() => import('./commands/info.js')));
+
+  program
+    .command('pin')
+    .description('pin a store path in the cache under a name, so gc keeps its closure; --list, --delete')
+    .argument('<cache>', 'cache name or URL')
+    .argument('[pin-name]', 'the pin')
+    .argument('[store-path]', 'the store path to pin (a new revision of the pin)')
+    .option('--keep-revisions <n>', 'keep the newest N revisions of this pin', wholeNumber('--keep-revisions', 1))
+    .option('--keep-days <n>', 'keep revisions pinned in the last N days', wholeNumber('--keep-days', 0))
+    .option('--keep-forever', 'keep every revision (the default for a new pin)')
+    .option('--list', 'list the pins of the cache')
+    .option('--delete', 'delete the pin (its paths go at the next gc unless something else keeps them)')
+    .action(action(() => import('./commands/pin/index.js')));
+
+  program
+    .command('gc')
+    .description('delete from the cache what no pin keeps and was not pushed recently; referrers before references')
+    .argument('<cache>', 'cache name or URL')
+    .option('--older-than <duration>', 'keep paths pushed more recently than this (0, 45m, 12h, 30d, 2w)')
+    .option('--max-size <size>', 'then keep the newest paths that fit in this size (500M, 10G)')
+    .option('--grace <duration>', 'NARs no narinfo names are deleted only when older than this (default 1h)')
+    .option('--dry-run', 'list what would be deleted; change nothing')
+    .action(action(() => import('./commands/gc.js')));
+
+  program
+    .command('delete')
+    .description('delete store paths from the cache; refuses paths others refer to unless --recursive')
+    .argument('<cache>', 'cache name or URL')
+    .argument('<paths...>', 'store paths')
+    .option('-r, --recursive', 'delete the paths that refer to them too')
+    .action(action(() => import('./commands/delete.js')));
+
   compressionOptions(
     program
       .command('watch-exec')
