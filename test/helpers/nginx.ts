@@ -16,7 +16,14 @@ export interface NginxOptions {
   basicAuth?: { login: string; password: string };
   /** Reads need the same Authorization as writes. */
   protectReads?: boolean;
+  /**
+   * How the server lists folders: WebDAV PROPFIND from Debian's libnginx-mod-http-dav-ext, or
+   * core nginx's `autoindex_format json`. None by default, as a plain PUT server.
+   */
+  listing?: 'propfind' | 'autoindex';
 }
+
+const DAV_EXT_MODULE = '/usr/lib/nginx/modules/ngx_http_dav_ext_module.so';
 
 export interface RunningNginx {
   url: string;
@@ -78,7 +85,17 @@ export async function startNginx(rootOrOptions: string | NginxOptions = {}): Pro
   await mkdir(root, { recursive: true });
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
   const port = await freePort();
-  const config = `daemon off;
+  if (options.listing === 'propfind' && !existsSync(DAV_EXT_MODULE)) {
+    throw new Error('these tests need nginx WebDAV PROPFIND: apt-get install libnginx-mod-http-dav-ext');
+  }
+  const loadModule = options.listing === 'propfind' ? `load_module ${DAV_EXT_MODULE};\n` : '';
+  const listing =
+    options.listing === 'propfind'
+      ? 'dav_ext_methods PROPFIND OPTIONS;'
+      : options.listing === 'autoindex'
+        ? 'autoindex on; autoindex_format json;'
+        : '';
+  const config = `${loadModule}daemon off;
 user root;
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -101,6 +118,7 @@ http {
       create_full_put_path on;
       dav_access user:rw group:r all:r;
       client_max_body_size 0;
+      ${listing}
     }
   }
 }

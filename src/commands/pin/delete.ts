@@ -9,7 +9,8 @@ export async function deletePin(cache: BinaryCache, name: string): Promise<numbe
   const file = pinFileName(name);
   const existing = await writable.getFile(file);
   if (!existing) throw new UserError(`there is no pin '${name}' in ${cache.description}`, 'list the pins with: cachix pin CACHE --list');
-  existing.destroy();
+  // Read to the end: an HTTP body destroyed half-read is an error event, not a quiet close.
+  for await (const chunk of existing) void chunk;
   await writable.deleteFile(file);
   process.stdout.write(`${name}\n`);
   return 0;
