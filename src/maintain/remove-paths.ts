@@ -6,8 +6,10 @@
 // it after we deleted it. So after the narinfos are gone we list again: a narinfo that appeared
 // meanwhile and refers to a path we deleted gets that path's narinfo (and its closure) put back,
 // references first, while its NAR is still there; a path pushed again meanwhile keeps its NAR.
-// A push that writes such a narinfo after that second listing can still lose a reference: the
-// window is the time between the second listing and the end of the NAR deletions.
+// A push that writes such a narinfo after that second listing, or writes a NAR again in the moment
+// between our last listing and our deleting it, is told by the marker file (caches/gc-marker.ts)
+// and checks its work again when it ends: complete afterwards, though not at every instant.
+import { formatGcMarker, GC_MARKER_FILE } from '../caches/gc-marker.js';
 import { messageOf } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { parseNarInfo } from '../nix/narinfo.js';
@@ -56,6 +58,29 @@ export async function removePaths(
   waves: readonly string[][],
   extraNars: readonly string[],
   hooks: RemovalHooks = {},
+): Promise<RemovalResult> {
+  // Written before the first deletion, rewritten with the end time when done (caches/gc-marker.ts):
+  // a push that ends after it checks its work again. Killed midway, it stays unfinished, and
+  // pushes keep checking until a gc finishes.
+  const startedAt = new Date();
+  await cache.putFile(GC_MARKER_FILE, formatGcMarker({ startedAt }), 'application/json');
+  try {
+    return await removeInOrder(cache, inventory, waves, extraNars, hooks);
+  } finally {
+    await cache
+      .putFile(GC_MARKER_FILE, formatGcMarker({ startedAt, finishedAt: new Date() }), 'application/json')
+      .catch((error: unknown) => {
+        hooks.log?.(`could not mark the end of this gc in ${GC_MARKER_FILE}: ${messageOf(error)}`);
+      });
+  }
+}
+
+async function removeInOrder(
+  cache: MaintainableCache,
+  inventory: CacheInventory,
+  waves: readonly string[][],
+  extraNars: readonly string[],
+  hooks: RemovalHooks,
 ): Promise<RemovalResult> {
   const { paths } = inventory;
   const deleted = new Set<string>();

@@ -12,6 +12,7 @@ import { narSourceOf } from './nar-source.js';
 import { formatBytes, type Progress } from './progress.js';
 import { Semaphore } from '../util/semaphore.js';
 import { sweepStaleSpoolFiles } from './spool-sweep.js';
+import { pathsGoneDuringGc } from './after-gc.js';
 
 export interface PushOptions {
   compression: CompressionMethod;
@@ -56,6 +57,7 @@ export function summaryLine(summary: PushSummary, cacheDescription: string): str
  * references are missing. The first failure stops new uploads; those in flight finish.
  */
 export async function pushPaths(cache: BinaryCache, storePaths: string[], options: PushOptions, progress: Progress): Promise<PushSummary> {
+  const startedAt = new Date();
   const fullClosure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: true });
   const closure = notServedUpstream(fullClosure, options.upstreamKeyNames ?? []);
   const missingHashes = closure.length === 0 ? new Set<string>() : await cache.missing(closure.map((info) => hashPartOf(info.path)));
@@ -67,7 +69,12 @@ export async function pushPaths(cache: BinaryCache, storePaths: string[], option
     toPush.reduce((total, info) => total + info.narSize, 0),
   );
   if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary);
-  await pushVanishedReferences(cache, closure, toPush, options, progress, summary);
+  if (toPush.length > 0) {
+    // A gc overlapping this push may have deleted a NAR as we wrote it again: upload those once more.
+    const again = await pathsGoneDuringGc(cache, closure, startedAt);
+    summary.skipped -= again.filter((info) => !missingHashes.has(hashPartOf(info.path))).length;
+    if (again.length > 0) await uploadInOrder(cache, again, options, progress, summary);
+  }
   return summary;
 }
 
@@ -76,35 +83,6 @@ function notServedUpstream(closure: PathInfo[], upstreamKeyNames: readonly strin
   if (upstreamKeyNames.length === 0) return closure;
   const names = new Set(upstreamKeyNames);
   return closure.filter((info) => !info.sigs.some((sig) => names.has(sig.slice(0, sig.indexOf(':')))));
-}
-
-/**
- * A `cachix gc` running meanwhile may have deleted a path we skipped as present, after our
- * narinfos that refer to it were written. Asked once more now: any such reference is pushed
- * again. (A gc that deletes one after this check sees our narinfos when it lists again, and puts
- * the path back; see maintain/remove-paths.ts.) Only the direct references of what we pushed are
- * asked: gc deletes referrers before references, so their closures are whole while they are there.
- */
-async function pushVanishedReferences(
-  cache: BinaryCache,
-  closure: PathInfo[],
-  pushed: PathInfo[],
-  options: PushOptions,
-  progress: Progress,
-  summary: PushSummary,
-): Promise<void> {
-  if (pushed.length === 0) return;
-  const pushedPaths = new Set(pushed.map((info) => info.path));
-  const referenced = new Set(pushed.flatMap((info) => info.references).filter((path) => !pushedPaths.has(path)));
-  const skipped = closure.filter((info) => referenced.has(info.path));
-  if (skipped.length === 0) return;
-  if ((await cache.missing(skipped.map((info) => hashPartOf(info.path)))).size === 0) return;
-  // Something went: its own references may have gone with it, so the whole rest is asked.
-  const rest = closure.filter((info) => !pushedPaths.has(info.path));
-  const vanished = await cache.missing(rest.map((info) => hashPartOf(info.path)));
-  const again = rest.filter((info) => vanished.has(hashPartOf(info.path)));
-  summary.skipped -= again.length;
-  await uploadInOrder(cache, again, options, progress, summary);
 }
 
 async function uploadInOrder(
