@@ -57,7 +57,7 @@ export async function run(context: Context, cacheName: string, options: GcOption
       for (const hashPart of doomed) process.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
       for (const nar of plan.orphanNars) process.stdout.write(`${nar}\n`);
       log(
-        `dry run: would delete ${doomed.length} of ${inventory.paths.size} paths and ${plan.orphanNars.length} unnamed NAR(s), freeing ${formatBytes(plan.freedBytes)}; ${plan.live.size} paths (${formatBytes(plan.keptBytes)}) stay`,
+        `dry run: would delete ${doomed.length} of ${inventory.paths.size} paths, ${plan.narsOfDeleted.length} NAR file(s) of theirs and ${plan.orphanNars.length} unnamed NAR(s), freeing ${formatBytes(plan.freedBytes)}; ${plan.live.size} paths (${formatBytes(plan.keptBytes)}) stay`,
       );
       return 0;
     }

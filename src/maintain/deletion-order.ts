@@ -11,6 +11,7 @@ export function deletionWaves(doomed: ReadonlySet<string>, referrers: ReadonlyMa
   for (const hashPart of doomed) {
     let count = 0;
     for (const referrer of referrers.get(hashPart) ?? []) {
+      if (referrer === hashPart) continue; // a path may refer to itself
       if (!doomed.has(referrer)) throw new Error(`${hashPart} is still referred to by ${referrer}, which stays`);
       count++;
     }
@@ -20,6 +21,7 @@ export function deletionWaves(doomed: ReadonlySet<string>, referrers: ReadonlyMa
   const referencesOf = new Map<string, string[]>();
   for (const hashPart of doomed) {
     for (const referrer of referrers.get(hashPart) ?? []) {
+      if (referrer === hashPart) continue;
       let list = referencesOf.get(referrer);
       if (!list) referencesOf.set(referrer, (list = []));
       list.push(hashPart);

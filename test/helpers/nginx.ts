@@ -67,7 +67,8 @@ function authorizationMap(options: NginxOptions): string {
       : undefined;
   if (!expected) return 'map $request_method $denied { default 0; }';
   // nginx's `if` cannot combine conditions, so one map decides from method and header together.
-  const reads = options.protectReads ? '' : '"~^(GET|HEAD):" 0;';
+  // A listing (PROPFIND) is a read too: it shows names and sizes, not contents.
+  const reads = options.protectReads ? '' : '"~^(GET|HEAD|PROPFIND):" 0;';
   return `map "$request_method:$http_authorization" $denied { default 1; ${reads} "~^[A-Z]+:${expected.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$" 0; }`;
 }
 
