@@ -1,10 +1,9 @@
 // Listing, deleting and whole-file writes for a cache in a local directory (see FileCache).
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { UserError } from '../errors.js';
-import { forEachConcurrently } from '../util/concurrently.js';
-import { temporaryName } from '../util/temp-name.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import type { ListedFile } from './cache.js';
 
 /** stat() calls in flight while listing: enough to hide the thread pool's latency, no more. */
@@ -71,18 +70,7 @@ export async function putCacheFile(root: string, relative: string, text: string)
   const path = pathInCache(root, relative);
   try {
     await mkdir(dirname(path), { recursive: true });
-    const temporary = join(dirname(path), temporaryName());
-    try {
-      writeFileSync(temporary, text);
-      renameSync(temporary, path);
-    } catch (error) {
-      try {
-        unlinkSync(temporary);
-      } catch {
-        // nothing was written
-      }
-      throw error;
-    }
+    writeFileAtomicallySync(path, text);
   } catch (error) {
     permissionError(error, root, 'write to');
   }

@@ -13,9 +13,9 @@ export async function run(context: Context, cacheName: string, paths: string[], 
   const storePaths = await resolveStorePaths(paths);
   const opened = await openCache(cacheName, context);
   try {
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    const log = (line: string): void => context.log(line);
     const { inventory, removal } = await deletePaths(opened.cache, storePaths, { recursive: options.recursive ?? false, log });
-    for (const hashPart of removal.deleted) process.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
+    for (const hashPart of removal.deleted) context.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
     if (removal.kept.length > 0) log(`${removal.kept.length} path(s) kept because a push running meanwhile needs them`);
     log(
       `deleted ${removal.deleted.length} path(s) and ${removal.nars.length} NAR file(s), freeing ${formatBytes(removal.narBytes + removal.narInfoBytes)}`,

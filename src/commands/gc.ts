@@ -41,7 +41,7 @@ export async function run(context: Context, cacheName: string, options: GcOption
   }
   const opened = await openCache(cacheName, context);
   try {
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    const log = (line: string): void => context.log(line);
     const { inventory, plan, removal } = await collectGarbage(
       opened.cache,
       { olderThanMs, maxSizeBytes, graceMs },
@@ -54,14 +54,14 @@ export async function run(context: Context, cacheName: string, options: GcOption
       );
     const doomed = plan.waves.flat();
     if (!removal) {
-      for (const hashPart of doomed) process.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
-      for (const nar of plan.orphanNars) process.stdout.write(`${nar}\n`);
+      for (const hashPart of doomed) context.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
+      for (const nar of plan.orphanNars) context.stdout.write(`${nar}\n`);
       log(
         `dry run: would delete ${doomed.length} of ${inventory.paths.size} paths, ${plan.narsOfDeleted.length} NAR file(s) of theirs and ${plan.orphanNars.length} unnamed NAR(s), freeing ${formatBytes(plan.freedBytes)}; ${plan.live.size} paths (${formatBytes(plan.keptBytes)}) stay`,
       );
       return 0;
     }
-    for (const hashPart of removal.deleted) process.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
+    for (const hashPart of removal.deleted) context.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
     if (removal.kept.length > 0) log(`${removal.kept.length} path(s) kept because a push running meanwhile needs them`);
     log(
       `deleted ${removal.deleted.length} of ${inventory.paths.size} paths and ${removal.nars.length} NAR file(s), freeing ${formatBytes(removal.narBytes + removal.narInfoBytes)}; ${inventory.paths.size - removal.deleted.length} paths stay`,

@@ -1,6 +1,7 @@
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { problemCount, summarizeCache, type CacheSummary } from '../maintain/info.js';
+import { printable } from '../util/printable.js';
 import { formatBytes } from '../util/quantities.js';
 
 export interface InfoOptions {
@@ -39,15 +40,15 @@ function humanReport(summary: CacheSummary): string {
   for (const entry of unreadableNarInfos) lines.push(`  unreadable narinfo: ${entry}`);
   for (const entry of unnamedNars) lines.push(`  NAR no narinfo names: ${entry}`);
   // Names and problems quote what the server listed: no terminal escapes reach the terminal.
-  return lines.map((line) => line.replace(/[\x00-\x1f\x7f-\x9f]/g, '?')).join('\n') + '\n';
+  return lines.map(printable).join('\n') + '\n';
 }
 
 /** `cachix info CACHE [--json]`: counts, sizes, dates, pins and a consistency check, from a listing. */
 export async function run(context: Context, cacheName: string, options: InfoOptions): Promise<number> {
   const opened = await openCache(cacheName, context);
   try {
-    const summary = await summarizeCache(opened.cache, (line) => process.stderr.write(`${line}\n`));
-    process.stdout.write(options.json ? JSON.stringify(summary, null, 2) + '\n' : humanReport(summary));
+    const summary = await summarizeCache(opened.cache, (line) => context.log(line));
+    context.stdout.write(options.json ? JSON.stringify(summary, null, 2) + '\n' : humanReport(summary));
     return 0;
   } finally {
     await opened.cache.close?.();

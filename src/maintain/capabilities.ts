@@ -13,14 +13,13 @@ export interface MaintainableCache extends ListableCache {
 }
 
 function unsupported(cache: BinaryCache, what: string): UserError {
-  // The cachix API has no listing or deletion route for a client: cachix.org collects its own garbage.
-  const cachix = cache.description.startsWith('cachix:');
-  return new UserError(
-    `${cache.description} cannot ${what} through this client`,
-    cachix
-      ? 'cachix.org keeps pins and collects garbage on its servers: manage retention in the cache settings at app.cachix.org'
-      : 'use a file://, http(s):// (WebDAV) or s3:// cache URL',
-  );
+  // The cachix API and attic have no listing or deletion route for a client: their servers collect garbage.
+  const hint = cache.description.startsWith('cachix:')
+    ? 'cachix.org keeps pins and collects garbage on its servers: manage retention in the cache settings at app.cachix.org'
+    : cache.description.startsWith('attic ')
+      ? "attic collects garbage on its server: set the cache's retention period (attic cache configure) and run its garbage collector"
+      : 'use a file://, http(s):// (WebDAV) or s3:// cache URL';
+  return new UserError(`${cache.description} cannot ${what} through this client`, hint);
 }
 
 export function requireListing(cache: BinaryCache): ListableCache {

@@ -5,7 +5,7 @@ import { messageOf } from '../errors.js';
 import { parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf, HASH_PART_LENGTH } from '../nix/store-path.js';
 import { isBase32 } from '../nix/base32.js';
-import { forEachConcurrently } from '../util/concurrently.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { readLimited } from '../util/read-limited.js';
 import type { ListableCache } from './capabilities.js';
 

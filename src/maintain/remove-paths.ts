@@ -13,7 +13,7 @@ import { formatGcMarker, GC_MARKER_FILE } from '../caches/gc-marker.js';
 import { messageOf } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { parseNarInfo } from '../nix/narinfo.js';
-import { forEachConcurrently } from '../util/concurrently.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { readLimited } from '../util/read-limited.js';
 import type { MaintainableCache } from './capabilities.js';
 import { narInfoHashPart, type CacheInventory } from './inventory.js';

@@ -6,7 +6,7 @@ import type { BinaryCache } from '../caches/cache.js';
 import { gcOverlapped, GC_MARKER_FILE, parseGcMarker } from '../caches/gc-marker.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { parseNarInfo } from '../nix/narinfo.js';
-import { forEachConcurrently } from '../util/concurrently.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { readLimited } from '../util/read-limited.js';
 import { LOOKUP_CONCURRENCY } from '../caches/cache.js';
 import type { PathInfo } from '../store/path-info.js';

@@ -1,3 +1,4 @@
+import type { Context } from '../../context.js';
 import type { BinaryCache } from '../../caches/cache.js';
 import { UserError } from '../../errors.js';
 import { requireMaintenance } from '../../maintain/capabilities.js';
@@ -6,7 +7,13 @@ import { readPin } from '../../maintain/pins.js';
 import { hashPartOf } from '../../nix/store-path.js';
 import { resolveStorePaths } from '../../store/path-info.js';
 
-export async function addPin(cache: BinaryCache, name: string, pathArgument: string, keep: KeepPolicy | undefined): Promise<number> {
+export async function addPin(
+  context: Context,
+  cache: BinaryCache,
+  name: string,
+  pathArgument: string,
+  keep: KeepPolicy | undefined,
+): Promise<number> {
   const writable = requireMaintenance(cache);
   const [storePath] = await resolveStorePaths([pathArgument]);
   // A pin on a path the cache lacks protects nothing and would mislead: refuse it.
@@ -15,6 +22,6 @@ export async function addPin(cache: BinaryCache, name: string, pathArgument: str
   }
   const pin = addRevision(await readPin(writable, name), name, storePath!, keep, new Date());
   await writable.putFile(pinFileName(name), formatPin(pin), 'application/json');
-  process.stdout.write(`${name} ${storePath}\n`);
+  context.stdout.write(`${name} ${storePath}\n`);
   return 0;
 }

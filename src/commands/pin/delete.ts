@@ -1,10 +1,11 @@
+import type { Context } from '../../context.js';
 import type { BinaryCache } from '../../caches/cache.js';
 import { UserError } from '../../errors.js';
 import { requireMaintenance } from '../../maintain/capabilities.js';
 import { pinFileName } from '../../maintain/pin-file.js';
 
 /** Removes the pin; its paths stay until a gc finds nothing else keeping them. */
-export async function deletePin(cache: BinaryCache, name: string): Promise<number> {
+export async function deletePin(context: Context, cache: BinaryCache, name: string): Promise<number> {
   const writable = requireMaintenance(cache);
   const file = pinFileName(name);
   const existing = await writable.getFile(file);
@@ -12,6 +13,6 @@ export async function deletePin(cache: BinaryCache, name: string): Promise<numbe
   // Read to the end: an HTTP body destroyed half-read is an error event, not a quiet close.
   for await (const chunk of existing) void chunk;
   await writable.deleteFile(file);
-  process.stdout.write(`${name}\n`);
+  context.stdout.write(`${name}\n`);
   return 0;
 }

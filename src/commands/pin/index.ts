@@ -54,9 +54,9 @@ export async function run(
   if (keep && mode !== 'add') throw new UserError('--keep-… applies when pinning a store path', undefined, 2);
   const opened = await openCache(cacheName, context);
   try {
-    if (mode === 'list') return await listPins(opened.cache);
-    if (mode === 'delete') return await deletePin(opened.cache, pinName!);
-    return await addPin(opened.cache, pinName!, storePath!, keep);
+    if (mode === 'list') return await listPins(context, opened.cache);
+    if (mode === 'delete') return await deletePin(context, opened.cache, pinName!);
+    return await addPin(context, opened.cache, pinName!, storePath!, keep);
   } finally {
     await opened.cache.close?.();
   }
