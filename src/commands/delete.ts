@@ -1,7 +1,7 @@
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { deletePaths } from '../maintain/delete-paths.js';
-import { resolveStorePaths } from '../store/path-info.js';
+import { resolveStorePaths } from '../store/resolve-paths.js';
 import { formatBytes } from '../util/quantities.js';
 
 export interface DeleteOptions {

@@ -5,7 +5,7 @@ import { requireMaintenance } from '../../maintain/capabilities.js';
 import { addRevision, formatPin, pinFileName, type KeepPolicy } from '../../maintain/pin-file.js';
 import { readPin } from '../../maintain/pins.js';
 import { hashPartOf } from '../../nix/store-path.js';
-import { resolveStorePaths } from '../../store/path-info.js';
+import { resolveStorePaths } from '../../store/resolve-paths.js';
 
 export async function addPin(
   context: Context,
