@@ -161,13 +161,19 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
 
   program
     .command('pin')
-    .description('pin a store path in the cache under a name, so gc keeps its closure; --list, --delete')
+    .description('pin a store path under a name so gc keeps its closure: in the cache itself, or through the cachix API; --list, --delete')
     .argument('<cache>', 'cache name or URL')
     .argument('[pin-name]', 'the pin')
     .argument('[store-path]', 'the store path to pin (a new revision of the pin)')
     .option('--keep-revisions <n>', 'keep the newest N revisions of this pin', wholeNumber('--keep-revisions', 1))
     .option('--keep-days <n>', 'keep revisions pinned in the last N days', wholeNumber('--keep-days', 0))
     .option('--keep-forever', 'keep every revision (the default for a new pin)')
+    .option(
+      '-a, --artifact <path>',
+      'cachix API caches: a file inside the store path to offer for download (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
     .option('--list', 'list the pins of the cache')
     .option('--delete', 'delete the pin (its paths go at the next gc unless something else keeps them)')
     .action(action(() => import('./commands/pin/index.js')));
@@ -219,23 +225,6 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     )
     .argument('[file]', 'the cachix.dhall to read (default: $XDG_CONFIG_HOME/cachix/cachix.dhall, or -c FILE.dhall)')
     .action(action(() => import('./commands/config/import.js')));
-
-  program
-    .command('pin')
-    .description('pin a store path in a cachix API cache so garbage collection keeps it (POST /api/v1/cache/NAME/pin)')
-    .argument('<cache>', 'cache name')
-    .argument('<pin-name>', 'the name of the pin; pinning again under it adds a revision')
-    .argument('<store-path>', 'the store path (or a symlink to it, such as ./result)')
-    .option(
-      '-a, --artifact <path>',
-      'a file inside the store path to offer for download (repeatable)',
-      (value: string, previous: string[]) => [...previous, value],
-      [],
-    )
-    .option('--keep-days <n>', 'keep the pin for this many days', wholeNumber('--keep-days', 1))
-    .option('--keep-revisions <n>', 'keep this many revisions of the pin', wholeNumber('--keep-revisions', 1))
-    .option('--keep-forever', 'keep the pin forever')
-    .action(action(() => import('./commands/pin.js')));
 
   // `--verbose` is accepted after the command too (`cachix push --verbose ...`), as users type it.
   for (const command of [...program.commands, ...configCommand.commands]) {

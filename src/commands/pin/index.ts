@@ -5,6 +5,7 @@ import { checkPinName } from '../../maintain/pin-file.js';
 import { addPin } from './add.js';
 import { deletePin } from './delete.js';
 import { listPins } from './list.js';
+import { run as pinOnCachixApi } from '../pin.js';
 
 export interface PinOptions {
   keepRevisions?: number;
@@ -12,6 +13,7 @@ export interface PinOptions {
   keepForever?: boolean;
   list?: boolean;
   delete?: boolean;
+  artifact?: string[];
 }
 
 function keepPolicy(options: PinOptions) {
@@ -53,6 +55,24 @@ export async function run(
   const keep = keepPolicy(options);
   if (keep && mode !== 'add') throw new UserError('--keep-… applies when pinning a store path', undefined, 2);
   const opened = await openCache(cacheName, context);
+  if (opened.url.startsWith('cachix:')) {
+    await opened.cache.close?.();
+    // The cachix service keeps pins itself: the same command goes to its API.
+    if (mode !== 'add')
+      throw new UserError(
+        `pins of ${cacheName} are kept by the cachix service`,
+        'list and delete them in the cache settings at app.cachix.org',
+      );
+    await pinOnCachixApi(context, cacheName, pinName!, storePath!, {
+      artifact: options.artifact ?? [],
+      keepDays: options.keepDays,
+      keepRevisions: options.keepRevisions,
+      keepForever: options.keepForever,
+    });
+    return 0;
+  }
+  if ((options.artifact ?? []).length > 0)
+    throw new UserError('--artifact is for caches on the cachix API, which serve files from pinned paths', undefined, 2);
   try {
     if (mode === 'list') return await listPins(context, opened.cache);
     if (mode === 'delete') return await deletePin(context, opened.cache, pinName!);
