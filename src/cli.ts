@@ -186,6 +186,50 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     ),
   ).action(action(() => import('./commands/watch-store.js')));
 
+  program
+    .command('info')
+    .description('what a cache holds: paths, sizes, compression, push dates, pins, and a consistency check')
+    .argument('<cache>', 'cache name or URL')
+    .option('--json', 'print JSON, for scripts')
+    .action(action(() => import('./commands/info.js')));
+
+  program
+    .command('pin')
+    .description('pin a store path under a name so gc keeps its closure: in the cache itself, or through the cachix API; --list, --delete')
+    .argument('<cache>', 'cache name or URL')
+    .argument('[pin-name]', 'the pin')
+    .argument('[store-path]', 'the store path to pin (a new revision of the pin)')
+    .option('--keep-revisions <n>', 'keep the newest N revisions of this pin', wholeNumber('--keep-revisions', 1))
+    .option('--keep-days <n>', 'keep revisions pinned in the last N days', wholeNumber('--keep-days', 0))
+    .option('--keep-forever', 'keep every revision (the default for a new pin)')
+    .option(
+      '-a, --artifact <path>',
+      'cachix API caches: a file inside the store path to offer for download (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option('--list', 'list the pins of the cache')
+    .option('--delete', 'delete the pin (its paths go at the next gc unless something else keeps them)')
+    .action(action(() => import('./commands/pin/index.js')));
+
+  program
+    .command('gc')
+    .description('delete from the cache what no pin keeps and was not pushed recently; referrers before references')
+    .argument('<cache>', 'cache name or URL')
+    .option('--older-than <duration>', 'keep paths pushed more recently than this (0, 45m, 12h, 30d, 2w)')
+    .option('--max-size <size>', 'then keep the newest paths that fit in this size (500M, 10G)')
+    .option('--grace <duration>', 'NARs no narinfo names are deleted only when older than this (default 1h)')
+    .option('--dry-run', 'list what would be deleted; change nothing')
+    .action(action(() => import('./commands/gc.js')));
+
+  program
+    .command('delete')
+    .description('delete store paths from the cache; refuses paths others refer to unless --recursive')
+    .argument('<cache>', 'cache name or URL')
+    .argument('<paths...>', 'store paths')
+    .option('-r, --recursive', 'delete the paths that refer to them too')
+    .action(action(() => import('./commands/delete.js')));
+
   selectionOptions(
     compressionOptions(
       program
@@ -225,23 +269,6 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     )
     .argument('[file]', 'the cachix.dhall to read (default: $XDG_CONFIG_HOME/cachix/cachix.dhall, or -c FILE.dhall)')
     .action(action(() => import('./commands/config/import.js')));
-
-  program
-    .command('pin')
-    .description('pin a store path in a cachix API cache so garbage collection keeps it (POST /api/v1/cache/NAME/pin)')
-    .argument('<cache>', 'cache name')
-    .argument('<pin-name>', 'the name of the pin; pinning again under it adds a revision')
-    .argument('<store-path>', 'the store path (or a symlink to it, such as ./result)')
-    .option(
-      '-a, --artifact <path>',
-      'a file inside the store path to offer for download (repeatable)',
-      (value: string, previous: string[]) => [...previous, value],
-      [],
-    )
-    .option('--keep-days <n>', 'keep the pin for this many days', wholeNumber('--keep-days', 1))
-    .option('--keep-revisions <n>', 'keep this many revisions of the pin', wholeNumber('--keep-revisions', 1))
-    .option('--keep-forever', 'keep the pin forever')
-    .action(action(() => import('./commands/pin.js')));
 
   const daemon = program.command('daemon').description("a push daemon on a unix socket, fed by clients and by Nix's post-build-hook");
   const socketOption = (command: Command): Command =>

@@ -91,6 +91,27 @@ export interface BinaryCache {
   /** Writes nix-cache-info where the server takes writes (create). */
   writeCacheInfo?(text: string): Promise<void>;
   close?(): Promise<void>;
+
+  // Optional capabilities for `info`, `pin`, `gc` and `delete` (maintain/): a server that lacks
+  // one makes those commands say so in one line before anything is changed.
+
+  /**
+   * The files directly in `folder` ('' for the cache root, or 'nar/', 'pins/'), not recursing.
+   * A folder that does not exist lists as empty. Throws a UserError when the server cannot list.
+   */
+  list?(folder: string): Promise<ListedFile[]>;
+  /** Removes one file; one that is already gone is not an error (another gc may have won). */
+  deleteFile?(relativeUrl: string): Promise<void>;
+  /** Writes a small file whole: readers see the old or the new content, never a part. */
+  putFile?(relativeUrl: string, text: string, contentType: string): Promise<void>;
+}
+
+/** One file as a listing shows it. */
+export interface ListedFile {
+  /** Relative to the cache root: `<hash>.narinfo`, `nar/<filehash>.nar.zst`, `pins/NAME.json`. */
+  name: string;
+  size: number;
+  modified: Date;
 }
 
 /** Nix 2.8 has no batch lookup, so `missing` asks one narinfo at a time, this many at once. */

@@ -8,7 +8,8 @@ import { temporaryName } from '../util/temp-name.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
-import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
+import type { BinaryCache, CacheInfo, ListedFile, NarUpload } from './cache.js';
+import { deleteCacheFile, listDirectory, putCacheFile } from './file-listing.js';
 import { parseNixCacheInfo } from '../nix/cache-info.js';
 
 /** Above this many queries, one readdir of the cache root beats a stat per path. */
@@ -142,5 +143,17 @@ export class FileCache implements BinaryCache {
     } catch (error) {
       fileErrorToUser(error, this.root);
     }
+  }
+
+  list(folder: string): Promise<ListedFile[]> {
+    return listDirectory(this.root, folder);
+  }
+
+  deleteFile(relativeUrl: string): Promise<void> {
+    return deleteCacheFile(this.root, relativeUrl);
+  }
+
+  putFile(relativeUrl: string, text: string): Promise<void> {
+    return putCacheFile(this.root, relativeUrl, text);
   }
 }

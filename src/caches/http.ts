@@ -10,9 +10,10 @@ import { hashPartOf } from '../nix/store-path.js';
 import { findNetrcCredentials, parseNetrc } from '../netrc.js';
 import { registerSecret } from '../redact.js';
 import { isLoopbackHost } from './credentials.js';
-import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type NarUpload } from './cache.js';
+import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload } from './cache.js';
 import { errorDetailOf, explainHttpError, FirstAnswer, HTTP_CREDENTIALS_HINT } from './http-errors.js';
 import { lookupPipelined } from './http-lookup.js';
+import { cannotListError, MAX_LISTING_BYTES, parseAutoindexJson, parsePropfindListing, PROPFIND_BODY } from './http-listing.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload, type UploadLimits } from './upload-watchdog.js';
 
@@ -240,6 +241,57 @@ class HttpCache implements BinaryCache {
 
   async writeCacheInfo(text: string): Promise<void> {
     await this.put('nix-cache-info', 'text/x-nix-cache-info', () => text);
+  }
+
+  /** Which listing the server answered first; asked once per cache. */
+  private listing: 'propfind' | 'autoindex' | undefined;
+
+  /** WebDAV PROPFIND (Depth 1), else nginx's JSON autoindex; a server with neither says so. */
+  async list(folder: string): Promise<ListedFile[]> {
+    const folderUrl = new URL(folder, this.base);
+    if (this.listing !== 'autoindex') {
+      const response = await this.send('PROPFIND', folder, {
+        expect: [207, 400, 403, 404, 405, 501],
+        headers: { depth: '1', 'content-type': 'application/xml; charset=utf-8' },
+        body: () => PROPFIND_BODY,
+      });
+      if (response.statusCode === 207) {
+        this.listing = 'propfind';
+        return parsePropfindListing(
+          await readBody(response.body, MAX_LISTING_BYTES, `the listing of ${folderUrl.href}`),
+          folderUrl,
+          folder,
+        );
+      }
+      await response.body.dump();
+      if (this.listing === 'propfind') {
+        if (response.statusCode === 404) return [];
+        throw cannotListError(this.description, `PROPFIND ${folder || '/'} answered ${response.statusCode}`);
+      }
+    }
+    const response = await this.send('GET', folder, { expect: [200, 403, 404, 405], headers: { accept: 'application/json' } });
+    const type = String(response.headers['content-type'] ?? '');
+    if (response.statusCode === 200 && type.includes('json')) {
+      this.listing = 'autoindex';
+      return parseAutoindexJson(await readBody(response.body, MAX_LISTING_BYTES, `the listing of ${folderUrl.href}`), folder);
+    }
+    await response.body.dump();
+    // A folder nothing was written to yet; the root itself missing means no listing at all.
+    if (response.statusCode === 404 && folder !== '') return [];
+    throw cannotListError(
+      this.description,
+      `PROPFIND and GET ${folder || '/'} as JSON answered ${response.statusCode === 200 ? `200 with ${type || 'no content type'}` : response.statusCode}`,
+    );
+  }
+
+  async deleteFile(relativeUrl: string): Promise<void> {
+    const response = await this.send('DELETE', relativeUrl, { expect: [200, 202, 204, 404], writing: true });
+    await response.body.dump();
+  }
+
+  /** One PUT: nginx's WebDAV writes the body to a temporary file and renames it into place. */
+  async putFile(relativeUrl: string, text: string, contentType: string): Promise<void> {
+    await this.put(relativeUrl, contentType, () => text);
   }
 
   async close(): Promise<void> {

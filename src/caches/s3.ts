@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../errors.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type NarUpload } from './cache.js';
+import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload } from './cache.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { explainHttpError, FirstAnswer } from './http-errors.js';
@@ -250,6 +250,46 @@ class S3Cache implements BinaryCache {
 
   writeCacheInfo(text: string): Promise<void> {
     return this.putText('nix-cache-info', text, 'text/x-nix-cache-info');
+  }
+
+  /** ListObjectsV2, a page of up to 1000 keys at a time, only the keys directly in `folder`. */
+  async list(folder: string): Promise<ListedFile[]> {
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const client = await this.client();
+    const prefix = this.key(folder);
+    const files: ListedFile[] = [];
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.call(`list ${folder || '/'} in`, false, () =>
+        client.send(
+          new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: continuationToken }),
+        ),
+      );
+      for (const object of page.Contents ?? []) {
+        if (!object.Key || object.Key === prefix) continue;
+        files.push({
+          name: folder + object.Key.slice(prefix.length),
+          size: object.Size ?? 0,
+          modified: object.LastModified ?? new Date(0),
+        });
+      }
+      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuationToken);
+    return files;
+  }
+
+  async deleteFile(relativeUrl: string): Promise<void> {
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = await this.client();
+    // S3 answers 204 for a key that is not there: deleting twice is not an error.
+    await this.call(`DELETE ${relativeUrl} from`, true, () =>
+      client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.key(relativeUrl) })),
+    );
+  }
+
+  /** One PutObject: S3 makes an object visible only once it is complete. */
+  putFile(relativeUrl: string, text: string, contentType: string): Promise<void> {
+    return this.putText(relativeUrl, text, contentType);
   }
 
   async close(): Promise<void> {

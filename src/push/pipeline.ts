@@ -16,6 +16,7 @@ import { Semaphore } from '../util/semaphore.js';
 import { sweepStaleSpoolFiles } from './spool-sweep.js';
 import { filteredSummary, filteredTotals, filterPaths, type FilteredTotals, type PathSelection } from './path-filter.js';
 import { warnUnmetReferences } from './unmet-references.js';
+import { pathsGoneDuringGc } from './after-gc.js';
 
 export interface PushOptions {
   compression: CompressionMethod;
@@ -86,6 +87,7 @@ export async function pushClosure(
   progress: Progress,
   tally?: PushTally,
 ): Promise<PushSummary> {
+  const startedAt = new Date();
   const filtered = filterPaths(closure, options.selection);
   const kept = filtered.kept;
   const missingHashes = kept.length === 0 ? new Set<string>() : await cache.missing(kept.map((info) => hashPartOf(info.path)));
@@ -99,6 +101,12 @@ export async function pushClosure(
     toPush.reduce((total, info) => total + info.narSize, 0),
   );
   if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary, tally);
+  if (toPush.length > 0) {
+    // A gc overlapping this push may have deleted a NAR as we wrote it again: upload those once more.
+    const again = await pathsGoneDuringGc(cache, kept, startedAt);
+    summary.skipped -= again.filter((info) => !missingHashes.has(hashPartOf(info.path))).length;
+    if (again.length > 0) await uploadInOrder(cache, again, options, progress, summary, tally);
+  }
   return summary;
 }
 

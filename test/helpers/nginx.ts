@@ -18,7 +18,14 @@ export interface NginxOptions {
   protectReads?: boolean;
   /** nginx's client_max_body_size (default 0: no limit), to make it answer 413. */
   maxBodySize?: string;
+  /**
+   * How the server lists folders: WebDAV PROPFIND from Debian's libnginx-mod-http-dav-ext, or
+   * core nginx's `autoindex_format json`. None by default, as a plain PUT server.
+   */
+  listing?: 'propfind' | 'autoindex';
 }
+
+const DAV_EXT_MODULE = '/usr/lib/nginx/modules/ngx_http_dav_ext_module.so';
 
 export interface RunningNginx {
   url: string;
@@ -64,7 +71,8 @@ function authorizationMap(options: NginxOptions): string {
       : undefined;
   if (!expected) return 'map $request_method $denied { default 0; }';
   // nginx's `if` cannot combine conditions, so one map decides from method and header together.
-  const reads = options.protectReads ? '' : '"~^(GET|HEAD):" 0;';
+  // A listing (PROPFIND) is a read too: it shows names and sizes, not contents.
+  const reads = options.protectReads ? '' : '"~^(GET|HEAD|PROPFIND):" 0;';
   return `map "$request_method:$http_authorization" $denied { default 1; ${reads} "~^[A-Z]+:${expected.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$" 0; }`;
 }
 
@@ -81,6 +89,9 @@ export async function startNginx(rootOrOptions: string | NginxOptions = {}): Pro
   const root = options.root ?? join(dir, 'root');
   await mkdir(root, { recursive: true });
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, sub));
+  if (options.listing === 'propfind' && !existsSync(DAV_EXT_MODULE)) {
+    throw new Error('these tests need nginx WebDAV PROPFIND: apt-get install libnginx-mod-http-dav-ext');
+  }
   for (let attempt = 1; ; attempt++) {
     const started = await launchNginx(dir, root, options, await freePort());
     if (started) return started;
@@ -89,7 +100,14 @@ export async function startNginx(rootOrOptions: string | NginxOptions = {}): Pro
 }
 
 async function launchNginx(dir: string, root: string, options: NginxOptions, port: number): Promise<RunningNginx | undefined> {
-  const config = `daemon off;
+  const loadModule = options.listing === 'propfind' ? `load_module ${DAV_EXT_MODULE};\n` : '';
+  const listing =
+    options.listing === 'propfind'
+      ? 'dav_ext_methods PROPFIND OPTIONS;'
+      : options.listing === 'autoindex'
+        ? 'autoindex on; autoindex_format json;'
+        : '';
+  const config = `${loadModule}daemon off;
 user root;
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -114,6 +132,7 @@ http {
       create_full_put_path on;
       dav_access user:rw group:r all:r;
       client_max_body_size ${options.maxBodySize ?? '0'};
+      ${listing}
     }
   }
 }

@@ -1,0 +1,77 @@
+// Listing, deleting and whole-file writes for a cache in a local directory (see FileCache).
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { UserError } from '../errors.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import type { ListedFile } from './cache.js';
+
+/** stat() calls in flight while listing: enough to hide the thread pool's latency, no more. */
+const STAT_CONCURRENCY = 32;
+
+/** The absolute path of a cache file, refusing names that climb out of the cache root. */
+export function pathInCache(root: string, relative: string): string {
+  const absolute = resolve(root, relative);
+  if (absolute !== root && !absolute.startsWith(root.endsWith(sep) ? root : root + sep)) {
+    throw new Error(`'${relative}' is not inside the cache at ${root}`);
+  }
+  return absolute;
+}
+
+function permissionError(error: unknown, root: string, doing: string): never {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    throw new UserError(
+      `no permission to ${doing} the cache at ${root} (${code})`,
+      'check its owner and mode, or run as a user who can write it',
+    );
+  }
+  throw error;
+}
+
+export async function listDirectory(root: string, folder: string): Promise<ListedFile[]> {
+  const directory = pathInCache(root, folder);
+  let entries;
+  try {
+    entries = await readdir(directory, { withFileTypes: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    permissionError(error, root, 'list');
+  }
+  const files: ListedFile[] = [];
+  await forEachConcurrently(
+    entries.filter((entry) => entry.isFile()),
+    STAT_CONCURRENCY,
+    async (entry) => {
+      try {
+        const info = await stat(join(directory, entry.name));
+        files.push({ name: folder + entry.name, size: info.size, modified: info.mtime });
+      } catch (error) {
+        // Gone between readdir and stat: a concurrent gc or a push's rename; it is not there.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    },
+  );
+  return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export async function deleteCacheFile(root: string, relative: string): Promise<void> {
+  try {
+    await unlink(pathInCache(root, relative));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    permissionError(error, root, 'delete from');
+  }
+}
+
+/** Written under a temporary name beside it, then renamed: readers see the old or the new file. */
+export async function putCacheFile(root: string, relative: string, text: string): Promise<void> {
+  const path = pathInCache(root, relative);
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    writeFileAtomicallySync(path, text);
+  } catch (error) {
+    permissionError(error, root, 'write to');
+  }
+}

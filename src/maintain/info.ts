@@ -1,0 +1,98 @@
+// `info`: what a cache holds and whether a reader would find it whole.
+import type { BinaryCache } from '../caches/cache.js';
+import { hashPartOf } from '../nix/store-path.js';
+import { requireListing } from './capabilities.js';
+import { takeInventory } from './inventory.js';
+import { liveRevisions, type Pin } from './pin-file.js';
+import { readPins } from './pins.js';
+
+export interface CacheSummary {
+  cache: string;
+  paths: number;
+  /** Sum of NarSize: what the paths take unpacked. */
+  narBytes: number;
+  /** Every file the listing shows: NARs (named or not), narinfos, pins, nix-cache-info. */
+  storedBytes: number;
+  /** Paths per Compression. */
+  compression: Record<string, number>;
+  oldestPush: string | null;
+  newestPush: string | null;
+  pins: Array<{ name: string; storePath: string; pinnedAt: string; keep: Pin['keep']; liveRevisions: number; inCache: boolean }>;
+  problems: {
+    /** Narinfos whose NAR file is not there: Nix fails substituting them. */
+    missingNars: string[];
+    /** `<narinfo> -> <reference>` where the reference has no narinfo. */
+    missingReferences: string[];
+    /** NAR files no narinfo names (a killed push's, or left by an interrupted gc). */
+    unnamedNars: string[];
+    /** Narinfos that cannot be read or parsed. */
+    unreadableNarInfos: string[];
+  };
+}
+
+export async function summarizeCache(cache: BinaryCache, log?: (line: string) => void): Promise<CacheSummary> {
+  const listable = requireListing(cache);
+  const inventory = await takeInventory(listable, log);
+  const pins = await readPins(listable);
+  const summary: CacheSummary = {
+    cache: cache.description,
+    paths: inventory.paths.size,
+    narBytes: 0,
+    storedBytes: 0,
+    compression: {},
+    oldestPush: null,
+    newestPush: null,
+    pins: [],
+    problems: {
+      missingNars: [],
+      missingReferences: [],
+      unnamedNars: [],
+      unreadableNarInfos: inventory.unreadable.map((entry) => `${entry.name}: ${entry.problem}`),
+    },
+  };
+  let oldest = Infinity;
+  let newest = -Infinity;
+  const named = new Set<string>();
+  for (const path of inventory.paths.values()) {
+    summary.narBytes += path.info.narSize;
+    summary.compression[path.info.compression] = (summary.compression[path.info.compression] ?? 0) + 1;
+    oldest = Math.min(oldest, path.pushedAt.getTime());
+    newest = Math.max(newest, path.pushedAt.getTime());
+    named.add(path.info.url);
+    if (!inventory.nars.has(path.info.url)) summary.problems.missingNars.push(`${path.hashPart}.narinfo -> ${path.info.url}`);
+    for (const reference of path.info.references) {
+      if (!inventory.paths.has(hashPartOf(reference))) summary.problems.missingReferences.push(`${path.info.storePath} -> ${reference}`);
+    }
+  }
+  for (const nar of inventory.nars.values()) {
+    summary.storedBytes += nar.size;
+    if (!named.has(nar.name)) summary.problems.unnamedNars.push(nar.name);
+  }
+  for (const path of inventory.paths.values()) summary.storedBytes += path.narInfoSize;
+  for (const file of inventory.otherFiles) summary.storedBytes += file.size;
+  const pinFiles = await listable.list('pins/');
+  for (const file of pinFiles) summary.storedBytes += file.size;
+  if (inventory.paths.size > 0) {
+    summary.oldestPush = new Date(oldest).toISOString();
+    summary.newestPush = new Date(newest).toISOString();
+  }
+  const now = new Date();
+  for (const pin of pins) {
+    const newestRevision = pin.revisions[pin.revisions.length - 1];
+    if (!newestRevision) continue;
+    summary.pins.push({
+      name: pin.name,
+      storePath: newestRevision.storePath,
+      pinnedAt: newestRevision.pinnedAt.toISOString(),
+      keep: pin.keep,
+      liveRevisions: liveRevisions(pin, now).length,
+      inCache: inventory.paths.has(hashPartOf(newestRevision.storePath)),
+    });
+  }
+  for (const list of Object.values(summary.problems)) list.sort();
+  return summary;
+}
+
+export function problemCount(summary: CacheSummary): number {
+  return Object.values(summary.problems).reduce((sum, list) => sum + list.length, 0);
+}

@@ -1,0 +1,168 @@
+// Deleting paths from a cache without ever showing a reader an inconsistent cache, shared by gc
+// and delete. Killed at any point, what remains is consistent: narinfos go in waves, referrers
+// before their references; NAR files go only after every narinfo naming them is gone.
+//
+// A push racing us can see a narinfo as present, skip it, and then write a narinfo referring to
+// it after we deleted it. So after the narinfos are gone we list again: a narinfo that appeared
+// meanwhile and refers to a path we deleted gets that path's narinfo (and its closure) put back,
+// references first, while its NAR is still there; a path pushed again meanwhile keeps its NAR.
+// A push that writes such a narinfo after that second listing, or writes a NAR again in the moment
+// between our last listing and our deleting it, is told by the marker file (caches/gc-marker.ts)
+// and checks its work again when it ends: complete afterwards, though not at every instant.
+import { formatGcMarker, GC_MARKER_FILE } from '../caches/gc-marker.js';
+import { messageOf } from '../errors.js';
+import { hashPartOf } from '../nix/store-path.js';
+import { parseNarInfo } from '../nix/narinfo.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
+import { readLimited } from '../util/read-limited.js';
+import type { MaintainableCache } from './capabilities.js';
+import { narInfoHashPart, type CacheInventory } from './inventory.js';
+
+/** Deletions in flight: enough for a remote server's latency, few enough not to look like an attack. */
+const DELETE_CONCURRENCY = 16;
+
+export interface RemovalHooks {
+  /**
+   * Called after each narinfo is deleted (and again, with restored=true, if it is put back).
+   * The place to invalidate any local record of what the cache holds (a "seen in cache" list):
+   * after this call the path must be looked up again before a push skips it.
+   */
+  onNarInfoChanged?(hashPart: string, restored: boolean): void;
+  log?(line: string): void;
+}
+
+export interface RemovalResult {
+  /** Hash parts whose narinfo is gone and stays gone. */
+  deleted: string[];
+  /** Hash parts put back because a racing push referred to them, or pushed again meanwhile. */
+  kept: string[];
+  nars: string[];
+  narBytes: number;
+  narInfoBytes: number;
+}
+
+async function readNarInfoReferences(cache: MaintainableCache, name: string): Promise<string[]> {
+  const stream = await cache.getFile(name);
+  if (!stream) return [];
+  try {
+    const text = await readLimited(stream, 1 << 20, () => new Error('too large'));
+    return parseNarInfo(text).references.map(hashPartOf);
+  } catch {
+    return []; // Nix cannot read it either; it refers to nothing usable.
+  }
+}
+
+export async function removePaths(
+  cache: MaintainableCache,
+  inventory: CacheInventory,
+  waves: readonly string[][],
+  extraNars: readonly string[],
+  hooks: RemovalHooks = {},
+): Promise<RemovalResult> {
+  // Written before the first deletion, rewritten with the end time when done (caches/gc-marker.ts):
+  // a push that ends after it checks its work again. Killed midway, it stays unfinished, and
+  // pushes keep checking until a gc finishes.
+  const startedAt = new Date();
+  await cache.putFile(GC_MARKER_FILE, formatGcMarker({ startedAt }), 'application/json');
+  try {
+    return await removeInOrder(cache, inventory, waves, extraNars, hooks);
+  } finally {
+    await cache
+      .putFile(GC_MARKER_FILE, formatGcMarker({ startedAt, finishedAt: new Date() }), 'application/json')
+      .catch((error: unknown) => {
+        hooks.log?.(`could not mark the end of this gc in ${GC_MARKER_FILE}: ${messageOf(error)}`);
+      });
+  }
+}
+
+async function removeInOrder(
+  cache: MaintainableCache,
+  inventory: CacheInventory,
+  waves: readonly string[][],
+  extraNars: readonly string[],
+  hooks: RemovalHooks,
+): Promise<RemovalResult> {
+  const { paths } = inventory;
+  const deleted = new Set<string>();
+  let narInfoBytes = 0;
+  for (const wave of waves) {
+    await forEachConcurrently(wave, DELETE_CONCURRENCY, async (hashPart) => {
+      await cache.deleteFile(`${hashPart}.narinfo`);
+      deleted.add(hashPart);
+      narInfoBytes += paths.get(hashPart)!.narInfoSize;
+      hooks.onNarInfoChanged?.(hashPart, false);
+    });
+  }
+
+  // What a racing push did while we deleted (see the top of this file).
+  const kept = new Set<string>();
+  if (deleted.size > 0) {
+    const needed: string[] = [];
+    for (const file of await cache.list('')) {
+      const hashPart = narInfoHashPart(file.name);
+      if (!hashPart) continue;
+      if (deleted.has(hashPart)) {
+        kept.add(hashPart); // pushed again after we deleted it: its NAR is live again
+        continue;
+      }
+      const before = paths.get(hashPart);
+      if (before && before.pushedAt.getTime() === file.modified.getTime()) continue;
+      for (const reference of await readNarInfoReferences(cache, file.name)) if (deleted.has(reference)) needed.push(reference);
+    }
+    const restore = new Set<string>();
+    while (needed.length > 0) {
+      const hashPart = needed.pop()!;
+      if (restore.has(hashPart) || kept.has(hashPart)) continue;
+      restore.add(hashPart);
+      for (const reference of paths.get(hashPart)!.info.references) {
+        const target = hashPartOf(reference);
+        if (target !== hashPart && deleted.has(target)) needed.push(target);
+      }
+    }
+    if (restore.size > 0) {
+      hooks.log?.(`a push wrote narinfos referring to ${restore.size} path(s) being deleted: putting them back`);
+      // References first: the reverse of the deletion order.
+      for (const wave of [...waves].reverse()) {
+        await forEachConcurrently(
+          wave.filter((hashPart) => restore.has(hashPart)),
+          DELETE_CONCURRENCY,
+          async (hashPart) => {
+            await cache.putFile(`${hashPart}.narinfo`, paths.get(hashPart)!.text, 'text/x-nix-narinfo');
+            kept.add(hashPart);
+            hooks.onNarInfoChanged?.(hashPart, true);
+          },
+        );
+      }
+    }
+  }
+
+  const stillNamed = new Set<string>();
+  for (const [hashPart, path] of paths) if (!deleted.has(hashPart) || kept.has(hashPart)) stillNamed.add(path.info.url);
+  const candidates = new Set<string>(extraNars);
+  for (const hashPart of deleted) if (!kept.has(hashPart)) candidates.add(paths.get(hashPart)!.info.url);
+  // A NAR written again since the inventory belongs to a push in flight: its narinfo may follow.
+  const current = new Map((await cache.list('nar/')).map((file) => [file.name, file]));
+  const nars = [...candidates].filter((name) => {
+    const before = inventory.nars.get(name);
+    const now = current.get(name);
+    return !stillNamed.has(name) && before && now && now.modified.getTime() === before.modified.getTime();
+  });
+  let narBytes = 0;
+  await forEachConcurrently(nars.sort(), DELETE_CONCURRENCY, async (name) => {
+    try {
+      await cache.deleteFile(name);
+    } catch (error) {
+      // Every narinfo is already consistent; a NAR left behind is only space, taken by the next gc.
+      hooks.log?.(`could not delete ${name}: ${messageOf(error)}`);
+      return;
+    }
+    narBytes += inventory.nars.get(name)!.size;
+  });
+  return {
+    deleted: [...deleted].filter((hashPart) => !kept.has(hashPart)),
+    kept: [...kept],
+    nars,
+    narBytes,
+    narInfoBytes,
+  };
+}

@@ -1,0 +1,55 @@
+// After a push: if a gc ran meanwhile (caches/gc-marker.ts), make sure everything this push
+// needs is still there, and push again what is not. Without a gc overlapping, this costs one
+// small read.
+import type { Readable } from 'node:stream';
+import type { BinaryCache } from '../caches/cache.js';
+import { gcOverlapped, GC_MARKER_FILE, parseGcMarker } from '../caches/gc-marker.js';
+import { hashPartOf } from '../nix/store-path.js';
+import { parseNarInfo } from '../nix/narinfo.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
+import { readLimited } from '../util/read-limited.js';
+import { LOOKUP_CONCURRENCY } from '../caches/cache.js';
+import type { PathInfo } from '../store/path-info.js';
+
+async function readSmall(stream: Readable | undefined): Promise<string | undefined> {
+  if (!stream) return undefined;
+  return readLimited(stream, 1 << 20, () => new Error('too large'));
+}
+
+/** Whether the file exists; the body is not read (a NAR may be gigabytes). */
+async function fileExists(cache: BinaryCache, relative: string): Promise<boolean> {
+  const stream = await cache.getFile(relative);
+  if (!stream) return false;
+  stream.on('error', () => undefined);
+  stream.destroy();
+  return true;
+}
+
+/** The paths of `closure` that a gc overlapping the push since `startedAt` left without a narinfo or a NAR. */
+export async function pathsGoneDuringGc(cache: BinaryCache, closure: PathInfo[], startedAt: Date): Promise<PathInfo[]> {
+  // A marker that cannot be read (a server that refuses the name) means no gc of ours runs there.
+  const markerText = await cache
+    .getFile(GC_MARKER_FILE)
+    .then(readSmall)
+    .catch(() => undefined);
+  const marker = parseGcMarker(markerText ?? '');
+  if (!gcOverlapped(marker, startedAt)) return [];
+  const missing = await cache.missing(closure.map((info) => hashPartOf(info.path)));
+  const gone = new Set(closure.filter((info) => missing.has(hashPartOf(info.path))));
+  await forEachConcurrently(
+    closure.filter((info) => !gone.has(info)),
+    LOOKUP_CONCURRENCY,
+    async (info) => {
+      const text = await cache.getNarInfo(hashPartOf(info.path));
+      if (text === undefined) return void gone.add(info);
+      let url: string;
+      try {
+        url = parseNarInfo(text).url;
+      } catch {
+        return;
+      }
+      if (!(await fileExists(cache, url))) gone.add(info);
+    },
+  );
+  return closure.filter((info) => gone.has(info));
+}
