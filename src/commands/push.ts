@@ -1,12 +1,12 @@
 import type { Context, InputStream } from '../context.js';
 import { UserError } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
-import { queryClosure } from '../store/closure.js';
+import { queryClosure, requireValid } from '../store/closure.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
 import type { PushTally } from '../push/pipeline.js';
 import { stopCleanlyOnSignal } from '../push/interrupt.js';
 import { withBuildDeps } from '../push/build-deps.js';
-import { queryPathInfo, queryValidPaths } from '../store/path-info.js';
+import { queryPathInfo } from '../store/path-info.js';
 
 async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {
   if (stdin.isTTY) {
@@ -37,8 +37,8 @@ export async function run(
     if (!flags.withBuildDeps && flags.closure !== false) return queryClosure(paths, stopQuery.signal);
     // --with-build-deps adds each deriver's closure; --no-closure asks for the paths alone.
     const roots = flags.withBuildDeps
-      ? await withBuildDeps(await queryValidOrFail(paths), (line) => context.log(line))
-      : await queryValidOrFail(paths);
+      ? await withBuildDeps((await requireValid(paths), paths), (line) => context.log(line))
+      : (await requireValid(paths), paths);
     return queryPathInfo(roots, { recursive: flags.closure !== false });
   });
   const opening = import('../push/prepare.js').then(({ preparePush }) => preparePush(context, cacheName, flags));
@@ -58,18 +58,4 @@ export async function run(
     stopHandling();
     await prepared.cache.close?.();
   }
-}
-
-/** Asked first, and cheaply: `nix path-info` on an invalid path would go and query substituters. */
-async function queryValidOrFail(storePaths: string[]): Promise<string[]> {
-  const valid = new Set(await queryValidPaths(storePaths));
-  const invalid = storePaths.filter((path) => !valid.has(path));
-  if (invalid.length > 0) {
-    const more = invalid.length > 1 ? ` (and ${invalid.length - 1} more)` : '';
-    throw new UserError(
-      `${invalid[0]}${more} is not a valid path in the Nix store`,
-      'build or fetch it first (nix-build, nix-store --realise), then push',
-    );
-  }
-  return storePaths;
 }

@@ -3,7 +3,7 @@
 import type { PathInfo } from '../store/path-info.js';
 import { upstreamKeyOf } from '../store/upstream.js';
 import { excludedBy } from './exclude.js';
-import { formatBytes } from './progress.js';
+import { formatBytes } from '../util/quantities.js';
 
 export interface PathSelection {
   /** Signatures by these key names mark a path as served upstream; empty pushes everything. */

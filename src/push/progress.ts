@@ -1,5 +1,6 @@
 import type { Ora } from 'ora';
 import type { OutputStream } from '../context.js';
+import { formatBytes } from '../util/quantities.js';
 
 /** What the push pipeline reports as it goes; the command decides how it looks. */
 export interface Progress {
@@ -10,17 +11,6 @@ export interface Progress {
   narBytesRead?(bytes: number): void;
   log(line: string): void;
   finish(summaryLine: string): void;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
 /** Plain lines on stderr: CI logs and pipes get one line per pushed path, no escape codes. */

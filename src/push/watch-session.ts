@@ -3,7 +3,8 @@ import { queryValidPaths } from '../store/path-info.js';
 import { removeTrackedFilesSync } from '../util/temp-files.js';
 import { watchStore } from '../store/watch.js';
 import { pushPaths } from './pipeline.js';
-import { formatBytes, type Progress } from './progress.js';
+import type { Progress } from './progress.js';
+import { formatBytes } from '../util/quantities.js';
 import { PushQueue, type QueueTotals } from './watch-queue.js';
 import { filteredSummary } from './path-filter.js';
 

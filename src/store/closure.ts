@@ -23,7 +23,8 @@ export async function queryClosure(storePaths: string[], signal?: AbortSignal): 
   return closure;
 }
 
-async function requireValid(storePaths: string[]): Promise<void> {
+/** Asked first, and cheaply: `nix path-info` on an invalid path would go and query substituters. */
+export async function requireValid(storePaths: string[]): Promise<void> {
   const valid = new Set(await queryValidPaths(storePaths));
   const invalid = storePaths.filter((path) => !valid.has(path));
   if (invalid.length > 0) {
