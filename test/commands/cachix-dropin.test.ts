@@ -75,9 +75,9 @@ describe('token-only push: the service signs', () => {
     const tokenOnly = await world.run(['--host', double.url, 'push', 'self', path], { env: { CACHIX_AUTH_TOKEN: TOKEN } });
     expect(tokenOnly.code).toBe(1);
     expect(tokenOnly.stderr).toMatch(/cSig is required/);
-    const nothing = await world.run(['--host', double.url, 'push', 'managed', path]);
+    const nothing = await world.run(['--host', double.url, 'push', 'cachix:managed', path]);
     expect(nothing.code).toBe(1);
-    expect(nothing.stderr).toMatch(/^cachix: neither an auth token nor a signing key for managed$/m);
+    expect(nothing.stderr).toMatch(/^cachix: neither an auth token nor a signing key for cachix:managed$/m);
   });
 });
 

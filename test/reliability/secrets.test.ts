@@ -152,7 +152,7 @@ describe("the CLI's error reporter redacts whatever reaches it", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       'cachix: no signing key for http://alice:<redacted>@127.0.0.1:9/nokey\n' +
-        "  set CACHIX_SIGNING_KEY to the cache's secret key, or run: cachix generate-keypair http://alice:<redacted>@127.0.0.1:9/nokey\n",
+        "  set CACHIX_SIGNING_KEY to the cache's secret key, or register the cache with it: CACHIX_SIGNING_KEY=<its key> cachix create NAME --url http://alice:<redacted>@127.0.0.1:9/nokey\n",
     );
   });
 
