@@ -38,7 +38,10 @@ describe('a cache server that cannot be reached at all', () => {
   it('a name not in the config, with the cachix API host down', async () => {
     const result = await world.run(['--host', `http://127.0.0.1:${closedPort}`, 'use', 'not-configured']);
     expect(result.code).toBe(1);
-    expect(result.stderr.split('\n')[0]).toBe(`cachix: cannot reach the cachix API at http://127.0.0.1:${closedPort} (ECONNREFUSED)`);
+    // First the note that the name is being looked up on the cachix API, then the one error line.
+    const [note, error] = result.stderr.split('\n');
+    expect(note).toMatch(/^note: not-configured is not in .*; looking it up on http:\/\/127\.0\.0\.1:\d+/);
+    expect(error).toBe(`cachix: cannot reach the cachix API at http://127.0.0.1:${closedPort} (ECONNREFUSED)`);
     expect(result.stderr).toContain('cachix create');
   });
 });
