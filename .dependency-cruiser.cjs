@@ -9,7 +9,7 @@ const floors = [
   ['caches', '^src/caches/'],
   ['nixconf', '^src/nixconf/'],
   ['store', '^src/store/'],
-  ['config', '^src/(config|context|cachix-dhall|cachix-dhall-import)\\.ts$'],
+  ['config', '^src/(config|config-paths|context|cachix-dhall|cachix-dhall-import)\\.ts$'],
   ['nix', '^src/nix/'],
   ['netrc', '^src/netrc\\.ts$', 'util', '^src/util/'],
   ['errors', '^src/(errors|redact)\\.ts$'],

@@ -7,8 +7,6 @@
 // (an empty one carries its `: List { name : Text, secretKey : Text }` annotation), `--` and
 // `{- -}` comments. Anything else is one error line naming the file and line.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { xdgConfigHome } from './config.js';
 import { UserError } from './errors.js';
 import { registerSecret } from './redact.js';
 
@@ -26,10 +24,6 @@ export interface CachixDhallConfig {
 }
 
 /** Where cachix keeps it: getXdgDirectory XdgConfig "cachix" </> "cachix.dhall". */
-export function defaultCachixDhallPath(env = process.env): string {
-  return join(xdgConfigHome(env), 'cachix', 'cachix.dhall');
-}
-
 class DhallSyntaxError extends Error {
   constructor(
     readonly line: number,

@@ -1,6 +1,5 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import TOML from '@iarna/toml';
 import { describeFsError, UserError } from './errors.js';
 import { writeFileAtomically } from './util/atomic-write.js';
@@ -31,23 +30,6 @@ export interface Config {
   /** The cachix API host, when not https://cachix.org. */
   host?: string | undefined;
   caches: Record<string, CacheEntry>;
-}
-
-export function xdgConfigHome(env = process.env): string {
-  return env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config');
-}
-
-export function xdgDataHome(env = process.env): string {
-  return env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
-}
-
-export function defaultConfigPath(env = process.env): string {
-  return join(xdgConfigHome(env), 'cachix', 'config.toml');
-}
-
-/** Where `create` puts local file:// caches: `$XDG_DATA_HOME/cachix/caches/<name>`. */
-export function localCacheDir(name: string, env = process.env): string {
-  return join(xdgDataHome(env), 'cachix', 'caches', name);
 }
 
 /** A cache name: letters, digits, dots, dashes and underscores, starting with a letter or digit. */

@@ -1,5 +1,4 @@
-import { defaultCachixDhallPath } from './cachix-dhall.js';
-import { defaultConfigPath } from './config.js';
+import { defaultCachixDhallPath, defaultConfigPath } from './config-paths.js';
 import { DEFAULT_STORE_DIR } from './nix/store-path.js';
 
 // What every command gets: the global flags, the environment, where Nix keeps its store and its

@@ -2,18 +2,8 @@ import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  checkCacheName,
-  configPermissionWarning,
-  defaultConfigPath,
-  loadConfig,
-  localCacheDir,
-  saveConfig,
-  writeSecretFile,
-  xdgConfigHome,
-  xdgDataHome,
-  type Config,
-} from '../src/config.js';
+import { checkCacheName, configPermissionWarning, loadConfig, saveConfig, writeSecretFile, type Config } from '../src/config.js';
+import { defaultConfigPath, localCacheDir, xdgConfigHome, xdgDataHome } from '../src/config-paths.js';
 import { UserError } from '../src/errors.js';
 import { formatSigningKey, generateSigningKey } from '../src/nix/signing.js';
 

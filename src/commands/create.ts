@@ -1,7 +1,8 @@
 import { directoryAsCacheUrl } from '../caches/cache-location.js';
 import { cacheForUrl, looksLikeUrl, parseCacheUrl } from '../caches/open.js';
 import { formatNixCacheInfo } from '../nix/cache-info.js';
-import { checkCacheName, loadConfig, localCacheDir, saveConfig, type CacheEntry } from '../config.js';
+import { checkCacheName, loadConfig, saveConfig, type CacheEntry } from '../config.js';
+import { localCacheDir } from '../config-paths.js';
 import type { Context } from '../context.js';
 import { messageOf, UserError } from '../errors.js';
 import { formatPublicKey, formatSigningKey, generateSigningKey, parseSigningKey, publicKeyOf, type SigningKey } from '../nix/signing.js';

@@ -1,12 +1,10 @@
 import type { Context, InputStream } from '../context.js';
 import { UserError } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
-import { queryClosure, requireValid } from '../store/closure.js';
+import { listingOfPaths, queryClosure, requireValid } from '../store/closure.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
 import type { PushTally } from '../push/pipeline.js';
 import { stopCleanlyOnSignal } from '../push/interrupt.js';
-import { withBuildDeps } from '../push/build-deps.js';
-import { queryPathInfo } from '../store/path-info.js';
 
 async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {
   if (stdin.isTTY) {
@@ -35,11 +33,12 @@ export async function run(
   const stopQuery = new AbortController();
   const closureQuery = resolveStorePaths(given, context.storeDir).then(async (paths) => {
     if (!flags.withBuildDeps && flags.closure !== false) return queryClosure(paths, stopQuery.signal);
-    // --with-build-deps adds each deriver's closure; --no-closure asks for the paths alone.
-    const roots = flags.withBuildDeps
-      ? await withBuildDeps((await requireValid(paths), paths), (line) => context.log(line))
-      : (await requireValid(paths), paths);
-    return queryPathInfo(roots, { recursive: flags.closure !== false });
+    // --with-build-deps adds each deriver's closure; --no-closure lists the paths alone.
+    await requireValid(paths);
+    if (!flags.withBuildDeps) return listingOfPaths(paths);
+    const { withBuildDeps } = await import('../push/build-deps.js');
+    const roots = await withBuildDeps(paths, (line) => context.log(line));
+    return flags.closure === false ? listingOfPaths(roots) : queryClosure(roots, stopQuery.signal);
   });
   const opening = import('../push/prepare.js').then(({ preparePush }) => preparePush(context, cacheName, flags));
   // No reason to wait for Nix before saying what is wrong with the cache.

@@ -1,5 +1,6 @@
 import type { Context } from '../context.js';
-import { finishUnlessStopped, onStopSignals, startWatchSession, type StopSignal } from '../push/watch-session.js';
+import { finishUnlessStopped, startWatchSession } from '../push/watch-session.js';
+import { onStopSignals, type StopSignal } from '../push/stop-signals.js';
 import { preparePush, type PushFlags } from '../push/prepare.js';
 
 export async function run(context: Context, cacheName: string, flags: PushFlags): Promise<number> {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { xdgConfigHome } from '../config.js';
+import { xdgConfigHome } from '../config-paths.js';
 import { UserError } from '../errors.js';
 import { systemAllowsCache } from './untrusted.js';
 import { detectTrust, systemNixConfPath, type NixUser, type TrustVerdict } from './trust.js';

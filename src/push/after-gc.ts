@@ -9,7 +9,6 @@ import { parseNarInfo } from '../nix/narinfo.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { readLimited } from '../util/read-limited.js';
 import { LOOKUP_CONCURRENCY } from '../caches/cache.js';
-import type { PathInfo } from '../store/path-info.js';
 
 async function readSmall(stream: Readable | undefined): Promise<string | undefined> {
   if (!stream) return undefined;
@@ -26,7 +25,7 @@ async function fileExists(cache: BinaryCache, relative: string): Promise<boolean
 }
 
 /** The paths of `closure` that a gc overlapping the push since `startedAt` left without a narinfo or a NAR. */
-export async function pathsGoneDuringGc(cache: BinaryCache, closure: PathInfo[], startedAt: Date): Promise<PathInfo[]> {
+export async function pathsGoneDuringGc(cache: BinaryCache, closure: readonly string[], startedAt: Date): Promise<string[]> {
   // A marker that cannot be read (a server that refuses the name) means no gc of ours runs there.
   const markerText = await cache
     .getFile(GC_MARKER_FILE)
@@ -34,22 +33,22 @@ export async function pathsGoneDuringGc(cache: BinaryCache, closure: PathInfo[],
     .catch(() => undefined);
   const marker = parseGcMarker(markerText ?? '');
   if (!gcOverlapped(marker, startedAt)) return [];
-  const missing = await cache.missing(closure.map((info) => hashPartOf(info.path)));
-  const gone = new Set(closure.filter((info) => missing.has(hashPartOf(info.path))));
+  const missing = await cache.missing(closure.map(hashPartOf));
+  const gone = new Set(closure.filter((path) => missing.has(hashPartOf(path))));
   await forEachConcurrently(
-    closure.filter((info) => !gone.has(info)),
+    closure.filter((path) => !gone.has(path)),
     LOOKUP_CONCURRENCY,
-    async (info) => {
-      const text = await cache.getNarInfo(hashPartOf(info.path));
-      if (text === undefined) return void gone.add(info);
+    async (path) => {
+      const text = await cache.getNarInfo(hashPartOf(path));
+      if (text === undefined) return void gone.add(path);
       let url: string;
       try {
         url = parseNarInfo(text).url;
       } catch {
         return;
       }
-      if (!(await fileExists(cache, url))) gone.add(info);
+      if (!(await fileExists(cache, url))) gone.add(path);
     },
   );
-  return closure.filter((info) => gone.has(info));
+  return closure.filter((path) => gone.has(path));
 }

@@ -13,7 +13,8 @@ import { readMessages, send, type ClientMessage } from './daemon-protocol.js';
 import { claimSocket } from './daemon-socket.js';
 import type { PreparedPush } from './prepare.js';
 import type { QueueTotals } from './watch-queue.js';
-import { onStopSignals, STOP_SIGNALS, watchSummaryLine } from './watch-session.js';
+import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
+import { watchSummaryLine } from './watch-session.js';
 
 export interface RunningDaemon {
   socketPath: string;

@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { removeTrackedFilesSync } from '../util/temp-files.js';
 import type { PushTally } from './pipeline.js';
-import { onStopSignals, STOP_SIGNALS } from './watch-session.js';
+import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
 
 /**
  * Until the returned undo is called, SIGINT/SIGTERM remove this push's spool files, say how far

@@ -4,7 +4,8 @@ import type { BinaryCache } from '../caches/cache.js';
 import { UserError } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
 import type { SigningKey } from '../nix/signing.js';
-import { queryPathInfo, type PathInfo } from '../store/path-info.js';
+import type { PathInfo } from '../store/path-info.js';
+import { listingOfPaths, queryClosure, type ClosureListing } from '../store/closure.js';
 import type { CompressionMethod } from '../util/compression.js';
 import { SMALL_NAR_BYTES } from './nar-spool.js';
 import { discardSpooled, prepareNar, preparedSpooled } from './nar-upload.js';
@@ -76,27 +77,37 @@ export async function pushPaths(
   progress: Progress,
   tally?: PushTally,
 ): Promise<PushSummary> {
-  const fullClosure = storePaths.length === 0 ? [] : await queryPathInfo(storePaths, { recursive: options.closure !== false });
-  return pushClosure(cache, fullClosure, options, progress, tally);
+  const listing = options.closure === false ? listingOfPaths(storePaths) : await queryClosure(storePaths);
+  return pushClosure(cache, listing, options, progress, tally);
 }
 
-/** pushPaths for a closure already asked of Nix (the push command asks while it opens the cache). */
+/**
+ * pushPaths for a closure already listed (the push command lists it while it opens the cache).
+ * Only the paths the cache lacks are asked of Nix in full, and only they meet the upstream filter
+ * and --exclude: a path already in the cache is skipped whatever signed it.
+ */
 export async function pushClosure(
   cache: BinaryCache,
-  closure: PathInfo[],
+  closure: ClosureListing,
   options: PushOptions,
   progress: Progress,
   tally?: PushTally,
 ): Promise<PushSummary> {
   const startedAt = new Date();
-  const filtered = filterPaths(closure, options.selection);
-  const kept = filtered.kept;
-  const missingHashes = kept.length === 0 ? new Set<string>() : await cache.missing(kept.map((info) => hashPartOf(info.path)));
-  const toPush = kept.filter((info) => missingHashes.has(hashPartOf(info.path)));
-  const skipped = kept.length - toPush.length;
-  const summary: PushSummary = { pushed: 0, skipped, failed: 0, narBytes: 0, fileBytes: 0, ...filteredTotals(filtered) };
+  const missingHashes = closure.paths.length === 0 ? new Set<string>() : await cache.missing(closure.paths.map(hashPartOf));
+  const missingPaths = closure.paths.filter((path) => missingHashes.has(hashPartOf(path)));
+  const filtered = filterPaths(await closure.infos(missingPaths), options.selection);
+  const toPush = filtered.kept;
+  const summary: PushSummary = {
+    pushed: 0,
+    skipped: closure.paths.length - missingPaths.length,
+    failed: 0,
+    narBytes: 0,
+    fileBytes: 0,
+    ...filteredTotals(filtered),
+  };
   if (tally) tally.planned = toPush.length;
-  await warnUnmetReferences(cache, toPush, filtered, options.selection, (line) => progress.log(line));
+  await warnUnmetReferences(cache, toPush, new Set(closure.paths), filtered, options.selection, (line) => progress.log(line));
   progress.start(
     toPush.length,
     toPush.reduce((total, info) => total + info.narSize, 0),
@@ -104,9 +115,12 @@ export async function pushClosure(
   if (toPush.length > 0) await uploadInOrder(cache, toPush, options, progress, summary, tally);
   if (toPush.length > 0) {
     // A gc overlapping this push may have deleted a NAR as we wrote it again: upload those once more.
-    const again = await pathsGoneDuringGc(cache, kept, startedAt);
-    summary.skipped -= again.filter((info) => !missingHashes.has(hashPartOf(info.path))).length;
-    if (again.length > 0) await uploadInOrder(cache, again, options, progress, summary, tally);
+    const gone = await pathsGoneDuringGc(cache, closure.paths, startedAt);
+    if (gone.length > 0) {
+      const again = filterPaths(await closure.infos(gone), options.selection).kept;
+      summary.skipped -= again.filter((info) => !missingHashes.has(hashPartOf(info.path))).length;
+      if (again.length > 0) await uploadInOrder(cache, again, options, progress, summary, tally);
+    }
   }
   return summary;
 }

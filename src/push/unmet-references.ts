@@ -11,15 +11,14 @@ import type { FilteredPaths, PathSelection } from './path-filter.js';
 export async function warnUnmetReferences(
   cache: BinaryCache,
   toPush: readonly PathInfo[],
+  listed: ReadonlySet<string>,
   filtered: FilteredPaths,
   selection: PathSelection | undefined,
   log: (line: string) => void,
 ): Promise<void> {
-  const inSelection = new Set([...filtered.kept, ...filtered.upstream].map((info) => info.path));
   const excluded = new Set(filtered.excluded.map((info) => info.path));
   const outside = new Set<string>();
-  for (const info of toPush)
-    for (const reference of info.references) if (!inSelection.has(reference) && !excluded.has(reference)) outside.add(reference);
+  for (const info of toPush) for (const reference of info.references) if (!listed.has(reference)) outside.add(reference);
   // Only --no-closure leaves references outside the set; those signed upstream need no warning.
   const reasons = new Map<string, string>([...excluded].map((path) => [path, 'excluded by --exclude']));
   if (outside.size > 0) {

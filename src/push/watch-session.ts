@@ -7,11 +7,9 @@ import type { Progress } from './progress.js';
 import { formatBytes } from '../util/quantities.js';
 import { PushQueue, type QueueTotals } from './watch-queue.js';
 import { filteredSummary } from './path-filter.js';
+import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
 
 /** Exit codes for being stopped at once by a second signal, as shells report them (128 + n). */
-export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
-export type StopSignal = keyof typeof STOP_SIGNALS;
-
 /** A store watcher feeding a push queue: the part watch-store and watch-exec share. */
 export interface WatchSession {
   storeDir: string;
@@ -50,18 +48,6 @@ export function startWatchSession(prepared: PreparedPush, storeDir: string): Wat
 export function watchSummaryLine(totals: QueueTotals): string {
   const failed = totals.failed > 0 ? `; ${totals.failed} could not be pushed` : '';
   return `pushed ${totals.pushed} paths (${formatBytes(totals.fileBytes)})${failed}${filteredSummary(totals)}`;
-}
-
-/** Calls `handler` on every SIGINT or SIGTERM (which then no longer end the process); returns the undo. */
-export function onStopSignals(handler: (signal: StopSignal) => void): () => void {
-  const listeners = (Object.keys(STOP_SIGNALS) as StopSignal[]).map((signal) => {
-    const listener = (): void => handler(signal);
-    process.on(signal, listener);
-    return [signal, listener] as const;
-  });
-  return () => {
-    for (const [signal, listener] of listeners) process.off(signal, listener);
-  };
 }
 
 /**

@@ -1,26 +1,67 @@
-// The closure of the paths a user named, with what Nix records of each: the first thing every
-// push needs, and for a push that finds everything already in the cache nearly all it does.
+// The closure of the paths a user named: the first thing every push needs, and for a push that
+// finds everything already in the cache nearly all it does. So it comes in two steps: the paths
+// alone (`nix-store -qR`, cheap), then Nix's record of only those the cache turns out to lack.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { UserError } from '../errors.js';
-import { queryPathInfo, queryValidPaths, type PathInfo } from './path-info.js';
+import { nixFailure, queryPathInfo, queryValidPaths, ARGS_PER_CALL, type PathInfo } from './path-info.js';
+
+const execFileAsync = promisify(execFile);
+
+/** A set of store paths, listed; Nix's record of any of them on request. */
+export interface ClosureListing {
+  paths: string[];
+  infos(paths: string[]): Promise<PathInfo[]>;
+}
+
+/** A listing of paths whose records are already in hand. */
+export function listingOf(infos: readonly PathInfo[]): ClosureListing {
+  const byPath = new Map(infos.map((info) => [info.path, info]));
+  return {
+    paths: [...byPath.keys()],
+    infos: async (paths) => paths.map((path) => byPath.get(path)).filter((info): info is PathInfo => info !== undefined),
+  };
+}
 
 /**
- * Checks the paths are valid and asks for their closure at the same time: the check exists
- * because `nix path-info` of an invalid path would go and ask the substituters, so the closure
- * query is stopped as soon as the check finds one, and waits for nothing otherwise.
+ * The closure of `storePaths`. An invalid path fails with the validity check's message: that
+ * check runs only then, since `nix-store -qR` refuses invalid paths without asking substituters.
  */
-export async function queryClosure(storePaths: string[], signal?: AbortSignal): Promise<PathInfo[]> {
-  if (storePaths.length === 0) return [];
-  const stop = new AbortController();
-  const closure = queryPathInfo(storePaths, { recursive: true, signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal });
-  // Its failure is reported through the validity check below when the paths are invalid.
-  closure.catch(() => undefined);
-  try {
-    await requireValid(storePaths);
-  } catch (error) {
-    stop.abort();
-    throw error;
+export async function queryClosure(storePaths: string[], signal?: AbortSignal): Promise<ClosureListing> {
+  if (storePaths.length === 0) return listingOf([]);
+  const paths = new Set<string>();
+  for (let start = 0; start < storePaths.length; start += ARGS_PER_CALL) {
+    const batch = storePaths.slice(start, start + ARGS_PER_CALL);
+    let stdout: string;
+    try {
+      ({ stdout } = await execFileAsync('nix-store', ['--query', '--requisites', ...batch], {
+        maxBuffer: 1 << 30,
+        encoding: 'utf8',
+        signal,
+      }));
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      await requireValid(batch);
+      throw nixFailure(error, batch);
+    }
+    for (const line of stdout.split('\n')) if (line) paths.add(line);
   }
-  return closure;
+  const closure = [...paths];
+  return {
+    paths: closure,
+    // Most of a closure: one recursive query from the roots costs less than thousands of arguments.
+    infos: async (wanted) => {
+      if (wanted.length === 0) return [];
+      if (wanted.length * 2 < closure.length) return queryPathInfo(wanted);
+      const want = new Set(wanted);
+      return (await queryPathInfo(storePaths, { recursive: true })).filter((info) => want.has(info.path));
+    },
+  };
+}
+
+/** A listing of exactly these paths, not their closures (--no-closure). */
+export function listingOfPaths(storePaths: string[]): ClosureListing {
+  return { paths: [...new Set(storePaths)], infos: (wanted) => queryPathInfo(wanted) };
 }
 
 /** Asked first, and cheaply: `nix path-info` on an invalid path would go and query substituters. */

@@ -11,9 +11,9 @@ const execFileAsync = promisify(execFile);
 
 const NIX = ['--extra-experimental-features', 'nix-command'];
 /** Stay far below the kernel's argument limit when a closure has tens of thousands of paths. */
-const ARGS_PER_CALL = 2000;
+export const ARGS_PER_CALL = 2000;
 
-function nixFailure(error: unknown, paths: string[]): UserError {
+export function nixFailure(error: unknown, paths: string[]): UserError {
   const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
   if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
     return new UserError('cannot run nix: it is not on PATH', 'install Nix (https://nixos.org/download) or fix PATH');
