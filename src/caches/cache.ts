@@ -51,6 +51,8 @@ export interface NarUpload {
   compression: string;
   /** The compressed NAR spooled on local disk; `open()` reads it. A file cache renames it in place. */
   localPath: string;
+  /** Set by a cache that took the file at localPath into itself (a file cache renames it): nothing is left to remove. */
+  taken?: boolean;
   open(): Readable;
 }
 

@@ -97,6 +97,7 @@ export class FileCache implements BinaryCache {
       if (dirname(narPath) !== this.spoolDirectory) await mkdir(dirname(narPath), { recursive: true });
       if (dirname(nar.localPath) === dirname(narPath)) {
         renameSync(nar.localPath, narPath);
+        nar.taken = true;
       } else {
         const temporary = `${narPath}${temporaryName()}`;
         try {

@@ -47,13 +47,14 @@ export async function run(
   if (cacheSide.status === 'rejected') throw cacheSide.reason;
   const prepared = cacheSide.value;
   const tally: PushTally = { planned: 0, pushed: 0 };
-  const stopHandling = stopCleanlyOnSignal(tally, context);
+  const stopHandling = stopCleanlyOnSignal(tally, context, () => prepared.progress.flush?.());
   try {
     if (pathSide.status === 'rejected') throw pathSide.reason;
     const { pushClosure, summaryLine } = await import('../push/pipeline.js');
     const summary = await pushClosure(prepared.cache, pathSide.value, prepared.pushOptions, prepared.progress, tally);
     prepared.progress.finish(summaryLine(summary, prepared.cache.description));
   } finally {
+    prepared.progress.flush?.();
     stopHandling();
     await prepared.cache.close?.();
   }

@@ -8,9 +8,10 @@ import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
  * it got and exit (130/143). What is in the cache stays consistent: a narinfo is only ever
  * written after its NAR, so the next push uploads exactly the rest.
  */
-export function stopCleanlyOnSignal(tally: PushTally, context: Pick<Context, 'stderr'>): () => void {
+export function stopCleanlyOnSignal(tally: PushTally, context: Pick<Context, 'stderr'>, flushProgress?: () => void): () => void {
   return onStopSignals((signal) => {
     removeTrackedFilesSync();
+    flushProgress?.();
     context.stderr.write(`\ninterrupted: ${tally.pushed} of ${tally.planned} paths pushed; run again to finish\n`);
     process.exit(STOP_SIGNALS[signal]);
   });

@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, unlinkSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NarUpload } from '../caches/cache.js';
@@ -106,7 +106,11 @@ function preparedAt(localPath: string, narInfo: NarInfo, fileSize: number): Prep
     open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
   };
   trackTemporaryFile(localPath);
-  return { upload, narInfo, cleanup: async () => (removeIfPresent(localPath), forgetTemporaryFile(localPath)) };
+  const cleanup = async (): Promise<void> => {
+    if (!upload.taken) removeIfPresent(localPath);
+    forgetTemporaryFile(localPath);
+  };
+  return { upload, narInfo, cleanup };
 }
 
 function signedNarInfo(info: PathInfo, narUrl: string, spooled: Spooled, options: NarOptions): NarInfo {
@@ -132,9 +136,7 @@ function signedNarInfo(info: PathInfo, narUrl: string, spooled: Spooled, options
   return { ...unsigned, sigs: [ours, ...others] };
 }
 
-/** A file cache has usually renamed the spool file away already: then there is nothing to do. */
 function removeIfPresent(path: string): void {
-  if (!existsSync(path)) return; // the usual case for a file cache: a stat, not a thrown ENOENT
   try {
     unlinkSync(path);
   } catch {
