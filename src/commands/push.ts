@@ -3,7 +3,7 @@ import { UserError } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
 import { listingOfPaths, queryClosure, requireValid } from '../store/closure.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
-import type { PushTally } from '../push/pipeline.js';
+import type { PushTally } from '../push/push-options.js';
 import { stopCleanlyOnSignal } from '../push/interrupt.js';
 
 async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {

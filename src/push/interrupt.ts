@@ -1,6 +1,6 @@
 import type { Context } from '../context.js';
 import { removeTrackedFilesSync } from '../util/temp-files.js';
-import type { PushTally } from './pipeline.js';
+import type { PushTally } from './push-options.js';
 import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
 
 /**

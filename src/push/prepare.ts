@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 import type { SigningKey } from '../nix/signing.js';
 import { checkCachixCompressionLevel, checkCompressionLevel, type CompressionMethod } from '../util/compression.js';
-import type { PushOptions } from './pipeline.js';
+import type { PushOptions } from './push-options.js';
 import { createProgress, type Progress } from './progress.js';
 import { isCachixApiCache, resolveSigningKey } from './signing-key.js';
 import { upstreamKeyNames } from '../store/upstream.js';

@@ -1,7 +1,7 @@
 import { messageOf } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { RecentSet } from '../util/recent-set.js';
-import type { PushSummary } from './pipeline.js';
+import type { PushSummary } from './push-options.js';
 import { addFilteredTotals } from './path-filter.js';
 
 export interface PushQueueOptions {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PushSummary } from '../../src/push/pipeline.js';
+import type { PushSummary } from '../../src/push/push-options.js';
 import { PushQueue } from '../../src/push/watch-queue.js';
 import { queryValidPaths } from '../../src/store/path-info.js';
 import { candidateBaseName, watchStore, type StoreWatcher } from '../../src/store/watch.js';

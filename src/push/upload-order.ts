@@ -1,0 +1,186 @@
+// Uploads the paths a cache lacks in dependency order: small NARs prepared on a worker pool ahead
+// of the uploads, large ones compressed and uploaded one at a time beside them.
+import { mkdir } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import type { BinaryCache } from '../caches/cache.js';
+import { UserError } from '../errors.js';
+import type { PathInfo } from '../store/path-info.js';
+import { SMALL_NAR_BYTES } from './nar-spool.js';
+import { discardSpooled, prepareNar, preparedSpooled } from './nar-upload.js';
+import { PreparedWindow, plainNarOptions, SMALL_POOL_MIN_PATHS, smallNarWorkers } from './small-nar-window.js';
+import { SmallNarPool, type SmallNar } from './small-nar-pool.js';
+import { narSourceOf } from './nar-source.js';
+import type { Progress } from './progress.js';
+import { Semaphore } from '../util/semaphore.js';
+import { sweepStaleSpoolFiles } from './spool-sweep.js';
+import type { PushOptions, PushSummary, PushTally } from './push-options.js';
+
+/**
+ * Large NARs: compressing is CPU-bound in zstd's own threads, which already use every core, so
+ * one is compressed at a time; a second would only add memory. Uploading is network-bound and
+ * runs beside the next compression, one at a time too, since a multipart upload holds its part
+ * buffers. Small NARs run beside both, up to --jobs.
+ */
+const LARGE_COMPRESSIONS_AT_ONCE = 1;
+const LARGE_UPLOADS_AT_ONCE = 1;
+
+export async function uploadInOrder(
+  cache: BinaryCache,
+  toPush: PathInfo[],
+  options: PushOptions,
+  progress: Progress,
+  summary: PushSummary,
+  tally: PushTally | undefined,
+): Promise<void> {
+  const pending = new Map(toPush.map((info) => [info.path, info]));
+  const waitingOn = new Map<string, number>();
+  const dependents = new Map<string, string[]>();
+  for (const info of toPush) {
+    const needed = info.references.filter((reference) => reference !== info.path && pending.has(reference));
+    waitingOn.set(info.path, needed.length);
+    for (const reference of needed) {
+      const list = dependents.get(reference);
+      if (list) list.push(info.path);
+      else dependents.set(reference, [info.path]);
+    }
+  }
+  const isSmall = (info: PathInfo): boolean => info.narSize <= SMALL_NAR_BYTES;
+  const largeCompressions = new Semaphore(LARGE_COMPRESSIONS_AT_ONCE);
+  const largeUploads = new Semaphore(LARGE_UPLOADS_AT_ONCE);
+  const spoolDirectory = cache.spoolDirectory ?? tmpdir();
+  await mkdir(spoolDirectory, { recursive: true });
+  await sweepStaleSpoolFiles(spoolDirectory);
+  const zstdWorkers = Math.max(1, availableParallelism());
+  const smallCount = toPush.reduce((count, info) => count + (isSmall(info) ? 1 : 0), 0);
+  // A server that signs and compresses (uploadNarSource) gets the NAR as dumped: nothing to prepare.
+  const signingKey = cache.uploadNarSource ? undefined : options.signingKey;
+  const pool =
+    signingKey && smallCount >= SMALL_POOL_MIN_PATHS
+      ? new SmallNarPool(smallNarWorkers(), plainNarOptions({ ...options, signingKey }, spoolDirectory))
+      : undefined;
+  const window = new PreparedWindow();
+  const readyToPrepare: PathInfo[] = [];
+  const readyToUpload: Array<{ info: PathInfo; small?: SmallNar }> = [];
+  const becameReady = (info: PathInfo): void => {
+    if (pool && isSmall(info)) readyToPrepare.push(info);
+    else readyToUpload.push({ info });
+  };
+  for (const info of toPush) if (waitingOn.get(info.path) === 0) becameReady(info);
+  let firstError: unknown;
+  let running = 0;
+  let preparing = 0;
+
+  try {
+    await new Promise<void>((resolveAll) => {
+      const fail = (error: unknown): void => {
+        summary.failed++;
+        firstError ??= error;
+      };
+      const startMore = (): void => {
+        // Small paths are prepared on the pool ahead of the uploads, within a bounded window.
+        while (firstError === undefined && readyToPrepare.length > 0 && window.admits(readyToPrepare[0]!)) {
+          const info = readyToPrepare.shift()!;
+          window.add(info);
+          preparing++;
+          void pool!.prepare(info).then(
+            (small) => {
+              preparing--;
+              readyToUpload.push({ info, small });
+              startMore();
+            },
+            (error: unknown) => {
+              preparing--;
+              window.remove(info);
+              fail(error);
+              startMore();
+            },
+          );
+        }
+        while (firstError === undefined && running < options.jobs && readyToUpload.length > 0) {
+          const { info, small } = readyToUpload.shift()!;
+          running++;
+          void pushOne(info, small).then(
+            () => {
+              running--;
+              window.remove(info);
+              for (const dependent of dependents.get(info.path) ?? []) {
+                const left = waitingOn.get(dependent)! - 1;
+                waitingOn.set(dependent, left);
+                if (left === 0) becameReady(pending.get(dependent)!);
+              }
+              startMore();
+            },
+            (error: unknown) => {
+              running--;
+              window.remove(info);
+              fail(error);
+              startMore();
+            },
+          );
+        }
+        if (running === 0 && preparing === 0) resolveAll();
+      };
+      startMore();
+    });
+  } finally {
+    await pool?.close();
+    // Spooled by the pool but never uploaded, because a failure stopped the push.
+    for (const { small } of readyToUpload.splice(0)) if (small) discardSpooled(small.localPath);
+  }
+  if (firstError !== undefined) {
+    const unpushed = toPush.length - summary.pushed;
+    if (firstError instanceof UserError)
+      throw new UserError(
+        firstError.message,
+        firstError.hint ?? `${unpushed} paths were not pushed; run the push again once fixed`,
+        firstError.exitCode,
+      );
+    throw firstError;
+  }
+
+  async function pushOne(info: PathInfo, small?: SmallNar): Promise<void> {
+    const large = info.narSize > SMALL_NAR_BYTES;
+    let streamedBytes = 0;
+    const onNarBytes = (bytes: number): void => {
+      streamedBytes += bytes;
+      progress.narBytesRead?.(bytes);
+    };
+    if (cache.uploadNarSource) {
+      // The server compresses and signs: it gets the NAR as dumped, streamed, never spooled.
+      const source = narSourceOf(info, { omitDeriver: options.omitDeriver, onNarBytes });
+      const sent = await whileHolding(large ? largeUploads : undefined, () => cache.uploadNarSource!(source));
+      summary.pushed++;
+      summary.narBytes += info.narSize;
+      summary.fileBytes += sent.sentBytes;
+      progress.pathDone(info.path, info.narSize, sent.sentBytes, streamedBytes);
+      return;
+    }
+    // Without a key (a token-only cachix push) the narinfo goes unsigned and the service signs it;
+    // preparePush has made sure every other cache has one.
+    const prepared = small
+      ? preparedSpooled(small.localPath, small.narInfo, small.fileSize)
+      : await whileHolding(large ? largeCompressions : undefined, () =>
+          prepareNar(info, { ...options, signingKey: options.signingKey, zstdWorkers, onNarBytes }, spoolDirectory),
+        );
+    try {
+      await whileHolding(large ? largeUploads : undefined, () => cache.upload(prepared.upload, prepared.narInfo));
+    } finally {
+      await prepared.cleanup();
+    }
+    summary.pushed++;
+    if (tally) tally.pushed = summary.pushed;
+    summary.narBytes += info.narSize;
+    summary.fileBytes += prepared.upload.fileSize;
+    progress.pathDone(info.path, info.narSize, prepared.upload.fileSize, streamedBytes);
+  }
+}
+
+async function whileHolding<T>(semaphore: Semaphore | undefined, work: () => Promise<T>): Promise<T> {
+  if (!semaphore) return work();
+  await semaphore.acquire();
+  try {
+    return await work();
+  } finally {
+    semaphore.release();
+  }
+}
