@@ -20,12 +20,7 @@ export async function startUp(): Promise<void> {
     return median(walls);
   });
   timings.push({ name: 'start-up: `cachix --help` (median of 10)', wallMs: help });
-  targets.push({
-    name: 'start-up: `cachix --help`',
-    measured: seconds(help),
-    goal: `< ${seconds(GOALS.helpMs)}`,
-    pass: help === undefined ? undefined : help < GOALS.helpMs,
-  });
+  startUpTarget('start-up: `cachix --help`', help, bare, GOALS.helpMs);
 
   const tiny = await step('add a tiny path for push start-up (nix-store --add)', async () => {
     const file = join(workDir(), 'cachix-bench-startup.txt');
@@ -57,10 +52,21 @@ export async function startUp(): Promise<void> {
     return median(walls);
   });
   timings.push({ name: 'start-up: `cachix push` of one already-pushed path (median of 5)', wallMs: pushed });
+  startUpTarget('start-up: `cachix push` of one path already in the cache', pushed, bare, GOALS.pushOneMs);
+}
+
+/**
+ * The goals were set where `node -e 0` took NODE_FLOOR_AT_GOAL_MS; on a slower or busier machine
+ * Node's own start moves every time, so the verdict is on what we add above it, printed beside
+ * the absolute time.
+ */
+function startUpTarget(name: string, wallMs: number | undefined, nodeMs: number | undefined, goalMs: number): void {
+  const allowance = goalMs - GOALS.nodeFloorAtGoalMs;
+  const above = wallMs !== undefined && nodeMs !== undefined ? wallMs - nodeMs : undefined;
   targets.push({
-    name: 'start-up: `cachix push` of one path already in the cache',
-    measured: seconds(pushed),
-    goal: `< ${seconds(GOALS.pushOneMs)}`,
-    pass: pushed === undefined ? undefined : pushed < GOALS.pushOneMs,
+    name: `${name}: time above \`node -e 0\` (ours ${seconds(wallMs)}, node ${seconds(nodeMs)})`,
+    measured: seconds(above),
+    goal: `≤ ${seconds(allowance)} (${seconds(goalMs)} where node took ${seconds(GOALS.nodeFloorAtGoalMs)})`,
+    pass: above === undefined ? undefined : above <= allowance,
   });
 }
