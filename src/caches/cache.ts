@@ -68,6 +68,11 @@ export interface BinaryCache {
    * inside itself, so that storing a NAR is a rename, not a copy. Default: the OS temp dir.
    */
   readonly spoolDirectory?: string;
+  /**
+   * A cache in a local folder: a NAR named `narUrl` lives at `narRoot/narUrl`, and one the
+   * pipeline already put there (complete, renamed in) is not moved again by upload().
+   */
+  readonly narRoot?: string;
   info(): Promise<CacheInfo>;
   /** Of these store path hash parts, the ones the cache has no narinfo for. */
   missing(hashParts: readonly string[]): Promise<Set<string>>;

@@ -42,10 +42,12 @@ function fileErrorToUser(error: unknown, root: string): never {
 export class FileCache implements BinaryCache {
   readonly description: string;
   readonly spoolDirectory: string;
+  readonly narRoot: string;
 
   constructor(readonly root: string) {
     this.description = pathToFileURL(root).href;
     this.spoolDirectory = join(root, 'nar');
+    this.narRoot = root;
   }
 
   static fromUrl(url: URL): FileCache {
@@ -95,7 +97,9 @@ export class FileCache implements BinaryCache {
     const narPath = join(this.root, nar.narUrl);
     try {
       if (dirname(narPath) !== this.spoolDirectory) await mkdir(dirname(narPath), { recursive: true });
-      if (dirname(nar.localPath) === dirname(narPath)) {
+      if (nar.localPath === narPath) {
+        nar.taken = true;
+      } else if (dirname(nar.localPath) === dirname(narPath)) {
         renameSync(nar.localPath, narPath);
         nar.taken = true;
       } else {

@@ -1,4 +1,4 @@
-import { createReadStream, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NarUpload } from '../caches/cache.js';
@@ -68,9 +68,23 @@ export function writeSpoolFile(compressed: Buffer, compression: CompressionMetho
   return localPath;
 }
 
-/** A NAR a small-NAR worker already checked, signed and spooled: ready to upload. */
-export function preparedSpooled(localPath: string, narInfo: NarInfo, fileSize: number): PreparedNar {
-  return preparedAt(localPath, narInfo, fileSize);
+/** Renames a spooled NAR to its final name in a local cache; a failed rename removes the spool file. */
+export function placeSpooled(spooled: string, finalPath: string, spoolDirectory: string): string {
+  try {
+    renameSync(spooled, finalPath);
+  } catch (error) {
+    removeIfPresent(spooled);
+    throw spoolErrorToUser(error, spoolDirectory);
+  }
+  return finalPath;
+}
+
+/**
+ * A NAR a small-NAR worker already checked and spooled: ready to upload. One it already `placed`
+ * under its final name in a local cache is never removed: a narinfo of another push may name it.
+ */
+export function preparedSpooled(localPath: string, narInfo: NarInfo, fileSize: number, placed = false): PreparedNar {
+  return preparedAt(localPath, narInfo, fileSize, placed);
 }
 
 /** Removes a spooled NAR that will not be uploaded after all (a push stopped by a failure). */
@@ -96,19 +110,20 @@ function spoolPath(spoolDirectory: string, compression: CompressionMethod): stri
   return join(spoolDirectory, `${temporaryName()}.nar${COMPRESSION_EXTENSION[compression]}`);
 }
 
-function preparedAt(localPath: string, narInfo: NarInfo, fileSize: number): PreparedNar {
+function preparedAt(localPath: string, narInfo: NarInfo, fileSize: number, placed = false): PreparedNar {
   const upload: NarUpload = {
     narUrl: narInfo.url,
     fileSize,
     fileHashBase32: narInfo.url.slice('nar/'.length, narInfo.url.indexOf('.')),
     compression: narInfo.compression,
     localPath,
+    taken: placed,
     open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
   };
-  trackTemporaryFile(localPath);
+  if (!placed) trackTemporaryFile(localPath);
   const cleanup = async (): Promise<void> => {
     if (!upload.taken) removeIfPresent(localPath);
-    forgetTemporaryFile(localPath);
+    if (!placed) forgetTemporaryFile(localPath);
   };
   return { upload, narInfo, cleanup };
 }
@@ -128,11 +143,13 @@ function signedNarInfo(info: PathInfo, narUrl: string, spooled: Spooled, options
     ca: info.ca,
   };
   // The server signs (token-only cachix push), and its API carries one signature: send none.
-  if (!options.signingKey) return unsigned;
-  const ours = signFingerprint(options.signingKey, narInfoFingerprint(unsigned));
-  // Signatures the path already carries (e.g. cache.nixos.org's) stay valid and travel along, as with nix copy.
-  const keyName = options.signingKey.name;
-  const others = info.sigs.filter((sig) => !sig.startsWith(`${keyName}:`));
+  return options.signingKey ? withSignature(unsigned, info, options.signingKey) : unsigned;
+}
+
+/** The narinfo signed with `key`; signatures the path already carries (e.g. cache.nixos.org's) stay valid and travel along, as with nix copy. */
+export function withSignature(unsigned: NarInfo, info: PathInfo, key: SigningKey): NarInfo {
+  const ours = signFingerprint(key, narInfoFingerprint(unsigned));
+  const others = info.sigs.filter((sig) => !sig.startsWith(`${key.name}:`));
   return { ...unsigned, sigs: [ours, ...others] };
 }
 

@@ -6,12 +6,15 @@ import type { NarInfo } from '../nix/narinfo.js';
 import type { PathInfo } from '../store/path-info.js';
 import type { NarOptions } from './nar-upload.js';
 
+/** What a worker is told once: how to compress, where to spool, and for a local cache where NARs go. */
+export type SmallNarOptions = NarOptions & { spoolDirectory: string; narRoot?: string | undefined };
+
 export interface SmallNarRequest {
   info: PathInfo;
 }
 
 export type SmallNarResult =
-  | { kind: 'ready'; narInfo: NarInfo; localPath: string; fileSize: number }
+  | { kind: 'ready'; narInfo: NarInfo; localPath: string; fileSize: number; placed: boolean }
   | { kind: 'too-large' }
   | { kind: 'failed'; message: string; hint: string | undefined; user: boolean };
 
@@ -20,8 +23,11 @@ export interface SmallNarReply {
   results: SmallNarResult[];
 }
 
-/** A prepared small NAR, spooled at localPath, or undefined when it must be streamed after all. */
-export type SmallNar = { narInfo: NarInfo; localPath: string; fileSize: number } | undefined;
+/**
+ * A prepared small NAR at localPath (`placed`: already under its final name in a local cache), or
+ * undefined when it must be streamed after all.
+ */
+export type SmallNar = { narInfo: NarInfo; localPath: string; fileSize: number; placed: boolean } | undefined;
 
 interface Waiting {
   info: PathInfo;
@@ -48,7 +54,7 @@ export class SmallNarPool {
 
   constructor(
     private readonly size: number,
-    private readonly options: NarOptions & { spoolDirectory: string },
+    private readonly options: SmallNarOptions,
   ) {}
 
   /** Resolves once this path's NAR is ready in memory; paths asked for together go out in batches. */
@@ -123,7 +129,8 @@ export class SmallNarPool {
 
 function settle(waiting: Waiting, result: SmallNarResult | undefined): void {
   if (!result) return waiting.reject(new Error(`a small-NAR worker answered nothing for ${waiting.info.path}`));
-  if (result.kind === 'ready') return waiting.resolve({ narInfo: result.narInfo, localPath: result.localPath, fileSize: result.fileSize });
+  if (result.kind === 'ready')
+    return waiting.resolve({ narInfo: result.narInfo, localPath: result.localPath, fileSize: result.fileSize, placed: result.placed });
   if (result.kind === 'too-large') return waiting.resolve(undefined);
   waiting.reject(result.user ? new UserError(result.message, result.hint) : new Error(result.message));
 }

@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os';
 import type { PathInfo } from '../store/path-info.js';
 import type { NarOptions } from './nar-upload.js';
+import type { SmallNarOptions } from './small-nar-pool.js';
 
 /** Below this many small paths, starting worker threads costs more than it saves. */
 export const SMALL_POOL_MIN_PATHS = 64;
@@ -46,9 +47,11 @@ export class PreparedWindow {
 export function plainNarOptions(
   options: Omit<NarOptions, 'zstdWorkers' | 'onNarBytes'>,
   spoolDirectory: string,
-): NarOptions & { spoolDirectory: string } {
+  narRoot: string | undefined,
+): SmallNarOptions {
   return {
     spoolDirectory,
+    narRoot,
     compression: options.compression,
     compressionLevel: options.compressionLevel,
     zstdWorkers: 1,

@@ -1,15 +1,16 @@
 // Runs in a small-NAR worker thread: for each path of a batch, dumps the NAR, hashes it, checks
-// it against Nix's record, compresses it, hashes the result, signs the narinfo and spools the
-// compressed NAR, so that for thousands of tiny paths every core works while the main thread
-// only puts them in the cache, in order.
+// it against Nix's record, compresses it, hashes the result and spools the compressed NAR (into
+// a local cache, under its final name), so that for thousands of tiny paths every core works
+// while the main thread signs the narinfos and writes them, in order.
 import { parentPort, workerData } from 'node:worker_threads';
 import { UserError } from '../errors.js';
-import { checkedNarInfo, writeSpoolFile, type NarOptions } from './nar-upload.js';
+import { join } from 'node:path';
+import { checkedNarInfo, placeSpooled, writeSpoolFile } from './nar-upload.js';
 import { compressSmall, spooledFromMemory } from './nar-spool.js';
-import type { SmallNarReply, SmallNarRequest, SmallNarResult } from './small-nar-pool.js';
+import type { SmallNarOptions, SmallNarReply, SmallNarRequest, SmallNarResult } from './small-nar-pool.js';
 
 const port = parentPort!;
-const { spoolDirectory, ...options } = workerData as NarOptions & { spoolDirectory: string };
+const { spoolDirectory, narRoot, ...options } = workerData as SmallNarOptions;
 
 async function prepare(request: SmallNarRequest): Promise<SmallNarResult> {
   try {
@@ -19,8 +20,12 @@ async function prepare(request: SmallNarRequest): Promise<SmallNarResult> {
     const narInfo = checkedNarInfo(request.info, spooledFromMemory(small), options);
     // Written here, not on the main thread: there, each file costs a few syscalls of the time
     // it has for putting NARs in place and writing narinfos in order.
-    const localPath = writeSpoolFile(small.compressed, options.compression, spoolDirectory);
-    return { kind: 'ready', narInfo, localPath, fileSize: small.compressed.length };
+    const spooled = writeSpoolFile(small.compressed, options.compression, spoolDirectory);
+    if (!narRoot) return { kind: 'ready', narInfo, localPath: spooled, fileSize: small.compressed.length, placed: false };
+    // A local cache: the NAR goes under its final name here, complete, by rename; its narinfo
+    // still comes later, from the main thread, in dependency order.
+    const localPath = placeSpooled(spooled, join(narRoot, narInfo.url), spoolDirectory);
+    return { kind: 'ready', narInfo, localPath, fileSize: small.compressed.length, placed: true };
   } catch (error) {
     const hint = error instanceof UserError ? error.hint : undefined;
     return { kind: 'failed', message: (error as Error).message, hint, user: error instanceof UserError };
