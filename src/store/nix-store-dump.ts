@@ -4,15 +4,15 @@ import { UserError } from '../errors.js';
 
 // `nix-store --dump PATH`, Nix's own walk, as a stream. Ours (nar-dump.ts) goes through Node's
 // bindings for every readdir, open, fstat, read and close, about 10 µs of CPU per entry more than
-// Nix's C++; nix-store costs a process (a few tens of ms of CPU) and a copy through a pipe (about
-// 0.7 ms of CPU per MB). So for a tree of many small entries (a node_modules, a site-packages, a
-// share/doc) Nix's walk is cheaper, and for a few big files ours.
+// Nix's C++; nix-store costs a process (10–30 ms of CPU) and a copy through a pipe (0.7–1 ms of
+// CPU per MB). So for a tree of many small entries (a node_modules, a site-packages, a share/doc)
+// Nix's walk is cheaper, and for a few big files ours.
 
 /** Below this average, per entry, the pipe costs less than our per-entry overhead. */
 const NIX_BYTES_PER_ENTRY = 16 << 10;
 /** Fewer entries than this would not pay for starting nix-store. */
 const NIX_MIN_ENTRIES = 2048;
-/** The probe reads directories on the caller's thread: it stops here even for a huge NAR. */
+/** The count reads directories on the caller's thread: never more than this many entries. */
 const NIX_MAX_ENTRIES = 16384;
 const SLASH = Buffer.from('/');
 const STDERR_LIMIT = 4096;
@@ -41,7 +41,10 @@ export function hasMoreEntriesThan(path: string, limit: number): boolean {
 
 /** Whether `nix-store --dump` is the cheaper walk of store path `path`, of `narSize` bytes of NAR. */
 export function nixDumpIsCheaper(path: string, narSize: number): boolean {
-  const limit = Math.min(NIX_MAX_ENTRIES, Math.max(NIX_MIN_ENTRIES, Math.floor(narSize / NIX_BYTES_PER_ENTRY)));
+  const limit = Math.max(NIX_MIN_ENTRIES, Math.floor(narSize / NIX_BYTES_PER_ENTRY));
+  // Past this (a NAR over 256 MiB) counting would hold up the caller's thread, and the pipe's
+  // cost on that many bytes rivals what Nix's walk could save.
+  if (limit > NIX_MAX_ENTRIES) return false;
   return hasMoreEntriesThan(path, limit);
 }
 
