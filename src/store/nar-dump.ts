@@ -24,9 +24,9 @@ export interface DumpOptions {
 }
 
 /** What readdir says an entry is ('other': a socket, FIFO or device, refused with lstat's details). */
-export type EntryKind = 'directory' | 'regular' | 'symlink' | 'other';
+type EntryKind = 'directory' | 'regular' | 'symlink' | 'other';
 
-export interface DirectoryEntry {
+interface DirectoryEntry {
   name: Buffer;
   kind: EntryKind;
 }
@@ -120,7 +120,7 @@ const byName = (left: DirectoryEntry, right: DirectoryEntry): number => Buffer.c
  * does not say), sorted as Nix sorts them: by raw bytes (std::map<std::string>), never by locale
  * or UTF-16 units.
  */
-export function readEntries(directory: Buffer): DirectoryEntry[] {
+function readEntries(directory: Buffer): DirectoryEntry[] {
   const dirents = readdirSync(directory, { encoding: 'buffer', withFileTypes: true });
   const entries = new Array<DirectoryEntry>(dirents.length);
   for (let index = 0; index < dirents.length; index++) {
