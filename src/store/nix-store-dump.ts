@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 /** Below this average, per entry, the pipe costs less than our per-entry overhead. */
 const NIX_BYTES_PER_ENTRY = 16 << 10;
 /** Fewer entries than this would not pay for starting nix-store. */
-const NIX_MIN_ENTRIES = 2048;
+const NIX_MIN_ENTRIES = 1024;
 /** The count reads directories on the caller's thread: never more than this many entries. */
 const NIX_MAX_ENTRIES = 16384;
 const SLASH = Buffer.from('/');
