@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { nixDumpIsCheaper, nixStoreDump } from '../store/nix-store-dump.js';
 
 /** `ack` says a chunk was used; with `buffer`, its memory comes back to be filled again. */
 export type ReaderRequest = { type: 'read'; path: string } | { type: 'ack'; buffer?: ArrayBuffer | undefined };
@@ -14,7 +16,9 @@ export interface NarReadResult {
 
 /**
  * A small pool of worker threads that each dump and hash one NAR at a time. Idle workers are
- * unref'd, so they never keep the process alive.
+ * unref'd, so they never keep the process alive. A tree of many small entries is read from
+ * `nix-store --dump` instead, and hashed here: nix-store does the walk on a core of its own, and
+ * no worker has to start first.
  */
 class NarReaderPool {
   private readonly idle: Worker[] = [];
@@ -42,11 +46,13 @@ class NarReaderPool {
   }
 
   /**
-   * Yields the NAR of `path` in chunks; the generator's return value is its sha256 and size.
+   * Yields the NAR of `path` (whose size Nix recorded as `narSize`) in chunks; the generator's
+   * return value is its sha256 and size.
    * With `recycle`, a chunk's memory goes back to the reader once the caller calls
    * `giveBack(chunk)`, and the caller must not touch it after that.
    */
-  async *read(path: string, recycle = false): AsyncGenerator<Buffer, NarReadResult> {
+  async *read(path: string, narSize: number, recycle = false): AsyncGenerator<Buffer, NarReadResult> {
+    if (nixDumpIsCheaper(path, narSize)) return yield* hashed(nixStoreDump(path));
     const worker = this.take();
     const queue: ReaderReply[] = [];
     let notify: (() => void) | undefined;
@@ -86,6 +92,17 @@ class NarReaderPool {
       else void worker.terminate();
     }
   }
+}
+
+async function* hashed(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, NarReadResult> {
+  const hash = createHash('sha256');
+  let narSize = 0;
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    narSize += chunk.length;
+    yield chunk;
+  }
+  return { narDigest: hash.digest(), narSize };
 }
 
 let pool: NarReaderPool | undefined;

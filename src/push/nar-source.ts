@@ -31,7 +31,7 @@ export function narSourceOf(info: PathInfo, options: NarSourceOptions): NarSourc
 }
 
 async function* checkedDump(info: PathInfo, onNarBytes: ((bytes: number) => void) | undefined): AsyncGenerator<Buffer> {
-  const reading = narReaders().read(info.path);
+  const reading = narReaders().read(info.path, info.narSize);
   let held: Buffer | undefined;
   let size = 0;
   try {

@@ -83,7 +83,7 @@ export async function spoolStreamed(info: PathInfo, options: SpoolOptions, local
  */
 async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled> {
   const readers = narReaders();
-  const reading = readers.read(info.path, true);
+  const reading = readers.read(info.path, info.narSize, true);
   const fileHasher = createHash('sha256');
   let fileSize = 0;
   const fd = openSync(localPath, 'w');
@@ -132,7 +132,7 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
 
 /** xz runs as a child process: a stream pipeline carries the bytes to it and back. */
 async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled> {
-  const reading = narReaders().read(info.path);
+  const reading = narReaders().read(info.path, info.narSize);
   let result: NarReadResult | undefined;
   const source = Readable.from(
     (async function* () {

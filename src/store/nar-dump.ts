@@ -1,4 +1,4 @@
-import { closeSync, constants, lstatSync, openSync, read, readSync, readdirSync, readlinkSync, close, open, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, read, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { DEFAULT_CHUNK_SIZE, NarWriter } from '../nix/nar/writer.js';
 
@@ -7,8 +7,9 @@ import { DEFAULT_CHUNK_SIZE, NarWriter } from '../nix/nar/writer.js';
 //
 // Speed matters here: `push` runs every byte through this. Small files are read synchronously
 // straight into ~1 MiB output chunks, so a tree of thousands of files costs a few syscalls per
-// file and one `yield` per MiB, not a promise per file. Large files are read asynchronously (one
-// read ahead) in chunk-sized pieces and never held whole.
+// file and one `yield` per MiB, not a promise per file; readdir's entry types spare an lstat per
+// directory and symlink. Large files are read asynchronously (one read ahead) in chunk-sized
+// pieces and never held whole.
 
 export { DEFAULT_CHUNK_SIZE };
 
@@ -22,35 +23,38 @@ export interface DumpOptions {
   allocate?: (size: number) => Buffer;
 }
 
+/** What readdir says an entry is ('other': a socket, FIFO or device, refused with lstat's details). */
+type EntryKind = 'directory' | 'regular' | 'symlink' | 'other';
+
+interface DirectoryEntry {
+  name: Buffer;
+  kind: EntryKind;
+}
+
 const allocateFresh = (size: number): Buffer => Buffer.allocUnsafe(size);
 
 const SLASH = Buffer.from('/');
-// Nix opens plain files too; O_NOFOLLOW keeps a file swapped for a symlink since lstat from
+// Nix opens plain files too; O_NOFOLLOW keeps a file swapped for a symlink since readdir from
 // being followed (the NAR would claim a regular file with someone else's contents).
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 const OWNER_EXECUTE = 0o100;
 
-const openAsync = promisify(open);
 const readAsync = promisify(read);
-const closeAsync = promisify(close);
 
 function changedWhileDumping(path: Buffer, size: number, how: string): Error {
-  return new Error(`${path.toString()}: file ${how} while being archived (lstat said ${size} bytes); the NAR would not match the file`);
+  return new Error(
+    `${path.toString()}: file ${how} while being archived (it had ${size} bytes when opened); the NAR would not match the file`,
+  );
 }
 
-/** A small file read straight into the writer's chunks; one that changed size since lstat fails. */
-function readSmallFile(writer: NarWriter, path: Buffer, size: number): void {
-  const fd = openSync(path, READ_FLAGS);
-  try {
-    const read = writer.contentsFrom((target, offset, length) => readSync(fd, target, offset, length, null), size);
-    if (read > size) throw changedWhileDumping(path, size, 'grew');
-    if (read < size) throw changedWhileDumping(path, size, 'shrank');
-  } finally {
-    closeSync(fd);
-  }
+/** A small file read straight into the writer's chunks; one that changed size since it was opened fails. */
+function readSmallFile(writer: NarWriter, fd: number, path: Buffer, size: number): void {
+  const read = writer.contentsFrom((target, offset, length) => readSync(fd, target, offset, length, null), size);
+  if (read > size) throw changedWhileDumping(path, size, 'grew');
+  if (read < size) throw changedWhileDumping(path, size, 'shrank');
 }
 
-/** Fills `buffer` from `fd` at `position`; a file that ends early has shrunk since lstat. */
+/** Fills `buffer` from `fd` at `position`; a file that ends early has shrunk since it was opened. */
 async function readFully(fd: number, buffer: Buffer, position: number, path: Buffer, size: number): Promise<Buffer> {
   let filled = 0;
   while (filled < buffer.length) {
@@ -65,8 +69,13 @@ async function readFully(fd: number, buffer: Buffer, position: number, path: Buf
  * A large file in chunk-sized pieces, each a fresh Buffer. The next read is started before the
  * current piece is yielded, so the disk (thread pool) works while the caller hashes/compresses.
  */
-async function* readLargeFile(path: Buffer, size: number, chunkSize: number, allocate: (size: number) => Buffer): AsyncGenerator<Buffer> {
-  const fd = await openAsync(path, READ_FLAGS);
+async function* readLargeFile(
+  fd: number,
+  path: Buffer,
+  size: number,
+  chunkSize: number,
+  allocate: (size: number) => Buffer,
+): AsyncGenerator<Buffer> {
   let pending: Promise<Buffer> | undefined;
   try {
     const readPieceAt = (offset: number): Promise<Buffer> =>
@@ -84,7 +93,6 @@ async function* readLargeFile(path: Buffer, size: number, chunkSize: number, all
   } finally {
     // A read still in flight (caller stopped early, or an error) must finish before the fd closes.
     if (pending) await pending.catch(() => undefined);
-    await closeAsync(fd);
   }
 }
 
@@ -101,15 +109,44 @@ function unsupportedType(path: Buffer, stats: Stats): Error {
   return new Error(`${path.toString()} is ${kind}: a NAR holds only regular files, directories and symlinks (as Nix's)`);
 }
 
-/** Nix sorts entries by raw bytes (std::map<std::string>), never by locale or UTF-16 units. */
-function sortedEntryNames(directory: Buffer): Buffer[] {
-  return readdirSync(directory, { encoding: 'buffer' }).sort(Buffer.compare);
+function kindOf(stats: Stats): EntryKind {
+  return stats.isDirectory() ? 'directory' : stats.isFile() ? 'regular' : stats.isSymbolicLink() ? 'symlink' : 'other';
+}
+
+const byName = (left: DirectoryEntry, right: DirectoryEntry): number => Buffer.compare(left.name, right.name);
+
+/**
+ * A directory's entries with the types readdir reports (Node asks lstat where the file system
+ * does not say), sorted as Nix sorts them: by raw bytes (std::map<std::string>), never by locale
+ * or UTF-16 units.
+ */
+function readEntries(directory: Buffer): DirectoryEntry[] {
+  const dirents = readdirSync(directory, { encoding: 'buffer', withFileTypes: true });
+  const entries = new Array<DirectoryEntry>(dirents.length);
+  for (let index = 0; index < dirents.length; index++) {
+    const dirent = dirents[index]!;
+    const kind: EntryKind = dirent.isFile()
+      ? 'regular'
+      : dirent.isDirectory()
+        ? 'directory'
+        : dirent.isSymbolicLink()
+          ? 'symlink'
+          : 'other';
+    entries[index] = { name: dirent.name, kind };
+  }
+  return entries.length > 1 ? entries.sort(byName) : entries;
 }
 
 interface DirectoryFrame {
   path: Buffer;
-  names: Buffer[];
+  entries: DirectoryEntry[];
   next: number;
+}
+
+interface PendingNode {
+  path: Buffer;
+  /** undefined: not known yet (the root), ask lstat. */
+  kind: EntryKind | undefined;
 }
 
 /**
@@ -123,38 +160,47 @@ export async function* dumpNar(path: string, options: DumpOptions = {}): AsyncGe
 
   // Depth-first with an explicit stack: no recursion limit and no generator per directory.
   const stack: DirectoryFrame[] = [];
-  let nodePath: Buffer | undefined = Buffer.from(path);
+  let node: PendingNode | undefined = { path: Buffer.from(path), kind: undefined };
   for (;;) {
-    if (nodePath) {
-      const stats = lstatSync(nodePath);
-      if (stats.isDirectory()) {
+    if (node) {
+      const nodePath = node.path;
+      const kind = node.kind ?? kindOf(lstatSync(nodePath));
+      node = undefined;
+      if (kind === 'directory') {
         writer.openDirectory();
-        stack.push({ path: nodePath, names: sortedEntryNames(nodePath), next: 0 });
-      } else if (stats.isFile()) {
-        writer.openRegular((stats.mode & OWNER_EXECUTE) !== 0, stats.size);
-        if (stats.size <= chunkSize) {
-          readSmallFile(writer, nodePath, stats.size);
-        } else {
-          writer.beginExternalContents();
-          yield* writer.takeReady();
-          yield* readLargeFile(nodePath, stats.size, chunkSize, allocate);
+        stack.push({ path: nodePath, entries: readEntries(nodePath), next: 0 });
+      } else if (kind === 'regular') {
+        // fstat of the open file, not lstat of the name: the size is the size of what is read.
+        const fd = openSync(nodePath, READ_FLAGS);
+        try {
+          const stats = fstatSync(fd);
+          if (!stats.isFile()) throw new Error(`${nodePath.toString()}: no longer a regular file while being archived`);
+          writer.openRegular((stats.mode & OWNER_EXECUTE) !== 0, stats.size);
+          if (stats.size <= chunkSize) {
+            readSmallFile(writer, fd, nodePath, stats.size);
+          } else {
+            writer.beginExternalContents();
+            yield* writer.takeReady();
+            yield* readLargeFile(fd, nodePath, stats.size, chunkSize, allocate);
+          }
+          writer.closeRegular(stats.size);
+        } finally {
+          closeSync(fd);
         }
-        writer.closeRegular(stats.size);
-      } else if (stats.isSymbolicLink()) {
+      } else if (kind === 'symlink') {
         writer.symlink(readlinkSync(nodePath, { encoding: 'buffer' }));
       } else {
-        throw unsupportedType(nodePath, stats);
+        throw unsupportedType(nodePath, lstatSync(nodePath));
       }
-      nodePath = undefined;
     }
     if (writer.hasReady) yield* writer.takeReady();
 
     const frame = stack[stack.length - 1];
     if (!frame) break;
-    const name = frame.names[frame.next++];
-    if (name) {
-      writer.openEntry(name);
-      nodePath = Buffer.concat([frame.path, SLASH, name]);
+    const entry = frame.entries[frame.next++];
+    if (entry) {
+      writer.openEntry(entry.name);
+      node = { path: Buffer.concat([frame.path, SLASH, entry.name]), kind: entry.kind };
     } else {
       stack.pop();
       writer.closeDirectory();

@@ -6,6 +6,9 @@ import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.j
 import { substituteIntoFreshStore } from '../helpers/substitute.js';
 import { buildTestClosure, buildWithNix, nixClosure, nixDump, run } from '../helpers/nix.js';
 
+/** 3000 files of 400 bytes in one path: more than 1 MiB of NAR (streamed) in many small entries. */
+const MANY_SMALL_FILES = `mkdir $out; awk 'BEGIN { for (i = 1; i <= 3000; i++) { f = ENVIRON["out"] "/f" i; printf "%400s", i > f; close(f) } }'`;
+
 describe('create, push to a local file cache, substitute with real Nix', () => {
   let world: CachixEnv;
   let closure: { top: string; lib: string; data: string };
@@ -94,6 +97,17 @@ describe('push -m none stores NARs byte-identical to nix-store --dump', () => {
       expect(stored.equals(await nixDump(path))).toBe(true);
     }
   });
+
+  it('also for a path of thousands of small files, streamed from nix-store --dump', async () => {
+    const path = await buildWithNix('push-none-many', MANY_SMALL_FILES);
+    expect(Number(await run('nix-store', ['-q', '--size', path]))).toBeGreaterThan(1 << 20);
+    expectOk(await world.run(['create', 'many']), 'create');
+    expectOk(await world.run(['push', 'many', '-m', 'none', path]), 'push -m none');
+    const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'many');
+    const hash = path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+    const narInfo = parseNarInfo(await readFile(join(cacheDir, `${hash}.narinfo`), 'utf8'));
+    expect((await readFile(join(cacheDir, narInfo.url))).equals(await nixDump(path))).toBe(true);
+  });
 });
 
 describe('a corrupted store path is refused', () => {
@@ -139,6 +153,7 @@ describe('a same-size tampered store path is refused by its NarHash', () => {
   it.each([
     ['small (hashed in memory)', ''],
     ['large (streamed from a worker)', 'head -c 3000000 /dev/urandom > $out/big'],
+    ['many small files (streamed from nix-store --dump)', MANY_SMALL_FILES.replace('mkdir $out; ', '')],
   ])('%s: names the NarHash mismatch, exits 1, leaves nothing in the cache', async (_what, extra) => {
     const path = await buildWithNix('same-size-tamper', `mkdir $out; echo original > $out/file; ${extra}`);
     const recorded = (await run('nix-store', ['-q', '--hash', path])).trim().replace(/^sha256:/, '');
