@@ -17,14 +17,14 @@ export interface Progress {
 
 /**
  * Plain lines on stderr: CI logs and pipes get one line per pushed path, no escape codes. Lines
- * of paths pushed within a few milliseconds of each other go out in one write: a push of ten
- * thousand tiny paths would otherwise spend a tenth of its main thread on writes to a pipe.
+ * of paths finished in one turn of the event loop go out in one write: a push of ten thousand
+ * tiny paths would otherwise spend a tenth of its main thread on writes to a pipe.
  */
 class LineProgress implements Progress {
   private total = 0;
   private done = 0;
   private pending = '';
-  private flushTimer: NodeJS.Timeout | undefined;
+  private flushScheduled: NodeJS.Immediate | undefined;
 
   constructor(private readonly stderr: OutputStream) {}
 
@@ -39,7 +39,7 @@ class LineProgress implements Progress {
     this.done++;
     this.pending += `[${this.done}/${this.total}] pushed ${storePath} (${formatBytes(narSize)} -> ${formatBytes(fileSize)})\n`;
     if (this.pending.length >= LINE_BATCH_CHARS) this.flush();
-    else this.flushTimer ??= setTimeout(() => this.flush(), LINE_BATCH_MS).unref();
+    else this.flushScheduled ??= setImmediate(() => this.flush());
   }
 
   log(line: string): void {
@@ -56,15 +56,14 @@ class LineProgress implements Progress {
   }
 
   flush(): void {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
     if (this.pending) this.stderr.write(this.pending);
     this.pending = '';
   }
 }
 
 const LINE_BATCH_CHARS = 16 << 10;
-const LINE_BATCH_MS = 50;
 
 /** An ora spinner with paths done/total, bytes and rate, for people at a terminal. */
 class SpinnerProgress implements Progress {

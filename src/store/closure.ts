@@ -11,7 +11,7 @@ const execFileAsync = promisify(execFile);
 /** A set of store paths, listed; Nix's record of any of them on request. */
 export interface ClosureListing {
   paths: string[];
-  infos(paths: string[]): Promise<PathInfo[]>;
+  infos(paths: string[], signal?: AbortSignal): Promise<PathInfo[]>;
 }
 
 /** A listing of paths whose records are already in hand. */
@@ -50,18 +50,18 @@ export async function queryClosure(storePaths: string[], signal?: AbortSignal): 
   return {
     paths: closure,
     // Most of a closure: one recursive query from the roots costs less than thousands of arguments.
-    infos: async (wanted) => {
+    infos: async (wanted, infoSignal) => {
       if (wanted.length === 0) return [];
-      if (wanted.length * 2 < closure.length) return queryPathInfo(wanted);
+      if (wanted.length * 2 < closure.length) return queryPathInfo(wanted, { signal: infoSignal });
       const want = new Set(wanted);
-      return (await queryPathInfo(storePaths, { recursive: true })).filter((info) => want.has(info.path));
+      return (await queryPathInfo(storePaths, { recursive: true, signal: infoSignal })).filter((info) => want.has(info.path));
     },
   };
 }
 
 /** A listing of exactly these paths, not their closures (--no-closure). */
 export function listingOfPaths(storePaths: string[]): ClosureListing {
-  return { paths: [...new Set(storePaths)], infos: (wanted) => queryPathInfo(wanted) };
+  return { paths: [...new Set(storePaths)], infos: (wanted, signal) => queryPathInfo(wanted, { signal }) };
 }
 
 /** Asked first, and cheaply: `nix path-info` on an invalid path would go and query substituters. */
