@@ -7,7 +7,7 @@ import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../nix/narinfo.j
 import { verifySignature, type PublicKey } from '../nix/signing.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { parseNar } from '../nix/nar/parse.js';
-import { NarParseError } from '../nix/nar/reader.js';
+import { NarParseError } from '../nix/nar/parse.js';
 import type { PathInfo } from '../store/path-info.js';
 import type { BinaryCache } from '../caches/cache.js';
 import { createDecompressStream } from '../util/compression.js';
