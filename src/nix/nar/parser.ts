@@ -41,7 +41,7 @@ const MAX_NAME_LENGTH = 4096;
 const MAX_TARGET_LENGTH = 65536;
 // The largest u64 a JS number holds exactly; a length beyond it is corruption, not a real file.
 const MAX_HIGH_WORD = 0x1f_ffff;
-const SLASH = Buffer.from('/');
+const SLASH = 0x2f;
 const EMPTY = Buffer.alloc(0);
 const DIRECTORY = Buffer.from('directory');
 const REGULAR = Buffer.from('regular');
@@ -49,7 +49,7 @@ const SYMLINK = Buffer.from('symlink');
 const EXECUTABLE = Buffer.from('executable');
 const CONTENTS = Buffer.from('contents');
 const ENTRY = Buffer.from('entry');
-const CLOSE = Buffer.from(')');
+const CLOSE_PAREN = Buffer.from(')');
 
 /** A short quoted rendering of untrusted bytes for error messages. */
 function quote(bytes: Buffer): string {
@@ -57,24 +57,21 @@ function quote(bytes: Buffer): string {
   return `'${text}${bytes.length > 80 ? '…' : ''}'`;
 }
 
-function joinPath(parent: Buffer, name: Buffer): Buffer {
-  return parent.length === 0 ? name : Buffer.concat([parent, SLASH, name]);
-}
-
 /** Nix's rule for entry names, checked byte-wise. */
 function checkName(name: Buffer): string | undefined {
   if (name.length === 0) return 'empty entry name';
   if (name.length === 1 && name[0] === 0x2e) return "entry name '.'";
   if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return "entry name '..'";
-  if (name.includes(0x2f)) return `entry name ${quote(name)} contains '/'`;
+  if (name.includes(SLASH)) return `entry name ${quote(name)} contains '/'`;
   if (name.includes(0)) return `entry name ${quote(name)} contains a NUL byte`;
   return undefined;
 }
 
 /** The u64 at `at`, or -1 when it is beyond what a JS number holds exactly. */
 function readLength(bytes: Buffer, at: number): number {
-  const high = bytes.readUInt32LE(at + 4);
-  return high > MAX_HIGH_WORD ? -1 : high * 0x1_0000_0000 + bytes.readUInt32LE(at);
+  const low = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+  const high = (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>> 0;
+  return high > MAX_HIGH_WORD ? -1 : high * 0x1_0000_0000 + low;
 }
 
 function isZero(bytes: Buffer, at: number, count: number): boolean {
@@ -88,67 +85,65 @@ function bytesEqual(bytes: Buffer, at: number, length: number, expected: Buffer)
   return true;
 }
 
-/**
- * Where the parser is in the grammar (wire.ts). Each state but `size`, `contents`,
- * `contents-padding` and `end` reads one string: a fixed token (KEYWORDS) or a value.
- */
-type State =
-  | 'magic'
-  | 'open'
-  | 'type-keyword'
-  | 'type'
-  | 'regular-tag'
-  | 'executable-value'
-  | 'contents-keyword'
-  | 'size'
-  | 'contents'
-  | 'contents-padding'
-  | 'target-keyword'
-  | 'target'
-  | 'close'
-  | 'entry-close'
-  | 'directory-tag'
-  | 'entry-open'
-  | 'name-keyword'
-  | 'name'
-  | 'node-keyword'
-  | 'end';
+// Where the parser is in the grammar (wire.ts). The states up to NODE_KEYWORD each read one
+// string: a fixed token (KEYWORD) or a value of at most MAX_VALUE_LENGTH bytes.
+const MAGIC = 0;
+const OPEN = 1;
+const TYPE_KEYWORD = 2;
+const TYPE = 3;
+const REGULAR_TAG = 4;
+const EXECUTABLE_VALUE = 5;
+const CONTENTS_KEYWORD = 6;
+const TARGET_KEYWORD = 7;
+const TARGET = 8;
+const CLOSE = 9;
+const ENTRY_CLOSE = 10;
+const DIRECTORY_TAG = 11;
+const ENTRY_OPEN = 12;
+const NAME_KEYWORD = 13;
+const NAME = 14;
+const NODE_KEYWORD = 15;
+const SIZE = 16;
+const CONTENTS_BYTES = 17;
+const CONTENTS_PADDING = 18;
+const END = 19;
 
-const KEYWORDS = new Map<State, Buffer>([
-  ['magic', Buffer.from(NAR_MAGIC)],
-  ['open', Buffer.from('(')],
-  ['type-keyword', Buffer.from('type')],
-  ['executable-value', EMPTY],
-  ['target-keyword', Buffer.from('target')],
-  ['close', Buffer.from(')')],
-  ['entry-close', Buffer.from(')')],
-  ['entry-open', Buffer.from('(')],
-  ['name-keyword', Buffer.from('name')],
-  ['node-keyword', Buffer.from('node')],
-]);
+const KEYWORD: Array<Buffer | undefined> = [];
+KEYWORD[MAGIC] = Buffer.from(NAR_MAGIC);
+KEYWORD[OPEN] = Buffer.from('(');
+KEYWORD[TYPE_KEYWORD] = Buffer.from('type');
+KEYWORD[EXECUTABLE_VALUE] = EMPTY;
+KEYWORD[TARGET_KEYWORD] = Buffer.from('target');
+KEYWORD[CLOSE] = CLOSE_PAREN;
+KEYWORD[ENTRY_CLOSE] = CLOSE_PAREN;
+KEYWORD[ENTRY_OPEN] = Buffer.from('(');
+KEYWORD[NAME_KEYWORD] = Buffer.from('name');
+KEYWORD[NODE_KEYWORD] = Buffer.from('node');
 
-const MAX_VALUE_LENGTH = new Map<State, number>([
-  ['type', MAX_TOKEN_LENGTH],
-  ['regular-tag', MAX_TOKEN_LENGTH],
-  ['contents-keyword', MAX_TOKEN_LENGTH],
-  ['directory-tag', MAX_TOKEN_LENGTH],
-  ['name', MAX_NAME_LENGTH],
-  ['target', MAX_TARGET_LENGTH],
-]);
+const MAX_VALUE_LENGTH: number[] = [];
+MAX_VALUE_LENGTH[TYPE] = MAX_TOKEN_LENGTH;
+MAX_VALUE_LENGTH[REGULAR_TAG] = MAX_TOKEN_LENGTH;
+MAX_VALUE_LENGTH[CONTENTS_KEYWORD] = MAX_TOKEN_LENGTH;
+MAX_VALUE_LENGTH[DIRECTORY_TAG] = MAX_TOKEN_LENGTH;
+MAX_VALUE_LENGTH[NAME] = MAX_NAME_LENGTH;
+MAX_VALUE_LENGTH[TARGET] = MAX_TARGET_LENGTH;
 
+/** An open directory: the last entry name read in it, kept to check the next is greater. */
 interface DirectoryFrame {
-  rawPath: Buffer;
-  previousName: Buffer | undefined;
+  name: Buffer;
+  nameLength: number;
+  hasName: boolean;
 }
 
 /**
  * A push parser: `write` each chunk as it arrives, `end` after the last. Both throw
  * NarParseError at the first thing that is wrong, and every call after that throws it again.
  * Nothing of a written chunk is kept after `write` returns (a string split between two chunks
- * is copied), so the caller may reuse its buffers.
+ * is copied), so the caller may reuse its buffers. Paths are put together only for a listener
+ * that wants them and for error messages.
  */
 export class NarParser {
-  private state: State = 'magic';
+  private state = MAGIC;
   /** Offset in the NAR of the next byte not yet consumed. */
   private position = 0;
   private received = 0;
@@ -166,14 +161,13 @@ export class NarParser {
   private stringStart = 0;
   private stringLength = 0;
   private value: Buffer = Buffer.alloc(64);
-  // The node being read.
-  private readonly stack: DirectoryFrame[] = [];
-  private rawPath: Buffer = EMPTY;
+  /** Open directories, outermost first; frames past `depth` are kept for reuse. */
+  private readonly frames: DirectoryFrame[] = [];
+  private depth = 0;
+  // The regular file being read.
   private executable = false;
   private size = 0;
   private remaining = 0;
-  /** The node whose closing ')' is expected next, for the message when it is not there. */
-  private closing: Buffer = EMPTY;
   private failure: NarParseError | undefined;
 
   constructor(private readonly listener: NarListener = {}) {}
@@ -197,19 +191,37 @@ export class NarParser {
   /** The NAR is complete: anything still expected makes it truncated. */
   end(): void {
     if (this.failure) throw this.failure;
-    if (this.state === 'end') return;
+    if (this.state === END) return;
     this.failure = new NarParseError(this.received, `unexpected end of NAR in ${this.expected()} (truncated)`);
     throw this.failure;
+  }
+
+  /**
+   * The path of the node at `depth` (0 is the root): its ancestors' names joined with '/'. The
+   * node being read is at `this.depth`, an open directory's own frame at its depth.
+   */
+  private pathAt(depth: number): Buffer {
+    const parts: Buffer[] = [];
+    for (let index = 0; index < depth; index++) {
+      const frame = this.frames[index]!;
+      if (index > 0) parts.push(Buffer.of(SLASH));
+      parts.push(frame.name.subarray(0, frame.nameLength));
+    }
+    return Buffer.concat(parts);
+  }
+
+  private pathText(depth = this.depth): string {
+    return this.pathAt(depth).toString('utf8');
   }
 
   /** What the parser is in the middle of reading, for a truncation message. */
   private expected(): string {
     switch (this.state) {
-      case 'size':
+      case SIZE:
         return 'file size';
-      case 'contents':
+      case CONTENTS_BYTES:
         return 'file contents';
-      case 'contents-padding':
+      case CONTENTS_PADDING:
         return 'padding';
       default:
         if (this.stringPhase === 'length') return `length of ${this.describe()}`;
@@ -219,30 +231,29 @@ export class NarParser {
 
   /** The string the current state reads, as error messages name it. */
   private describe(): string {
-    const path = (rawPath: Buffer): string => rawPath.toString('utf8');
     switch (this.state) {
-      case 'magic':
+      case MAGIC:
         return `'${NAR_MAGIC}' (the NAR magic)`;
-      case 'type':
+      case TYPE:
         return 'node type';
-      case 'regular-tag':
+      case REGULAR_TAG:
         return "'executable' or 'contents'";
-      case 'executable-value':
+      case EXECUTABLE_VALUE:
         return 'the empty value of the executable marker';
-      case 'contents-keyword':
+      case CONTENTS_KEYWORD:
         return "'contents'";
-      case 'target':
+      case TARGET:
         return 'symlink target';
-      case 'close':
-        return `')' closing '${path(this.closing)}'`;
-      case 'entry-close':
-        return `')' closing the entry '${path(this.closing)}'`;
-      case 'directory-tag':
+      case CLOSE:
+        return `')' closing '${this.pathText()}'`;
+      case ENTRY_CLOSE:
+        return `')' closing the entry '${this.pathText()}'`;
+      case DIRECTORY_TAG:
         return "'entry' or ')'";
-      case 'name':
+      case NAME:
         return 'entry name';
       default:
-        return `'${KEYWORDS.get(this.state)!.toString('latin1')}'`;
+        return `'${KEYWORD[this.state]!.toString('latin1')}'`;
     }
   }
 
@@ -283,36 +294,36 @@ export class NarParser {
 
   private step(): void {
     switch (this.state) {
-      case 'contents': {
+      case CONTENTS_BYTES: {
         const count = Math.min(this.remaining, this.chunk.length - this.offset);
-        const piece = this.chunk.subarray(this.offset, this.offset + count);
+        const start = this.offset;
         this.offset += count;
         this.position += count;
         this.remaining -= count;
-        this.listener.contents?.(piece);
+        if (this.listener.contents) this.listener.contents(this.chunk.subarray(start, start + count));
         if (this.remaining === 0) this.endContents();
         return;
       }
-      case 'contents-padding': {
+      case CONTENTS_PADDING: {
         const start = this.position;
         const count = paddingLength(this.size);
         if (!this.take(count)) return;
         if (!isZero(this.bytes, this.at, count)) throw new NarParseError(start, 'nonzero padding bytes');
-        this.state = 'close';
+        this.state = CLOSE;
         return;
       }
-      case 'size': {
+      case SIZE: {
         const start = this.position;
         if (!this.take(8)) return;
         this.size = readLength(this.bytes, this.at);
         if (this.size < 0) throw new NarParseError(start, 'file size is impossibly large');
         this.remaining = this.size;
-        this.listener.regular?.(this.rawPath, this.executable, this.size);
-        this.state = 'contents';
+        if (this.listener.regular) this.listener.regular(this.pathAt(this.depth), this.executable, this.size);
+        this.state = CONTENTS_BYTES;
         if (this.size === 0) this.endContents();
         return;
       }
-      case 'end':
+      case END:
         throw new NarParseError(this.position, 'trailing bytes after the end of the NAR');
       default:
         if (this.readString()) this.accept();
@@ -320,8 +331,7 @@ export class NarParser {
   }
 
   private endContents(): void {
-    this.state = paddingLength(this.size) > 0 ? 'contents-padding' : 'close';
-    this.closing = this.rawPath;
+    this.state = paddingLength(this.size) > 0 ? CONTENTS_PADDING : CLOSE;
   }
 
   /**
@@ -335,8 +345,8 @@ export class NarParser {
       if (!this.take(8)) return false;
       const length = readLength(this.bytes, this.at);
       if (length < 0) throw new NarParseError(this.stringStart, `length of ${this.describe()} is impossibly large`);
-      const keyword = KEYWORDS.get(this.state);
-      const maxLength = keyword ? MAX_TOKEN_LENGTH : MAX_VALUE_LENGTH.get(this.state)!;
+      const keyword = KEYWORD[this.state];
+      const maxLength = keyword ? MAX_TOKEN_LENGTH : MAX_VALUE_LENGTH[this.state]!;
       if (length > maxLength) {
         throw new NarParseError(
           this.stringStart,
@@ -351,7 +361,7 @@ export class NarParser {
     if (this.stringPhase === 'bytes') {
       const length = this.stringLength;
       if (!this.take(length)) return false;
-      const keyword = KEYWORDS.get(this.state);
+      const keyword = KEYWORD[this.state];
       if (keyword) {
         if (!bytesEqual(this.bytes, this.at, length, keyword)) {
           const got = this.bytes.toString('utf8', this.at, this.at + length);
@@ -387,107 +397,126 @@ export class NarParser {
   /** A whole string of the current state is in: act on it and move on. */
   private accept(): void {
     const start = this.stringStart;
-    const path = (): string => this.rawPath.toString('utf8');
     switch (this.state) {
-      case 'magic':
-        this.state = 'open';
+      case MAGIC:
+        this.state = OPEN;
         return;
-      case 'open':
-        this.state = 'type-keyword';
+      case OPEN:
+        this.state = TYPE_KEYWORD;
         return;
-      case 'type-keyword':
-        this.state = 'type';
+      case TYPE_KEYWORD:
+        this.state = TYPE;
         return;
-      case 'type':
+      case TYPE:
         if (this.valueIs(DIRECTORY)) {
-          this.listener.directory?.(this.rawPath);
-          this.stack.push({ rawPath: this.rawPath, previousName: undefined });
-          this.state = 'directory-tag';
+          if (this.listener.directory) this.listener.directory(this.pathAt(this.depth));
+          this.openDirectory();
+          this.state = DIRECTORY_TAG;
         } else if (this.valueIs(REGULAR)) {
           this.executable = false;
-          this.state = 'regular-tag';
+          this.state = REGULAR_TAG;
         } else if (this.valueIs(SYMLINK)) {
-          this.state = 'target-keyword';
+          this.state = TARGET_KEYWORD;
         } else {
           throw new NarParseError(start, `unknown node type ${quote(this.valueCopy())}`);
         }
         return;
-      case 'regular-tag':
-      case 'contents-keyword':
-        if (this.state === 'regular-tag' && this.valueIs(EXECUTABLE)) {
+      case REGULAR_TAG:
+      case CONTENTS_KEYWORD:
+        if (this.state === REGULAR_TAG && this.valueIs(EXECUTABLE)) {
           this.executable = true;
-          this.state = 'executable-value';
+          this.state = EXECUTABLE_VALUE;
         } else if (this.valueIs(CONTENTS)) {
-          this.state = 'size';
+          this.state = SIZE;
         } else {
-          throw new NarParseError(start, `expected 'contents' for file '${path()}', got ${quote(this.valueCopy())}`);
+          throw new NarParseError(start, `expected 'contents' for file '${this.pathText()}', got ${quote(this.valueCopy())}`);
         }
         return;
-      case 'executable-value':
-        this.state = 'contents-keyword';
+      case EXECUTABLE_VALUE:
+        this.state = CONTENTS_KEYWORD;
         return;
-      case 'target-keyword':
-        this.state = 'target';
+      case TARGET_KEYWORD:
+        this.state = TARGET;
         return;
-      case 'target': {
-        const target = this.valueCopy();
+      case TARGET: {
+        const target = this.value.subarray(0, this.stringLength);
         // Nix could never dump these (the kernel refuses them), so only a forged NAR has them.
-        if (target.length === 0) throw new NarParseError(start, `symlink '${path()}' has an empty target`);
-        if (target.includes(0)) throw new NarParseError(start, `symlink '${path()}' target contains a NUL byte`);
-        this.listener.symlink?.(this.rawPath, target);
-        this.closing = this.rawPath;
-        this.state = 'close';
+        if (target.length === 0) throw new NarParseError(start, `symlink '${this.pathText()}' has an empty target`);
+        if (target.includes(0)) throw new NarParseError(start, `symlink '${this.pathText()}' target contains a NUL byte`);
+        if (this.listener.symlink) this.listener.symlink(this.pathAt(this.depth), this.valueCopy());
+        this.state = CLOSE;
         return;
       }
-      case 'close':
-        this.state = this.stack.length === 0 ? 'end' : 'entry-close';
+      case CLOSE:
+        this.state = this.depth === 0 ? END : ENTRY_CLOSE;
         return;
-      case 'entry-close':
-        this.state = 'directory-tag';
+      case ENTRY_CLOSE:
+        this.state = DIRECTORY_TAG;
         return;
-      case 'directory-tag': {
-        const frame = this.stack[this.stack.length - 1]!;
+      case DIRECTORY_TAG:
         if (this.valueIs(ENTRY)) {
-          this.state = 'entry-open';
-        } else if (this.valueIs(CLOSE)) {
-          this.stack.pop();
-          this.closing = frame.rawPath;
-          this.state = this.stack.length === 0 ? 'end' : 'entry-close';
+          this.state = ENTRY_OPEN;
+        } else if (this.valueIs(CLOSE_PAREN)) {
+          // The directory is closed; what follows closes the entry that held it, if any.
+          this.depth--;
+          this.state = this.depth === 0 ? END : ENTRY_CLOSE;
         } else {
           throw new NarParseError(
             start,
-            `expected 'entry' or ')' in directory '${frame.rawPath.toString('utf8')}', got ${quote(this.valueCopy())}`,
+            `expected 'entry' or ')' in directory '${this.pathText(this.depth - 1)}', got ${quote(this.valueCopy())}`,
           );
         }
         return;
-      }
-      case 'entry-open':
-        this.state = 'name-keyword';
+      case ENTRY_OPEN:
+        this.state = NAME_KEYWORD;
         return;
-      case 'name-keyword':
-        this.state = 'name';
+      case NAME_KEYWORD:
+        this.state = NAME;
         return;
-      case 'name': {
-        const frame = this.stack[this.stack.length - 1]!;
-        const name = this.valueCopy();
-        const problem = checkName(name);
-        if (problem) throw new NarParseError(start, `invalid ${problem} in '${frame.rawPath.toString('utf8')}'`);
-        if (frame.previousName && Buffer.compare(frame.previousName, name) >= 0) {
-          const what = frame.previousName.equals(name)
-            ? `duplicate directory entry ${quote(name)}`
-            : `directory entries out of order: ${quote(name)} after ${quote(frame.previousName)}`;
-          throw new NarParseError(start, what);
-        }
-        frame.previousName = name;
-        this.rawPath = joinPath(frame.rawPath, name);
-        this.state = 'node-keyword';
+      case NAME:
+        this.acceptName(start);
+        this.state = NODE_KEYWORD;
         return;
-      }
-      case 'node-keyword':
-        this.state = 'open';
+      case NODE_KEYWORD:
+        this.state = OPEN;
         return;
       default:
         throw new Error(`NarParser: no string is read in state ${this.state}`);
     }
+  }
+
+  /**
+   * A directory node was read: its frame opens, and the node being read is now its entries'
+   * (depth counts the directories around the node being read).
+   */
+  private openDirectory(): void {
+    let frame = this.frames[this.depth];
+    if (!frame) this.frames.push((frame = { name: Buffer.alloc(64), nameLength: 0, hasName: false }));
+    frame.hasName = false;
+    this.depth++;
+  }
+
+  /** An entry's name, checked and kept as the directory's last, which also makes it part of the path. */
+  private acceptName(start: number): void {
+    const frame = this.frames[this.depth - 1]!;
+    const length = this.stringLength;
+    const name = this.value.subarray(0, length);
+    const problem = checkName(name);
+    if (problem) throw new NarParseError(start, `invalid ${problem} in '${this.pathText(this.depth - 1)}'`);
+    if (frame.hasName) {
+      const order = frame.name.compare(name, 0, length, 0, frame.nameLength);
+      if (order >= 0) {
+        const previous = Buffer.from(frame.name.subarray(0, frame.nameLength));
+        const what =
+          order === 0
+            ? `duplicate directory entry ${quote(name)}`
+            : `directory entries out of order: ${quote(Buffer.from(name))} after ${quote(previous)}`;
+        throw new NarParseError(start, what);
+      }
+    }
+    if (frame.name.length < length) frame.name = Buffer.alloc(Math.max(length, frame.name.length * 2));
+    this.value.copy(frame.name, 0, 0, length);
+    frame.nameLength = length;
+    frame.hasName = true;
   }
 }
