@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { NarParseError } from '../nix/nar/parser.js';
 import { ChunkSender } from '../util/chunk-sender.js';
+import { Semaphore } from '../util/semaphore.js';
 import { CHUNK_SIZE, WINDOW, type FromWorker, type Half, type ToWorker } from './digest-protocol.js';
 
 // The main thread's side of digest-worker.ts: worker threads that take a NAR file's FileHash,
@@ -145,6 +146,11 @@ class DigestPool {
   private readonly workers: PoolWorker[] = [];
   private readonly jobs = new Map<number, NarDigestJob>();
   private readonly size = Math.max(1, Math.min(availableParallelism(), 4));
+  /**
+   * NARs in the workers at once: two per worker keep every core busy (and the last NAR's two
+   * halves on two cores); more only interleave, each holding its buffers and zstd window.
+   */
+  private readonly slots = new Semaphore(this.size * 2);
   private nextId = 0;
 
   /** Starts every worker now, so their start-up overlaps what comes before the first NAR. */
@@ -152,7 +158,9 @@ class DigestPool {
     while (this.workers.length < this.size) this.startWorker();
   }
 
-  start(file: NarFileInfo): NarDigestJob {
+  /** A NAR into the workers, once one of the slots is free. */
+  async start(file: NarFileInfo): Promise<NarDigestJob> {
+    await this.slots.acquire();
     const id = this.nextId++;
     const fileSize = file.fileSize ?? file.narSize;
     // Rough costs in bytes hashed: unpacking hashes the file and writes the NAR, the other half hashes the NAR.
@@ -165,6 +173,7 @@ class DigestPool {
     const checker = this.pick();
     this.take(checker, narHalf);
     const job = new NarDigestJob(id, unpacker.worker, checker.worker, file.path !== undefined, () => {
+      this.slots.release();
       this.jobs.delete(id);
       this.give(unpacker, unpackHalf);
       this.give(checker, narHalf);

@@ -5,7 +5,7 @@ import type { MessagePort } from 'node:worker_threads';
 // handing the NAR over its own channel to `nar`, which takes the NAR's sha256 and parses it.
 
 /** Bytes per message: few messages per gigabyte, little memory per stream in flight. */
-export const CHUNK_SIZE = 512 << 10;
+export const CHUNK_SIZE = 256 << 10;
 /** Chunks of one stream out at once. */
 export const WINDOW = 4;
 /** Bytes per read of a file the worker reads itself. */

@@ -32,17 +32,21 @@ function failed(job: number, half: Half, error: unknown): FromWorker {
   return { type: 'failed', job, half, message: (error as Error).message };
 }
 
+/** Read buffers of jobs that are over, for the next. */
+const idleReadBuffers: Buffer[] = [];
+
 /** A file's bytes in one reused buffer: each chunk is a view to use before asking for the next. */
 async function* fileChunks(path: string): AsyncGenerator<Buffer> {
   const file = await open(path, 'r');
+  const buffer = idleReadBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
   try {
-    const buffer = Buffer.allocUnsafe(READ_SIZE);
     for (;;) {
       const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
       if (bytesRead === 0) return;
       yield buffer.subarray(0, bytesRead);
     }
   } finally {
+    idleReadBuffers.push(buffer);
     await file.close();
   }
 }

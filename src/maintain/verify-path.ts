@@ -7,7 +7,7 @@ import { hashPartOf } from '../nix/store-path.js';
 import { NarParseError } from '../nix/nar/parser.js';
 import type { PathInfo } from '../store/path-info.js';
 import type { BinaryCache } from '../caches/cache.js';
-import { narDigests, type NarDigest } from './digest-pool.js';
+import { narDigests, type NarDigest, type NarDigestJob } from './digest-pool.js';
 
 // Reads one path back from a cache as Nix would substitute it, and says what does not hold:
 // the narinfo exists and parses, is signed by a trusted key, its NAR exists with the FileHash
@@ -40,12 +40,13 @@ async function openNarFile(cache: BinaryCache, url: string): Promise<NarFile | u
  * (a truncated or malformed NAR is named as such rather than as a hash mismatch).
  */
 async function digestNar(file: NarFile, info: NarInfo): Promise<NarDigest> {
-  const job = narDigests().start({ ...info, path: 'path' in file ? file.path : undefined });
+  let job: NarDigestJob | undefined;
   try {
+    job = await narDigests().start({ ...info, path: 'path' in file ? file.path : undefined });
     if ('stream' in file) for await (const chunk of file.stream as AsyncIterable<Buffer>) await job.write(chunk);
     return await job.end();
   } catch (error) {
-    job.abort();
+    job?.abort();
     throw error;
   } finally {
     if ('stream' in file) file.stream.destroy();

@@ -91,9 +91,11 @@ async function copyInto(chunk: Buffer, sink: ByteSink): Promise<void> {
   }
 }
 
+/** Decompression contexts that finished a stream cleanly, each holding its window for the next. */
+const idleDecompressors: ZstdBinding.DCtx[] = [];
+
 async function zstdInto(source: AsyncIterable<Buffer>, sink: ByteSink): Promise<void> {
-  const zstd = zstdBinding();
-  const context = new zstd.DCtx();
+  const context = idleDecompressors.pop() ?? new (zstdBinding().DCtx)();
   let inFrame = false;
   for await (const chunk of source) {
     let input = chunk;
@@ -111,6 +113,8 @@ async function zstdInto(source: AsyncIterable<Buffer>, sink: ByteSink): Promise<
     }
   }
   if (inFrame) throw new Error('the zstd data ends in the middle of a frame (truncated)');
+  // Only now: a context left mid-frame by an error or an early stop is not reused.
+  idleDecompressors.push(context);
 }
 
 async function childInto(
