@@ -43,8 +43,8 @@ async function localInfo(path: string): Promise<PathInfo | undefined> {
  * `--recursive`, each path's closure), `ok` or what does not hold; exit 1 when any path fails.
  */
 export async function run(context: Context, cacheName: string, paths: string[], options: VerifyOptions): Promise<number> {
-  const storePaths = await resolveStorePaths(paths);
   prepareVerify();
+  const storePaths = await resolveStorePaths(paths);
   const opened = await openCache(cacheName, context);
   try {
     const entry = opened.entry;
