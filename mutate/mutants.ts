@@ -265,6 +265,19 @@ export const MUTANTS: Mutant[] = [
     ],
   },
   {
+    id: 'verify-nar-truncation',
+    file: 'src/maintain/digest-worker.ts',
+    breaks: 'verify no longer notices a NAR that stops early (the digest worker never ends its parser)',
+    find: 'parser.end();',
+    replace: 'void parser;',
+    killedBy: [
+      {
+        file: 'test/commands/verify.test.ts',
+        name: 'truncated NAR',
+      },
+    ],
+  },
+  {
     id: 'verify-signature',
     file: 'src/maintain/verify-path.ts',
     breaks: 'verify accepts a narinfo no trusted key signed',

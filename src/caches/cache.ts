@@ -95,6 +95,11 @@ export interface BinaryCache {
   getNarInfo(hashPart: string): Promise<string | undefined>;
   /** Reads a file back from the cache (for `verify`): a stream, or undefined when missing. */
   getFile(relativeUrl: string): Promise<Readable | undefined>;
+  /**
+   * Present on caches in a local directory: the file's path on this machine, or undefined when
+   * missing, so a worker thread can read it itself rather than through a stream here.
+   */
+  localFile?(relativeUrl: string): Promise<string | undefined>;
   /** Writes nix-cache-info where the server takes writes (create). */
   writeCacheInfo?(text: string): Promise<void>;
   close?(): Promise<void>;

@@ -1,5 +1,5 @@
 import { createReadStream, renameSync } from 'node:fs';
-import { access, copyFile, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { access, copyFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,6 +14,7 @@ import { parseNixCacheInfo } from '../nix/cache-info.js';
 
 /** Above this many queries, one readdir of the cache root beats a stat per path. */
 const READDIR_THRESHOLD = 256;
+const LARGE_READ = 1 << 20;
 
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
@@ -132,12 +133,24 @@ export class FileCache implements BinaryCache {
   async getFile(relativeUrl: string): Promise<Readable | undefined> {
     const path = join(this.root, relativeUrl);
     if (!path.startsWith(this.root)) return undefined;
+    let size: number;
     try {
-      await access(path);
+      size = (await stat(path)).size;
     } catch {
       return undefined;
     }
-    return createReadStream(path);
+    // A NAR is read in large chunks (fewer reads and hash calls); a small file in the default 64 KiB.
+    return createReadStream(path, { highWaterMark: size > LARGE_READ ? LARGE_READ : undefined });
+  }
+
+  async localFile(relativeUrl: string): Promise<string | undefined> {
+    const path = join(this.root, relativeUrl);
+    if (!path.startsWith(this.root)) return undefined;
+    try {
+      return (await stat(path)).isFile() ? path : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   async writeCacheInfo(text: string): Promise<void> {

@@ -1,19 +1,11 @@
 import { isCacheName, loadConfig, saveConfig } from '../config.js';
 import type { Context } from '../context.js';
-import { UserError, messageOf } from '../errors.js';
+import { UserError } from '../errors.js';
 import { ATTIC_SCHEMES, atticToken, parseAtticUrl } from './attic.js';
 import { authToken, openCache, type OpenedCache } from './open.js';
-import { formatPublicKey, parsePublicKey, type PublicKey } from '../nix/signing.js';
+import { formatPublicKey } from '../nix/signing.js';
 import { nixSubstituterUrl, type CacheForNix } from '../nixconf/cache-for-nix.js';
-
-/** A public key the user or a server gave, parsed, or one line saying what is wrong with it. */
-export function parsePublicKeyFrom(text: string, what: string): PublicKey {
-  try {
-    return parsePublicKey(text);
-  } catch (error) {
-    throw new UserError(`${what} is not a Nix public key: ${messageOf(error)}`, 'a public key looks like NAME-1:<44 base64 characters>');
-  }
-}
+import { parsePublicKeyFrom } from './public-key.js';
 
 function checkedKey(text: string, what: string): string {
   return formatPublicKey(parsePublicKeyFrom(text, what));

@@ -1,4 +1,4 @@
-import { verifyPath } from '../maintain/verify-path.js';
+import { prepareVerify, verifyPath } from '../maintain/verify-path.js';
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
@@ -6,7 +6,7 @@ import { UserError } from '../errors.js';
 import { queryPathInfo, type PathInfo } from '../store/path-info.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
 import { printable } from '../util/printable.js';
-import { parsePublicKeyFrom } from '../caches/for-nix.js';
+import { parsePublicKeyFrom } from '../caches/public-key.js';
 import { upstreamKeyNames, upstreamKeyOf } from '../store/upstream.js';
 
 export interface VerifyOptions {
@@ -43,6 +43,7 @@ async function localInfo(path: string): Promise<PathInfo | undefined> {
  * `--recursive`, each path's closure), `ok` or what does not hold; exit 1 when any path fails.
  */
 export async function run(context: Context, cacheName: string, paths: string[], options: VerifyOptions): Promise<number> {
+  prepareVerify();
   const storePaths = await resolveStorePaths(paths);
   const opened = await openCache(cacheName, context);
   try {

@@ -1,16 +1,13 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { messageOf } from '../errors.js';
 import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { verifySignature, type PublicKey } from '../nix/signing.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { parseNar } from '../nix/nar/parse.js';
-import { NarParseError } from '../nix/nar/reader.js';
+import { NarParseError } from '../nix/nar/parser.js';
 import type { PathInfo } from '../store/path-info.js';
 import type { BinaryCache } from '../caches/cache.js';
-import { createDecompressStream } from '../util/compression.js';
+import { narDigests, type NarDigest, type NarDigestJob } from './digest-pool.js';
 
 // Reads one path back from a cache as Nix would substitute it, and says what does not hold:
 // the narinfo exists and parses, is signed by a trusted key, its NAR exists with the FileHash
@@ -25,49 +22,40 @@ export interface PathVerdict {
   absent?: boolean;
 }
 
-interface NarDigest {
-  fileHash: Uint8Array;
-  fileSize: number;
-  narHash: Uint8Array;
-  narSize: number;
+/** A NAR file to digest: on this machine (a worker reads it), or a stream read here. */
+type NarFile = { path: string } | { stream: Readable };
+
+async function openNarFile(cache: BinaryCache, url: string): Promise<NarFile | undefined> {
+  if (cache.localFile) {
+    const path = await cache.localFile(url);
+    return path === undefined ? undefined : { path };
+  }
+  const stream = await cache.getFile(url);
+  return stream && { stream };
 }
 
-async function digestNar(source: Readable, compression: string): Promise<NarDigest> {
-  const unpack = createDecompressStream(compression);
-  if (!unpack) throw new Error(`compression '${compression}' is not supported here`);
-  const fileHasher = createHash('sha256');
-  const narHasher = createHash('sha256');
-  let fileSize = 0;
-  let narSize = 0;
-  await pipeline(
-    source,
-    async function* (chunks: AsyncIterable<Buffer>) {
-      for await (const chunk of chunks) {
-        fileHasher.update(chunk);
-        fileSize += chunk.length;
-        yield chunk;
-      }
-    },
-    unpack.stream,
-    async (chunks: AsyncIterable<Buffer>) => {
-      const counted = (async function* () {
-        for await (const chunk of chunks) {
-          narHasher.update(chunk);
-          narSize += chunk.length;
-          yield chunk;
-        }
-      })();
-      // The NAR's structure is checked as it streams, as Nix checks it when it unpacks: a
-      // truncated or malformed NAR is named as such rather than as a hash mismatch.
-      for await (const entry of parseNar(counted)) void entry;
-    },
-  );
-  await unpack.done;
-  return { fileHash: fileHasher.digest(), fileSize, narHash: narHasher.digest(), narSize };
+/**
+ * One pass over the cache's file, handed to worker threads that take its sha256 (FileHash),
+ * unpack it, take the NAR's sha256 (NarHash) and check its structure as Nix does when it unpacks
+ * (a truncated or malformed NAR is named as such rather than as a hash mismatch).
+ */
+async function digestNar(file: NarFile, info: NarInfo): Promise<NarDigest> {
+  let job: NarDigestJob | undefined;
+  try {
+    job = await narDigests().start({ ...info, path: 'path' in file ? file.path : undefined });
+    if ('stream' in file) for await (const chunk of file.stream as AsyncIterable<Buffer>) await job.write(chunk);
+    return await job.end();
+  } catch (error) {
+    job?.abort();
+    throw error;
+  } finally {
+    if ('stream' in file) file.stream.destroy();
+  }
 }
 
 function sameReferences(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().every((value, index) => value === [...b].sort()[index]);
+  const sortedB = [...b].sort();
+  return a.length === b.length && [...a].sort().every((value, index) => value === sortedB[index]);
 }
 
 function checkNar(info: NarInfo, digest: NarDigest, problems: string[]): void {
@@ -88,6 +76,11 @@ function checkAgainstLocal(info: NarInfo, local: PathInfo, problems: string[]): 
     problems.push(`narinfo NarHash ${formatHashBase32(info.narHash)} differs from the local store's ${formatHashBase32(local.narHash)}`);
   if (info.narSize !== local.narSize) problems.push(`narinfo NarSize ${info.narSize} differs from the local store's ${local.narSize}`);
   if (!sameReferences(info.references, local.references)) problems.push('narinfo References differ from the local store');
+}
+
+/** Gets the threads that digest NARs going while the paths to verify are still being listed. */
+export function prepareVerify(): void {
+  narDigests().warm();
 }
 
 export async function verifyPath(
@@ -127,13 +120,13 @@ export async function verifyPath(
   }
   if (local) checkAgainstLocal(info, local, problems);
   else verdict.notes.push('not in the local store, so only checked against the cache');
-  const source = await cache.getFile(info.url);
-  if (!source) {
+  const file = await openNarFile(cache, info.url);
+  if (!file) {
     problems.push(`its NAR ${info.url} is missing`);
     return verdict;
   }
   try {
-    checkNar(info, await digestNar(source, info.compression), problems);
+    checkNar(info, await digestNar(file, info), problems);
   } catch (error) {
     if (error instanceof NarParseError) {
       problems.push(`its NAR ${info.url} does not unpack: ${error.message}`);

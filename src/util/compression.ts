@@ -1,8 +1,8 @@
-import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { UserError } from '../errors.js';
 import { childStream, type ChildStream } from './child-stream.js';
-import { zstdBinding, zstdNapi } from './zstd-lazy.js';
+import { zstdBinding } from './zstd-lazy.js';
 
 export type CompressionMethod = 'zstd' | 'xz' | 'none';
 
@@ -47,21 +47,96 @@ export function checkCachixCompressionLevel(method: CompressionMethod, level: nu
 }
 
 /**
- * A decompressor for a narinfo's Compression (a missing one means bzip2, as Nix reads it);
- * undefined for a method we cannot read.
+ * Where unpacked bytes go: into room the sink lends, so a decompressor can write in place
+ * (zstd does) instead of into a buffer of its own that is then copied.
  */
-export function createDecompressStream(compression: string): ChildStream | undefined {
+export interface ByteSink {
+  /** Free space to write into (at least one byte), valid until the next `commit`. */
+  room(): Promise<Buffer>;
+  /** The first `count` bytes of the last room are filled. */
+  commit(count: number): void;
+}
+
+/**
+ * Unpacks a cache's file as it streams in, by the narinfo's Compression (a missing one means
+ * bzip2, as Nix reads it), into `sink`. False, reading nothing, for a method we cannot read.
+ * Each chunk of `source` is used up before the next is asked for, so it may be a view of memory
+ * the source reuses.
+ */
+export async function decompressInto(source: AsyncIterable<Buffer>, compression: string, sink: ByteSink): Promise<boolean> {
   switch (compression) {
     case 'none':
-      return { stream: new PassThrough(), done: Promise.resolve() };
+      for await (const chunk of source) await copyInto(chunk, sink);
+      return true;
     case 'zstd':
-      return { stream: new (zstdNapi().DecompressStream)(), done: Promise.resolve() };
+      await zstdInto(source, sink);
+      return true;
     case 'xz':
-      return childStream('xz', ['-d', '-c'], XZ_HINT);
+      await childInto(source, 'xz', ['-d', '-c'], XZ_HINT, sink);
+      return true;
     case 'bzip2':
-      return childStream('bzip2', ['-d', '-c'], 'install bzip2 (apt-get install bzip2)');
+      await childInto(source, 'bzip2', ['-d', '-c'], 'install bzip2 (apt-get install bzip2)', sink);
+      return true;
     default:
-      return undefined;
+      return false;
+  }
+}
+
+async function copyInto(chunk: Buffer, sink: ByteSink): Promise<void> {
+  for (let offset = 0; offset < chunk.length;) {
+    const room = await sink.room();
+    const copied = chunk.copy(room, 0, offset);
+    sink.commit(copied);
+    offset += copied;
+  }
+}
+
+/** Decompression contexts that finished a stream cleanly, each holding its window for the next. */
+const idleDecompressors: ZstdBinding.DCtx[] = [];
+
+async function zstdInto(source: AsyncIterable<Buffer>, sink: ByteSink): Promise<void> {
+  const context = idleDecompressors.pop() ?? new (zstdBinding().DCtx)();
+  let inFrame = false;
+  for await (const chunk of source) {
+    let input = chunk;
+    // ZSTD_decompressStream's contract: call again while input is left or the output came back
+    // full (zstd may hold more); a return of 0 means a frame just ended.
+    for (;;) {
+      const room = await sink.room();
+      const [next, produced, consumed] = context.decompressStream(room, input);
+      input = input.subarray(consumed);
+      sink.commit(produced);
+      if (input.length === 0 && (produced < room.length || next === 0)) {
+        inFrame = next !== 0;
+        break;
+      }
+    }
+  }
+  if (inFrame) throw new Error('the zstd data ends in the middle of a frame (truncated)');
+  // Only now: a context left mid-frame by an error or an early stop is not reused.
+  idleDecompressors.push(context);
+}
+
+async function childInto(
+  source: AsyncIterable<Buffer>,
+  program: string,
+  args: string[],
+  installHint: string,
+  sink: ByteSink,
+): Promise<void> {
+  const child = childStream(program, args, installHint);
+  // The child's stdin may still hold a chunk when the next is asked for: it gets copies.
+  const copies = (async function* (): AsyncGenerator<Buffer> {
+    for await (const chunk of source) yield Buffer.from(chunk);
+  })();
+  const feeding = pipeline(copies, child.stream);
+  feeding.catch(() => undefined);
+  try {
+    for await (const chunk of child.stream) await copyInto(chunk as Buffer, sink);
+    await feeding;
+    await child.done;
+  } finally {
+    child.stream.destroy();
   }
 }
 

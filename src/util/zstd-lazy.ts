@@ -2,14 +2,9 @@
 // in the cache compresses nothing, and loading the native module and its wrappers is a visible
 // part of such a push's start-up.
 import { createRequire } from 'node:module';
-import type * as ZstdNapi from 'zstd-napi';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 
 const require = createRequire(import.meta.url);
-
-export function zstdNapi(): typeof ZstdNapi {
-  return require('zstd-napi') as typeof ZstdNapi;
-}
 
 /** The low-level API (binding.d.ts): streaming into a buffer we own and reuse. */
 export function zstdBinding(): typeof ZstdBinding {

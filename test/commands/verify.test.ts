@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase32 } from '../../src/nix/base32.js';
 import { cachix, type CliResult } from '../helpers/cli.js';
 import { buildTestClosure, buildWithNix, requireNix } from '../helpers/nix.js';
+import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { makeNixConfDirs, removeDir, type NixSandboxDirs } from '../helpers/nix-user.js';
 
 const OTHER_KEY = 'other-1:7d4ZwZqZdqZjyP4TEBqgtBNU0mvzoZyJLYJ2vr2FVM0=';
@@ -156,5 +157,49 @@ describe('cachix verify', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`its NAR ${url} is missing`);
     expect(await readdir(cacheDir('none'))).toContain(`${hashPart(closure.top)}.narinfo`);
+  });
+});
+
+describe('cachix verify of a cache served over HTTP (each NAR streamed to the digest workers)', () => {
+  let nginx: RunningNginx;
+  let publicKey: string;
+  beforeAll(async () => {
+    const created = await run(['create', 'web']);
+    expect(created.code, created.stderr).toBe(0);
+    publicKey = created.stdout.trim();
+    const pushed = await run(['push', 'web', '-m', 'zstd', closure.top]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    nginx = await startNginx(cacheDir('web'));
+  });
+  afterAll(async () => nginx?.stop());
+
+  const verifyWeb = (...paths: string[]): Promise<CliResult> => run(['verify', nginx.url, '--public-key', publicKey, ...paths]);
+
+  it('says ok for every path', async () => {
+    const paths = [closure.top, closure.lib, closure.data];
+    const result = await verifyWeb(...paths);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(paths.map((path) => `${path} ok\n`).join(''));
+  });
+
+  it('a changed byte is a FileHash (and NarHash) failure, a cut-off file one that does not decompress', async () => {
+    const narOf = async (path: string): Promise<string> => {
+      const narinfo = await readFile(join(cacheDir('web'), `${hashPart(path)}.narinfo`), 'utf8');
+      return join(cacheDir('web'), /^URL: (.*)$/m.exec(narinfo)![1]!);
+    };
+    const data = await narOf(closure.data);
+    const bytes = await readFile(data);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await writeFile(data, bytes);
+    const lib = await narOf(closure.lib);
+    const libBytes = await readFile(lib);
+    await writeFile(lib, libBytes.subarray(0, libBytes.length - 5));
+    const result = await verifyWeb(closure.top, closure.lib, closure.data);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`${closure.top} ok`);
+    // The decompressor's verdict comes before anything the NAR parser made of its output.
+    expect(lines[1]).toMatch(new RegExp(`^${closure.lib} FAIL: its NAR nar/\\S+ cannot be read as zstd: .*truncated`));
+    expect(lines[2]).toMatch(new RegExp(`^${closure.data} FAIL: .*(NAR file hash is|cannot be read as zstd)`));
   });
 });

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NarParseError, parseNar, type NarEntry } from '../../../src/nix/nar/parse.js';
+import { NarParseError, NarParser, parseNar, type NarEntry } from '../../../src/nix/nar/parse.js';
 import { nixDump, requireNix } from '../../helpers/nix.js';
 
 // NARs written by hand, independently of our writer: the framing is simple enough to spell out.
@@ -206,5 +206,84 @@ describe('parseNar rejects anything but a canonical NAR with NarParseError', () 
       Buffer.from('0000100000000000', 'hex'),
     ]);
     expect((await parseError(longName)).message).toMatch(/entry name is 1048576 bytes long/);
+  });
+});
+
+describe('NarParser, the push parser under parseNar', () => {
+  function events(bytes: Buffer, pieceSize: number, reuse: boolean): string[] {
+    const seen: string[] = [];
+    let contents: Buffer[] = [];
+    const flush = (): void => {
+      if (contents.length > 0) seen.push(`contents ${Buffer.concat(contents).toString()}`);
+      contents = [];
+    };
+    const parser = new NarParser({
+      directory: (rawPath) => (flush(), seen.push(`dir '${rawPath}'`)),
+      symlink: (rawPath, target) => (flush(), seen.push(`link '${rawPath}' -> ${target}`)),
+      regular: (rawPath, executable, size) => (flush(), seen.push(`file '${rawPath}'${executable ? ' x' : ''} ${size}`)),
+      // A piece is only valid during the call: copied here.
+      contents: (piece) => contents.push(Buffer.from(piece)),
+    });
+    // One scratch buffer for every piece, overwritten after each write: the parser keeps nothing of it.
+    const scratch = Buffer.alloc(pieceSize);
+    for (let offset = 0; offset < bytes.length; offset += pieceSize) {
+      const piece = bytes.subarray(offset, offset + pieceSize);
+      if (!reuse) {
+        parser.write(piece);
+        continue;
+      }
+      piece.copy(scratch);
+      parser.write(scratch.subarray(0, piece.length));
+      scratch.fill(0xaa);
+    }
+    parser.end();
+    flush();
+    return seen;
+  }
+
+  it('reports every node in order, with paths and contents, whatever the chunks and however they are reused', () => {
+    const expected = [
+      "dir ''",
+      "file 'a' x 5",
+      'contents hello',
+      "link 'b' -> a",
+      "dir 'c'",
+      "file 'c/d' 0",
+      "dir 'c/e'",
+      "file 'c/e/f' 11",
+      'contents deeper file',
+    ];
+    const bytes = nar(
+      ...dir(['a', file('hello', true)], ['b', link('a')], ['c', dir(['d', file('')], ['e', dir(['f', file('deeper file')])])]),
+    );
+    for (const pieceSize of [1, 2, 7, 8, 13, 64, bytes.length]) {
+      expect(events(bytes, pieceSize, false), `pieces of ${pieceSize}`).toEqual(expected);
+      expect(events(bytes, pieceSize, true), `reused pieces of ${pieceSize}`).toEqual(expected);
+    }
+  });
+
+  it('without a listener, only checks; after the first error every call throws it again', () => {
+    const checker = new NarParser();
+    checker.write(SAMPLE);
+    checker.end();
+    const bad = nar(...dir(['b', file('1')], ['a', file('2')]));
+    const parser = new NarParser();
+    let first: unknown;
+    try {
+      parser.write(bad);
+    } catch (error) {
+      first = error;
+    }
+    expect(first).toBeInstanceOf(NarParseError);
+    expect((first as NarParseError).what).toBe("directory entries out of order: 'a' after 'b'");
+    expect(() => parser.write(Buffer.alloc(8))).toThrow(first as Error);
+    expect(() => parser.end()).toThrow(first as Error);
+  });
+
+  it('a directory path in an error is put together from the names around it', () => {
+    const bytes = nar(...dir(['x', dir(['y', dir(['z', file('1')], ['z', file('2')])])]));
+    expect(() => events(bytes, 3, true)).toThrow(/duplicate directory entry 'z'/);
+    const badName = nar(...dir(['x', dir(['y', dir(['.', file('1')])])]));
+    expect(() => events(badName, 5, true)).toThrow(/invalid entry name '\.' in 'x\/y'$/);
   });
 });

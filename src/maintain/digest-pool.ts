@@ -1,0 +1,237 @@
+import { availableParallelism } from 'node:os';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { NarParseError } from '../nix/nar/parser.js';
+import { ChunkSender } from '../util/chunk-sender.js';
+import { Semaphore } from '../util/semaphore.js';
+import { CHUNK_SIZE, WINDOW, type FromWorker, type Half, type ToWorker } from './digest-protocol.js';
+
+// The main thread's side of digest-worker.ts: worker threads that take a NAR file's FileHash,
+// unpack it, and take the NAR's NarHash and check its structure, while the main thread only
+// reads the file and hands it over.
+
+export interface NarDigest {
+  fileHash: Uint8Array;
+  fileSize: number;
+  narHash: Uint8Array;
+  narSize: number;
+}
+
+export interface NarFileInfo {
+  compression: string;
+  /** What the narinfo claims, only to spread work over the workers. */
+  fileSize?: number | undefined;
+  narSize: number;
+  /** A file on this machine, which a worker reads itself (nothing is then written to the job). */
+  path?: string | undefined;
+}
+
+interface JobHalf {
+  job: number;
+  /** About how many bytes this half has yet to digest. */
+  remaining: () => number;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  halves: Set<JobHalf>;
+}
+
+interface Outcome {
+  promise: Promise<{ sha256: Uint8Array; size: number }>;
+  resolve: (digest: { sha256: Uint8Array; size: number }) => void;
+  reject: (error: Error) => void;
+}
+
+function outcome(): Outcome {
+  let resolve!: Outcome['resolve'];
+  let reject!: Outcome['reject'];
+  const promise = new Promise<{ sha256: Uint8Array; size: number }>((yes, no) => ((resolve = yes), (reject = no)));
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/**
+ * One NAR file on its way through the workers: `write` its bytes as served (unless a worker reads
+ * it itself), then `end`, or `abort`.
+ */
+export class NarDigestJob {
+  private readonly sender: ChunkSender;
+  private readonly results: Record<Half, Outcome> = { unpack: outcome(), nar: outcome() };
+  private finished = false;
+
+  constructor(
+    private readonly id: number,
+    private readonly unpacker: Worker,
+    private readonly checker: Worker,
+    private readonly readsItself: boolean,
+    private readonly release: () => void,
+  ) {
+    this.sender = new ChunkSender({
+      send: (buffer, length) => this.post(unpacker, { type: 'chunk', job: id, buffer, length }, [buffer]),
+      chunkSize: CHUNK_SIZE,
+      window: WINDOW,
+    });
+  }
+
+  get written(): number {
+    return this.sender.written;
+  }
+
+  /** Copies `chunk` out; waits while the workers are behind. */
+  write(chunk: Buffer): Promise<void> {
+    return this.sender.write(chunk);
+  }
+
+  /**
+   * The file is complete: both digests, or what is wrong. A file that cannot be unpacked is
+   * reported as such before anything the NAR parser found in what came out of it.
+   */
+  async end(): Promise<NarDigest> {
+    try {
+      if (!this.readsItself) {
+        this.sender.flush();
+        this.post(this.unpacker, { type: 'end', job: this.id });
+      }
+      const file = await this.results.unpack.promise;
+      const nar = await this.results.nar.promise;
+      return { fileHash: file.sha256, fileSize: file.size, narHash: nar.sha256, narSize: nar.size };
+    } finally {
+      this.finish();
+    }
+  }
+
+  abort(): void {
+    if (this.finished) return;
+    this.post(this.unpacker, { type: 'abort', job: this.id });
+    if (this.checker !== this.unpacker) this.post(this.checker, { type: 'abort', job: this.id });
+    this.finish();
+  }
+
+  receive(reply: FromWorker): void {
+    if (reply.type === 'ack') {
+      this.sender.returned(reply.buffer);
+    } else if (reply.type === 'digest') {
+      this.results[reply.half].resolve({ sha256: reply.sha256, size: reply.size });
+    } else {
+      const error = reply.what !== undefined ? new NarParseError(reply.offset!, reply.what) : new Error(reply.message);
+      this.results[reply.half].reject(error);
+      // The file is still read to its end after a NAR error: whether it unpacks is decided first.
+      if (reply.half === 'unpack') this.sender.fail(error);
+    }
+  }
+
+  fail(error: Error): void {
+    this.sender.fail(error);
+    this.results.unpack.reject(error);
+    this.results.nar.reject(error);
+  }
+
+  private post(worker: Worker, message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    worker.postMessage(message, transfer);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.release();
+  }
+}
+
+/**
+ * Worker threads for NAR digests, started as needed up to one per core (at most 4). Each half of
+ * a job goes to the worker with the least left to do, so one large NAR keeps two cores busy.
+ * Idle workers are unref'd, so they never keep the process alive.
+ */
+class DigestPool {
+  private readonly workers: PoolWorker[] = [];
+  private readonly jobs = new Map<number, NarDigestJob>();
+  private readonly size = Math.max(1, Math.min(availableParallelism(), 4));
+  /**
+   * NARs in the workers at once: two per worker keep every core busy (and the last NAR's two
+   * halves on two cores); more only interleave, each holding its buffers and zstd window.
+   */
+  private readonly slots = new Semaphore(this.size * 2);
+  private nextId = 0;
+
+  /** Starts every worker now, so their start-up overlaps what comes before the first NAR. */
+  warm(): void {
+    while (this.workers.length < this.size) this.startWorker();
+  }
+
+  /** A NAR into the workers, once one of the slots is free. */
+  async start(file: NarFileInfo): Promise<NarDigestJob> {
+    await this.slots.acquire();
+    const id = this.nextId++;
+    const fileSize = file.fileSize ?? file.narSize;
+    // Rough costs in bytes hashed: unpacking hashes the file and writes the NAR, the other half hashes the NAR.
+    const unpackCost = fileSize + (file.compression === 'none' ? 0 : file.narSize / 2);
+    const left = (): number => 1 - Math.min((this.jobs.get(id)?.written ?? 0) / Math.max(fileSize, 1), 1);
+    const unpackHalf: JobHalf = { job: id, remaining: () => unpackCost * left() };
+    const narHalf: JobHalf = { job: id, remaining: () => file.narSize * left() };
+    const unpacker = this.pick();
+    this.take(unpacker, unpackHalf);
+    const checker = this.pick();
+    this.take(checker, narHalf);
+    const job = new NarDigestJob(id, unpacker.worker, checker.worker, file.path !== undefined, () => {
+      this.slots.release();
+      this.jobs.delete(id);
+      this.give(unpacker, unpackHalf);
+      this.give(checker, narHalf);
+    });
+    this.jobs.set(id, job);
+    const channel = new MessageChannel();
+    unpacker.worker.postMessage(
+      { type: 'unpack', job: id, compression: file.compression, port: channel.port1, path: file.path } satisfies ToWorker,
+      [channel.port1],
+    );
+    checker.worker.postMessage({ type: 'nar', job: id, port: channel.port2 } satisfies ToWorker, [channel.port2]);
+    return job;
+  }
+
+  private take(entry: PoolWorker, half: JobHalf): void {
+    if (entry.halves.size === 0) entry.worker.ref();
+    entry.halves.add(half);
+  }
+
+  private give(entry: PoolWorker, half: JobHalf): void {
+    entry.halves.delete(half);
+    if (entry.halves.size === 0) entry.worker.unref();
+  }
+
+  /** The worker with the least left to do; a new one while some core has none. */
+  private pick(): PoolWorker {
+    let best: PoolWorker | undefined;
+    let bestLoad = Infinity;
+    for (const candidate of this.workers) {
+      let load = candidate.halves.size;
+      for (const half of candidate.halves) load += half.remaining();
+      if (load < bestLoad) [best, bestLoad] = [candidate, load];
+    }
+    if (best && (best.halves.size === 0 || this.workers.length >= this.size)) return best;
+    return this.startWorker();
+  }
+
+  private startWorker(): PoolWorker {
+    const worker = new Worker(new URL('./digest-worker.js', import.meta.url));
+    const entry: PoolWorker = { worker, halves: new Set() };
+    worker.on('message', (reply: FromWorker) => this.jobs.get(reply.job)?.receive(reply));
+    const failAll = (error: Error): void => {
+      const index = this.workers.indexOf(entry);
+      if (index >= 0) this.workers.splice(index, 1);
+      for (const half of entry.halves) this.jobs.get(half.job)?.fail(error);
+    };
+    worker.on('error', failAll);
+    worker.on('exit', (code) => failAll(new Error(`a digest worker exited (${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref();
+    this.workers.push(entry);
+    return entry;
+  }
+}
+
+let pool: DigestPool | undefined;
+
+export function narDigests(): DigestPool {
+  pool ??= new DigestPool();
+  return pool;
+}
