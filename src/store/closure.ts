@@ -38,6 +38,7 @@ export async function queryClosure(storePaths: string[], signal?: AbortSignal): 
         maxBuffer: 1 << 30,
         encoding: 'utf8',
         signal,
+        killSignal: 'SIGKILL',
       }));
     } catch (error) {
       if (signal?.aborted) throw error;

@@ -50,7 +50,14 @@ async function queryPathInfoAs(paths: string[], extraArgs: string[], options: Pa
     const args = [...NIX, 'path-info', '--json', ...extraArgs, ...(options.recursive ? ['--recursive'] : []), ...batch];
     let stdout: string;
     try {
-      ({ stdout } = await execFileAsync('nix', args, { maxBuffer: 1 << 30, encoding: 'utf8', signal: options.signal }));
+      // A query nobody waits for any more is killed outright: it only reads, and a process that
+      // ended its work would otherwise keep this one from exiting until Nix noticed a SIGTERM.
+      ({ stdout } = await execFileAsync('nix', args, {
+        maxBuffer: 1 << 30,
+        encoding: 'utf8',
+        signal: options.signal,
+        killSignal: 'SIGKILL',
+      }));
     } catch (error) {
       throw nixFailure(error, batch);
     }
