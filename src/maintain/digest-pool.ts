@@ -36,16 +36,21 @@ interface PoolWorker {
   halves: Set<JobHalf>;
 }
 
+interface HalfDigest {
+  sha256: Uint8Array | undefined;
+  size: number;
+}
+
 interface Outcome {
-  promise: Promise<{ sha256: Uint8Array; size: number }>;
-  resolve: (digest: { sha256: Uint8Array; size: number }) => void;
+  promise: Promise<HalfDigest>;
+  resolve: (digest: HalfDigest) => void;
   reject: (error: Error) => void;
 }
 
 function outcome(): Outcome {
   let resolve!: Outcome['resolve'];
   let reject!: Outcome['reject'];
-  const promise = new Promise<{ sha256: Uint8Array; size: number }>((yes, no) => ((resolve = yes), (reject = no)));
+  const promise = new Promise<HalfDigest>((yes, no) => ((resolve = yes), (reject = no)));
   promise.catch(() => undefined);
   return { promise, resolve, reject };
 }
@@ -94,7 +99,8 @@ export class NarDigestJob {
       }
       const file = await this.results.unpack.promise;
       const nar = await this.results.nar.promise;
-      return { fileHash: file.sha256, fileSize: file.size, narHash: nar.sha256, narSize: nar.size };
+      if (!nar.sha256) throw new Error('a digest worker sent no NarHash');
+      return { fileHash: file.sha256 ?? nar.sha256, fileSize: file.size, narHash: nar.sha256, narSize: nar.size };
     } finally {
       this.finish();
     }
