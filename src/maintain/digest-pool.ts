@@ -167,6 +167,16 @@ class DigestPool {
   /** A NAR into the workers, once one of the slots is free. */
   async start(file: NarFileInfo): Promise<NarDigestJob> {
     await this.slots.acquire();
+    try {
+      return this.startInSlot(file);
+    } catch (error) {
+      // No job took the slot (a worker could not be started): it is free again.
+      this.slots.release();
+      throw error;
+    }
+  }
+
+  private startInSlot(file: NarFileInfo): NarDigestJob {
     const id = this.nextId++;
     const fileSize = file.fileSize ?? file.narSize;
     // Rough costs in bytes hashed: unpacking hashes the file and writes the NAR, the other half hashes the NAR.
@@ -176,7 +186,13 @@ class DigestPool {
     const narHalf: JobHalf = { job: id, remaining: () => file.narSize * left() };
     const unpacker = this.pick();
     this.take(unpacker, unpackHalf);
-    const checker = this.pick();
+    let checker: PoolWorker;
+    try {
+      checker = this.pick();
+    } catch (error) {
+      this.give(unpacker, unpackHalf);
+      throw error;
+    }
     this.take(checker, narHalf);
     const job = new NarDigestJob(id, unpacker.worker, checker.worker, file.path !== undefined, () => {
       this.slots.release();
