@@ -100,9 +100,12 @@ export class NarDigestJob {
       const file = await this.results.unpack.promise;
       const nar = await this.results.nar.promise;
       if (!nar.sha256) throw new Error('a digest worker sent no NarHash');
-      return { fileHash: file.sha256 ?? nar.sha256, fileSize: file.size, narHash: nar.sha256, narSize: nar.size };
-    } finally {
       this.finish();
+      return { fileHash: file.sha256 ?? nar.sha256, fileSize: file.size, narHash: nar.sha256, narSize: nar.size };
+    } catch (error) {
+      // A half may still wait for bytes that will not come.
+      this.abort();
+      throw error;
     }
   }
 

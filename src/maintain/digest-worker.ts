@@ -96,6 +96,8 @@ function startNar(job: number, port: MessagePort): void {
   let size = 0;
   let failure: unknown;
   nars.set(job, port);
+  // The unpack half closes the channel when it fails; nothing more will come.
+  port.once('close', () => nars.delete(job));
   port.on('message', (message: HalfToHalf) => {
     if (message.type === 'chunk') {
       if (failure === undefined) {
