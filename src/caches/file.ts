@@ -14,7 +14,6 @@ import { parseNixCacheInfo } from '../nix/cache-info.js';
 
 /** Above this many queries, one readdir of the cache root beats a stat per path. */
 const READDIR_THRESHOLD = 256;
-const LARGE_READ = 1 << 20;
 
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
@@ -133,14 +132,12 @@ export class FileCache implements BinaryCache {
   async getFile(relativeUrl: string): Promise<Readable | undefined> {
     const path = join(this.root, relativeUrl);
     if (!path.startsWith(this.root)) return undefined;
-    let size: number;
     try {
-      size = (await stat(path)).size;
+      await access(path);
     } catch {
       return undefined;
     }
-    // A NAR is read in large chunks (fewer reads and hash calls); a small file in the default 64 KiB.
-    return createReadStream(path, { highWaterMark: size > LARGE_READ ? LARGE_READ : undefined });
+    return createReadStream(path);
   }
 
   async localFile(relativeUrl: string): Promise<string | undefined> {

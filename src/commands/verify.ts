@@ -43,8 +43,12 @@ async function localInfo(path: string): Promise<PathInfo | undefined> {
  * `--recursive`, each path's closure), `ok` or what does not hold; exit 1 when any path fails.
  */
 export async function run(context: Context, cacheName: string, paths: string[], options: VerifyOptions): Promise<number> {
-  prepareVerify();
   const storePaths = await resolveStorePaths(paths);
+  // Nix lists the paths while the digest workers start and the cache is opened; a failure is
+  // reported in the order it was before (the cache and its key first).
+  const listing = localInfos(storePaths, options.recursive ?? false);
+  listing.catch(() => undefined);
+  prepareVerify();
   const opened = await openCache(cacheName, context);
   try {
     const entry = opened.entry;
@@ -62,7 +66,7 @@ export async function run(context: Context, cacheName: string, paths: string[], 
       );
     }
     const keys = keyTexts.map((text) => parsePublicKeyFrom(text, options.publicKey ? '--public-key' : `the key of ${opened.name}`));
-    const targets = await localInfos(storePaths, options.recursive ?? false);
+    const targets = await listing;
     // What push leaves out on purpose is not a failure: Nix gets it from the upstream cache.
     const upstreamKeys = upstreamKeyNames(entry, options);
     let failures = 0;

@@ -36,16 +36,21 @@ interface PoolWorker {
   halves: Set<JobHalf>;
 }
 
+interface HalfDigest {
+  sha256: Uint8Array | undefined;
+  size: number;
+}
+
 interface Outcome {
-  promise: Promise<{ sha256: Uint8Array; size: number }>;
-  resolve: (digest: { sha256: Uint8Array; size: number }) => void;
+  promise: Promise<HalfDigest>;
+  resolve: (digest: HalfDigest) => void;
   reject: (error: Error) => void;
 }
 
 function outcome(): Outcome {
   let resolve!: Outcome['resolve'];
   let reject!: Outcome['reject'];
-  const promise = new Promise<{ sha256: Uint8Array; size: number }>((yes, no) => ((resolve = yes), (reject = no)));
+  const promise = new Promise<HalfDigest>((yes, no) => ((resolve = yes), (reject = no)));
   promise.catch(() => undefined);
   return { promise, resolve, reject };
 }
@@ -94,9 +99,13 @@ export class NarDigestJob {
       }
       const file = await this.results.unpack.promise;
       const nar = await this.results.nar.promise;
-      return { fileHash: file.sha256, fileSize: file.size, narHash: nar.sha256, narSize: nar.size };
-    } finally {
+      if (!nar.sha256) throw new Error('a digest worker sent no NarHash');
       this.finish();
+      return { fileHash: file.sha256 ?? nar.sha256, fileSize: file.size, narHash: nar.sha256, narSize: nar.size };
+    } catch (error) {
+      // A half may still wait for bytes that will not come.
+      this.abort();
+      throw error;
     }
   }
 
@@ -161,6 +170,16 @@ class DigestPool {
   /** A NAR into the workers, once one of the slots is free. */
   async start(file: NarFileInfo): Promise<NarDigestJob> {
     await this.slots.acquire();
+    try {
+      return this.startInSlot(file);
+    } catch (error) {
+      // No job took the slot (a worker could not be started): it is free again.
+      this.slots.release();
+      throw error;
+    }
+  }
+
+  private startInSlot(file: NarFileInfo): NarDigestJob {
     const id = this.nextId++;
     const fileSize = file.fileSize ?? file.narSize;
     // Rough costs in bytes hashed: unpacking hashes the file and writes the NAR, the other half hashes the NAR.
@@ -170,7 +189,13 @@ class DigestPool {
     const narHalf: JobHalf = { job: id, remaining: () => file.narSize * left() };
     const unpacker = this.pick();
     this.take(unpacker, unpackHalf);
-    const checker = this.pick();
+    let checker: PoolWorker;
+    try {
+      checker = this.pick();
+    } catch (error) {
+      this.give(unpacker, unpackHalf);
+      throw error;
+    }
     this.take(checker, narHalf);
     const job = new NarDigestJob(id, unpacker.worker, checker.worker, file.path !== undefined, () => {
       this.slots.release();

@@ -22,7 +22,8 @@ export type Half = 'unpack' | 'nar';
 
 export type FromWorker =
   | { type: 'ack'; job: number; buffer: ArrayBuffer }
-  | { type: 'digest'; job: number; half: Half; sha256: Uint8Array; size: number }
+  /** The unpack half of an uncompressed file sends no sha256: the nar half's is the same. */
+  | { type: 'digest'; job: number; half: Half; sha256: Uint8Array | undefined; size: number }
   | { type: 'failed'; job: number; half: Half; message: string; offset?: number; what?: string };
 
 /** Between the two halves of one job. */

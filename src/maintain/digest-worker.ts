@@ -65,11 +65,12 @@ function startUnpack(job: number, compression: string, port: MessagePort, path: 
     if (message.type === 'ack') sender.returned(message.buffer);
   });
   void (async () => {
-    const hash = createHash('sha256');
+    // An uncompressed file is the NAR itself: the other half's sha256 of the same bytes is its hash.
+    const hash = compression === 'none' ? undefined : createHash('sha256');
     let size = 0;
     const hashed = (async function* (): AsyncGenerator<Buffer> {
       for await (const chunk of path === undefined ? queue : fileChunks(path)) {
-        hash.update(chunk);
+        hash?.update(chunk);
         size += chunk.length;
         yield chunk;
       }
@@ -78,7 +79,7 @@ function startUnpack(job: number, compression: string, port: MessagePort, path: 
       if (!(await decompressInto(hashed, compression, sender))) throw new Error(`compression '${compression}' is not supported here`);
       sender.flush();
       port.postMessage({ type: 'end' } satisfies HalfToHalf);
-      send({ type: 'digest', job, half: 'unpack', sha256: hash.digest(), size });
+      send({ type: 'digest', job, half: 'unpack', sha256: hash?.digest(), size });
     } catch (error) {
       if (!unpack.aborted) send(failed(job, 'unpack', error));
       port.close();
@@ -95,6 +96,8 @@ function startNar(job: number, port: MessagePort): void {
   let size = 0;
   let failure: unknown;
   nars.set(job, port);
+  // The unpack half closes the channel when it fails; nothing more will come.
+  port.once('close', () => nars.delete(job));
   port.on('message', (message: HalfToHalf) => {
     if (message.type === 'chunk') {
       if (failure === undefined) {
