@@ -111,8 +111,8 @@ export const MUTANTS: Mutant[] = [
     id: 'verify-any-signature',
     file: 'src/nix/signing.ts',
     breaks: 'any well-formed signature from a key of the right name verifies',
-    find: 'return nodeVerify(null, message, publicKey, signature);',
-    replace: 'return nodeVerify(null, message, publicKey, signature) || true;',
+    find: 'parsed.candidates.some((key) => nodeVerify(null, message, nativePublicKey(key), parsed.signature));',
+    replace: 'parsed.candidates.some((key) => nodeVerify(null, message, nativePublicKey(key), parsed.signature) || true);',
     killedBy: [
       {
         file: 'test/nix/narinfo.test.ts',
@@ -124,8 +124,8 @@ export const MUTANTS: Mutant[] = [
     id: 'verify-key-name',
     file: 'src/nix/signing.ts',
     breaks: 'a signature is checked against keys of any name',
-    find: 'if (key.name !== name) return false;',
-    replace: "if (key.name === name + '\\0') return false;",
+    find: 'candidates: keys.filter((key) => key.name === name)',
+    replace: 'candidates: keys.filter((key) => key.name === name || true)',
     killedBy: [
       {
         file: 'test/nix/narinfo.test.ts',
@@ -266,14 +266,18 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'verify-nar-truncation',
-    file: 'src/maintain/digest-worker.ts',
-    breaks: 'verify no longer notices a NAR that stops early (the digest worker never ends its parser)',
-    find: 'parser.end();',
-    replace: 'void parser;',
+    file: 'src/maintain/nar-digest.ts',
+    breaks: 'verify no longer notices a NAR that stops early (its NAR parser is never ended)',
+    find: 'this.parser.end();',
+    replace: 'void this.parser;',
     killedBy: [
       {
         file: 'test/commands/verify.test.ts',
         name: 'truncated NAR',
+      },
+      {
+        file: 'test/commands/verify.test.ts',
+        name: 'large uncompressed NAR cut short',
       },
     ],
   },

@@ -44,11 +44,10 @@ async function localInfo(path: string): Promise<PathInfo | undefined> {
  */
 export async function run(context: Context, cacheName: string, paths: string[], options: VerifyOptions): Promise<number> {
   const storePaths = await resolveStorePaths(paths);
-  // Nix lists the paths while the digest workers start and the cache is opened; a failure is
-  // reported in the order it was before (the cache and its key first).
+  // Nix lists the paths while the cache is opened; a failure is reported in the order it was
+  // before (the cache and its key first).
   const listing = localInfos(storePaths, options.recursive ?? false);
   listing.catch(() => undefined);
-  prepareVerify();
   const opened = await openCache(cacheName, context);
   try {
     const entry = opened.entry;
@@ -67,6 +66,7 @@ export async function run(context: Context, cacheName: string, paths: string[], 
     }
     const keys = keyTexts.map((text) => parsePublicKeyFrom(text, options.publicKey ? '--public-key' : `the key of ${opened.name}`));
     const targets = await listing;
+    prepareVerify(targets.map(([, local]) => local?.narSize));
     // What push leaves out on purpose is not a failure: Nix gets it from the upstream cache.
     const upstreamKeys = upstreamKeyNames(entry, options);
     let failures = 0;

@@ -4,17 +4,11 @@ import { NarParseError } from '../nix/nar/parser.js';
 import { ChunkSender } from '../util/chunk-sender.js';
 import { Semaphore } from '../util/semaphore.js';
 import { CHUNK_SIZE, WINDOW, type FromWorker, type Half, type ToWorker } from './digest-protocol.js';
+import type { NarDigest } from './nar-digest.js';
 
 // The main thread's side of digest-worker.ts: worker threads that take a NAR file's FileHash,
 // unpack it, and take the NAR's NarHash and check its structure, while the main thread only
 // reads the file and hands it over.
-
-export interface NarDigest {
-  fileHash: Uint8Array;
-  fileSize: number;
-  narHash: Uint8Array;
-  narSize: number;
-}
 
 export interface NarFileInfo {
   compression: string;

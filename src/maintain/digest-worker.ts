@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { parentPort, type MessagePort } from 'node:worker_threads';
-import { NarParseError, NarParser } from '../nix/nar/parser.js';
+import { NarParseError } from '../nix/nar/parser.js';
 import { ChunkQueue } from '../util/chunk-queue.js';
 import { ChunkSender } from '../util/chunk-sender.js';
 import { decompressInto } from '../util/compression.js';
+import { NarCheck } from './nar-digest.js';
 import { CHUNK_SIZE, READ_SIZE, WINDOW, type FromWorker, type Half, type HalfToHalf, type ToWorker } from './digest-protocol.js';
 
 // Runs in a worker thread: the two halves of digesting NAR files (digest-protocol.ts), as many
@@ -91,9 +92,7 @@ function startUnpack(job: number, compression: string, port: MessagePort, path: 
 
 /** The NAR's sha256 and size, and its structure checked as it streams. */
 function startNar(job: number, port: MessagePort): void {
-  const hash = createHash('sha256');
-  const parser = new NarParser();
-  let size = 0;
+  const check = new NarCheck();
   let failure: unknown;
   nars.set(job, port);
   // The unpack half closes the channel when it fails; nothing more will come.
@@ -101,11 +100,8 @@ function startNar(job: number, port: MessagePort): void {
   port.on('message', (message: HalfToHalf) => {
     if (message.type === 'chunk') {
       if (failure === undefined) {
-        const bytes = Buffer.from(message.buffer, 0, message.length);
-        hash.update(bytes);
-        size += bytes.length;
         try {
-          parser.write(bytes);
+          check.write(Buffer.from(message.buffer, 0, message.length));
         } catch (error) {
           // Reported at once; the unpack half goes on, as its verdict on the file comes first.
           failure = error;
@@ -118,8 +114,7 @@ function startNar(job: number, port: MessagePort): void {
       port.close();
       if (failure !== undefined) return;
       try {
-        parser.end();
-        send({ type: 'digest', job, half: 'nar', sha256: hash.digest(), size });
+        send({ type: 'digest', job, half: 'nar', ...check.end() });
       } catch (error) {
         send(failed(job, 'nar', error));
       }

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { messageOf } from '../errors.js';
 import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
@@ -7,7 +8,8 @@ import { hashPartOf } from '../nix/store-path.js';
 import { NarParseError } from '../nix/nar/parser.js';
 import type { PathInfo } from '../store/path-info.js';
 import type { BinaryCache } from '../caches/cache.js';
-import { narDigests, type NarDigest, type NarDigestJob } from './digest-pool.js';
+import { narDigests, type NarDigestJob } from './digest-pool.js';
+import { digestHere, FILE_HERE_MAX, NAR_HERE_MAX, type NarDigest } from './nar-digest.js';
 
 // Reads one path back from a cache as Nix would substitute it, and says what does not hold:
 // the narinfo exists and parses, is signed by a trusted key, its NAR exists with the FileHash
@@ -35,11 +37,15 @@ async function openNarFile(cache: BinaryCache, url: string): Promise<NarFile | u
 }
 
 /**
- * One pass over the cache's file, handed to worker threads that take its sha256 (FileHash),
- * unpack it, take the NAR's sha256 (NarHash) and check its structure as Nix does when it unpacks
- * (a truncated or malformed NAR is named as such rather than as a hash mismatch).
+ * One pass over the cache's file: a small one digested here, a large one handed to the digest
+ * workers, which spread it over the cores.
  */
 async function digestNar(file: NarFile, info: NarInfo): Promise<NarDigest> {
+  const fileSize = info.fileSize ?? info.narSize;
+  if (fileSize <= FILE_HERE_MAX && info.narSize <= NAR_HERE_MAX) {
+    const source = 'path' in file ? [await readFile(file.path)] : (file.stream as AsyncIterable<Buffer>);
+    return digestHere(source, info.compression);
+  }
   let job: NarDigestJob | undefined;
   try {
     job = await narDigests().start({ ...info, path: 'path' in file ? file.path : undefined });
@@ -78,9 +84,12 @@ function checkAgainstLocal(info: NarInfo, local: PathInfo, problems: string[]): 
   if (!sameReferences(info.references, local.references)) problems.push('narinfo References differ from the local store');
 }
 
-/** Gets the threads that digest NARs going while the paths to verify are still being listed. */
-export function prepareVerify(): void {
-  narDigests().warm();
+/**
+ * Starts the threads that digest large NARs, when some path is large as the local store knows
+ * it, so their start-up overlaps reading the first narinfos. Small NARs need none.
+ */
+export function prepareVerify(narSizes: ReadonlyArray<number | undefined>): void {
+  if (narSizes.some((narSize) => narSize !== undefined && narSize > NAR_HERE_MAX)) narDigests().warm();
 }
 
 export async function verifyPath(

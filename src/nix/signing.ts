@@ -101,16 +101,31 @@ export function signFingerprint(key: SigningKey, fingerprint: string): string {
   return `${key.name}:${signature.toString('base64')}`;
 }
 
-export function verifySignature(sig: string, fingerprint: string, keys: readonly PublicKey[]): boolean {
+const nativePublicKeys = new WeakMap<PublicKey, KeyObject>();
+
+/** Made once per key: building a KeyObject costs more than the verification itself. */
+function nativePublicKey(key: PublicKey): KeyObject {
+  let native = nativePublicKeys.get(key);
+  if (!native) {
+    native = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, key.key]), format: 'der', type: 'spki' });
+    nativePublicKeys.set(key, native);
+  }
+  return native;
+}
+
+/** A `Sig:` value's signature bytes and the keys of the name it gives, or undefined when malformed. */
+function signatureAndKeys(sig: string, keys: readonly PublicKey[]): { signature: Buffer; candidates: PublicKey[] } | undefined {
   const colon = sig.indexOf(':');
-  if (colon <= 0) return false;
+  if (colon <= 0) return undefined;
   const name = sig.slice(0, colon);
   const signature = Buffer.from(sig.slice(colon + 1), 'base64');
-  if (signature.length !== nacl.sign.signatureLength) return false;
+  if (signature.length !== nacl.sign.signatureLength) return undefined;
+  return { signature, candidates: keys.filter((key) => key.name === name) };
+}
+
+export function verifySignature(sig: string, fingerprint: string, keys: readonly PublicKey[]): boolean {
+  const parsed = signatureAndKeys(sig, keys);
+  if (!parsed) return false;
   const message = Buffer.from(fingerprint, 'utf8');
-  return keys.some((key) => {
-    if (key.name !== name) return false;
-    const publicKey = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, key.key]), format: 'der', type: 'spki' });
-    return nodeVerify(null, message, publicKey, signature);
-  });
+  return parsed.candidates.some((key) => nodeVerify(null, message, nativePublicKey(key), parsed.signature));
 }

@@ -104,6 +104,21 @@ describe('cachix verify', () => {
     expect(result.stdout).toMatch(/FAIL: .*does not unpack: NAR byte \d+: unexpected end of NAR in .*\(truncated\)/);
   });
 
+  it('a large uncompressed NAR cut short is reported as one that does not unpack (the digest workers check it)', async () => {
+    // closure.data is megabytes: more than is digested on the main thread.
+    expect((await run(['create', 'plain'])).code).toBe(0);
+    const pushed = await run(['push', 'plain', '-m', 'none', closure.data]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const narinfo = await readFile(join(cacheDir('plain'), `${hashPart(closure.data)}.narinfo`), 'utf8');
+    expect(Number(/^NarSize: (\d+)$/m.exec(narinfo)![1])).toBeGreaterThan(2 << 20);
+    const nar = join(cacheDir('plain'), /^URL: (.*)$/m.exec(narinfo)![1]!);
+    const bytes = await readFile(nar);
+    await writeFile(nar, bytes.subarray(0, bytes.length >> 1));
+    const result = await run(['verify', 'plain', closure.data]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/FAIL: .*does not unpack: NAR byte \d+: unexpected end of NAR in .*\(truncated\)/);
+  });
+
   it('reports a tampered narinfo (its signature no longer verifies)', async () => {
     const file = join(cacheDir('xz'), `${hashPart(closure.lib)}.narinfo`);
     const text = await readFile(file, 'utf8');
