@@ -3,7 +3,7 @@
 // each other. Within a floor's own folder anything goes.
 const floors = [
   ['main', '^src/main\\.ts$'],
-  ['cli', '^src/cli\\.ts$'],
+  ['cli', '^src/cli(\\.ts$|/)'],
   ['commands', '^src/commands/'],
   ['push', '^src/push/', 'maintain', '^src/maintain/'],
   ['caches', '^src/caches/'],

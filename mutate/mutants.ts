@@ -59,8 +59,8 @@ export const MUTANTS: Mutant[] = [
     id: 'push-wrong-fingerprint',
     file: 'src/push/nar-upload.ts',
     breaks: 'the signature covers another fingerprint than the narinfo it is in',
-    find: 'signFingerprint(options.signingKey, narInfoFingerprint(unsigned))',
-    replace: 'signFingerprint(options.signingKey, narInfoFingerprint({ ...unsigned, references: [] }))',
+    find: 'signFingerprint(key, narInfoFingerprint(unsigned))',
+    replace: 'signFingerprint(key, narInfoFingerprint({ ...unsigned, references: [] }))',
     killedBy: [
       {
         file: 'test/commands/push.test.ts',
@@ -174,9 +174,9 @@ export const MUTANTS: Mutant[] = [
     id: 'file-narinfo-first',
     file: 'src/caches/file.ts',
     breaks: 'the file cache writes the narinfo before its NAR',
-    find: '      if (dirname(nar.localPath) === dirname(narPath)) {',
+    find: '      if (nar.localPath === narPath) {',
     replace:
-      '      writeFileAtomicallySync(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));\n      if (dirname(nar.localPath) === dirname(narPath)) {',
+      '      writeFileAtomicallySync(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));\n      if (nar.localPath === narPath) {',
     killedBy: [
       {
         file: 'test/caches/file.test.ts',

@@ -120,10 +120,12 @@ function preparedAt(localPath: string, narInfo: NarInfo, fileSize: number, place
     taken: placed,
     open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
   };
-  if (!placed) trackTemporaryFile(localPath);
+  // A placed NAR is the cache's from the start; a spooled one is ours until the cache takes it.
+  if (placed) return { upload, narInfo, cleanup: async () => undefined };
+  trackTemporaryFile(localPath);
   const cleanup = async (): Promise<void> => {
     if (!upload.taken) removeIfPresent(localPath);
-    if (!placed) forgetTemporaryFile(localPath);
+    forgetTemporaryFile(localPath);
   };
   return { upload, narInfo, cleanup };
 }

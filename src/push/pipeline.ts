@@ -1,6 +1,6 @@
 import type { BinaryCache } from '../caches/cache.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { listingOfPaths, queryClosure, type ClosureListing } from '../store/closure.js';
+import { listingOfPaths, queryClosure, speculateInfos, type ClosureListing } from '../store/closure.js';
 import type { Progress } from './progress.js';
 import { formatBytes } from '../util/quantities.js';
 import { filteredSummary, filteredTotals, filterPaths } from './path-filter.js';
@@ -48,24 +48,16 @@ export async function pushClosure(
   const startedAt = new Date();
   // A small closure's records are asked for while the cache is asked what it lacks: one Nix call
   // less on the way for a push that has something to upload, a cheap one wasted for one that has not.
-  const stopSpeculation = new AbortController();
-  const speculated = closure.paths.length <= SPECULATE_MAX_PATHS ? closure.infos(closure.paths, stopSpeculation.signal) : undefined;
-  speculated?.catch(() => undefined);
+  const speculation = closure.paths.length <= SPECULATE_MAX_PATHS ? speculateInfos(closure) : undefined;
   let missingHashes: Set<string>;
   try {
     missingHashes = closure.paths.length === 0 ? new Set<string>() : await cache.missing(closure.paths.map(hashPartOf));
   } catch (error) {
-    stopSpeculation.abort();
+    speculation?.drop();
     throw error;
   }
   const missingPaths = closure.paths.filter((path) => missingHashes.has(hashPartOf(path)));
-  if (missingPaths.length === 0) stopSpeculation.abort();
-  const missingInfos =
-    missingPaths.length === 0
-      ? []
-      : speculated
-        ? (await speculated).filter((info) => missingHashes.has(hashPartOf(info.path)))
-        : await closure.infos(missingPaths);
+  const missingInfos = await (speculation ?? closure).infos(missingPaths);
   const filtered = filterPaths(missingInfos, options.selection);
   const toPush = filtered.kept;
   const summary: PushSummary = {

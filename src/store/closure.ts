@@ -1,12 +1,8 @@
 // The closure of the paths a user named: the first thing every push needs, and for a push that
 // finds everything already in the cache nearly all it does. So it comes in two steps: the paths
 // alone (`nix-store -qR`, cheap), then Nix's record of only those the cache turns out to lack.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { UserError } from '../errors.js';
-import { nixFailure, queryPathInfo, queryValidPaths, ARGS_PER_CALL, type PathInfo } from './path-info.js';
-
-const execFileAsync = promisify(execFile);
+import { queryPathInfo, queryValidPaths, runNixBatched, type PathInfo } from './path-info.js';
 
 /** A set of store paths, listed; Nix's record of any of them on request. */
 export interface ClosureListing {
@@ -30,23 +26,16 @@ export function listingOf(infos: readonly PathInfo[]): ClosureListing {
 export async function queryClosure(storePaths: string[], signal?: AbortSignal): Promise<ClosureListing> {
   if (storePaths.length === 0) return listingOf([]);
   const paths = new Set<string>();
-  for (let start = 0; start < storePaths.length; start += ARGS_PER_CALL) {
-    const batch = storePaths.slice(start, start + ARGS_PER_CALL);
-    let stdout: string;
-    try {
-      ({ stdout } = await execFileAsync('nix-store', ['--query', '--requisites', ...batch], {
-        maxBuffer: 1 << 30,
-        encoding: 'utf8',
-        signal,
-        killSignal: 'SIGKILL',
-      }));
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      await requireValid(batch);
-      throw nixFailure(error, batch);
-    }
-    for (const line of stdout.split('\n')) if (line) paths.add(line);
-  }
+  await runNixBatched(
+    'nix-store',
+    ['--query', '--requisites'],
+    storePaths,
+    signal,
+    (stdout) => {
+      for (const line of stdout.split('\n')) if (line) paths.add(line);
+    },
+    requireValid,
+  );
   const closure = [...paths];
   return {
     paths: closure,
@@ -57,6 +46,30 @@ export async function queryClosure(storePaths: string[], signal?: AbortSignal): 
       const want = new Set(wanted);
       return (await queryPathInfo(storePaths, { recursive: true, signal: infoSignal })).filter((info) => want.has(info.path));
     },
+  };
+}
+
+/** Records asked of Nix before anyone knows which are wanted; `drop` kills the query if none are. */
+export interface SpeculativeInfos {
+  infos(paths: string[]): Promise<PathInfo[]>;
+  drop(): void;
+}
+
+/** Starts asking Nix for the records of the whole listing now, in case some are wanted later. */
+export function speculateInfos(listing: ClosureListing): SpeculativeInfos {
+  const stop = new AbortController();
+  const all = listing.infos(listing.paths, stop.signal);
+  all.catch(() => undefined);
+  return {
+    infos: async (paths) => {
+      if (paths.length === 0) {
+        stop.abort();
+        return [];
+      }
+      const wanted = new Set(paths);
+      return (await all).filter((info) => wanted.has(info.path));
+    },
+    drop: () => stop.abort(),
   };
 }
 

@@ -1,27 +1,10 @@
 // Derivations behind store paths, asked through nix-store: what --with-build-deps pushes and what
 // the post-build hook's DRV_PATH resolves to.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { UserError } from '../errors.js';
-import { queryPathInfo, queryValidPaths } from './path-info.js';
-
-const execFileAsync = promisify(execFile);
-/** Stay far below the kernel's argument limit. */
-const ARGS_PER_CALL = 2000;
+import { queryPathInfo, queryValidPaths, runNixBatched } from './path-info.js';
 
 async function nixStoreLines(args: string[], paths: string[]): Promise<string[]> {
   const lines: string[] = [];
-  for (let start = 0; start < paths.length; start += ARGS_PER_CALL) {
-    const batch = paths.slice(start, start + ARGS_PER_CALL);
-    try {
-      const { stdout } = await execFileAsync('nix-store', [...args, ...batch], { maxBuffer: 1 << 30, encoding: 'utf8' });
-      lines.push(...stdout.split('\n').filter(Boolean));
-    } catch (error) {
-      const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
-      const lastLine = stderr.split('\n').filter(Boolean).pop() ?? 'nix-store failed';
-      throw new UserError(`nix-store ${args.join(' ')} failed: ${lastLine.replace(/^error: /, '')}`);
-    }
-  }
+  await runNixBatched('nix-store', args, paths, undefined, (stdout) => lines.push(...stdout.split('\n').filter(Boolean)));
   return lines;
 }
 

@@ -11,9 +11,9 @@ const execFileAsync = promisify(execFile);
 
 const NIX = ['--extra-experimental-features', 'nix-command'];
 /** Stay far below the kernel's argument limit when a closure has tens of thousands of paths. */
-export const ARGS_PER_CALL = 2000;
+const ARGS_PER_CALL = 2000;
 
-export function nixFailure(error: unknown, paths: string[]): UserError {
+function nixFailure(error: unknown, paths: string[]): UserError {
   const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
   if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
     return new UserError('cannot run nix: it is not on PATH', 'install Nix (https://nixos.org/download) or fix PATH');
@@ -44,42 +44,52 @@ export async function queryPathInfo(paths: string[], options: PathInfoOptions = 
 }
 
 async function queryPathInfoAs(paths: string[], extraArgs: string[], options: PathInfoOptions): Promise<PathInfo[]> {
+  const args = [...NIX, 'path-info', '--json', ...extraArgs, ...(options.recursive ? ['--recursive'] : [])];
   const byPath = new Map<string, PathInfo>();
-  for (let start = 0; start < paths.length; start += ARGS_PER_CALL) {
-    const batch = paths.slice(start, start + ARGS_PER_CALL);
-    const args = [...NIX, 'path-info', '--json', ...extraArgs, ...(options.recursive ? ['--recursive'] : []), ...batch];
-    let stdout: string;
-    try {
-      // A query nobody waits for any more is killed outright: it only reads, and a process that
-      // ended its work would otherwise keep this one from exiting until Nix noticed a SIGTERM.
-      ({ stdout } = await execFileAsync('nix', args, {
-        maxBuffer: 1 << 30,
-        encoding: 'utf8',
-        signal: options.signal,
-        killSignal: 'SIGKILL',
-      }));
-    } catch (error) {
-      throw nixFailure(error, batch);
-    }
+  await runNixBatched('nix', args, paths, options.signal, (stdout) => {
     for (const info of parsePathInfoJson(stdout, options.storeDir)) byPath.set(info.path, info);
-  }
+  });
   return [...byPath.values()];
 }
 
 /** Of these store paths, the ones Nix considers valid (for the store watcher). */
 export async function queryValidPaths(paths: string[]): Promise<string[]> {
   const invalid = new Set<string>();
+  await runNixBatched('nix-store', ['--check-validity', '--print-invalid'], paths, undefined, (stdout) => {
+    for (const line of stdout.split('\n')) if (line) invalid.add(line);
+  });
+  return paths.filter((path) => !invalid.has(path));
+}
+
+/**
+ * Runs `command ...args ...batch` over `paths` ARGS_PER_CALL at a time, handing each batch's
+ * output to `take`. `onFailure` may replace the error of a failed batch (with a sharper one).
+ */
+export async function runNixBatched(
+  command: 'nix' | 'nix-store',
+  args: string[],
+  paths: string[],
+  signal: AbortSignal | undefined,
+  take: (stdout: string) => void,
+  onFailure: (batch: string[]) => Promise<void> = async () => undefined,
+): Promise<void> {
   for (let start = 0; start < paths.length; start += ARGS_PER_CALL) {
     const batch = paths.slice(start, start + ARGS_PER_CALL);
+    let stdout: string;
     try {
-      const { stdout } = await execFileAsync('nix-store', ['--check-validity', '--print-invalid', ...batch], {
-        maxBuffer: 1 << 28,
+      // A query nobody waits for any more is killed outright: it only reads, and a process that
+      // ended its work would otherwise keep this one from exiting until Nix noticed a SIGTERM.
+      ({ stdout } = await execFileAsync(command, [...args, ...batch], {
+        maxBuffer: 1 << 30,
         encoding: 'utf8',
-      });
-      for (const line of stdout.split('\n')) if (line) invalid.add(line);
+        signal,
+        killSignal: 'SIGKILL',
+      }));
     } catch (error) {
+      if (signal?.aborted) throw error;
+      await onFailure(batch);
       throw nixFailure(error, batch);
     }
+    take(stdout);
   }
-  return paths.filter((path) => !invalid.has(path));
 }

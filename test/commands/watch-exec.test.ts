@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
-import { CACHIX_BIN } from '../helpers/cli.js';
+import { startCachix } from '../helpers/daemon.js';
 import { KEEP_BUILDER_LOG_OPEN, nixClosure, requireNix } from '../helpers/nix.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
@@ -26,43 +25,6 @@ async function writeDerivation(dir: string, name: string, salt: string, depFile?
     args = [ "-c" "${script}" ]; salt = "${salt}"; ${dep} }`,
   );
   return file;
-}
-
-interface Exited {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs cachix and lets the test signal it while it runs. */
-function startCachix(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): { pid: number; kill(signal: NodeJS.Signals): void; stderr(): string; done: Promise<Exited> } {
-  const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
-    env: { ...process.env, CI: 'true', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const done = new Promise<Exited>((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-  return { pid: child.pid!, kill: (signal) => child.kill(signal), stderr: () => stderr, done };
-}
-
-async function waitFor(what: string, probe: () => boolean, timeoutMs: number, details: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${details()}`);
-    await delay(50);
-  }
 }
 
 describe('cachix watch-exec', () => {
@@ -128,7 +90,7 @@ exit 3
       ['watch-exec', 'exec', '--', 'sh', '-c', `trap 'echo trapped > ${marker}; exit 143' TERM; echo started; while :; do sleep 0.1; done`],
       world.env,
     );
-    await waitFor('the command to start', () => /watching|pushing what/.test(running.stderr()), 20_000, running.stderr);
+    await running.waitForStderr(/watching|pushing what/, 20_000);
     await delay(500);
     running.kill('SIGTERM');
     const result = await running.done;

@@ -1,0 +1,27 @@
+import { InvalidArgumentError } from 'commander';
+
+// Option values checked as commander parses them, so a bad one is a usage error naming its flag.
+
+/** A whole number of at least `min`: `--jobs 0` would push nothing and wait forever. */
+export function wholeNumber(name: string, min: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min) throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}`);
+    return parsed;
+  };
+}
+
+/** A whole number within [min, max], or a usage error naming the flag (cachix checks these when parsing). */
+export function intInRange(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max)
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return parsed;
+  };
+}
+
+/** A repeatable option's values, in order. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

@@ -1,0 +1,88 @@
+import { Option, type Command } from 'commander';
+import type { ActionOf } from './action.js';
+import { compressionOptions, selectionOptions, socketOption } from './shared-options.js';
+
+/** Pushing: once, while watching the store or a command, and through the daemon. */
+export function addPushCommands(program: Command, action: ActionOf): Command {
+  selectionOptions(
+    compressionOptions(
+      program
+        .command('push')
+        .description('push store paths and their closures to a cache (paths from stdin when none are given)')
+        .argument('<cache>', 'cache name from the config, or a cache URL')
+        .argument('[paths...]', 'store paths'),
+    ),
+  )
+    .option('--no-closure', 'push exactly the paths given, not their closures')
+    .option(
+      '--with-build-deps',
+      "also push what rebuilding them needs: the derivation closure of each path's deriver, with its valid outputs",
+    )
+    .action(action(() => import('../commands/push.js')));
+
+  selectionOptions(
+    compressionOptions(
+      program
+        .command('watch-store')
+        .description('push every store path that becomes valid, until interrupted')
+        .argument('<cache>', 'cache name or URL'),
+    ),
+  ).action(action(() => import('../commands/watch-store.js')));
+
+  selectionOptions(
+    compressionOptions(
+      program
+        .command('watch-exec')
+        .description('run a command and push every store path built while it runs; exits with its code')
+        .argument('<cache>', 'cache name or URL')
+        .argument('<command>', 'the command')
+        .argument('[args...]', 'its arguments')
+        .addOption(
+          new Option(
+            '--watch-mode <mode>',
+            'how builds are noticed: Nix post-build-hook, store watching, or auto (the hook when Nix honours it)',
+          )
+            .choices(['auto', 'store', 'post-build-hook'])
+            .default('auto'),
+        )
+        .passThroughOptions(),
+    ),
+  ).action(action(() => import('../commands/watch-exec.js')));
+
+  const daemon = program.command('daemon').description("a push daemon on a unix socket, fed by clients and by Nix's post-build-hook");
+
+  socketOption(
+    selectionOptions(
+      compressionOptions(
+        daemon
+          .command('run')
+          .description('push paths handed over by `daemon push` and the post-build-hook until stopped')
+          .argument('<cache>', 'cache name or URL'),
+      ),
+    ),
+  ).action(action(() => import('../commands/daemon/run.js')));
+
+  socketOption(
+    daemon
+      .command('push')
+      .description('hand store paths to the running daemon (from stdin when none are given)')
+      .argument('[paths...]', 'store paths')
+      .option('--wait', 'wait until they are pushed; exit 1 if any could not be'),
+  ).action(action(() => import('../commands/daemon/push.js')));
+
+  socketOption(daemon.command('stop').description('let the daemon push what it has, print its totals, and exit')).action(
+    action(() => import('../commands/daemon/stop.js')),
+  );
+
+  socketOption(
+    daemon
+      .command('post-build-hook')
+      .description('hand the build Nix just finished (DRV_PATH, OUT_PATHS) to the daemon; prefer `daemon hook-script`'),
+  ).action(action(() => import('../commands/daemon/post-build-hook.js')));
+
+  socketOption(
+    daemon.command('hook-script').description('print a post-build-hook sh script for the daemon (no Node start per build)'),
+  ).action(action(() => import('../commands/daemon/hook-script.js')));
+
+  return daemon;
+}

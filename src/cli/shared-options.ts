@@ -1,0 +1,55 @@
+import { Option, type Command } from 'commander';
+import { collect, intInRange, wholeNumber } from './option-parsers.js';
+
+// Options several commands share: how NARs are compressed and uploaded, what to leave out, where
+// `use` writes, which daemon socket.
+
+const MIB = 1024 * 1024;
+
+export function compressionOptions(command: Command): Command {
+  return command
+    .addOption(new Option('-m, --compression-method <method>', 'NAR compression').choices(['zstd', 'xz', 'none']))
+    .option(
+      '-l, --compression-level <level>',
+      'compression level: cachix caches 0-16 (xz 0-9), default 2, as cachix; other caches zstd 1-19 (default 3), xz 0-9 (default 6)',
+      wholeNumber('--compression-level', 0),
+    )
+    .option(
+      '-s, --chunk-size <bytes>',
+      'size of each uploaded part for cachix API caches, 5 MiB to 5 GiB (default: 32 MiB)',
+      intInRange('--chunk-size', 5 * MIB, 5 * 1024 * MIB),
+    )
+    .option(
+      '-n, --num-concurrent-chunks <n>',
+      'parts of one NAR uploaded at once to cachix API caches (default: 4); memory is about jobs x n x chunk size at worst',
+      intInRange('--num-concurrent-chunks', 1, 1000),
+    )
+    .option('-j, --jobs <n>', 'store paths uploaded at once', wholeNumber('--jobs', 1), 8)
+    .option('--omit-deriver', 'do not write the Deriver field in narinfos');
+}
+
+/** What to leave out: paths an upstream cache serves, and --exclude patterns. */
+export function selectionOptions(command: Command): Command {
+  return command
+    .option(
+      '--upstream-key <name>',
+      "paths signed by this key are served upstream and not pushed (repeatable; adds to cache.nixos.org-1 or the cache's upstream_keys)",
+      collect,
+    )
+    .option('--include-upstream', 'push paths signed by upstream keys too')
+    .option('--exclude <regex>', 'do not push paths whose name matches (repeatable)', collect);
+}
+
+export function useOptions(command: Command): Command {
+  return command
+    .addOption(new Option('-m, --mode <mode>', 'where to write').choices(['nixos', 'root-nixconf', 'user-nixconf']))
+    .option('-d, --nixos-folder <dir>', 'folder for NixOS modules', '/etc/nixos')
+    .option('-O, --output-directory <dir>', 'write the files into this folder instead of the live config');
+}
+
+export function socketOption(command: Command): Command {
+  return command.option(
+    '--socket <path>',
+    'the daemon socket (default: $CACHIX_DAEMON_SOCKET, $XDG_RUNTIME_DIR/cachix/cachix-daemon.sock)',
+  );
+}
