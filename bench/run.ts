@@ -9,7 +9,7 @@
  * default 3, what Nix uses when compression-level is unset), BENCH_RUNS (timed runs of each push of
  * the big closure, median reported; default 1), BENCH_SMALL_PATHS (default 10,000 at full scale),
  * BENCH_MANY_FILES (default 50,000), BENCH_TIMEOUT_S (per push of the big closure),
- * BENCH_SKIP_BUILD=1 (use dist/ as it is).
+ * BENCH_SKIP_BUILD=1 (use dist/ as it is), BENCH_ONLY=big,small,many,startup (only those workloads).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -39,6 +39,9 @@ import { manyFilesPath } from './many-files.js';
 import { manySmallPaths } from './small-paths.js';
 import { startUp } from './startup.js';
 
+/** BENCH_ONLY=big,small,many,startup runs only those workloads (all when unset). */
+const ONLY = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
+
 async function main(): Promise<number> {
   const started = performance.now();
   const machine = await describeMachine();
@@ -58,10 +61,8 @@ async function main(): Promise<number> {
   process.env.NIX_CONFIG = `${process.env.NIX_CONFIG ?? ''}\nsubstituters =\n`;
   setWorkDir(await mkdtemp(join(tmpdir(), 'cachix-bench-')));
   try {
-    await bigClosure();
-    await manySmallPaths();
-    await manyFilesPath();
-    await startUp();
+    const sections = { big: bigClosure, small: manySmallPaths, many: manyFilesPath, startup: startUp };
+    for (const [name, section] of Object.entries(sections)) if (ONLY.length === 0 || ONLY.includes(name)) await section();
   } finally {
     await rm(workDir(), { recursive: true, force: true });
   }

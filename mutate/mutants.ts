@@ -538,4 +538,20 @@ export const MUTANTS: Mutant[] = [
     replace: "    case 'EROFS-never':\n",
     killedBy: [{ file: 'test/reliability/user-errors.test.ts', name: 'read-only' }],
   },
+  {
+    id: 'early-closure-other-paths',
+    file: 'src/store/early-closure.ts',
+    breaks: 'a push takes the closure query started early for other paths, and pushes the wrong closure',
+    find: 'taken.paths.some((path, index) => path !== paths[index])',
+    replace: 'taken.paths.some(() => false)',
+    killedBy: [{ file: 'test/store/early-closure.test.ts', name: 'is taken by the push that asks for the same paths' }],
+  },
+  {
+    id: 'plain-push-options',
+    file: 'src/cli/plain-push.ts',
+    breaks: 'a push with options (--no-closure) has its closure listed before the parser sees them',
+    find: "if (argv.some((arg) => arg.startsWith('-'))) return undefined;",
+    replace: '',
+    killedBy: [{ file: 'test/cli/plain-push.test.ts', name: 'any option, anywhere' }],
+  },
 ];

@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './cli/commander.js';
 import type { ActionOf } from './cli/action.js';
 import { addMaintainCommands } from './cli/maintain-commands.js';
 import { addPushCommands } from './cli/push-commands.js';

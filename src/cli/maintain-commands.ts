@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from './commander.js';
 import type { ActionOf } from './action.js';
 import { collect, wholeNumber } from './option-parsers.js';
 

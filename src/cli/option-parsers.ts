@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from './commander.js';
 
 // Option values checked as commander parses them, so a bad one is a usage error naming its flag.
 

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { Option, type Command } from './commander.js';
 import type { ActionOf } from './action.js';
 import { compressionOptions, selectionOptions, socketOption } from './shared-options.js';
 

@@ -1,4 +1,4 @@
-import { Argument, type Command } from 'commander';
+import { Argument, type Command } from './commander.js';
 import type { ActionOf } from './action.js';
 import { wholeNumber } from './option-parsers.js';
 import { useOptions } from './shared-options.js';

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { Option, type Command } from './commander.js';
 import { collect, intInRange, wholeNumber } from './option-parsers.js';
 
 // Options several commands share: how NARs are compressed and uploaded, what to leave out, where

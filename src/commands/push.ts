@@ -3,6 +3,7 @@ import { UserError } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
 import { listingOfPaths, queryClosure, requireValid } from '../store/closure.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
+import { takeEarlyClosure } from '../store/early-closure.js';
 import type { PushTally } from '../push/push-options.js';
 import { stopCleanlyOnSignal } from '../push/interrupt.js';
 
@@ -32,7 +33,8 @@ export async function run(
   // both fail, the cache's error (no key, no such cache) is the one reported, every time.
   const stopQuery = new AbortController();
   const closureQuery = resolveStorePaths(given, context.storeDir).then(async (paths) => {
-    if (!flags.withBuildDeps && flags.closure !== false) return queryClosure(paths, stopQuery.signal);
+    if (!flags.withBuildDeps && flags.closure !== false)
+      return takeEarlyClosure(paths, stopQuery.signal) ?? queryClosure(paths, stopQuery.signal);
     // --with-build-deps adds each deriver's closure; --no-closure lists the paths alone.
     await requireValid(paths);
     if (!flags.withBuildDeps) return listingOfPaths(paths);
@@ -41,6 +43,8 @@ export async function run(
     return flags.closure === false ? listingOfPaths(roots) : queryClosure(roots, stopQuery.signal);
   });
   const opening = import('../push/prepare.js').then(({ preparePush }) => preparePush(context, cacheName, flags));
+  const loadingPipeline = import('../push/pipeline.js');
+  loadingPipeline.catch(() => undefined);
   // No reason to wait for Nix before saying what is wrong with the cache.
   opening.catch(() => stopQuery.abort());
   const [cacheSide, pathSide] = await Promise.allSettled([opening, closureQuery]);
@@ -50,7 +54,7 @@ export async function run(
   const stopHandling = stopCleanlyOnSignal(tally, context, () => prepared.progress.flush?.());
   try {
     if (pathSide.status === 'rejected') throw pathSide.reason;
-    const { pushClosure, summaryLine } = await import('../push/pipeline.js');
+    const { pushClosure, summaryLine } = await loadingPipeline;
     const summary = await pushClosure(prepared.cache, pathSide.value, prepared.pushOptions, prepared.progress, tally);
     prepared.progress.finish(summaryLine(summary, prepared.cache.description));
   } finally {

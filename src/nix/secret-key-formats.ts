@@ -2,8 +2,7 @@
 // --generate-binary-cache-key, our config) and cachix's bare base64 (`cachix generate-keypair`,
 // CACHIX_SIGNING_KEY, cachix.dhall's secretKey). Both hold the same 64 bytes: the ed25519 seed
 // followed by its public key.
-import nacl from 'tweetnacl';
-import { parseSigningKey, type SigningKey } from './signing.js';
+import { ED25519_PUBLIC_KEY_BYTES, ED25519_SECRET_KEY_BYTES, parseSigningKey, type SigningKey } from './signing.js';
 
 /** A secret key as read: Nix's format carries its name; cachix's bare one does not. */
 export type SecretKeyText = { format: 'nix'; key: SigningKey } | { format: 'bare'; secretKey: Uint8Array };
@@ -20,13 +19,13 @@ export function parseSecretKeyText(text: string): SecretKeyText {
   if (trimmed.includes(':')) return { format: 'nix', key: parseSigningKey(trimmed) };
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) throw new Error('the signing key is neither name:base64 (Nix) nor base64 (cachix)');
   const bytes = Buffer.from(trimmed, 'base64');
-  if (bytes.length === nacl.sign.publicKeyLength) {
+  if (bytes.length === ED25519_PUBLIC_KEY_BYTES) {
     throw new Error(
       'this is 32 bytes, a public key (or a bare seed); a secret signing key of 64 bytes is needed (cachix generate-keypair makes one)',
     );
   }
-  if (bytes.length !== nacl.sign.secretKeyLength) {
-    throw new Error(`the signing key has ${bytes.length} bytes, expected ${nacl.sign.secretKeyLength}; is it truncated?`);
+  if (bytes.length !== ED25519_SECRET_KEY_BYTES) {
+    throw new Error(`the signing key has ${bytes.length} bytes, expected ${ED25519_SECRET_KEY_BYTES}; is it truncated?`);
   }
   try {
     // The same checks as for a Nix-format key (the public half must match the seed).

@@ -1,5 +1,11 @@
-import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import nacl from 'tweetnacl';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 
 /**
  * Keys in Nix's own format, interchangeable with `nix-store --generate-binary-cache-key`:
@@ -15,6 +21,11 @@ export interface PublicKey {
   key: Uint8Array;
 }
 
+/** ed25519 sizes (RFC 8032): a Nix secret key is the 32-byte seed followed by the public key. */
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+export const ED25519_SECRET_KEY_BYTES = 64;
+const ED25519_SIGNATURE_BYTES = 64;
+
 function splitKey(text: string, what: string): { name: string; bytes: Buffer } {
   const trimmed = text.trim();
   const colon = trimmed.indexOf(':');
@@ -27,11 +38,11 @@ function splitKey(text: string, what: string): { name: string; bytes: Buffer } {
 
 export function parseSigningKey(text: string): SigningKey {
   const { name, bytes } = splitKey(text, 'signing key');
-  if (bytes.length === nacl.sign.publicKeyLength) {
+  if (bytes.length === ED25519_PUBLIC_KEY_BYTES) {
     throw new Error(`'${name}' is a public key; a secret signing key is needed (cachix generate-keypair makes one)`);
   }
-  if (bytes.length !== nacl.sign.secretKeyLength) {
-    throw new Error(`the signing key '${name}' has ${bytes.length} bytes, expected ${nacl.sign.secretKeyLength}; is it truncated?`);
+  if (bytes.length !== ED25519_SECRET_KEY_BYTES) {
+    throw new Error(`the signing key '${name}' has ${bytes.length} bytes, expected ${ED25519_SECRET_KEY_BYTES}; is it truncated?`);
   }
   const secretKey = Uint8Array.from(bytes);
   // The second half of a Nix secret key is its public key; a key whose halves disagree is corrupt.
@@ -44,15 +55,18 @@ export function parseSigningKey(text: string): SigningKey {
 
 export function parsePublicKey(text: string): PublicKey {
   const { name, bytes } = splitKey(text, 'public key');
-  if (bytes.length !== nacl.sign.publicKeyLength) {
-    throw new Error(`the public key '${name}' has ${bytes.length} bytes, expected ${nacl.sign.publicKeyLength}`);
+  if (bytes.length !== ED25519_PUBLIC_KEY_BYTES) {
+    throw new Error(`the public key '${name}' has ${bytes.length} bytes, expected ${ED25519_PUBLIC_KEY_BYTES}`);
   }
   return { name, key: Uint8Array.from(bytes) };
 }
 
 export function generateSigningKey(name: string): SigningKey {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`'${name}' is not a valid key name (letters, digits, . _ -)`);
-  return { name, secretKey: nacl.sign.keyPair().secretKey };
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_ED25519_PREFIX.length);
+  const publicBytes = publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX.length);
+  return { name, secretKey: Uint8Array.from(Buffer.concat([seed, publicBytes])) };
 }
 
 export function formatSigningKey(key: SigningKey): string {
@@ -71,11 +85,7 @@ export function formatPublicKey(key: PublicKey): string {
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-/**
- * Signing runs once per pushed path, so it uses Node's native ed25519 (OpenSSL), about a hundred
- * times faster than pure-JS tweetnacl; tweetnacl still makes and checks keys. Both produce the
- * same deterministic signatures.
- */
+/** Signing runs once per pushed path: the key becomes an OpenSSL KeyObject once. */
 const nativePrivateKeys = new WeakMap<SigningKey, KeyObject>();
 
 function nativePrivateKey(key: SigningKey): KeyObject {
@@ -88,7 +98,7 @@ function nativePrivateKey(key: SigningKey): KeyObject {
   return native;
 }
 
-/** The public key of an ed25519 seed, through OpenSSL (pure-JS scalar multiplication costs ~10 ms). */
+/** The public key of an ed25519 seed. */
 function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
@@ -119,7 +129,7 @@ function signatureAndKeys(sig: string, keys: readonly PublicKey[]): { signature:
   if (colon <= 0) return undefined;
   const name = sig.slice(0, colon);
   const signature = Buffer.from(sig.slice(colon + 1), 'base64');
-  if (signature.length !== nacl.sign.signatureLength) return undefined;
+  if (signature.length !== ED25519_SIGNATURE_BYTES) return undefined;
   return { signature, candidates: keys.filter((key) => key.name === name) };
 }
 

@@ -46,9 +46,11 @@ export async function pushClosure(
   tally?: PushTally,
 ): Promise<PushSummary> {
   const startedAt = new Date();
-  // A small closure's records are asked for while the cache is asked what it lacks: one Nix call
-  // less on the way for a push that has something to upload, a cheap one wasted for one that has not.
-  const speculation = closure.paths.length <= SPECULATE_MAX_PATHS ? speculateInfos(closure) : undefined;
+  // A small closure's records are asked for while a remote cache is asked what it lacks: one Nix
+  // call less on the way for a push that has something to upload, a cheap one wasted for one that
+  // has not. A local cache answers sooner than Nix starts, so there the question comes first.
+  const speculate = closure.paths.length <= SPECULATE_MAX_PATHS && cache.narRoot === undefined;
+  const speculation = speculate ? speculateInfos(closure) : undefined;
   let missingHashes: Set<string>;
   try {
     missingHashes = closure.paths.length === 0 ? new Set<string>() : await cache.missing(closure.paths.map(hashPartOf));
