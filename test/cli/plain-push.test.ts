@@ -9,13 +9,22 @@ describe('plainPushPaths: which command lines start the closure query before par
     expect(plainPushPaths(['push', 'mycache', A, `${B}/`], {})).toEqual([A, B]);
   });
 
-  it('any option, anywhere, leaves the command line to the parser', () => {
+  it('options that leave the closure as it is are stepped over, with their values', () => {
+    expect(plainPushPaths(['-c', 'other.toml', '--verbose', 'push', '-j', '4', 'mycache', '-m', 'zstd', '-l', '3', A], {})).toEqual([A]);
+    expect(plainPushPaths(['push', 'mycache', A, '--jobs=2', '--exclude', '^/nix/store', '--omit-deriver', B], {})).toEqual([A, B]);
+  });
+
+  it('any other option, anywhere, leaves the command line to the parser', () => {
     for (const argv of [
       ['push', 'mycache', A, '--no-closure'],
-      ['push', '-j', '4', 'mycache', A],
+      ['push', 'mycache', A, '--with-build-deps'],
+      ['push', '--no-closure', A],
+      ['push', '-v', '-j4', 'mycache', A],
+      ['push', 'mycache', '--jobs4', A],
       ['push', 'mycache', '--', A],
       ['push', '--help'],
-      ['-c', 'other.toml', 'push', 'mycache', A],
+      ['push', 'mycache', A, '-c', 'other.toml'],
+      ['--bogus', 'push', 'mycache', A],
     ]) {
       expect(plainPushPaths(argv, {}), argv.join(' ')).toBeUndefined();
     }
