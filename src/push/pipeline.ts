@@ -59,6 +59,10 @@ export async function pushClosure(
     throw error;
   }
   const missingPaths = closure.paths.filter((path) => missingHashes.has(hashPartOf(path)));
+  // Loaded only when something is to be uploaded (a push that finds everything present needs none
+  // of it), and while Nix is asked for the records.
+  const loadingUploads = missingPaths.length > 0 ? import('./upload-order.js') : undefined;
+  loadingUploads?.catch(() => undefined);
   const missingInfos = await (speculation ?? closure).infos(missingPaths);
   const filtered = filterPaths(missingInfos, options.selection);
   const toPush = filtered.kept;
@@ -77,8 +81,7 @@ export async function pushClosure(
     toPush.reduce((total, info) => total + info.narSize, 0),
   );
   if (toPush.length > 0) {
-    // Loaded only when something is to be uploaded: a push that finds everything present needs none of it.
-    const { uploadInOrder } = await import('./upload-order.js');
+    const { uploadInOrder } = await (loadingUploads ?? import('./upload-order.js'));
     await uploadInOrder(cache, toPush, options, progress, summary, tally);
     // A gc overlapping this push may have deleted a NAR as we wrote it again: upload those once more.
     const gone = await pathsGoneDuringGc(cache, closure.paths, startedAt);
