@@ -1,4 +1,4 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bigInputSizes, buildBigInput, type BigInput } from './input.js';
 import { measure, median, runCommand, treeBytes } from './measure.js';
@@ -20,6 +20,7 @@ import {
   throughput,
   timings,
   workDir,
+  nixCopySecretKey,
 } from './harness.js';
 
 let inputSummary = 'Input: not built.';
@@ -90,17 +91,7 @@ export async function bigClosure(): Promise<void> {
       }),
     );
   });
-  const keys = await step('make a signing key for nix copy', async () => {
-    const dir = join(workDir(), 'keys');
-    await mkdir(dir, { recursive: true });
-    check(
-      'nix-store --generate-binary-cache-key',
-      await runCommand('nix-store', ['--generate-binary-cache-key', 'bench-1', join(dir, 'secret'), join(dir, 'public')], {
-        timeoutMs: 30_000,
-      }),
-    );
-    return join(dir, 'secret');
-  });
+  const keys = await nixCopySecretKey('', 'bench-1');
   const floor = await timedPushes(
     `old floor: nix-store --dump | zstd -T0 -${LEVEL}`,
     (run) => floorRun(big, run, false),

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { measure, runCommand, type Measured, type RunResult } from './measure.js';
 import { seconds, type TargetRow, type ThroughputRow, type TimingRow } from './report.js';
@@ -126,4 +127,19 @@ export async function repeat(times: number, body: () => Promise<RunResult>): Pro
   const walls: number[] = [];
   for (let index = 0; index < times; index++) walls.push((await body()).wallMs);
   return walls;
+}
+
+/** A secret key for `nix copy` (named `keyName`), made by Nix in the bench's work folder: its path. */
+export function nixCopySecretKey(label: string, keyName: string): Promise<string | undefined> {
+  return step(`make a signing key for nix copy${label}`, async () => {
+    const dir = join(workDir(), `${keyName}-keys`);
+    await mkdir(dir, { recursive: true });
+    check(
+      'nix-store --generate-binary-cache-key',
+      await runCommand('nix-store', ['--generate-binary-cache-key', keyName, join(dir, 'secret'), join(dir, 'public')], {
+        timeoutMs: 30_000,
+      }),
+    );
+    return join(dir, 'secret');
+  });
 }

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildManySmall, type ManySmallInput } from './input.js';
-import { measure, runCommand, treeBytes, type Measured } from './measure.js';
+import { measure, treeBytes, type Measured } from './measure.js';
 import { megabytes, seconds } from './report.js';
 import {
   GOALS,
@@ -21,6 +21,7 @@ import {
   sync,
   timings,
   workDir,
+  nixCopySecretKey,
 } from './harness.js';
 
 interface Nginx {
@@ -93,20 +94,6 @@ async function nixCopy(url: string, top: string, label: string, secretKey: strin
   return side;
 }
 
-async function secretKey(): Promise<string | undefined> {
-  return step('make a signing key for nix copy of the small paths', async () => {
-    const dir = join(workDir(), 'small-keys');
-    await mkdir(dir, { recursive: true });
-    check(
-      'nix-store --generate-binary-cache-key',
-      await runCommand('nix-store', ['--generate-binary-cache-key', 'bench-small-1', join(dir, 'secret'), join(dir, 'public')], {
-        timeoutMs: 30_000,
-      }),
-    );
-    return join(dir, 'secret');
-  });
-}
-
 /**
  * What creating the files of the pushed cache costs by itself: `cp -a` of it makes the same
  * 20,000 files with the same bytes, computing nothing and renaming nothing. Any pusher into a
@@ -165,7 +152,7 @@ export async function manySmallPaths(): Promise<void> {
     buildManySmall(SMALL_PATHS, 3600_000),
   );
   if (many) log(`   ${many.top}: closure of ${many.closure.length} paths, built in ${seconds(many.buildMs)}`);
-  const key = many ? await secretKey() : undefined;
+  const key = many ? await nixCopySecretKey(' of the small paths', 'bench-small-1') : undefined;
 
   let us: Side = {};
   let them: Side = {};

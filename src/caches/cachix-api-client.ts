@@ -6,70 +6,20 @@ import { errorDetailOf, FirstAnswer } from './http-errors.js';
 import { readLimited } from '../util/read-limited.js';
 import { HttpStatusError, parseRetryAfter, parseRetryAfterBody, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload } from './upload-watchdog.js';
+import {
+  PresignedUrlExpired,
+  type BinaryCacheJson,
+  type CompletedPart,
+  type CompressionParam,
+  type NarInfoCreate,
+  type PinCreate,
+} from './cachix-api-types.js';
 
 /*
  * The cachix.org HTTP API, as the cachix client (github.com/cachix/cachix) speaks it:
- * routes from cachix-api/src/Cachix/API.hs under `/api/v1`, JSON shapes from
- * cachix-api/src/Cachix/Types/{BinaryCache,NarInfoCreate,MultipartUpload}.hs (aeson generic
- * encoding: field names as written there), the upload flow from cachix/src/Cachix/Client/Push/S3.hs.
+ * routes from cachix-api/src/Cachix/API.hs under `/api/v1`, JSON shapes in cachix-api-types.ts,
+ * the upload flow from cachix/src/Cachix/Client/Push/S3.hs.
  */
-
-/** `GET /api/v1/cache/:name` (Cachix.Types.BinaryCache). */
-export interface BinaryCacheJson {
-  name: string;
-  /** Where Nix substitutes from, e.g. https://NAME.cachix.org. */
-  uri: string;
-  isPublic: boolean;
-  publicSigningKeys: string[];
-  githubUsername: string;
-  permission: 'Read' | 'Write' | 'Admin';
-  preferredCompressionMethod?: 'ZSTD' | 'XZ';
-}
-
-/**
- * Cachix.Types.NarInfoCreate. The cachix client sends NarHash as `sha256:<nix base32>`, FileHash
- * as bare base16 sha256, References and Deriver as base names (Deriver "unknown-deriver" when
- * there is none), and Sig as the bare base64 ed25519 signature: the server adds the key name.
- */
-export interface NarInfoCreate {
-  cStoreHash: string;
-  cStoreSuffix: string;
-  cNarHash: string;
-  cNarSize: number;
-  cFileHash: string;
-  cFileSize: number;
-  cReferences: string[];
-  cDeriver: string;
-  cSig: string | null;
-}
-
-/** Cachix.Types.MultipartUpload.CompletedPart: the ETag the object store gave for the part. */
-export interface CompletedPart {
-  partNumber: number;
-  eTag: string;
-}
-
-/** The object store refused a presigned URL because its time ran out (S3: 403 "Request has expired"). */
-export class PresignedUrlExpired extends Error {
-  constructor(url: URL) {
-    super(`the presigned URL for a part at ${url.origin}${url.pathname} expired before the part was sent`);
-    this.name = 'PresignedUrlExpired';
-  }
-}
-
-/**
- * Cachix.Types.PinCreate with aeson's generic encoding: `keep` is null (the cache's default) or
- * a tagged object; Forever, a constructor without fields, has no `contents`.
- */
-export interface PinCreate {
-  name: string;
-  storePath: string;
-  artifacts: string[];
-  keep: null | { tag: 'Days' | 'Revisions'; contents: number } | { tag: 'Forever' };
-}
-
-/** The `compression` query parameter: Cachix.Types.BinaryCache.CompressionMethod's ToHttpApiData. */
-export type CompressionParam = 'zst' | 'xz';
 
 export interface CachixApiClientOptions {
   name: string;

@@ -6,14 +6,14 @@ import { formatHashBase32 } from '../nix/hash.js';
 import { MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { parseNixCacheInfo } from '../nix/cache-info.js';
 import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
+import { CachixApiClient } from './cachix-api-client.js';
 import {
-  CachixApiClient,
   PresignedUrlExpired,
   type BinaryCacheJson,
   type CompletedPart,
   type CompressionParam,
   type NarInfoCreate,
-} from './cachix-api-client.js';
+} from './cachix-api-types.js';
 import { withWholeRetry, type RetryOptions, type WholeRetryOptions } from './retry.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 

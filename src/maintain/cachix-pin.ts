@@ -1,7 +1,7 @@
 // `cachix pin` for caches on the cachix API (Command/Pin.hs): the store path must be valid
 // locally and every artifact a file inside it, both checked before the service is asked.
 import { stat } from 'node:fs/promises';
-import type { PinCreate } from '../caches/cachix-api-client.js';
+import type { PinCreate } from '../caches/cachix-api-types.js';
 import { CachixApiClient } from '../caches/cachix-api-client.js';
 import { authToken, cachixHost, openCache } from '../caches/open.js';
 import type { Context } from '../context.js';

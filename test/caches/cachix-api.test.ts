@@ -22,7 +22,7 @@ import {
 import { startCachixApiDouble, type CachixApiDouble } from '../helpers/cachix-api-double.js';
 import { expectOk, makeCachixEnv } from '../helpers/cachix-env.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
-import { buildWithNix, nixDump, run } from '../helpers/nix.js';
+import { buildWithNix, hashOf, nixDump, run } from '../helpers/nix.js';
 
 const TOKEN = 'cachix-token-0123456789abcdef';
 const key = generateSigningKey('demo.cachix.org-1');
@@ -327,7 +327,6 @@ describe('cachix push to the cachix API', () => {
     const env = { CACHIX_AUTH_TOKEN: TOKEN, CACHIX_SIGNING_KEY: formatSigningKey(key) };
     const result = expectOk(await world.run(['--host', double.url, 'push', 'demo', top], { env }), 'cachix push demo');
     expect(result.stdout + result.stderr).not.toContain(TOKEN);
-    const hashOf = (path: string) => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
     expect(double.narinfos.has(`demo/${hashOf(dep)}`) && double.narinfos.has(`demo/${hashOf(top)}`)).toBe(true);
     expect(await substitute(top, double.uriOf('demo'), publicKey)).toBe('top\n');
   });

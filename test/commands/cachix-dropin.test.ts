@@ -7,7 +7,7 @@ import { formatPublicKey, formatSigningKey, generateSigningKey, publicKeyOf, sig
 import { startCachixApiDouble, type CachixApiDouble } from '../helpers/cachix-api-double.js';
 import { cachixDhallText } from '../helpers/cachix-dhall-text.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
-import { buildWithNix } from '../helpers/nix.js';
+import { buildWithNix, hashOf } from '../helpers/nix.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
 
 /*
@@ -24,7 +24,6 @@ const strangerKey = generateSigningKey('stranger-1');
 let double: CachixApiDouble;
 let world: CachixEnv;
 
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 const completes = (cache: string) =>
   double.calls.filter((call) => call.path.startsWith(`/api/v1/cache/${cache}/multipart-nar/`) && call.path.endsWith('/complete'));
 const cSigOf = (call: { body: unknown }): string | null => (call.body as { narInfoCreate: { cSig: string | null } }).narInfoCreate.cSig;

@@ -1,19 +1,17 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { chown, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
+import { type CachixEnv, type LocalCache, expectOk, makeLocalCache } from '../helpers/cachix-env.js';
 import { residentBytes, startCachix, waitUntil, type RunningCachix } from '../helpers/daemon.js';
-import { KEEP_BUILDER_LOG_OPEN, NO_SUBSTITUTERS, requireNix, run } from '../helpers/nix.js';
+import { KEEP_BUILDER_LOG_OPEN, NO_SUBSTITUTERS, requireNix, run, hashOf } from '../helpers/nix.js';
 import { createTestUser } from '../helpers/nix-user.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
 import { buildChain, checkCacheConsistent, directoryCache } from '../reliability/consistency.js';
 
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 const salted = (): string => `${process.pid}-${Date.now()}-${Math.random()}`;
 
 /** A Nix file of `count` independent derivations named `<prefix>-<i>`, each sleeping `seconds`. */
@@ -43,12 +41,13 @@ describe('cachix daemon', () => {
   let socket: string;
   let publicKey: string;
 
+  let local: LocalCache;
+
   beforeAll(async () => {
     requireNix();
-    world = await makeCachixEnv();
-    work = await mkdtemp(join(tmpdir(), 'cachix-daemon-'));
-    publicKey = expectOk(await world.run(['create', 'dmn']), 'create').stdout.trim();
-    cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'dmn');
+    local = await makeLocalCache('dmn');
+    ({ world, work, cacheDir } = local);
+    publicKey = local.created.stdout.trim();
     socket = join(world.home, 'run', 'cachix-daemon.sock');
   });
   const started: RunningCachix[] = [];
@@ -59,10 +58,7 @@ describe('cachix daemon', () => {
       await daemon.done;
     }
   });
-  afterAll(async () => {
-    await world.cleanup();
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => local.cleanup());
 
   const startDaemon = async (extra: string[] = []): Promise<RunningCachix> => {
     const daemon = startCachix(['daemon', 'run', 'dmn', '--socket', socket, ...extra], world.env);

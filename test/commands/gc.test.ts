@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import { filesUnder, objectsUnder, type StoredFile } from '../helpers/cache-files.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { run } from '../helpers/nix.js';
+import { run, hashOf } from '../helpers/nix.js';
 import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
 import { substituteIntoFreshStore } from '../helpers/substitute.js';
 import { buildChain, checkCacheConsistent, httpReader } from '../reliability/consistency.js';
@@ -75,8 +75,6 @@ const backends: Array<[string, () => Backend]> = [
     }),
   ],
 ];
-
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 
 async function narSizes(paths: string[]): Promise<number> {
   const out = await run('nix-store', ['-q', '--size', ...paths]);

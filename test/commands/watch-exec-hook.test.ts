@@ -1,13 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
+import { type CachixEnv, type LocalCache, makeLocalCache } from '../helpers/cachix-env.js';
 import { startCachix } from '../helpers/daemon.js';
-import { KEEP_BUILDER_LOG_OPEN, NO_SUBSTITUTERS, requireNix, run } from '../helpers/nix.js';
-
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+import { KEEP_BUILDER_LOG_OPEN, NO_SUBSTITUTERS, requireNix, run, hashOf } from '../helpers/nix.js';
 
 /** Derivations `<name>-<i>` for each name, each sleeping `seconds`; nix-build prints their outputs. */
 async function writeSet(dir: string, file: string, names: string[], seconds: number): Promise<string> {
@@ -24,17 +21,14 @@ describe('watch-exec --watch-mode post-build-hook', () => {
   let work: string;
   let cacheDir: string;
 
+  let local: LocalCache;
+
   beforeAll(async () => {
     requireNix();
-    world = await makeCachixEnv();
-    work = await mkdtemp(join(tmpdir(), 'cachix-watch-hook-'));
-    expectOk(await world.run(['create', 'hooked']), 'create');
-    cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'hooked');
+    local = await makeLocalCache('hooked');
+    ({ world, work, cacheDir } = local);
   });
-  afterAll(async () => {
-    await world.cleanup();
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => local.cleanup());
 
   const has = (path: string): boolean => existsSync(join(cacheDir, `${hashOf(path)}.narinfo`));
 

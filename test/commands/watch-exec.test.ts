@@ -1,18 +1,15 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
-import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
+import { type CachixEnv, type LocalCache, makeLocalCache } from '../helpers/cachix-env.js';
 import { startCachix } from '../helpers/daemon.js';
-import { KEEP_BUILDER_LOG_OPEN, nixClosure, requireNix } from '../helpers/nix.js';
+import { KEEP_BUILDER_LOG_OPEN, nixClosure, requireNix, hashOf } from '../helpers/nix.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
 process.env.NIX_CONFIG ??= 'substituters =';
-
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 
 /** A Nix expression file for one fresh derivation whose output refers to `dep` when given. */
 async function writeDerivation(dir: string, name: string, salt: string, depFile?: string): Promise<string> {
@@ -32,17 +29,14 @@ describe('cachix watch-exec', () => {
   let work: string;
   let cacheDir: string;
 
+  let local: LocalCache;
+
   beforeAll(async () => {
     requireNix();
-    world = await makeCachixEnv();
-    work = await mkdtemp(join(tmpdir(), 'cachix-watch-exec-'));
-    expectOk(await world.run(['create', 'exec']), 'cachix create exec');
-    cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'exec');
+    local = await makeLocalCache('exec');
+    ({ world, work, cacheDir } = local);
   });
-  afterAll(async () => {
-    await world.cleanup();
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => local.cleanup());
 
   it('pushes what a failing command built (two nix-builds) and exits with its code, 3', async () => {
     const salt = `${process.pid}-${Date.now()}-${Math.random()}`;

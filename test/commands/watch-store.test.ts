@@ -9,7 +9,7 @@ import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { CACHIX_BIN } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { KEEP_BUILDER_LOG_OPEN, buildWithNix, nixClosure, requireNix, run } from '../helpers/nix.js';
+import { KEEP_BUILDER_LOG_OPEN, buildWithNix, nixClosure, requireNix, run, hashOf } from '../helpers/nix.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
 process.env.NIX_CONFIG ??= 'substituters =';
@@ -59,7 +59,6 @@ async function waitFor(
   }
 }
 
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 const inCache = (cacheDir: string, path: string): boolean => existsSync(join(cacheDir, `${hashOf(path)}.narinfo`));
 
 /** One nix-build of `count` derivations, each writing `bytes` random bytes: many paths at once. */

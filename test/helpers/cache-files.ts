@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import type { RunningS3rver } from './s3rver.js';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { s3ClientFor, type RunningS3rver } from './s3rver.js';
 
 /** A file of a cache as the server stores it, for recounting what `cachix info` reports. */
 export interface StoredFile {
@@ -23,13 +23,7 @@ export async function filesUnder(root: string): Promise<StoredFile[]> {
 
 /** Every object under `prefix` in the s3rver bucket, through the S3 API (ListObjectsV2, paged). */
 export async function objectsUnder(s3: RunningS3rver, prefix: string): Promise<StoredFile[]> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY },
-  });
+  const client = s3ClientFor(s3);
   const files: StoredFile[] = [];
   let token: string | undefined;
   do {

@@ -38,3 +38,31 @@ export function expectOk(result: CliResult, what: string): CliResult {
   if (result.code !== 0) throw new Error(`${what} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
   return result;
 }
+
+/** A CachixEnv with a local cache made by `cachix create NAME`, and a scratch folder beside it. */
+export interface LocalCache {
+  world: CachixEnv;
+  /** A scratch folder for the test's own files (expressions, sockets), removed by cleanup. */
+  work: string;
+  /** Where the cache's files are. */
+  cacheDir: string;
+  /** What `cachix create` printed (the public key on stdout). */
+  created: CliResult;
+  cleanup(): Promise<void>;
+}
+
+export async function makeLocalCache(name: string): Promise<LocalCache> {
+  const world = await makeCachixEnv();
+  const work = await mkdtemp(join(tmpdir(), `cachix-${name}-work-`));
+  const created = expectOk(await world.run(['create', name]), `cachix create ${name}`);
+  return {
+    world,
+    work,
+    cacheDir: join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', name),
+    created,
+    cleanup: async () => {
+      await world.cleanup();
+      await rm(work, { recursive: true, force: true });
+    },
+  };
+}

@@ -6,6 +6,9 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
+/** The hash part of a store path: the name of its narinfo in a cache, without `.narinfo`. */
+export const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+
 export const NIX_FEATURES = ['--extra-experimental-features', 'nix-command'];
 
 /** Fails loudly (never skips) when Nix is not installed. */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
@@ -77,4 +78,15 @@ export async function discardIncompletePuts(directory: string): Promise<string[]
     discarded.push(object.slice(directory.length + 1));
   }
   return discarded;
+}
+
+/** An S3 client of the test's own for this s3rver (path-style, its credentials); destroy it after use. */
+export function s3ClientFor(s3: RunningS3rver): S3Client {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY },
+  });
 }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { encodeBase32 } from '../../src/nix/base32.js';
 import { formatNarInfo } from '../../src/nix/narinfo.js';
-import type { RunningS3rver } from './s3rver.js';
+import { s3ClientFor, type RunningS3rver } from './s3rver.js';
 import { seededRandom } from './seeded-random.js';
 
 /**
@@ -36,13 +36,7 @@ export function directorySink(root: string): FileSink {
 }
 
 export function s3Sink(s3: RunningS3rver, prefix: string): { sink: FileSink; close(): void } {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY },
-  });
+  const client = s3ClientFor(s3);
   return {
     sink: async (name, bytes) => {
       await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: prefix + name, Body: bytes }));

@@ -5,11 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
-import { buildTestClosure, buildWithNix, nixClosure, NO_SUBSTITUTERS, run, KEEP_BUILDER_LOG_OPEN } from '../helpers/nix.js';
+import { buildTestClosure, buildWithNix, nixClosure, NO_SUBSTITUTERS, run, KEEP_BUILDER_LOG_OPEN, hashOf } from '../helpers/nix.js';
 import { substituteIntoFreshStore } from '../helpers/substitute.js';
 import { copyToUpstream, makeUpstreamKey, signLocally } from '../helpers/upstream.js';
-
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 
 /** The store paths a file cache holds narinfos for, each checked against its NAR file. */
 async function cachedPaths(cacheDir: string, candidates: string[]): Promise<string[]> {

@@ -6,7 +6,7 @@ import { decompress } from 'zstd-napi';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { SMALL_POOL_MIN_PATHS } from '../../src/push/small-nar-window.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
-import { NIX_FEATURES, NO_SUBSTITUTERS, nixClosure, nixDump, requireNix, retryKilledBuild, run } from '../helpers/nix.js';
+import { NIX_FEATURES, NO_SUBSTITUTERS, nixClosure, nixDump, requireNix, retryKilledBuild, run, hashOf } from '../helpers/nix.js';
 import { substituteIntoFreshStore } from '../helpers/substitute.js';
 
 const SMALL_PATHS = SMALL_POOL_MIN_PATHS + 40;
@@ -35,8 +35,6 @@ in derivation {
   const small = (await readFile(join(top, 'list'), 'utf8')).trim().split(' ');
   return { top, small };
 }
-
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 
 describe('many small paths go through the worker pool', () => {
   let world: CachixEnv;

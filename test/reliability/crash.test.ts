@@ -1,20 +1,19 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
-import { startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { expectOk, type CachixEnv } from '../helpers/cachix-env.js';
+import { type RunningNginx } from '../helpers/nginx.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { CACHIX_BIN } from '../helpers/cli.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { buildWithNix, run } from '../helpers/nix.js';
-import { discardIncompletePuts, startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import { discardIncompletePuts, type RunningS3rver, s3ClientFor } from '../helpers/s3rver.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
 import { buildChain, checkCacheConsistent, directoryCache, httpReader, runAndKill, type CacheFileReader } from './consistency.js';
+import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
 
 /*
  * SIGKILL `cachix push` at seeded random moments while it uploads a chain of 10 paths (2 MB of
@@ -48,15 +47,14 @@ let nginx: RunningNginx;
 let s3: RunningS3rver;
 const random = seededRandom(SEED);
 
+let servers: ServerWorld;
+
 beforeAll(async () => {
-  world = await makeCachixEnv();
-  scratch = await mkdtemp(join(tmpdir(), 'cachix-crash-'));
-  [chain, nginx, s3] = await Promise.all([buildChain('crash', 10, 2), startNginx(), startS3rver()]);
+  [chain, servers] = await Promise.all([buildChain('crash', 10, 2), startServerWorld('crash')]);
+  ({ world, scratch, nginx, s3 } = servers);
   top = chain[chain.length - 1]!;
 });
-afterAll(async () => {
-  await Promise.all([world?.cleanup(), nginx?.stop(), s3?.stop(), rm(scratch, { recursive: true, force: true })]);
-});
+afterAll(() => servers?.stop());
 
 function fileBackend(): Backend {
   const dir = (round: number): string => join(scratch, `file-${round}`);
@@ -83,13 +81,7 @@ function nginxBackend(): Backend {
 }
 
 function s3Backend(): Backend {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY },
-  });
+  const client = s3ClientFor(s3);
   const keys = async (prefix: string): Promise<string[]> => {
     const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, MaxKeys: 1000 }));
     return (listed.Contents ?? []).map((object) => object.Key!.slice(prefix.length));
@@ -254,12 +246,7 @@ describe('SIGKILL in the middle of a multipart S3 upload', () => {
       // The unfinished upload is there (on real S3 it stays until a lifecycle rule aborts it) ...
       expect(existsSync(uploads) ? (await readdir(uploads)).length : 0).toBe(1);
       // ... and a reader sees nothing of it: no narinfo, no NAR object.
-      const client = new S3Client({
-        endpoint: s3.endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY },
-      });
+      const client = s3ClientFor(s3);
       const keys = async (): Promise<string[]> =>
         ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'multipart/' }))).Contents ?? []).map((object) =>
           object.Key!.slice('multipart/'.length),

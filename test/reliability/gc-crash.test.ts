@@ -1,14 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
+import { expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { filesUnder, objectsUnder, type StoredFile } from '../helpers/cache-files.js';
-import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { discardIncompletePuts, startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import { type RunningNginx } from '../helpers/nginx.js';
+import { discardIncompletePuts, type RunningS3rver } from '../helpers/s3rver.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 import { directorySink, s3Sink, writeSyntheticCache, type SyntheticCache } from '../helpers/synthetic-cache.js';
 import { checkCacheConsistent, directoryCache, httpReader, runAndKill, type CacheFileReader } from './consistency.js';
+import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
 
 /*
  * SIGKILL `cachix gc --older-than 0` at seeded moments while it deletes most of a cache's paths,
@@ -35,15 +34,13 @@ let nginx: RunningNginx;
 let s3: RunningS3rver;
 const random = seededRandom(SEED);
 
+let servers: ServerWorld;
+
 beforeAll(async () => {
-  world = await makeCachixEnv();
-  scratch = await mkdtemp(join(tmpdir(), 'cachix-gc-crash-'));
-  [nginx, s3] = await Promise.all([startNginx({ listing: 'propfind' }), startS3rver()]);
-  Object.assign(world.env, s3.env);
+  servers = await startServerWorld('gc-crash', { listing: 'propfind' });
+  ({ world, scratch, nginx, s3 } = servers);
 });
-afterAll(async () => {
-  await Promise.all([world?.cleanup(), nginx?.stop(), s3?.stop(), rm(scratch, { recursive: true, force: true })]);
-});
+afterAll(() => servers?.stop());
 
 const backends: Array<[string, () => Backend]> = [
   [

@@ -1,13 +1,14 @@
-import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
+import { expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { filesUnder, objectsUnder, type StoredFile } from '../helpers/cache-files.js';
-import { startNginx, type RunningNginx } from '../helpers/nginx.js';
-import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import { type RunningNginx } from '../helpers/nginx.js';
+import { type RunningS3rver } from '../helpers/s3rver.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
 import { buildChain, checkCacheConsistent, directoryCache, httpReader, type CacheFileReader } from './consistency.js';
+import { hashOf } from '../helpers/nix.js';
+import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
 
 /*
  * A push racing a gc: the cache holds an old closure (its files aged two hours), unpinned; a
@@ -37,16 +38,14 @@ let s3: RunningS3rver;
 let old: string[];
 let fresh: string[];
 
+let servers: ServerWorld;
+
 beforeAll(async () => {
-  world = await makeCachixEnv();
-  scratch = await mkdtemp(join(tmpdir(), 'cachix-gc-race-'));
   old = await buildChain('race-old', 4, 0);
-  [fresh, nginx, s3] = await Promise.all([buildChain('race-new', 4, 2, [old.at(-1)!]), startNginx({ listing: 'propfind' }), startS3rver()]);
-  Object.assign(world.env, s3.env);
+  [fresh, servers] = await Promise.all([buildChain('race-new', 4, 2, [old.at(-1)!]), startServerWorld('gc-race', { listing: 'propfind' })]);
+  ({ world, scratch, nginx, s3 } = servers);
 });
-afterAll(async () => {
-  await Promise.all([world?.cleanup(), nginx?.stop(), s3?.stop(), rm(scratch, { recursive: true, force: true })]);
-});
+afterAll(() => servers?.stop());
 
 const backends: Array<[string, () => Backend]> = [
   [
@@ -88,8 +87,6 @@ async function ageFiles(directory: string, ageMs: number): Promise<void> {
     if (entry.isFile()) await utimes(join(entry.parentPath, entry.name), when, when);
   }
 }
-
-const hashOf = (path: string): string => path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
 
 describe.each(backends)('a push racing a gc on %s', (label, makeBackend) => {
   it.each(GC_DELAYS_MS)(
