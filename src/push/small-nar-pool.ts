@@ -104,7 +104,10 @@ export class SmallNarPool {
   }
 
   private startWorker(): PoolWorker {
-    const worker = new Worker(new URL('./small-nar-worker.js', import.meta.url), { workerData: this.options });
+    const worker = new Worker(new URL('./small-nar-worker.js', import.meta.url), {
+      workerData: this.options,
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     const entry: PoolWorker = { worker, batches: new Map() };
     worker.on('message', (reply: SmallNarReply) => {
       const batch = entry.batches.get(reply.id);
