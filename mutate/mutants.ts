@@ -554,4 +554,20 @@ export const MUTANTS: Mutant[] = [
     replace: '    else if (!FLAGS.has(arg)) continue;',
     killedBy: [{ file: 'test/cli/plain-push.test.ts', name: 'any other option, anywhere' }],
   },
+  {
+    id: 'listed-lookup-covers-all',
+    file: 'src/caches/listed-lookup.ts',
+    breaks: 'a lookup beyond the listed page is judged from that page, so a path the cache has is called missing or one it lacks present',
+    find: 'const covers = (hashPart: string): boolean => !page.truncated || `${hashPart}.narinfo` <= lastName;',
+    replace: 'const covers = (hashPart: string): boolean => hashPart !== lastName;',
+    killedBy: [{ file: 'test/caches/listed-lookup.test.ts', name: 'never calls a path present' }],
+  },
+  {
+    id: 's3-listing-no-fallback',
+    file: 'src/caches/s3.ts',
+    breaks: 'a key that may not list the bucket fails every push instead of asking by HEAD',
+    find: '        this.listingWorks = false;\n        return undefined;',
+    replace: '        throw new Error("listing refused");',
+    killedBy: [{ file: 'test/caches/s3.test.ts', name: 'a key that may not list the bucket' }],
+  },
 ];

@@ -9,10 +9,13 @@ import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { explainHttpError, FirstAnswer } from './http-errors.js';
 import { readLimited } from '../util/read-limited.js';
 import { withRetry, type RetryOptions } from './retry.js';
+import { lookupByListing, type ListingPage } from './listed-lookup.js';
 
 /** Parts are buffered in memory: at most PART_SIZE x PART_QUEUE bytes per NAR in flight. */
 export const PART_SIZE = 16 * 1024 * 1024;
 export const PART_QUEUE = 4;
+/** From this many lookups on, a listing of the bucket is tried before one HEAD per path. */
+const LISTING_MIN_LOOKUPS = 64;
 
 export const S3_CREDENTIALS_HINT =
   'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile from ~/.aws/credentials with ?profile=NAME (or AWS_PROFILE)';
@@ -78,6 +81,8 @@ class S3Cache implements BinaryCache {
   private readonly location: S3Location;
   private clientPromise: Promise<S3Client> | undefined;
   private readonly firstAnswer: FirstAnswer;
+  /** Until a listing fails: then lookups go by HEAD alone. */
+  private listingWorks = true;
 
   constructor(
     private readonly url: URL,
@@ -191,8 +196,18 @@ class S3Cache implements BinaryCache {
   async missing(hashParts: readonly string[]): Promise<Set<string>> {
     const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.client();
-    const missing = new Set<string>();
-    await forEachConcurrently([...new Set(hashParts)], LOOKUP_CONCURRENCY, async (hashPart) => {
+    let undecided = [...new Set(hashParts)];
+    let missing = new Set<string>();
+    if (undecided.length >= LISTING_MIN_LOOKUPS && this.listingWorks) {
+      // A key that may not list the bucket, or a server that cannot, still has its HEADs: asked
+      // once, with no retries beyond the SDK's own, and not again by this process.
+      const listed = await lookupByListing(undecided, (startAfter, maxKeys) => this.listPage(startAfter, maxKeys)).catch(() => {
+        this.listingWorks = false;
+        return undefined;
+      });
+      if (listed) ({ missing, undecided } = listed);
+    }
+    await forEachConcurrently(undecided, LOOKUP_CONCURRENCY, async (hashPart) => {
       const present = await this.call(`HEAD ${hashPart}.narinfo in`, false, async () => {
         try {
           await client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(`${hashPart}.narinfo`) }));
@@ -250,6 +265,27 @@ class S3Cache implements BinaryCache {
 
   writeCacheInfo(text: string): Promise<void> {
     return this.putText('nix-cache-info', text, 'text/x-nix-cache-info');
+  }
+
+  /** One ListObjectsV2 page of the names directly under the cache's prefix, after `startAfter`. */
+  private async listPage(startAfter: string, maxKeys: number): Promise<ListingPage> {
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const client = await this.client();
+    const prefix = this.location.prefix;
+    const page = await client.send(
+      new ListObjectsV2Command({
+        Bucket: this.location.bucket,
+        Prefix: prefix,
+        Delimiter: '/',
+        StartAfter: prefix + startAfter,
+        MaxKeys: maxKeys,
+      }),
+    );
+    const names = [
+      ...(page.Contents ?? []).map((object) => object.Key ?? ''),
+      ...(page.CommonPrefixes ?? []).map((folder) => folder.Prefix ?? ''),
+    ].map((key) => key.slice(prefix.length));
+    return { names, truncated: page.IsTruncated === true };
   }
 
   /** ListObjectsV2, a page of up to 1000 keys at a time, only the keys directly in `folder`. */

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { once } from 'node:events';
 import { uncompressedNarFixture, type NarFixture } from '../helpers/nar-fixture.js';
 import { substituteOrThrow } from '../helpers/substitute.js';
@@ -16,9 +17,9 @@ import { sha256Hash } from '../../src/nix/hash.js';
 import type { NarInfo } from '../../src/nix/narinfo.js';
 import { formatPublicKey, generateSigningKey, publicKeyOf } from '../../src/nix/signing.js';
 import { hashPartOf } from '../../src/nix/store-path.js';
-import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { startFaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
-import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import { s3ClientFor, startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
 
 const key = generateSigningKey('s3-test-1');
 const publicKey = formatPublicKey(publicKeyOf(key));
@@ -276,5 +277,68 @@ describe('s3 credentials', () => {
     } finally {
       setAwsEnv(s3.env);
     }
+  });
+});
+
+describe('narinfo lookups on s3rver: by listing the bucket when there are many', () => {
+  const ALPHABET = '0123456789abcdfghijklmnpqrsvwxyz';
+  const randomHash = (): string => Array.from(randomBytes(32), (byte) => ALPHABET[byte % 32]).join('');
+  const prefix = 'lookups';
+  let present: string[];
+  let absent: string[];
+
+  beforeAll(async () => {
+    // s3rver answers 500 to a listing that would be truncated: fewer keys than one page here.
+    present = Array.from({ length: 400 }, randomHash);
+    absent = Array.from({ length: 150 }, randomHash);
+    const client = s3ClientFor(s3);
+    cleanups.push(async () => client.destroy());
+    const keys = [...present.map((hash) => `${hash}.narinfo`), 'nix-cache-info', 'nar/0abc.nar.zst', 'log/x.drv'];
+    for (let start = 0; start < keys.length; start += 50) {
+      await Promise.all(
+        keys
+          .slice(start, start + 50)
+          .map((key) => client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${key}`, Body: 'x' }))),
+      );
+    }
+  });
+
+  async function lookUp(rules: FaultRule[] = []): Promise<{ missing: Set<string>; heads: number; lists: number }> {
+    const proxy = await startFaultProxy(s3.endpoint, { preserveHost: true });
+    cleanups.push(() => proxy.stop());
+    for (const rule of rules) proxy.addRule(rule);
+    const cache = open(`s3://${s3.bucket}/${prefix}?endpoint=${proxy.url}`);
+    const missing = await cache.missing([...present, ...absent]);
+    return {
+      missing,
+      heads: proxy.requests.filter((request) => request.method === 'HEAD').length,
+      lists: proxy.requests.filter((request) => request.method === 'GET' && request.path.includes('list-type=2')).length,
+    };
+  }
+
+  it('550 lookups: exactly the absent ones missing, from a few listings and no HEAD', async () => {
+    const { missing, heads, lists } = await lookUp();
+    expect([...missing].sort()).toEqual([...absent].sort());
+    expect(heads).toBe(0);
+    expect(lists).toBeGreaterThan(0);
+    expect(lists).toBeLessThanOrEqual(4);
+  });
+
+  it('a narinfo someone else deleted is missing at the next lookup', async () => {
+    const client = s3ClientFor(s3);
+    cleanups.push(async () => client.destroy());
+    const gone = present.slice(0, 3);
+    for (const hash of gone) await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${hash}.narinfo` }));
+    const { missing } = await lookUp();
+    expect([...missing].sort()).toEqual([...absent, ...gone].sort());
+    present = present.slice(3);
+    absent = [...absent, ...gone];
+  });
+
+  it('a key that may not list the bucket (403): the same answer, by HEAD', async () => {
+    const { missing, heads, lists } = await lookUp([{ method: 'GET', path: 'list-type=2', action: { kind: 'status', status: 403 } }]);
+    expect([...missing].sort()).toEqual([...absent].sort());
+    expect(lists).toBeGreaterThan(0);
+    expect(heads).toBe(present.length + absent.length);
   });
 });
