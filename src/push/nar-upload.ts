@@ -59,24 +59,24 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
 /** Writes a compressed small NAR to a fresh spool file (on a small-NAR worker) and returns its path. */
 export function writeSpoolFile(compressed: Buffer, compression: CompressionMethod, spoolDirectory: string): string {
   const localPath = spoolPath(spoolDirectory, compression);
-  try {
-    writeFileSync(localPath, compressed);
-  } catch (error) {
-    removeIfPresent(localPath);
-    throw spoolErrorToUser(error, spoolDirectory);
-  }
+  spoolStep(localPath, spoolDirectory, () => writeFileSync(localPath, compressed));
   return localPath;
 }
 
 /** Renames a spooled NAR to its final name in a local cache; a failed rename removes the spool file. */
 export function placeSpooled(spooled: string, finalPath: string, spoolDirectory: string): string {
+  spoolStep(spooled, spoolDirectory, () => renameSync(spooled, finalPath));
+  return finalPath;
+}
+
+/** Runs one file operation on a spool file; if it fails, the file is removed and the error told in the user's terms. */
+function spoolStep(spoolFile: string, spoolDirectory: string, operation: () => void): void {
   try {
-    renameSync(spooled, finalPath);
+    operation();
   } catch (error) {
-    removeIfPresent(spooled);
+    removeIfPresent(spoolFile);
     throw spoolErrorToUser(error, spoolDirectory);
   }
-  return finalPath;
 }
 
 /**
