@@ -37,6 +37,33 @@ rooms.forEach((floor, height) => {
   }
 });
 
+// Inside push/: a NAR's journey (nar/) knows nothing of the pipeline that asks for it, watching
+// (watch/) builds on the pipeline, and the daemon (daemon/) on watching; the pipeline at push/
+// itself imports neither watching nor the daemon.
+forbidden.push(
+  {
+    name: 'push-nar-imports-only-itself',
+    comment: "push/nar/ is the NAR's journey (dump, check, compress, stage): it may not import the rest of push/",
+    severity: 'error',
+    from: { path: '^src/push/nar/' },
+    to: { path: '^src/push/', pathNot: '^src/push/nar/' },
+  },
+  {
+    name: 'push-watch-below-daemon',
+    comment: "push/watch/ may use the pipeline, never the daemon or a NAR's internals",
+    severity: 'error',
+    from: { path: '^src/push/watch/' },
+    to: { path: '^src/push/(daemon/|daemon-|hook-session|nar/)' },
+  },
+  {
+    name: 'push-pipeline-below-watch',
+    comment: 'the pipeline at push/ is what watching and the daemon build on: it may not import them',
+    severity: 'error',
+    from: { path: '^src/push/[^/]+\\.ts$', pathNot: '^src/push/(daemon-|hook-session)' },
+    to: { path: '^src/push/(watch|daemon)/' },
+  },
+);
+
 forbidden.push(
   {
     name: 'every-module-on-a-floor',

@@ -18,7 +18,7 @@ export interface Mutant {
 export const MUTANTS: Mutant[] = [
   {
     id: 'push-narhash-check',
-    file: 'src/push/nar-upload.ts',
+    file: 'src/push/nar/prepare.ts',
     breaks: 'a store path changed after it was built (same size) is pushed as if it were intact',
     find: 'if (!hashesEqual(narHash, info.narHash)) {',
     replace: 'if (!hashesEqual(narHash, narHash)) {',
@@ -31,7 +31,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'push-narsize-check',
-    file: 'src/push/nar-upload.ts',
+    file: 'src/push/nar/prepare.ts',
     breaks: 'a store path whose NAR size differs from what Nix recorded is not named as such',
     find: 'if (spooled.narSize !== info.narSize) throw',
     replace: 'if (false) throw',
@@ -44,7 +44,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'push-unsigned',
-    file: 'src/push/nar-upload.ts',
+    file: 'src/push/nar/prepare.ts',
     breaks: 'narinfos are pushed without our signature',
     find: 'return { ...unsigned, sigs: [ours, ...others] };',
     replace: 'return { ...unsigned, sigs: [ours, ...others].slice(1) };',
@@ -57,7 +57,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'push-wrong-fingerprint',
-    file: 'src/push/nar-upload.ts',
+    file: 'src/push/nar/prepare.ts',
     breaks: 'the signature covers another fingerprint than the narinfo it is in',
     find: 'signFingerprint(key, narInfoFingerprint(unsigned))',
     replace: 'signFingerprint(key, narInfoFingerprint({ ...unsigned, references: [] }))',
@@ -524,7 +524,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'spool-enospc',
-    file: 'src/push/spool-errors.ts',
+    file: 'src/push/nar/spool-errors.ts',
     breaks: 'a full spool folder fails with a raw ENOSPC instead of saying where and what to free',
     find: "    case 'ENOSPC':\n",
     replace: "    case 'ENOSPC-never':\n",
@@ -532,7 +532,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'spool-erofs',
-    file: 'src/push/spool-errors.ts',
+    file: 'src/push/nar/spool-errors.ts',
     breaks: 'a file cache on a read-only file system fails with a raw EROFS',
     find: "    case 'EROFS':\n",
     replace: "    case 'EROFS-never':\n",

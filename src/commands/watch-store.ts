@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { finishUnlessStopped, startWatchSession } from '../push/watch-session.js';
+import { finishUnlessStopped, startWatchSession } from '../push/watch/session.js';
 import { onStopSignals, type StopSignal } from '../push/stop-signals.js';
 import { preparePush, type PushFlags } from '../push/prepare.js';
 

@@ -2,7 +2,7 @@
 import { UserError } from '../errors.js';
 import { readMessages, send, type DaemonMessage } from './daemon-protocol.js';
 import { connectToDaemon } from './daemon-socket.js';
-import type { QueueTotals } from './watch-queue.js';
+import type { QueueTotals } from './watch/queue.js';
 
 async function exchange(
   socketPath: string,

@@ -7,7 +7,7 @@ import { RecentSet } from '../util/recent-set.js';
 import type { HookInbox, InboxJobs } from './daemon-inbox.js';
 import { pushPaths } from './pipeline.js';
 import type { PreparedPush } from './prepare.js';
-import { PushQueue, type QueueTotals } from './watch-queue.js';
+import { PushQueue, type QueueTotals } from './watch/queue.js';
 
 interface Waiter {
   remaining: Set<string>;

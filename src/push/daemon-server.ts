@@ -12,9 +12,9 @@ import { HookInbox } from './daemon-inbox.js';
 import { readMessages, send, type ClientMessage } from './daemon-protocol.js';
 import { claimSocket } from './daemon-socket.js';
 import type { PreparedPush } from './prepare.js';
-import type { QueueTotals } from './watch-queue.js';
+import type { QueueTotals } from './watch/queue.js';
 import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
-import { watchSummaryLine } from './watch-session.js';
+import { watchSummaryLine } from './watch/session.js';
 
 export interface RunningDaemon {
   socketPath: string;

@@ -5,14 +5,14 @@ import { availableParallelism, tmpdir } from 'node:os';
 import type { BinaryCache } from '../caches/cache.js';
 import { UserError } from '../errors.js';
 import type { PathInfo } from '../store/path-info.js';
-import { SMALL_NAR_BYTES } from './nar-spool.js';
-import { discardSpooled, prepareNar, preparedSpooled, withSignature } from './nar-upload.js';
-import { PreparedWindow, plainNarOptions, SMALL_POOL_MIN_PATHS, smallNarWorkers } from './small-nar-window.js';
-import { SmallNarPool, type SmallNar } from './small-nar-pool.js';
-import { narSourceOf } from './nar-source.js';
+import { SMALL_NAR_BYTES } from './nar/spool.js';
+import { discardSpooled, prepareNar, preparedSpooled, withSignature } from './nar/prepare.js';
+import { PreparedWindow, plainNarOptions, SMALL_POOL_MIN_PATHS, smallNarWorkers } from './nar/small-window.js';
+import { SmallNarPool, type SmallNar } from './nar/small-pool.js';
+import { narSourceOf } from './nar/source.js';
 import type { Progress } from './progress.js';
 import { Semaphore } from '../util/semaphore.js';
-import { sweepStaleSpoolFiles } from './spool-sweep.js';
+import { sweepStaleSpoolFiles } from './nar/spool-sweep.js';
 import type { PushOptions, PushSummary, PushTally } from './push-options.js';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PushSummary } from '../../src/push/push-options.js';
-import { PushQueue } from '../../src/push/watch-queue.js';
+import { PushQueue } from '../../src/push/watch/queue.js';
 import { queryValidPaths } from '../../src/store/path-info.js';
 import { candidateBaseName, watchStore, type StoreWatcher } from '../../src/store/watch.js';
 import { RecentSet } from '../../src/util/recent-set.js';

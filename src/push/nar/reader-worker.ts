@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { DEFAULT_CHUNK_SIZE, dumpNar } from '../store/nar-dump.js';
-import type { ReaderReply, ReaderRequest } from './nar-reader.js';
+import { DEFAULT_CHUNK_SIZE, dumpNar } from '../../store/nar-dump.js';
+import type { ReaderReply, ReaderRequest } from './reader.js';
 
 /**
  * Runs in a worker thread: dumps one store path to NAR and hashes it, so reading the tree and

@@ -1,8 +1,8 @@
-import { messageOf } from '../errors.js';
-import { hashPartOf } from '../nix/store-path.js';
-import { RecentSet } from '../util/recent-set.js';
-import type { PushSummary } from './push-options.js';
-import { addFilteredTotals } from './path-filter.js';
+import { messageOf } from '../../errors.js';
+import { hashPartOf } from '../../nix/store-path.js';
+import { RecentSet } from '../../util/recent-set.js';
+import type { PushSummary } from '../push-options.js';
+import { addFilteredTotals } from '../path-filter.js';
 
 export interface PushQueueOptions {
   /** Pushes these paths and their closures (pushPaths with the cache and options bound). */

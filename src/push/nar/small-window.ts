@@ -1,9 +1,9 @@
 // How many small NARs may be in memory at once (being prepared on the pool or waiting for an
 // upload slot), and the options a pool worker gets.
 import { availableParallelism } from 'node:os';
-import type { PathInfo } from '../store/path-info.js';
-import type { NarOptions } from './nar-upload.js';
-import type { SmallNarOptions } from './small-nar-pool.js';
+import type { PathInfo } from '../../store/path-info.js';
+import type { NarOptions } from './prepare.js';
+import type { SmallNarOptions } from './small-pool.js';
 
 /** Below this many small paths, starting worker threads costs more than it saves. */
 export const SMALL_POOL_MIN_PATHS = 64;

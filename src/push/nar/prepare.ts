@@ -1,18 +1,18 @@
 import { createReadStream, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NarUpload } from '../caches/cache.js';
-import { UserError } from '../errors.js';
-import { temporaryName } from '../util/temp-name.js';
-import { forgetTemporaryFile, trackTemporaryFile } from '../util/temp-files.js';
-import { encodeBase32 } from '../nix/base32.js';
-import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
-import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
-import { signFingerprint, type SigningKey } from '../nix/signing.js';
-import type { PathInfo } from '../store/path-info.js';
-import { COMPRESSION_EXTENSION, type CompressionMethod } from '../util/compression.js';
+import type { NarUpload } from '../../caches/cache.js';
+import { UserError } from '../../errors.js';
+import { temporaryName } from '../../util/temp-name.js';
+import { forgetTemporaryFile, trackTemporaryFile } from '../../util/temp-files.js';
+import { encodeBase32 } from '../../nix/base32.js';
+import { formatHashBase32, hashesEqual, sha256Hash } from '../../nix/hash.js';
+import { narInfoFingerprint, type NarInfo } from '../../nix/narinfo.js';
+import { signFingerprint, type SigningKey } from '../../nix/signing.js';
+import type { PathInfo } from '../../store/path-info.js';
+import { COMPRESSION_EXTENSION, type CompressionMethod } from '../../util/compression.js';
 import { spoolErrorToUser } from './spool-errors.js';
-import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOptions } from './nar-spool.js';
+import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOptions } from './spool.js';
 
 export interface NarOptions extends SpoolOptions {
   omitDeriver: boolean;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { nixDumpIsCheaper, nixStoreDump } from '../store/nix-store-dump.js';
+import { nixDumpIsCheaper, nixStoreDump } from '../../store/nix-store-dump.js';
 
 /** `ack` says a chunk was used; with `buffer`, its memory comes back to be filled again. */
 export type ReaderRequest = { type: 'read'; path: string } | { type: 'ack'; buffer?: ArrayBuffer | undefined };
@@ -34,7 +34,7 @@ class NarReaderPool {
   }
 
   private take(): Worker {
-    const worker = this.idle.pop() ?? new Worker(new URL('./nar-reader-worker.js', import.meta.url));
+    const worker = this.idle.pop() ?? new Worker(new URL('./reader-worker.js', import.meta.url));
     worker.ref();
     return worker;
   }

@@ -1,13 +1,13 @@
-import type { PreparedPush } from './prepare.js';
-import { queryValidPaths } from '../store/path-info.js';
-import { removeTrackedFilesSync } from '../util/temp-files.js';
-import { watchStore } from '../store/watch.js';
-import { pushPaths } from './pipeline.js';
-import type { Progress } from './progress.js';
-import { formatBytes } from '../util/quantities.js';
-import { PushQueue, type QueueTotals } from './watch-queue.js';
-import { filteredSummary } from './path-filter.js';
-import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
+import type { PreparedPush } from '../prepare.js';
+import { queryValidPaths } from '../../store/path-info.js';
+import { removeTrackedFilesSync } from '../../util/temp-files.js';
+import { watchStore } from '../../store/watch.js';
+import { pushPaths } from '../pipeline.js';
+import type { Progress } from '../progress.js';
+import { formatBytes } from '../../util/quantities.js';
+import { PushQueue, type QueueTotals } from './queue.js';
+import { filteredSummary } from '../path-filter.js';
+import { onStopSignals, STOP_SIGNALS } from '../stop-signals.js';
 
 /** Exit codes for being stopped at once by a second signal, as shells report them (128 + n). */
 /** A store watcher feeding a push queue: the part watch-store and watch-exec share. */

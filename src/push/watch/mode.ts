@@ -1,7 +1,7 @@
 // watch-exec --watch-mode auto: Nix honours a post-build-hook only from root or trusted users;
 // for anyone else it would be ignored in silence and nothing pushed, so auto falls back to
 // watching the store and says which it chose.
-import { currentUser, detectTrust } from '../nixconf/trust.js';
+import { currentUser, detectTrust } from '../../nixconf/trust.js';
 
 export type WatchMode = 'auto' | 'store' | 'post-build-hook';
 

@@ -3,11 +3,11 @@ import { closeSync, createWriteStream, openSync, writeFileSync, writeSync } from
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
-import { dumpNar } from '../store/nar-dump.js';
-import type { PathInfo } from '../store/path-info.js';
-import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../util/compression.js';
-import { narReaders, type NarReadResult } from './nar-reader.js';
-import { zstdBinding } from '../util/zstd-lazy.js';
+import { dumpNar } from '../../store/nar-dump.js';
+import type { PathInfo } from '../../store/path-info.js';
+import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../../util/compression.js';
+import { narReaders, type NarReadResult } from './reader.js';
+import { zstdBinding } from '../../util/zstd-lazy.js';
 
 /** What one pass over a store path produced: the NAR's hash and size, the spooled file's. */
 export interface Spooled {

@@ -3,9 +3,9 @@ import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FOREIGN_SPOOL_STALE_MS, sweepStaleSpoolFiles } from '../../src/push/spool-sweep.js';
-import { temporaryName } from '../../src/util/temp-name.js';
-import { writerTag } from '../../src/util/writer-identity.js';
+import { FOREIGN_SPOOL_STALE_MS, sweepStaleSpoolFiles } from '../../../src/push/nar/spool-sweep.js';
+import { temporaryName } from '../../../src/util/temp-name.js';
+import { writerTag } from '../../../src/util/writer-identity.js';
 
 describe('sweepStaleSpoolFiles', () => {
   let directory: string;

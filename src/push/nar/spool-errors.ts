@@ -1,7 +1,7 @@
 // What the user can do about a spool folder we cannot write. For a file cache the spool folder is
 // the cache's own nar/ folder, so these are also the file cache's read-only and permission errors:
 // the spool is the first thing a push writes there.
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 
 const WHERE = 'where compressed NARs are written before upload';
 const NOTHING_LEFT = 'nothing half-written was left in the cache';

@@ -1,6 +1,6 @@
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writerTag } from '../util/writer-identity.js';
+import { writerTag } from '../../util/writer-identity.js';
 
 /** The names prepareNar gives spooled NARs: `.tmp-<pid>-<writer tag>-<nonce and counter>.nar[.zst|.xz]` (temporaryName). */
 const SPOOL_NAME = /^\.tmp-(\d+)-([0-9a-f]{8})-[0-9a-z]+\.nar(\.zst|\.xz)?$/;

@@ -3,11 +3,11 @@
 // a local cache, under its final name), so that for thousands of tiny paths every core works
 // while the main thread signs the narinfos and writes them, in order.
 import { parentPort, workerData } from 'node:worker_threads';
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 import { join } from 'node:path';
-import { checkedNarInfo, placeSpooled, writeSpoolFile } from './nar-upload.js';
-import { compressSmall, spooledFromMemory } from './nar-spool.js';
-import type { SmallNarOptions, SmallNarReply, SmallNarRequest, SmallNarResult } from './small-nar-pool.js';
+import { checkedNarInfo, placeSpooled, writeSpoolFile } from './prepare.js';
+import { compressSmall, spooledFromMemory } from './spool.js';
+import type { SmallNarOptions, SmallNarReply, SmallNarRequest, SmallNarResult } from './small-pool.js';
 
 const port = parentPort!;
 const { spoolDirectory, narRoot, ...options } = workerData as SmallNarOptions;

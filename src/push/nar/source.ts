@@ -1,9 +1,9 @@
 // The uncompressed NAR of a store path, for caches that compress and sign on their server (attic).
-import type { NarSource } from '../caches/cache.js';
-import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
-import type { PathInfo } from '../store/path-info.js';
-import { corrupted } from './nar-upload.js';
-import { narReaders } from './nar-reader.js';
+import type { NarSource } from '../../caches/cache.js';
+import { formatHashBase32, hashesEqual, sha256Hash } from '../../nix/hash.js';
+import type { PathInfo } from '../../store/path-info.js';
+import { corrupted } from './prepare.js';
+import { narReaders } from './reader.js';
 
 export interface NarSourceOptions {
   omitDeriver: boolean;

@@ -1,10 +1,10 @@
 // Worker threads that prepare small NARs in batches (see small-nar-worker.ts). One message per
 // batch, not per path: a push of ten thousand tiny paths would spend more on messages than on work.
 import { Worker } from 'node:worker_threads';
-import { UserError } from '../errors.js';
-import type { NarInfo } from '../nix/narinfo.js';
-import type { PathInfo } from '../store/path-info.js';
-import type { NarOptions } from './nar-upload.js';
+import { UserError } from '../../errors.js';
+import type { NarInfo } from '../../nix/narinfo.js';
+import type { PathInfo } from '../../store/path-info.js';
+import type { NarOptions } from './prepare.js';
 
 /** What a worker is told once: how to compress, where to spool, and for a local cache where NARs go. */
 export type SmallNarOptions = NarOptions & { spoolDirectory: string; narRoot?: string | undefined };
@@ -104,7 +104,7 @@ export class SmallNarPool {
   }
 
   private startWorker(): PoolWorker {
-    const worker = new Worker(new URL('./small-nar-worker.js', import.meta.url), {
+    const worker = new Worker(new URL('./small-worker.js', import.meta.url), {
       workerData: this.options,
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });

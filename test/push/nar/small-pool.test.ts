@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decompress } from 'zstd-napi';
-import { parseNarInfo } from '../../src/nix/narinfo.js';
-import { SMALL_POOL_MIN_PATHS } from '../../src/push/small-nar-window.js';
-import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
-import { NIX_FEATURES, NO_SUBSTITUTERS, nixClosure, nixDump, requireNix, retryKilledBuild, run, hashOf } from '../helpers/nix.js';
-import { substituteIntoFreshStore } from '../helpers/substitute.js';
+import { parseNarInfo } from '../../../src/nix/narinfo.js';
+import { SMALL_POOL_MIN_PATHS } from '../../../src/push/nar/small-window.js';
+import { makeCachixEnv, expectOk, type CachixEnv } from '../../helpers/cachix-env.js';
+import { NIX_FEATURES, NO_SUBSTITUTERS, nixClosure, nixDump, requireNix, retryKilledBuild, run, hashOf } from '../../helpers/nix.js';
+import { substituteIntoFreshStore } from '../../helpers/substitute.js';
 
 const SMALL_PATHS = SMALL_POOL_MIN_PATHS + 40;
 
