@@ -18,7 +18,7 @@ export interface Mutant {
 export const MUTANTS: Mutant[] = [
   {
     id: 'push-narhash-check',
-    file: 'src/push/nar/prepare.ts',
+    file: 'src/push/nar/check.ts',
     breaks: 'a store path changed after it was built (same size) is pushed as if it were intact',
     find: 'if (!hashesEqual(narHash, info.narHash)) {',
     replace: 'if (!hashesEqual(narHash, narHash)) {',
@@ -31,9 +31,9 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'push-narsize-check',
-    file: 'src/push/nar/prepare.ts',
+    file: 'src/push/nar/check.ts',
     breaks: 'a store path whose NAR size differs from what Nix recorded is not named as such',
-    find: 'if (spooled.narSize !== info.narSize) throw',
+    find: 'if (narSize !== info.narSize) throw',
     replace: 'if (false) throw',
     killedBy: [
       {
@@ -44,7 +44,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'push-unsigned',
-    file: 'src/push/nar/prepare.ts',
+    file: 'src/push/narinfo-signature.ts',
     breaks: 'narinfos are pushed without our signature',
     find: 'return { ...unsigned, sigs: [ours, ...others] };',
     replace: 'return { ...unsigned, sigs: [ours, ...others].slice(1) };',
@@ -57,7 +57,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'push-wrong-fingerprint',
-    file: 'src/push/nar/prepare.ts',
+    file: 'src/push/narinfo-signature.ts',
     breaks: 'the signature covers another fingerprint than the narinfo it is in',
     find: 'signFingerprint(key, narInfoFingerprint(unsigned))',
     replace: 'signFingerprint(key, narInfoFingerprint({ ...unsigned, references: [] }))',
@@ -569,5 +569,40 @@ export const MUTANTS: Mutant[] = [
     find: '        this.listingWorks = false;\n        return undefined;',
     replace: '        throw new Error("listing refused");',
     killedBy: [{ file: 'test/caches/s3.test.ts', name: 'a key that may not list the bucket' }],
+  },
+  {
+    id: 'attic-stream-narhash',
+    file: 'src/push/nar/source.ts',
+    breaks: 'a same-size tampered path reaches a server that signs (attic): its stream checks the size only',
+    find: 'checkNarAgainstRecord(info, next.value.narDigest, next.value.narSize);',
+    replace: "if (next.value.narSize !== info.narSize) throw corrupted(info, 'NAR size');",
+    killedBy: [{ file: 'test/push/nar/source.test.ts', name: 'is refused by its NarHash' }],
+  },
+  {
+    id: 'attic-stream-last-chunk',
+    file: 'src/push/nar/source.ts',
+    breaks: "a tampered NAR's last byte reaches the server before the NarHash is checked",
+    find: '      if (held) yield held;\n      held = next.value;',
+    replace: '      yield next.value;',
+    killedBy: [{ file: 'test/push/nar/source.test.ts', name: 'never gives its last byte' }],
+  },
+  {
+    id: 'pool-discard-placed',
+    file: 'src/push/nar/staged.ts',
+    breaks: "a failed push deletes NARs a small-NAR worker already placed under their final names: another push's narinfo may name them",
+    find: 'if (!prepared.placed) removeIfPresent(prepared.localPath);',
+    replace: 'removeIfPresent(prepared.localPath);',
+    killedBy: [{ file: 'test/push/nar/small-pool.test.ts', name: 'a failed push leaves the NARs its workers already placed' }],
+  },
+  {
+    id: 'spool-failure-leaves-file',
+    file: 'src/push/nar/prepare.ts',
+    breaks: 'a spool write or placement that fails leaves its .tmp- file behind (on a worker: nothing else removes it)',
+    find: '    removeIfPresent(localPath);\n    forgetTemporaryFile(localPath);\n    throw spoolErrorToUser',
+    replace: '    forgetTemporaryFile(localPath);\n    throw spoolErrorToUser',
+    killedBy: [
+      { file: 'test/push/nar/small-pool.test.ts', name: 'a worker whose spool write fails' },
+      { file: 'test/reliability/user-errors.test.ts', name: 'the spool folder (TMPDIR) fills up' },
+    ],
   },
 ];

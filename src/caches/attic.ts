@@ -8,7 +8,7 @@ import { DEFAULT_STORE_DIR, hashPartOf } from '../nix/store-path.js';
 import { registerSecret } from '../redact.js';
 import type { AtticCacheConfig, UploadPathNarInfo } from './attic-api.js';
 import { AtticClient, AtticRefusal } from './attic-client.js';
-import type { BinaryCache, CacheInfo, NarSource, NarUpload, StreamedUpload } from './cache.js';
+import type { BinaryCache, CacheInfo, NarSource, NarUpload, StreamedUpload, CacheCapabilities } from './cache.js';
 import type { RetryOptions } from './retry.js';
 
 /*
@@ -75,6 +75,14 @@ export function uploadInfoOf(cache: string, nar: NarSource): UploadPathNarInfo {
 
 class AtticCache implements BinaryCache {
   readonly description: string;
+  readonly capabilities: CacheCapabilities = {
+    signs: 'server',
+    staging: { kind: 'temporary' },
+    local: false,
+    pins: 'none',
+    serverKeepsGarbage:
+      "attic collects garbage on its server: set the cache's retention period (attic cache configure) and run its garbage collector",
+  };
   private readonly client: AtticClient;
   private config: Promise<AtticCacheConfig> | undefined;
 

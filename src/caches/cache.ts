@@ -49,11 +49,40 @@ export interface NarUpload {
   fileSize: number;
   fileHashBase32: string;
   compression: string;
-  /** The compressed NAR spooled on local disk; `open()` reads it. A file cache renames it in place. */
+  /** The compressed NAR staged on local disk; `open()` reads it. A file cache renames it in place. */
   localPath: string;
-  /** Set by a cache that took the file at localPath into itself (a file cache renames it): nothing is left to remove. */
-  taken?: boolean;
   open(): Readable;
+}
+
+/**
+ * Where a cache wants compressed NARs staged before `upload()`, as plain data a worker thread can
+ * carry: in the OS temporary folder, or (a cache in a local folder) in the cache's own `nar/`
+ * folder, from where a checked NAR is placed under its final name by a rename
+ * (`placeStagedNar`), so storing it is never a copy.
+ */
+export type NarStaging = { kind: 'temporary' } | { kind: 'in-cache'; directory: string; root: string };
+
+/**
+ * What a cache is and can do, declared by the cache itself: callers ask this, never guess from a
+ * URL or description prefix or from which optional member exists.
+ */
+export interface CacheCapabilities {
+  /**
+   * Who signs narinfos: 'client' (we do, with the cache's key), 'client-or-server' (the cachix
+   * API: we do when we hold a key, the service does when we push with a token alone), 'server'
+   * (attic: the server compresses and signs, and gets the NAR as dumped through uploadNarSource).
+   */
+  signs: 'client' | 'client-or-server' | 'server';
+  staging: NarStaging;
+  /** Answers lookups from this machine's disk, sooner than Nix answers a query. */
+  local: boolean;
+  /** Where pins live: files in the cache (`pins/`), or the cachix service's own. */
+  pins: 'files' | 'service' | 'none';
+  /**
+   * Set when the server collects its own garbage and a client can neither list nor delete: what
+   * the user can do instead. `list`, `deleteFile` and `putFile` are then absent.
+   */
+  serverKeepsGarbage?: string;
 }
 
 /**
@@ -63,16 +92,7 @@ export interface NarUpload {
 export interface BinaryCache {
   /** A short description for logs, never containing credentials. */
   readonly description: string;
-  /**
-   * Where the pipeline should spool compressed NARs for this cache. A file cache names a folder
-   * inside itself, so that storing a NAR is a rename, not a copy. Default: the OS temp dir.
-   */
-  readonly spoolDirectory?: string;
-  /**
-   * A cache in a local folder: a NAR named `narUrl` lives at `narRoot/narUrl`, and one the
-   * pipeline already put there (complete, renamed in) is not moved again by upload().
-   */
-  readonly narRoot?: string;
+  readonly capabilities: CacheCapabilities;
   info(): Promise<CacheInfo>;
   /** Of these store path hash parts, the ones the cache has no narinfo for. */
   missing(hashParts: readonly string[]): Promise<Set<string>>;
@@ -82,8 +102,8 @@ export interface BinaryCache {
    */
   upload(nar: NarUpload, narInfo: NarInfo): Promise<void>;
   /**
-   * Present on servers that compress, chunk and sign themselves (attic): the pipeline then hands
-   * them the NAR as dumped instead of a compressed spool, and needs no signing key.
+   * Present on servers that compress, chunk and sign themselves (capabilities.signs 'server'):
+   * the pipeline hands them the NAR as dumped instead of a compressed spool.
    */
   uploadNarSource?(nar: NarSource): Promise<StreamedUpload>;
   /**

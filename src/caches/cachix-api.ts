@@ -5,7 +5,7 @@ import { decodeBase32 } from '../nix/base32.js';
 import { formatHashBase32 } from '../nix/hash.js';
 import { MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { parseNixCacheInfo } from '../nix/cache-info.js';
-import type { BinaryCache, CacheInfo, NarUpload } from './cache.js';
+import type { BinaryCache, CacheInfo, NarUpload, CacheCapabilities } from './cache.js';
 import { CachixApiClient } from './cachix-api-client.js';
 import {
   PresignedUrlExpired,
@@ -117,6 +117,14 @@ export function narInfoCreateOf(nar: NarUpload, narInfo: NarInfo, cache: BinaryC
 
 class CachixApiCache implements BinaryCache {
   readonly description: string;
+  readonly capabilities: CacheCapabilities = {
+    signs: 'client-or-server',
+    staging: { kind: 'temporary' },
+    local: false,
+    pins: 'service',
+    serverKeepsGarbage:
+      'cachix.org keeps pins and collects garbage on its servers: manage retention in the cache settings at app.cachix.org',
+  };
   private readonly client: CachixApiClient;
   private readonly partSize: number;
   private readonly partsInFlight: number;

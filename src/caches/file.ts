@@ -1,4 +1,4 @@
-import { createReadStream, renameSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { access, copyFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -8,7 +8,8 @@ import { temporaryName } from '../util/temp-name.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
-import type { BinaryCache, CacheInfo, ListedFile, NarUpload } from './cache.js';
+import type { BinaryCache, CacheCapabilities, CacheInfo, ListedFile, NarUpload } from './cache.js';
+import { placeNarInFileCache } from './file-nar.js';
 import { deleteCacheFile, listDirectory, putCacheFile } from './file-listing.js';
 import { parseNixCacheInfo } from '../nix/cache-info.js';
 
@@ -41,13 +42,19 @@ function fileErrorToUser(error: unknown, root: string): never {
 /** A binary cache in a local directory, laid out exactly as Nix's file:// store. */
 export class FileCache implements BinaryCache {
   readonly description: string;
-  readonly spoolDirectory: string;
-  readonly narRoot: string;
+  readonly capabilities: CacheCapabilities;
+  /** NARs are staged in the cache's own nar/ folder, so that storing one is a rename, not a copy. */
+  private readonly narDirectory: string;
 
   constructor(readonly root: string) {
     this.description = pathToFileURL(root).href;
-    this.spoolDirectory = join(root, 'nar');
-    this.narRoot = root;
+    this.narDirectory = join(root, 'nar');
+    this.capabilities = {
+      signs: 'client',
+      staging: { kind: 'in-cache', directory: this.narDirectory, root },
+      local: true,
+      pins: 'files',
+    };
   }
 
   static fromUrl(url: URL): FileCache {
@@ -96,12 +103,9 @@ export class FileCache implements BinaryCache {
   async upload(nar: NarUpload, narInfo: NarInfo): Promise<void> {
     const narPath = join(this.root, nar.narUrl);
     try {
-      if (dirname(narPath) !== this.spoolDirectory) await mkdir(dirname(narPath), { recursive: true });
-      if (nar.localPath === narPath) {
-        nar.taken = true;
-      } else if (dirname(nar.localPath) === dirname(narPath)) {
-        renameSync(nar.localPath, narPath);
-        nar.taken = true;
+      if (dirname(narPath) !== this.narDirectory) await mkdir(dirname(narPath), { recursive: true });
+      if (dirname(nar.localPath) === dirname(narPath)) {
+        placeNarInFileCache(this.root, nar.localPath, nar.narUrl);
       } else {
         const temporary = `${narPath}${temporaryName()}`;
         try {
@@ -153,7 +157,7 @@ export class FileCache implements BinaryCache {
   async writeCacheInfo(text: string): Promise<void> {
     try {
       await mkdir(this.root, { recursive: true });
-      await mkdir(this.spoolDirectory, { recursive: true });
+      await mkdir(this.narDirectory, { recursive: true });
       writeFileAtomicallySync(join(this.root, 'nix-cache-info'), text);
     } catch (error) {
       fileErrorToUser(error, this.root);

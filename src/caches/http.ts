@@ -10,7 +10,7 @@ import { hashPartOf } from '../nix/store-path.js';
 import { findNetrcCredentials, parseNetrc } from '../netrc.js';
 import { registerSecret } from '../redact.js';
 import { isLoopbackHost } from './credentials.js';
-import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload } from './cache.js';
+import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload, type CacheCapabilities } from './cache.js';
 import { errorDetailOf, explainHttpError, FirstAnswer, HTTP_CREDENTIALS_HINT } from './http-errors.js';
 import { lookupPipelined } from './http-lookup.js';
 import { cannotListError, MAX_LISTING_BYTES, parseAutoindexJson, parsePropfindListing, PROPFIND_BODY } from './http-listing.js';
@@ -74,6 +74,7 @@ interface SendOptions {
 
 class HttpCache implements BinaryCache {
   readonly description: string;
+  readonly capabilities: CacheCapabilities = { signs: 'client', staging: { kind: 'temporary' }, local: false, pins: 'files' };
   private readonly base: URL;
   private readonly agent: Agent;
   private readonly userInfo: { login: string; password: string } | undefined;

@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../errors.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload } from './cache.js';
+import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload, type CacheCapabilities } from './cache.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { explainHttpError, FirstAnswer } from './http-errors.js';
@@ -78,6 +78,7 @@ export interface S3CacheOptions {
 
 class S3Cache implements BinaryCache {
   readonly description: string;
+  readonly capabilities: CacheCapabilities = { signs: 'client', staging: { kind: 'temporary' }, local: false, pins: 'files' };
   private readonly location: S3Location;
   private clientPromise: Promise<S3Client> | undefined;
   private readonly firstAnswer: FirstAnswer;

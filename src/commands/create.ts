@@ -51,7 +51,7 @@ export async function run(context: Context, name: string, options: CreateOptions
   // A server that signs what it stores (attic) keeps its own key: none is made here.
   const key = givenKey
     ? parseGivenKey(givenKey)
-    : options.signingKey && !cache.uploadNarSource
+    : options.signingKey && cache.capabilities.signs !== 'server'
       ? generateSigningKey(options.keyName ?? `${name}-1`)
       : undefined;
   const storeDir = context.storeDir;

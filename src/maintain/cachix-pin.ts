@@ -41,7 +41,7 @@ export async function pinOnCachix(context: Context, request: PinRequest): Promis
   const keep = keepOf(request);
   const opened = await openCache(request.cacheName, context);
   await opened.cache.close?.();
-  if (!opened.url.startsWith('cachix:')) {
+  if (opened.cache.capabilities.pins !== 'service') {
     throw new UserError(
       `${request.cacheName} is not a cache on the cachix API, and pins are kept by the cachix service`,
       'pin a cache on the cachix API (cachix:NAME or a name not in your config)',

@@ -13,12 +13,7 @@ export interface MaintainableCache extends ListableCache {
 }
 
 function unsupported(cache: BinaryCache, what: string): UserError {
-  // The cachix API and attic have no listing or deletion route for a client: their servers collect garbage.
-  const hint = cache.description.startsWith('cachix:')
-    ? 'cachix.org keeps pins and collects garbage on its servers: manage retention in the cache settings at app.cachix.org'
-    : cache.description.startsWith('attic ')
-      ? "attic collects garbage on its server: set the cache's retention period (attic cache configure) and run its garbage collector"
-      : 'use a file://, http(s):// (WebDAV) or s3:// cache URL';
+  const hint = cache.capabilities.serverKeepsGarbage ?? 'use a file://, http(s):// (WebDAV) or s3:// cache URL';
   return new UserError(`${cache.description} cannot ${what} through this client`, hint);
 }
 

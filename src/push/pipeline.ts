@@ -49,7 +49,7 @@ export async function pushClosure(
   // A small closure's records are asked for while a remote cache is asked what it lacks: one Nix
   // call less on the way for a push that has something to upload, a cheap one wasted for one that
   // has not. A local cache answers sooner than Nix starts, so there the question comes first.
-  const speculate = closure.paths.length <= SPECULATE_MAX_PATHS && cache.narRoot === undefined;
+  const speculate = closure.paths.length <= SPECULATE_MAX_PATHS && !cache.capabilities.local;
   const speculation = speculate ? speculateInfos(closure) : undefined;
   let missingHashes: Set<string>;
   try {

@@ -40,7 +40,7 @@ export interface PreparedPush {
 export async function preparePush(context: Context, cacheNameOrUrl: string, flags: PushFlags): Promise<PreparedPush> {
   const opened = await openCache(cacheNameOrUrl, context, { partSize: flags.chunkSize, partsInFlight: flags.numConcurrentChunks });
   // A server that signs itself (attic) needs no key of ours.
-  const serverSigns = opened.cache.uploadNarSource !== undefined;
+  const serverSigns = opened.cache.capabilities.signs === 'server';
   const hasToken = authToken(context, opened.config) !== undefined;
   // A bare name the config lacks, with nothing to push it with: most likely a typo, said before
   // asking cachix.org (generate-keypair NAME would register someone's cache by that name).

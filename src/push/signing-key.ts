@@ -17,8 +17,9 @@ export interface FoundKeyText {
 const KEY_FORMATS_HINT =
   "a signing key is Nix's NAME:<88 base64 characters> (nix-store --generate-binary-cache-key) or cachix's bare <88 base64 characters> (cachix generate-keypair)";
 
+/** The cachix API, as it declares itself: the one cache whose service signs when we hold no key. */
 export function isCachixApiCache(opened: OpenedCache): boolean {
-  return opened.url.startsWith('cachix:');
+  return opened.cache.capabilities.signs === 'client-or-server';
 }
 
 /** The environment wins over the config, as in cachix; cachix.dhall comes last. */

@@ -1,12 +1,15 @@
 // Uploads the paths a cache lacks in dependency order: small NARs prepared on a worker pool ahead
 // of the uploads, large ones compressed and uploaded one at a time beside them.
 import { mkdir } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import type { BinaryCache } from '../caches/cache.js';
+import { stagingDirectory } from '../caches/nar-staging.js';
 import { UserError } from '../errors.js';
 import type { PathInfo } from '../store/path-info.js';
 import { SMALL_NAR_BYTES } from './nar/spool.js';
-import { discardSpooled, prepareNar, preparedSpooled, withSignature } from './nar/prepare.js';
+import { prepareNar } from './nar/prepare.js';
+import { discardPrepared, stagedUpload } from './nar/staged.js';
+import { signedNarInfo } from './narinfo-signature.js';
 import { PreparedWindow, plainNarOptions, SMALL_POOL_MIN_PATHS, smallNarWorkers } from './nar/small-window.js';
 import { SmallNarPool, type SmallNar } from './nar/small-pool.js';
 import { narSourceOf } from './nar/source.js';
@@ -47,18 +50,20 @@ export async function uploadInOrder(
   const isSmall = (info: PathInfo): boolean => info.narSize <= SMALL_NAR_BYTES;
   const largeCompressions = new Semaphore(LARGE_COMPRESSIONS_AT_ONCE);
   const largeUploads = new Semaphore(LARGE_UPLOADS_AT_ONCE);
-  const spoolDirectory = cache.spoolDirectory ?? tmpdir();
+  const staging = cache.capabilities.staging;
+  const spoolDirectory = stagingDirectory(staging);
   await mkdir(spoolDirectory, { recursive: true });
   await sweepStaleSpoolFiles(spoolDirectory);
   const zstdWorkers = Math.max(1, availableParallelism());
   const smallCount = toPush.reduce((count, info) => count + (isSmall(info) ? 1 : 0), 0);
-  // A server that signs and compresses (uploadNarSource) gets the NAR as dumped: nothing to prepare.
-  const signingKey = cache.uploadNarSource ? undefined : options.signingKey;
-  // The pool's worker is the busier thread, so signing (a tenth of a millisecond a path) is done
-  // here, where the main thread would otherwise wait for it.
+  // A server that signs and compresses gets the NAR as dumped: nothing to prepare or sign.
+  const serverSigns = cache.capabilities.signs === 'server';
+  const signingKey = serverSigns ? undefined : options.signingKey;
+  // Small NARs are prepared on the pool (and placed there, where the cache lets the pusher place
+  // them); signing stays here, where the main thread would otherwise wait for the busier workers.
   const pool =
     signingKey && smallCount >= SMALL_POOL_MIN_PATHS
-      ? new SmallNarPool(smallNarWorkers(), plainNarOptions({ ...options, signingKey: undefined }, spoolDirectory, cache.narRoot))
+      ? new SmallNarPool(smallNarWorkers(), plainNarOptions(options, { staging, place: true }))
       : undefined;
   const window = new PreparedWindow();
   const readyToPrepare: PathInfo[] = [];
@@ -126,8 +131,8 @@ export async function uploadInOrder(
     });
   } finally {
     await pool?.close();
-    // Spooled by the pool but never uploaded, because a failure stopped the push.
-    for (const { small } of readyToUpload.splice(0)) if (small && !small.placed) discardSpooled(small.localPath);
+    // Prepared by the pool but never uploaded, because a failure stopped the push.
+    for (const { small } of readyToUpload.splice(0)) if (small) discardPrepared(small);
   }
   if (firstError !== undefined) {
     const unpushed = toPush.length - summary.pushed;
@@ -147,7 +152,7 @@ export async function uploadInOrder(
       streamedBytes += bytes;
       progress.narBytesRead?.(bytes);
     };
-    if (cache.uploadNarSource) {
+    if (serverSigns) {
       // The server compresses and signs: it gets the NAR as dumped, streamed, never spooled.
       const source = narSourceOf(info, { omitDeriver: options.omitDeriver, onNarBytes });
       const sent = await whileHolding(large ? largeUploads : undefined, () => cache.uploadNarSource!(source));
@@ -157,28 +162,26 @@ export async function uploadInOrder(
       progress.pathDone(info.path, info.narSize, sent.sentBytes, streamedBytes);
       return;
     }
+    // Prepared on the pool, or here (streamed when large); a main-thread NAR stays staged until upload().
+    const prepared =
+      small ??
+      (await whileHolding(large ? largeCompressions : undefined, () =>
+        prepareNar(info, { ...options, zstdWorkers, onNarBytes }, { staging, place: false }),
+      ))!;
     // Without a key (a token-only cachix push) the narinfo goes unsigned and the service signs it;
     // preparePush has made sure every other cache has one.
-    const prepared = small
-      ? preparedSpooled(
-          small.localPath,
-          signingKey ? withSignature(small.narInfo, info, signingKey) : small.narInfo,
-          small.fileSize,
-          small.placed,
-        )
-      : await whileHolding(large ? largeCompressions : undefined, () =>
-          prepareNar(info, { ...options, signingKey: options.signingKey, zstdWorkers, onNarBytes }, spoolDirectory),
-        );
+    const narInfo = signedNarInfo(prepared.narInfo, info, signingKey);
+    const staged = stagedUpload(prepared);
     try {
-      await whileHolding(large ? largeUploads : undefined, () => cache.upload(prepared.upload, prepared.narInfo));
+      await whileHolding(large ? largeUploads : undefined, () => cache.upload(staged.upload, narInfo));
     } finally {
-      await prepared.cleanup();
+      staged.cleanup();
     }
     summary.pushed++;
     if (tally) tally.pushed = summary.pushed;
     summary.narBytes += info.narSize;
-    summary.fileBytes += prepared.upload.fileSize;
-    progress.pathDone(info.path, info.narSize, prepared.upload.fileSize, streamedBytes);
+    summary.fileBytes += prepared.fileSize;
+    progress.pathDone(info.path, info.narSize, prepared.fileSize, streamedBytes);
   }
 }
 

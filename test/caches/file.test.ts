@@ -45,7 +45,7 @@ describe('file cache: the NAR is stored before its narinfo', () => {
     ['spooled elsewhere (stored by copy, then rename)', false],
   ])('%s: when the NAR cannot be stored, there is no narinfo; once it can, both are there', async (_what, inCache) => {
     const cache = await freshCache(inCache ? 'renamed' : 'copied');
-    const spool = inCache ? cache.spoolDirectory : await mkdtemp(join(scratch, 'spool-'));
+    const spool = inCache ? join(cache.root, 'nar') : await mkdtemp(join(scratch, 'spool-'));
     const fixture = await uncompressedNarFixture(storePath, spool, key);
     const narinfoName = `${hashPartOf(storePath)}.narinfo`;
     const obstacle = await blockNar(cache, fixture);
@@ -69,7 +69,7 @@ describe('file cache: the NAR is stored before its narinfo', () => {
     try {
       const cache = new FileCache(join(disk.dir, 'cache'));
       await cache.writeCacheInfo('StoreDir: /nix/store\n');
-      const fixture = await uncompressedNarFixture(storePath, cache.spoolDirectory, key);
+      const fixture = await uncompressedNarFixture(storePath, join(cache.root, 'nar'), key);
       // Fill every block: storing the NAR is a rename (no new blocks), the narinfo's bytes find no room.
       await expect(writeFile(join(disk.dir, 'filler'), Buffer.alloc(2 << 20, 1))).rejects.toThrow('ENOSPC');
       await expect(cache.upload(fixture.upload, fixture.narInfo)).rejects.toThrow(`no space left on the device holding ${cache.root}`);
@@ -81,7 +81,7 @@ describe('file cache: the NAR is stored before its narinfo', () => {
 
   it('a narinfo write that fails leaves no temporary file behind', async () => {
     const cache = await freshCache('narinfo-blocked');
-    const fixture = await uncompressedNarFixture(storePath, cache.spoolDirectory, key);
+    const fixture = await uncompressedNarFixture(storePath, join(cache.root, 'nar'), key);
     const narinfoPath = join(cache.root, `${hashPartOf(storePath)}.narinfo`);
     await mkdir(join(narinfoPath, 'in-the-way'), { recursive: true });
     await expect(cache.upload(fixture.upload, fixture.narInfo)).rejects.toThrow(/EISDIR|ENOTEMPTY|EEXIST/);

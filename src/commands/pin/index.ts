@@ -55,7 +55,7 @@ export async function run(
   const keep = keepPolicy(options);
   if (keep && mode !== 'add') throw new UserError('--keep-… applies when pinning a store path', undefined, 2);
   const opened = await openCache(cacheName, context);
-  if (opened.url.startsWith('cachix:')) {
+  if (opened.cache.capabilities.pins === 'service') {
     await opened.cache.close?.();
     // The cachix service keeps pins itself: the same command goes to its API.
     if (mode !== 'add')

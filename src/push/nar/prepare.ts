@@ -1,139 +1,83 @@
-import { createReadStream, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+// A NAR's journey from the store to a staged file, the same on the main thread and on a small-NAR
+// worker: dump the path, check the NAR against Nix's NarHash and NarSize, compress, hash the
+// compressed bytes and stage them where the cache wants them (for a cache in a local folder,
+// under their final name). Signing is not part of it: the pipeline signs each narinfo once, after.
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NarUpload } from '../../caches/cache.js';
-import { UserError } from '../../errors.js';
-import { temporaryName } from '../../util/temp-name.js';
-import { forgetTemporaryFile, trackTemporaryFile } from '../../util/temp-files.js';
+import { placeStagedNar, stagingDirectory } from '../../caches/nar-staging.js';
+import type { NarStaging } from '../../caches/cache.js';
 import { encodeBase32 } from '../../nix/base32.js';
-import { formatHashBase32, hashesEqual, sha256Hash } from '../../nix/hash.js';
-import { narInfoFingerprint, type NarInfo } from '../../nix/narinfo.js';
-import { signFingerprint, type SigningKey } from '../../nix/signing.js';
+import { sha256Hash } from '../../nix/hash.js';
+import type { NarInfo } from '../../nix/narinfo.js';
 import type { PathInfo } from '../../store/path-info.js';
 import { COMPRESSION_EXTENSION, type CompressionMethod } from '../../util/compression.js';
+import { temporaryName } from '../../util/temp-name.js';
+import { forgetTemporaryFile, trackTemporaryFile } from '../../util/temp-files.js';
+import { checkNarAgainstRecord } from './check.js';
+import { compressSmall, SMALL_NAR_BYTES, spooledFromMemory, spoolStreamed, type Spooled, type SpoolOptions } from './spool.js';
 import { spoolErrorToUser } from './spool-errors.js';
-import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOptions } from './spool.js';
 
 export interface NarOptions extends SpoolOptions {
   omitDeriver: boolean;
-  signingKey: SigningKey | undefined;
 }
 
+export interface NarStage {
+  staging: NarStaging;
+  /** Put the checked NAR under its final name now (a small-NAR worker into a local cache), not at upload. */
+  place: boolean;
+  /** Only in memory (a small-NAR worker): a path larger than Nix recorded gives undefined, to be streamed by the caller. */
+  inMemoryOnly?: boolean;
+}
+
+/** A checked, compressed NAR on local disk with its unsigned narinfo: plain data, so a worker can hand it over. */
 export interface PreparedNar {
-  upload: NarUpload;
   narInfo: NarInfo;
-  /** Removes the spooled file if the cache did not take it (a file cache renames it away). */
-  cleanup(): Promise<void>;
-}
-
-export function corrupted(info: PathInfo, what: string): UserError {
-  return new UserError(
-    `${info.path} does not match what Nix recorded (${what}); it was changed after it was built, and nothing of it was uploaded`,
-    `check it with: nix-store --verify-path ${info.path}  (repair: nix-store --repair-path ${info.path})`,
-  );
+  localPath: string;
+  fileSize: number;
+  /** Already under its final name in the cache: the cache's from now on, never removed by us. */
+  placed: boolean;
 }
 
 /**
- * One pass over the store path: dump it to NAR, hash the NAR (checked against Nix's NarHash),
- * compress, hash the compressed bytes, spool them to disk. Memory stays at a few chunks.
+ * One pass over the store path. Memory stays at a few chunks for a large NAR; a small one is
+ * built, checked and compressed in memory, and written only once checked. A failure leaves
+ * nothing behind: the staged file is removed and the error told in the user's terms.
  */
-export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirectory: string): Promise<PreparedNar> {
-  const localPath = spoolPath(spoolDirectory, options.compression);
+export async function prepareNar(info: PathInfo, options: NarOptions, stage: NarStage): Promise<PreparedNar | undefined> {
+  const directory = stagingDirectory(stage.staging);
+  const localPath = join(directory, `${temporaryName()}.nar${COMPRESSION_EXTENSION[options.compression]}`);
   trackTemporaryFile(localPath);
-  let narInfo: NarInfo;
-  let fileSize: number;
   try {
-    const spooled =
-      (info.narSize <= SMALL_NAR_BYTES ? await spoolSmall(info, options, localPath) : undefined) ??
-      (await spoolStreamed(info, options, localPath));
-    narInfo = checkedNarInfo(info, spooled, options);
-    fileSize = spooled.fileSize;
+    let spooled: Spooled | undefined;
+    const small = info.narSize <= SMALL_NAR_BYTES ? await compressSmall(info, options) : undefined;
+    if (small) {
+      spooled = spooledFromMemory(small);
+      checkNarAgainstRecord(info, spooled.narDigest, spooled.narSize);
+      // A few KiB into the page cache: cheaper done at once than as a round trip through the thread pool.
+      writeFileSync(localPath, small.compressed);
+    } else {
+      if (stage.inMemoryOnly) {
+        forgetTemporaryFile(localPath);
+        return undefined;
+      }
+      spooled = await spoolStreamed(info, options, localPath);
+      checkNarAgainstRecord(info, spooled.narDigest, spooled.narSize);
+    }
+    const narInfo = unsignedNarInfo(info, spooled, options);
+    const placedAt = stage.place ? placeStagedNar(stage.staging, localPath, narInfo.url) : undefined;
+    if (placedAt !== undefined) forgetTemporaryFile(localPath);
+    return { narInfo, localPath: placedAt ?? localPath, fileSize: spooled.fileSize, placed: placedAt !== undefined };
   } catch (error) {
-    await unlink(localPath).catch(() => undefined);
+    removeIfPresent(localPath);
     forgetTemporaryFile(localPath);
-    throw spoolErrorToUser(error, spoolDirectory);
-  }
-  return preparedAt(localPath, narInfo, fileSize);
-}
-
-/** Writes a compressed small NAR to a fresh spool file (on a small-NAR worker) and returns its path. */
-export function writeSpoolFile(compressed: Buffer, compression: CompressionMethod, spoolDirectory: string): string {
-  const localPath = spoolPath(spoolDirectory, compression);
-  spoolStep(localPath, spoolDirectory, () => writeFileSync(localPath, compressed));
-  return localPath;
-}
-
-/** Renames a spooled NAR to its final name in a local cache; a failed rename removes the spool file. */
-export function placeSpooled(spooled: string, finalPath: string, spoolDirectory: string): string {
-  spoolStep(spooled, spoolDirectory, () => renameSync(spooled, finalPath));
-  return finalPath;
-}
-
-/** Runs one file operation on a spool file; if it fails, the file is removed and the error told in the user's terms. */
-function spoolStep(spoolFile: string, spoolDirectory: string, operation: () => void): void {
-  try {
-    operation();
-  } catch (error) {
-    removeIfPresent(spoolFile);
-    throw spoolErrorToUser(error, spoolDirectory);
+    throw spoolErrorToUser(error, directory);
   }
 }
 
-/**
- * A NAR a small-NAR worker already checked and spooled: ready to upload. One it already `placed`
- * under its final name in a local cache is never removed: a narinfo of another push may name it.
- */
-export function preparedSpooled(localPath: string, narInfo: NarInfo, fileSize: number, placed = false): PreparedNar {
-  return preparedAt(localPath, narInfo, fileSize, placed);
-}
-
-/** Removes a spooled NAR that will not be uploaded after all (a push stopped by a failure). */
-export function discardSpooled(localPath: string): void {
-  removeIfPresent(localPath);
-}
-
-/**
- * What was read, checked against what Nix recorded (a mismatch is a corrupted store path, and
- * nothing of it may be uploaded), as a signed narinfo pointing at the compressed file.
- */
-export function checkedNarInfo(info: PathInfo, spooled: Spooled, options: NarOptions): NarInfo {
-  const narHash = sha256Hash(spooled.narDigest);
-  if (spooled.narSize !== info.narSize) throw corrupted(info, `NAR size ${spooled.narSize}, recorded ${info.narSize}`);
-  if (!hashesEqual(narHash, info.narHash)) {
-    throw corrupted(info, `NarHash ${formatHashBase32(narHash)}, recorded ${formatHashBase32(info.narHash)}`);
-  }
-  const narUrl = `nar/${encodeBase32(spooled.fileDigest)}.nar${COMPRESSION_EXTENSION[options.compression]}`;
-  return signedNarInfo(info, narUrl, spooled, options);
-}
-
-function spoolPath(spoolDirectory: string, compression: CompressionMethod): string {
-  return join(spoolDirectory, `${temporaryName()}.nar${COMPRESSION_EXTENSION[compression]}`);
-}
-
-function preparedAt(localPath: string, narInfo: NarInfo, fileSize: number, placed = false): PreparedNar {
-  const upload: NarUpload = {
-    narUrl: narInfo.url,
-    fileSize,
-    fileHashBase32: narInfo.url.slice('nar/'.length, narInfo.url.indexOf('.')),
-    compression: narInfo.compression,
-    localPath,
-    taken: placed,
-    open: () => createReadStream(localPath, { highWaterMark: 1 << 20 }),
-  };
-  // A placed NAR is the cache's from the start; a spooled one is ours until the cache takes it.
-  if (placed) return { upload, narInfo, cleanup: async () => undefined };
-  trackTemporaryFile(localPath);
-  const cleanup = async (): Promise<void> => {
-    if (!upload.taken) removeIfPresent(localPath);
-    forgetTemporaryFile(localPath);
-  };
-  return { upload, narInfo, cleanup };
-}
-
-function signedNarInfo(info: PathInfo, narUrl: string, spooled: Spooled, options: NarOptions): NarInfo {
-  const unsigned: NarInfo = {
+function unsignedNarInfo(info: PathInfo, spooled: Spooled, options: NarOptions): NarInfo {
+  return {
     storePath: info.path,
-    url: narUrl,
+    url: `nar/${encodeBase32(spooled.fileDigest)}.nar${COMPRESSION_EXTENSION[options.compression as CompressionMethod]}`,
     compression: options.compression,
     fileHash: sha256Hash(spooled.fileDigest),
     fileSize: spooled.fileSize,
@@ -144,21 +88,12 @@ function signedNarInfo(info: PathInfo, narUrl: string, spooled: Spooled, options
     sigs: [],
     ca: info.ca,
   };
-  // The server signs (token-only cachix push), and its API carries one signature: send none.
-  return options.signingKey ? withSignature(unsigned, info, options.signingKey) : unsigned;
 }
 
-/** The narinfo signed with `key`; signatures the path already carries (e.g. cache.nixos.org's) stay valid and travel along, as with nix copy. */
-export function withSignature(unsigned: NarInfo, info: PathInfo, key: SigningKey): NarInfo {
-  const ours = signFingerprint(key, narInfoFingerprint(unsigned));
-  const others = info.sigs.filter((sig) => !sig.startsWith(`${key.name}:`));
-  return { ...unsigned, sigs: [ours, ...others] };
-}
-
-function removeIfPresent(path: string): void {
+export function removeIfPresent(path: string): void {
   try {
     unlinkSync(path);
   } catch {
-    // already taken by the cache, or never written
+    // already placed in the cache, or never written
   }
 }

@@ -2,19 +2,18 @@
 // batch, not per path: a push of ten thousand tiny paths would spend more on messages than on work.
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../../errors.js';
-import type { NarInfo } from '../../nix/narinfo.js';
 import type { PathInfo } from '../../store/path-info.js';
-import type { NarOptions } from './prepare.js';
+import type { NarOptions, NarStage, PreparedNar } from './prepare.js';
 
-/** What a worker is told once: how to compress, where to spool, and for a local cache where NARs go. */
-export type SmallNarOptions = NarOptions & { spoolDirectory: string; narRoot?: string | undefined };
+/** What a worker is told once: how to compress, and where and how to stage (plain data: no callbacks). */
+export type SmallNarOptions = Omit<NarOptions, 'onNarBytes'> & { stage: NarStage };
 
 export interface SmallNarRequest {
   info: PathInfo;
 }
 
 export type SmallNarResult =
-  | { kind: 'ready'; narInfo: NarInfo; localPath: string; fileSize: number; placed: boolean }
+  | { kind: 'ready'; prepared: PreparedNar }
   | { kind: 'too-large' }
   | { kind: 'failed'; message: string; hint: string | undefined; user: boolean };
 
@@ -23,11 +22,8 @@ export interface SmallNarReply {
   results: SmallNarResult[];
 }
 
-/**
- * A prepared small NAR at localPath (`placed`: already under its final name in a local cache), or
- * undefined when it must be streamed after all.
- */
-export type SmallNar = { narInfo: NarInfo; localPath: string; fileSize: number; placed: boolean } | undefined;
+/** A prepared small NAR, or undefined when it must be streamed after all. */
+export type SmallNar = PreparedNar | undefined;
 
 interface Waiting {
   info: PathInfo;
@@ -132,8 +128,7 @@ export class SmallNarPool {
 
 function settle(waiting: Waiting, result: SmallNarResult | undefined): void {
   if (!result) return waiting.reject(new Error(`a small-NAR worker answered nothing for ${waiting.info.path}`));
-  if (result.kind === 'ready')
-    return waiting.resolve({ narInfo: result.narInfo, localPath: result.localPath, fileSize: result.fileSize, placed: result.placed });
+  if (result.kind === 'ready') return waiting.resolve(result.prepared);
   if (result.kind === 'too-large') return waiting.resolve(undefined);
   waiting.reject(result.user ? new UserError(result.message, result.hint) : new Error(result.message));
 }

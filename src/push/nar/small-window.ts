@@ -2,7 +2,7 @@
 // upload slot), and the options a pool worker gets.
 import { availableParallelism } from 'node:os';
 import type { PathInfo } from '../../store/path-info.js';
-import type { NarOptions } from './prepare.js';
+import type { NarOptions, NarStage } from './prepare.js';
 import type { SmallNarOptions } from './small-pool.js';
 
 /** Below this many small paths, starting worker threads costs more than it saves. */
@@ -44,18 +44,12 @@ export class PreparedWindow {
 }
 
 /** Only what can cross to a worker thread: no callbacks. */
-export function plainNarOptions(
-  options: Omit<NarOptions, 'zstdWorkers' | 'onNarBytes'>,
-  spoolDirectory: string,
-  narRoot: string | undefined,
-): SmallNarOptions {
+export function plainNarOptions(options: Omit<NarOptions, 'zstdWorkers' | 'onNarBytes'>, stage: NarStage): SmallNarOptions {
   return {
-    spoolDirectory,
-    narRoot,
+    stage,
     compression: options.compression,
     compressionLevel: options.compressionLevel,
     zstdWorkers: 1,
     omitDeriver: options.omitDeriver,
-    signingKey: options.signingKey && { name: options.signingKey.name, secretKey: options.signingKey.secretKey },
   };
 }

@@ -1,8 +1,7 @@
 // The uncompressed NAR of a store path, for caches that compress and sign on their server (attic).
 import type { NarSource } from '../../caches/cache.js';
-import { formatHashBase32, hashesEqual, sha256Hash } from '../../nix/hash.js';
 import type { PathInfo } from '../../store/path-info.js';
-import { corrupted } from './prepare.js';
+import { checkNarAgainstRecord, corrupted } from './check.js';
 import { narReaders } from './reader.js';
 
 export interface NarSourceOptions {
@@ -38,13 +37,7 @@ async function* checkedDump(info: PathInfo, onNarBytes: ((bytes: number) => void
     for (;;) {
       const next = await reading.next();
       if (next.done) {
-        const narHash = sha256Hash(next.value.narDigest);
-        if (next.value.narSize !== info.narSize) {
-          throw corrupted(info, `NAR size ${next.value.narSize}, recorded ${info.narSize}`);
-        }
-        if (!hashesEqual(narHash, info.narHash)) {
-          throw corrupted(info, `NarHash ${formatHashBase32(narHash)}, recorded ${formatHashBase32(info.narHash)}`);
-        }
+        checkNarAgainstRecord(info, next.value.narDigest, next.value.narSize);
         if (held) yield held;
         return;
       }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
@@ -54,15 +54,6 @@ export async function compressSmall(info: PathInfo, options: SpoolOptions): Prom
   const compressed = compressWhole(options.compression, options.compressionLevel, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
   if (!compressed) return undefined;
   return { narDigest: narHasher.digest(), narSize, compressed };
-}
-
-/** compressSmall, then the result spooled to `localPath`. */
-export async function spoolSmall(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled | undefined> {
-  const small = await compressSmall(info, options);
-  if (!small) return undefined;
-  // A few KiB into the page cache: cheaper done at once than as a round trip through the thread pool.
-  writeFileSync(localPath, small.compressed);
-  return spooledFromMemory(small);
 }
 
 export function spooledFromMemory(small: CompressedInMemory): Spooled {

@@ -1,6 +1,8 @@
-import { appendFile, chmod, readdir, readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { appendFile, chmod, readdir, readFile, rm, stat, truncate, writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decompress } from 'zstd-napi';
 import { parseNarInfo } from '../../../src/nix/narinfo.js';
@@ -8,16 +10,21 @@ import { SMALL_POOL_MIN_PATHS } from '../../../src/push/nar/small-window.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../../helpers/cachix-env.js';
 import { NIX_FEATURES, NO_SUBSTITUTERS, nixClosure, nixDump, requireNix, retryKilledBuild, run, hashOf } from '../../helpers/nix.js';
 import { substituteIntoFreshStore } from '../../helpers/substitute.js';
+import { mountSmallTmpfs } from '../../helpers/tmpfs.js';
 
 const SMALL_PATHS = SMALL_POOL_MIN_PATHS + 40;
 
-/** SMALL_PATHS fresh one-file paths (builtins.toFile) and a derivation referring to all of them. */
-async function buildManySmall(tag: string): Promise<{ top: string; small: string[] }> {
+/**
+ * SMALL_PATHS fresh one-file paths (builtins.toFile) and a derivation referring to all of them.
+ * Two calls with the same `salt` and another `name` give twins: other store paths, the same NARs.
+ */
+async function buildManySmall(tag: string, twin?: { salt: string; name: string }): Promise<{ top: string; small: string[] }> {
   requireNix();
   const dir = await mkdtemp(join(tmpdir(), 'cachix-pool-'));
-  const salt = `${tag}-${process.pid}-${Date.now()}-${Math.random()}`;
+  const salt = twin?.salt ?? `${tag}-${process.pid}-${Date.now()}-${Math.random()}`;
+  const name = twin?.name ?? 'pool-small';
   const expression = `let
-  small = builtins.genList (i: builtins.toFile "pool-small-\${toString i}" "${salt} \${toString i}\\n") ${SMALL_PATHS};
+  small = builtins.genList (i: builtins.toFile "${name}-\${toString i}" "${salt} \${toString i}\\n") ${SMALL_PATHS};
 in derivation {
   name = "pool-top-${tag}";
   system = builtins.currentSystem;
@@ -100,6 +107,56 @@ describe('many small paths go through the worker pool', () => {
     } finally {
       await run('nix-store', ['--delete', top]).catch(() => undefined);
       await run('nix-store', ['--delete', victim]).catch(() => undefined);
+    }
+  });
+  it('a failed push leaves the NARs its workers already placed: a narinfo of another push may name them', async () => {
+    const salt = `twins-${process.pid}-${Date.now()}-${Math.random()}`;
+    const first = await buildManySmall('twin-a', { salt, name: 'pool-twin-a' });
+    const second = await buildManySmall('twin-b', { salt, name: 'pool-twin-b' });
+    const victim = second.small[Math.floor(SMALL_PATHS / 2)]!;
+    expectOk(await world.run(['create', 'twins']), 'create');
+    const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'twins');
+    try {
+      expectOk(await world.run(['push', 'twins', first.top]), 'first push');
+      await chmod(victim, 0o644);
+      await appendFile(victim, 'tampered\n');
+      // One upload at a time: the workers' NARs (the twins' very NAR files) wait placed, unsent, when the victim fails.
+      const result = await world.run(['push', '-j', '1', 'twins', second.top]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(victim);
+      const dangling: string[] = [];
+      for (const path of first.small) {
+        const narInfo = parseNarInfo(await readFile(join(cacheDir, `${hashOf(path)}.narinfo`), 'utf8'));
+        if (!existsSync(join(cacheDir, narInfo.url))) dangling.push(path);
+      }
+      expect(dangling).toEqual([]);
+      // The second push stopped with twins prepared and not uploaded: the case above is real.
+      const secondPushed = second.small.filter((path) => existsSync(join(cacheDir, `${hashOf(path)}.narinfo`)));
+      expect(secondPushed.length).toBeLessThan(SMALL_PATHS - 1);
+    } finally {
+      for (const path of [first.top, second.top, ...first.small, ...second.small])
+        await run('nix-store', ['--delete', path]).catch(() => undefined);
+    }
+  });
+
+  it('a worker whose spool write fails (disk full) removes its spool file', async () => {
+    const { top, small } = await buildManySmall('full');
+    const disk = await mountSmallTmpfs('1m');
+    try {
+      const root = join(disk.dir, 'cache');
+      expectOk(await world.run(['create', 'fulldisk', '--url', pathToFileURL(root).href]), 'create');
+      // Fill every block, then free room for a few NARs only: the workers run out of space part-way.
+      const filler = join(disk.dir, 'filler');
+      await expect(writeFile(filler, Buffer.alloc(2 << 20, 1))).rejects.toThrow('ENOSPC');
+      await truncate(filler, (await stat(filler)).size - 10 * 4096);
+      const result = await world.run(['push', 'fulldisk', top]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('no space left on the device');
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect((await readdir(join(root, 'nar'))).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
+    } finally {
+      await disk.cleanup();
+      for (const path of [top, ...small]) await run('nix-store', ['--delete', path]).catch(() => undefined);
     }
   });
 });
