@@ -6,7 +6,7 @@ import { registerSecret } from '../redact.js';
 import { readLimited } from '../util/read-limited.js';
 import { errorDetailOf, FirstAnswer } from './http-errors.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
-import { requestWatchingUpload } from './upload-watchdog.js';
+import { requestWatchingUpload, UPLOAD_LIMITS } from './upload-watchdog.js';
 import {
   NAR_INFO_PREAMBLE_THRESHOLD,
   type AtticCacheConfig,
@@ -23,7 +23,6 @@ import {
  * `{code, error, message}` (server/src/error.rs).
  */
 
-const UPLOAD_LIMITS = { idleMs: 120_000, headersMs: 120_000 };
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
 export interface AtticClientOptions {

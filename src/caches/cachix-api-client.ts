@@ -5,7 +5,7 @@ import { registerSecret } from '../redact.js';
 import { errorDetailOf, FirstAnswer } from './http-errors.js';
 import { readLimited } from '../util/read-limited.js';
 import { HttpStatusError, parseRetryAfter, parseRetryAfterBody, withRetry, type RetryOptions } from './retry.js';
-import { requestWatchingUpload } from './upload-watchdog.js';
+import { requestWatchingUpload, UPLOAD_LIMITS } from './upload-watchdog.js';
 import {
   PresignedUrlExpired,
   type BinaryCacheJson,
@@ -53,7 +53,6 @@ interface CallOptions {
 
 /** Bodies above this (NAR parts) are timed by progress; API calls keep undici's timeouts. */
 const UPLOAD_WATCH_BYTES = 1024 * 1024;
-const UPLOAD_LIMITS = { idleMs: 120_000, headersMs: 120_000 };
 
 /** One HTTP call per API route; each retried on 5xx, 429 and dropped connections. */
 export class CachixApiClient {

@@ -4,6 +4,7 @@ import { configPermissionWarning, isCacheName, loadConfig, type CacheEntry, type
 import { DEFAULT_CACHIX_HOST, type Context } from '../context.js';
 import { UserError } from '../errors.js';
 import type { BinaryCache } from './cache.js';
+import { printable } from '../util/printable.js';
 import { checkFileUrlText, directoryAsCacheUrl, looksLikeDirectory } from './cache-location.js';
 import { cachixApiToken, httpCacheToken } from './credentials.js';
 import { FileCache } from './file.js';
@@ -26,11 +27,6 @@ export interface OpenedCache {
 export interface BackendOptions {
   partSize?: number | undefined;
   partsInFlight?: number | undefined;
-}
-
-/** Control characters (an ESC from a pasted escape sequence) shown as \xNN, never sent to the terminal. */
-export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** "configured: a, b" (or that none are), for messages about a name the config lacks. */

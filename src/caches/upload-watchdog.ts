@@ -21,6 +21,9 @@ export interface UploadLimits {
   headersMs: number;
 }
 
+/** What the API clients (cachix, attic) allow an upload: two minutes without progress, two for the answer. */
+export const UPLOAD_LIMITS: UploadLimits = { idleMs: 120_000, headersMs: 120_000 };
+
 export interface WatchedUpload {
   body: Readable;
   /** Aborted, with an UploadTimeoutError as reason, when a limit is passed. */

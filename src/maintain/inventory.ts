@@ -2,7 +2,7 @@
 // sizes and dates the server's listing gives. info, gc and delete all start from this.
 import type { ListedFile } from '../caches/cache.js';
 import { messageOf } from '../errors.js';
-import { parseNarInfo, type NarInfo } from '../nix/narinfo.js';
+import { MAX_NARINFO_BYTES, parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf, HASH_PART_LENGTH } from '../nix/store-path.js';
 import { isBase32 } from '../nix/base32.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
@@ -45,7 +45,7 @@ export function narInfoHashPart(name: string): string | undefined {
 async function readNarInfoText(cache: ListableCache, name: string): Promise<string | undefined> {
   const stream = await cache.getFile(name);
   if (!stream) return undefined;
-  return readLimited(stream, 1 << 20, () => new Error('larger than any real narinfo'));
+  return readLimited(stream, MAX_NARINFO_BYTES, () => new Error('larger than any real narinfo'));
 }
 
 export async function takeInventory(cache: ListableCache, log: (line: string) => void = () => undefined): Promise<CacheInventory> {

@@ -12,7 +12,7 @@
 import { formatGcMarker, GC_MARKER_FILE } from '../caches/gc-marker.js';
 import { messageOf } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { parseNarInfo } from '../nix/narinfo.js';
+import { MAX_NARINFO_BYTES, parseNarInfo } from '../nix/narinfo.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { readLimited } from '../util/read-limited.js';
 import type { MaintainableCache } from './capabilities.js';
@@ -45,7 +45,7 @@ async function readNarInfoReferences(cache: MaintainableCache, name: string): Pr
   const stream = await cache.getFile(name);
   if (!stream) return [];
   try {
-    const text = await readLimited(stream, 1 << 20, () => new Error('too large'));
+    const text = await readLimited(stream, MAX_NARINFO_BYTES, () => new Error('too large'));
     return parseNarInfo(text).references.map(hashPartOf);
   } catch {
     return []; // Nix cannot read it either; it refers to nothing usable.
