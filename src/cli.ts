@@ -13,7 +13,7 @@ export interface CliIo extends ContextStreams {
 }
 
 /** The commander program for one run: built afresh, so a test can run several in one process. */
-function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
+export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const program = new Command('cachix')
     .description('A cachix-compatible client for Nix binary caches: file://, http(s)://, s3:// and the cachix.org API.')
     .version('0.1.0', '-V, --version')

@@ -20,6 +20,9 @@ const PUSH_WITH_VALUE = new Set([
 ]);
 const FLAGS = new Set(['-v', '--verbose', '--omit-deriver', '--include-upstream']);
 
+/** The tables above, for the test that every option push accepts is in one of them or left to the parser. */
+export const PLAIN_PUSH_OPTIONS = { globalWithValue: GLOBAL_WITH_VALUE, pushWithValue: PUSH_WITH_VALUE, flags: FLAGS };
+
 /**
  * The store paths of a command line that is plainly `push CACHE STORE-PATH...`, with options that do
  * not change which paths are listed, every path already a store path; otherwise undefined, and the

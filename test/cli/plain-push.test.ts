@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { plainPushPaths } from '../../src/cli/plain-push.js';
+import { buildProgram, type CliIo } from '../../src/cli.js';
+import type { Option } from 'commander';
+import { PLAIN_PUSH_OPTIONS, plainPushPaths } from '../../src/cli/plain-push.js';
 
 const A = '/nix/store/5601vs11k2wx20l78lb6ncf51nbrjpsm-probe.txt';
 const B = '/nix/store/sy6pbma5288qr65bl58jr831416b1nmv-bench';
@@ -42,5 +44,38 @@ describe('plainPushPaths: which command lines start the closure query before par
     expect(
       plainPushPaths(['push', 'mycache', '/other/store/5601vs11k2wx20l78lb6ncf51nbrjpsm-x'], { NIX_STORE_DIR: '/other/store' }),
     ).toEqual(['/other/store/5601vs11k2wx20l78lb6ncf51nbrjpsm-x']);
+  });
+});
+
+describe('the plain-push tables follow the options push accepts', () => {
+  // Options that change which paths are pushed, or print instead of pushing: the parser alone decides.
+  const LEFT_TO_THE_PARSER = new Set(['--no-closure', '--with-build-deps', '-h', '--help', '-V', '--version']);
+  const io = { env: {}, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin } as unknown as CliIo;
+  const program = buildProgram(io, () => undefined);
+  const push = program.commands.find((command) => command.name() === 'push')!;
+  const flagsOf = (option: Option): string[] => [option.short, option.long].filter((flag): flag is string => flag !== undefined);
+
+  it('every option of the program and of push is stepped over (with or without its value) or left to the parser', () => {
+    const unclassified: string[] = [];
+    for (const [options, withValue] of [
+      [program.options, PLAIN_PUSH_OPTIONS.globalWithValue],
+      [push.options, PLAIN_PUSH_OPTIONS.pushWithValue],
+    ] as const) {
+      for (const option of options) {
+        for (const flag of flagsOf(option)) {
+          if (LEFT_TO_THE_PARSER.has(flag)) continue;
+          const takesValue = option.required || option.optional;
+          if (!(takesValue ? withValue.has(flag) : PLAIN_PUSH_OPTIONS.flags.has(flag))) unclassified.push(flag);
+        }
+      }
+    }
+    expect(push.options.length).toBeGreaterThan(5);
+    expect(unclassified).toEqual([]);
+  });
+
+  it('every option in the tables is one push or the program accepts', () => {
+    const accepted = new Set([...program.options, ...push.options].flatMap(flagsOf));
+    const tables = [...PLAIN_PUSH_OPTIONS.globalWithValue, ...PLAIN_PUSH_OPTIONS.pushWithValue, ...PLAIN_PUSH_OPTIONS.flags];
+    expect(tables.filter((flag) => !accepted.has(flag))).toEqual([]);
   });
 });
