@@ -608,7 +608,8 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'plain-push-unclassified',
     file: 'src/cli/plain-push.ts',
-    breaks: 'an option push accepts is missing from the plain-push tables, so a plain push with it waits for the parser (or a new option is never weighed)',
+    breaks:
+      'an option push accepts is missing from the plain-push tables, so a plain push with it waits for the parser (or a new option is never weighed)',
     find: "const FLAGS = new Set(['-v', '--verbose', '--omit-deriver', '--include-upstream']);",
     replace: "const FLAGS = new Set(['-v', '--verbose', '--omit-deriver']);",
     killedBy: [{ file: 'test/cli/plain-push.test.ts', name: 'every option of the program and of push is stepped over' }],
