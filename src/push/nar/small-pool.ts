@@ -6,7 +6,7 @@ import type { PathInfo } from '../../store/path-info.js';
 import type { NarOptions, NarStage, PreparedNar } from './prepare.js';
 
 /** What a worker is told once: how to compress, and where and how to stage (plain data: no callbacks). */
-export type SmallNarOptions = Omit<NarOptions, 'onNarBytes'> & { stage: NarStage };
+export type SmallNarOptions = Omit<NarOptions, 'onNarBytes' | 'observeNar'> & { stage: NarStage };
 
 export interface SmallNarRequest {
   info: PathInfo;

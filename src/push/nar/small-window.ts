@@ -44,7 +44,7 @@ export class PreparedWindow {
 }
 
 /** Only what can cross to a worker thread: no callbacks. */
-export function plainNarOptions(options: Omit<NarOptions, 'zstdWorkers' | 'onNarBytes'>, stage: NarStage): SmallNarOptions {
+export function plainNarOptions(options: Omit<NarOptions, 'zstdWorkers' | 'onNarBytes' | 'observeNar'>, stage: NarStage): SmallNarOptions {
   return {
     stage,
     compression: options.compression,

@@ -24,6 +24,12 @@ export interface SpoolOptions {
   zstdWorkers: number;
   /** Told of each chunk of a streamed NAR as it is read, for progress on a terminal. */
   onNarBytes?: ((bytes: number) => void) | undefined;
+  /**
+   * Sees every byte of the NAR in order, before compression and before the NarHash check: the
+   * seam where work that needs the NAR's entries plugs in (a `.ls` listing or a build-log scan
+   * feeding a NarParser) without a second dump. The chunk is lent: use or copy it before returning.
+   */
+  observeNar?: ((chunk: Buffer) => void) | undefined;
 }
 
 /** Below this, a NAR is built and compressed in memory in one call: no stream, no threads. */
@@ -53,6 +59,8 @@ export async function compressSmall(info: PathInfo, options: SpoolOptions): Prom
   }
   const compressed = compressWhole(options.compression, options.compressionLevel, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
   if (!compressed) return undefined;
+  // Told only now: a NAR larger than recorded is streamed afresh, and the observer must see it once.
+  if (options.observeNar) for (const chunk of chunks) options.observeNar(chunk);
   return { narDigest: narHasher.digest(), narSize, compressed };
 }
 
@@ -109,6 +117,7 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
         break;
       }
       options.onNarBytes?.(next.value.length);
+      options.observeNar?.(next.value);
       if (context) compress(next.value, zstd!.EndDirective.continue);
       else emit(next.value);
       readers.giveBack(next.value);
@@ -134,6 +143,7 @@ async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPa
           return;
         }
         options.onNarBytes?.(next.value.length);
+        options.observeNar?.(next.value);
         yield next.value;
       }
     })(),
