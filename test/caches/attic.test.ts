@@ -173,7 +173,7 @@ describe('a store path changed after it was built', () => {
     const path = await buildWithNix('attic-corrupt-me', 'mkdir $out; echo original > $out/file; head -c 3000000 /dev/urandom > $out/big');
     await chmod(path, 0o755);
     await chmod(join(path, 'file'), 0o644);
-    await writeFile(join(path, 'file'), 'tampere\n'); // the same size: only the hash tells
+    await writeFile(join(path, 'file'), 'ORIGINAL\n'); // the same size: only the hash tells
     try {
       const result = await push('main', [path]);
       expect(result.code).toBe(1);

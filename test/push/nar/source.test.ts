@@ -51,7 +51,7 @@ describe('the NAR stream for a server that signs (attic)', () => {
       [tampered] = await queryPathInfo([path]);
       await chmod(path, 0o755);
       await chmod(join(path, 'file'), 0o644);
-      await writeFile(join(path, 'file'), 'tampere\n'); // the same size: only the NarHash tells
+      await writeFile(join(path, 'file'), 'ORIGINAL\n'); // the same size: only the NarHash tells
     });
 
     it('is refused by its NarHash: the stream fails, naming the path', async () => {
