@@ -576,7 +576,10 @@ export const MUTANTS: Mutant[] = [
     breaks: 'a same-size tampered path reaches a server that signs (attic): its stream checks the size only',
     find: 'checkNarAgainstRecord(info, next.value.narDigest, next.value.narSize);',
     replace: "if (next.value.narSize !== info.narSize) throw corrupted(info, 'NAR size');",
-    killedBy: [{ file: 'test/push/nar/source.test.ts', name: 'is refused by its NarHash' }],
+    killedBy: [
+      { file: 'test/push/nar/source.test.ts', name: 'is refused by its NarHash' },
+      { file: 'test/caches/attic.test.ts', name: 'is refused before its last byte' },
+    ],
   },
   {
     id: 'attic-stream-last-chunk',
