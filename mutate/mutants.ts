@@ -174,9 +174,9 @@ export const MUTANTS: Mutant[] = [
     id: 'file-narinfo-first',
     file: 'src/caches/file.ts',
     breaks: 'the file cache writes the narinfo before its NAR',
-    find: '      if (nar.localPath === narPath) {',
+    find: '      if (dirname(nar.localPath) === dirname(narPath)) {',
     replace:
-      '      writeFileAtomicallySync(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));\n      if (nar.localPath === narPath) {',
+      '      writeFileAtomicallySync(join(this.root, `${hashPartOf(narInfo.storePath)}.narinfo`), formatNarInfo(narInfo));\n      if (dirname(nar.localPath) === dirname(narPath)) {',
     killedBy: [
       {
         file: 'test/caches/file.test.ts',
@@ -575,7 +575,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/push/nar/source.ts',
     breaks: 'a same-size tampered path reaches a server that signs (attic): its stream checks the size only',
     find: 'checkNarAgainstRecord(info, next.value.narDigest, next.value.narSize);',
-    replace: "if (next.value.narSize !== info.narSize) throw corrupted(info, 'NAR size');",
+    replace: 'if (next.value.narSize !== info.narSize) checkNarAgainstRecord(info, next.value.narDigest, next.value.narSize);',
     killedBy: [
       { file: 'test/push/nar/source.test.ts', name: 'is refused by its NarHash' },
       { file: 'test/caches/attic.test.ts', name: 'is refused before its last byte' },
