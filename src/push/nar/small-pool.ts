@@ -1,4 +1,4 @@
-// Worker threads that prepare small NARs in batches (see small-nar-worker.ts). One message per
+// Worker threads that prepare small NARs in batches (see small-worker.ts). One message per
 // batch, not per path: a push of ten thousand tiny paths would spend more on messages than on work.
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../../errors.js';
