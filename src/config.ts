@@ -23,6 +23,10 @@ export interface CacheEntry {
   authToken?: string | undefined;
   /** Key names whose signatures mark a path as served upstream (not pushed); default cache.nixos.org-1. */
   upstreamKeys?: string[] | undefined;
+  /** Push build logs, NAR listings, the debug-info index (`logs`, `listings`, `debug_info`), as the flags do. */
+  logs?: boolean | undefined;
+  listings?: boolean | undefined;
+  debugInfo?: boolean | undefined;
 }
 
 /** Credentials for one server (attic), keyed by host[:port] under [servers."HOST"]. */
@@ -69,6 +73,12 @@ function stringList(value: unknown, where: string): string[] | undefined {
   return value as string[];
 }
 
+function flag(table: Record<string, unknown>, key: string, name: string, path: string): boolean | undefined {
+  const value = table[key];
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new UserError(`${path}: ${key} of cache '${name}' is ${tomlKind(value)}, not true or false`, `write ${key} = true (no quotes)`);
+}
+
 function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new UserError(
@@ -90,6 +100,9 @@ function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
     pinnedPublicKey: text('pinned_public_key'),
     authToken: text('auth_token'),
     upstreamKeys: stringList(table.upstream_keys, `${path}: upstream_keys of cache '${name}'`),
+    logs: flag(table, 'logs', name, path),
+    listings: flag(table, 'listings', name, path),
+    debugInfo: flag(table, 'debug_info', name, path),
   };
 }
 
@@ -149,6 +162,9 @@ function toToml(config: Config): string {
     if (entry.signingKey) table.signing_key = entry.signingKey;
     if (entry.authToken) table.auth_token = entry.authToken;
     if (entry.upstreamKeys) table.upstream_keys = entry.upstreamKeys;
+    if (entry.logs !== undefined) table.logs = entry.logs;
+    if (entry.listings !== undefined) table.listings = entry.listings;
+    if (entry.debugInfo !== undefined) table.debug_info = entry.debugInfo;
     caches[name] = table;
   }
   map.caches = caches;

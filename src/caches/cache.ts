@@ -134,8 +134,11 @@ export interface BinaryCache {
   list?(folder: string): Promise<ListedFile[]>;
   /** Removes one file; one that is already gone is not an error (another gc may have won). */
   deleteFile?(relativeUrl: string): Promise<void>;
-  /** Writes a small file whole: readers see the old or the new content, never a part. */
-  putFile?(relativeUrl: string, text: string, contentType: string): Promise<void>;
+  /**
+   * Writes a small file whole: readers see the old or the new content, never a part. A
+   * `contentEncoding` (br, xz, zstd) is sent as Content-Encoding, for Nix's HTTP client to decode.
+   */
+  putFile?(relativeUrl: string, body: string | Uint8Array, contentType: string, contentEncoding?: string): Promise<void>;
 }
 
 /** One file as a listing shows it. */

@@ -66,7 +66,7 @@ export async function deleteCacheFile(root: string, relative: string): Promise<v
 }
 
 /** Written under a temporary name beside it, then renamed: readers see the old or the new file. */
-export async function putCacheFile(root: string, relative: string, text: string): Promise<void> {
+export async function putCacheFile(root: string, relative: string, text: string | Uint8Array): Promise<void> {
   const path = pathInCache(root, relative);
   try {
     await mkdir(dirname(path), { recursive: true });

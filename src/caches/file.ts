@@ -172,7 +172,8 @@ export class FileCache implements BinaryCache {
     return deleteCacheFile(this.root, relativeUrl);
   }
 
-  putFile(relativeUrl: string, text: string): Promise<void> {
-    return putCacheFile(this.root, relativeUrl, text);
+  // Nix reads a file:// cache's logs and listings raw: no encoding applies.
+  putFile(relativeUrl: string, body: string | Uint8Array): Promise<void> {
+    return putCacheFile(this.root, relativeUrl, body);
   }
 }

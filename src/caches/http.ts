@@ -69,7 +69,7 @@ interface SendOptions {
   writing?: boolean;
   headers?: Record<string, string>;
   /** Called per attempt, so a retried upload re-reads its body from the start. */
-  body?: () => Readable | string;
+  body?: () => Readable | string | Uint8Array;
 }
 
 class HttpCache implements BinaryCache {
@@ -139,7 +139,9 @@ class HttpCache implements BinaryCache {
       return await withRetry(
         `${options.writing ? 'writing to' : 'reading from'} ${this.description}`,
         async () => {
-          const body = options.body?.();
+          const given = options.body?.();
+          const body =
+            given instanceof Uint8Array && !Buffer.isBuffer(given) ? Buffer.from(given.buffer, given.byteOffset, given.byteLength) : given;
           let response: Dispatcher.ResponseData;
           try {
             // A streamed body (a NAR) is timed by progress, not by undici's clock (see upload-watchdog).
@@ -215,8 +217,15 @@ class HttpCache implements BinaryCache {
     await this.put(`${hashPartOf(narInfo.storePath)}.narinfo`, 'text/x-nix-narinfo', () => formatNarInfo(narInfo));
   }
 
-  private async put(relativeUrl: string, contentType: string, body: () => Readable | string, size?: number): Promise<void> {
+  private async put(
+    relativeUrl: string,
+    contentType: string,
+    body: () => Readable | string | Uint8Array,
+    size?: number,
+    contentEncoding?: string,
+  ): Promise<void> {
     const headers: Record<string, string> = { 'content-type': contentType };
+    if (contentEncoding) headers['content-encoding'] = contentEncoding;
     if (size !== undefined) headers['content-length'] = String(size);
     const response = await this.send('PUT', relativeUrl, { expect: [200, 201, 204], writing: true, headers, body });
     await response.body.dump();
@@ -291,8 +300,8 @@ class HttpCache implements BinaryCache {
   }
 
   /** One PUT: nginx's WebDAV writes the body to a temporary file and renames it into place. */
-  async putFile(relativeUrl: string, text: string, contentType: string): Promise<void> {
-    await this.put(relativeUrl, contentType, () => text);
+  async putFile(relativeUrl: string, body: string | Uint8Array, contentType: string, contentEncoding?: string): Promise<void> {
+    await this.put(relativeUrl, contentType, () => body, undefined, contentEncoding);
   }
 
   async close(): Promise<void> {

@@ -248,11 +248,19 @@ class S3Cache implements BinaryCache {
     await this.putText(`${hashPartOf(narInfo.storePath)}.narinfo`, formatNarInfo(narInfo), 'text/x-nix-narinfo');
   }
 
-  private async putText(relative: string, text: string, contentType: string): Promise<void> {
+  private async putText(relative: string, body: string | Uint8Array, contentType: string, contentEncoding?: string): Promise<void> {
     const { PutObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.client();
     await this.call(`PUT ${relative} to`, true, () =>
-      client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: this.key(relative), Body: text, ContentType: contentType })),
+      client.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.key(relative),
+          Body: body,
+          ContentType: contentType,
+          ...(contentEncoding && { ContentEncoding: contentEncoding }),
+        }),
+      ),
     );
   }
 
@@ -325,8 +333,8 @@ class S3Cache implements BinaryCache {
   }
 
   /** One PutObject: S3 makes an object visible only once it is complete. */
-  putFile(relativeUrl: string, text: string, contentType: string): Promise<void> {
-    return this.putText(relativeUrl, text, contentType);
+  putFile(relativeUrl: string, body: string | Uint8Array, contentType: string, contentEncoding?: string): Promise<void> {
+    return this.putText(relativeUrl, body, contentType, contentEncoding);
   }
 
   async close(): Promise<void> {

@@ -1,16 +1,18 @@
 import { Option, type Command } from './commander.js';
 import type { ActionOf } from './action.js';
-import { compressionOptions, selectionOptions, socketOption } from './shared-options.js';
+import { compressionOptions, extrasOptions, selectionOptions, socketOption } from './shared-options.js';
 
 /** Pushing: once, while watching the store or a command, and through the daemon. */
 export function addPushCommands(program: Command, action: ActionOf): Command {
-  selectionOptions(
-    compressionOptions(
-      program
-        .command('push')
-        .description('push store paths and their closures to a cache (paths from stdin when none are given)')
-        .argument('<cache>', 'cache name from the config, or a cache URL')
-        .argument('[paths...]', 'store paths'),
+  extrasOptions(
+    selectionOptions(
+      compressionOptions(
+        program
+          .command('push')
+          .description('push store paths and their closures to a cache (paths from stdin when none are given)')
+          .argument('<cache>', 'cache name from the config, or a cache URL')
+          .argument('[paths...]', 'store paths'),
+      ),
     ),
   )
     .option('--no-closure', 'push exactly the paths given, not their closures')
@@ -20,44 +22,50 @@ export function addPushCommands(program: Command, action: ActionOf): Command {
     )
     .action(action(() => import('../commands/push.js')));
 
-  selectionOptions(
-    compressionOptions(
-      program
-        .command('watch-store')
-        .description('push every store path that becomes valid, until interrupted')
-        .argument('<cache>', 'cache name or URL'),
+  extrasOptions(
+    selectionOptions(
+      compressionOptions(
+        program
+          .command('watch-store')
+          .description('push every store path that becomes valid, until interrupted')
+          .argument('<cache>', 'cache name or URL'),
+      ),
     ),
   ).action(action(() => import('../commands/watch-store.js')));
 
-  selectionOptions(
-    compressionOptions(
-      program
-        .command('watch-exec')
-        .description('run a command and push every store path built while it runs; exits with its code')
-        .argument('<cache>', 'cache name or URL')
-        .argument('<command>', 'the command')
-        .argument('[args...]', 'its arguments')
-        .addOption(
-          new Option(
-            '--watch-mode <mode>',
-            'how builds are noticed: Nix post-build-hook, store watching, or auto (the hook when Nix honours it)',
+  extrasOptions(
+    selectionOptions(
+      compressionOptions(
+        program
+          .command('watch-exec')
+          .description('run a command and push every store path built while it runs; exits with its code')
+          .argument('<cache>', 'cache name or URL')
+          .argument('<command>', 'the command')
+          .argument('[args...]', 'its arguments')
+          .addOption(
+            new Option(
+              '--watch-mode <mode>',
+              'how builds are noticed: Nix post-build-hook, store watching, or auto (the hook when Nix honours it)',
+            )
+              .choices(['auto', 'store', 'post-build-hook'])
+              .default('auto'),
           )
-            .choices(['auto', 'store', 'post-build-hook'])
-            .default('auto'),
-        )
-        .passThroughOptions(),
+          .passThroughOptions(),
+      ),
     ),
   ).action(action(() => import('../commands/watch-exec.js')));
 
   const daemon = program.command('daemon').description("a push daemon on a unix socket, fed by clients and by Nix's post-build-hook");
 
   socketOption(
-    selectionOptions(
-      compressionOptions(
-        daemon
-          .command('run')
-          .description('push paths handed over by `daemon push` and the post-build-hook until stopped')
-          .argument('<cache>', 'cache name or URL'),
+    extrasOptions(
+      selectionOptions(
+        compressionOptions(
+          daemon
+            .command('run')
+            .description('push paths handed over by `daemon push` and the post-build-hook until stopped')
+            .argument('<cache>', 'cache name or URL'),
+        ),
       ),
     ),
   ).action(action(() => import('../commands/daemon/run.js')));

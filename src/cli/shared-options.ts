@@ -40,6 +40,14 @@ export function selectionOptions(command: Command): Command {
     .option('--exclude <regex>', 'do not push paths whose name matches (repeatable)', collect);
 }
 
+/** What Nix reads from a cache besides narinfos and NARs; also per cache in the config. */
+export function extrasOptions(command: Command): Command {
+  return command
+    .option('--logs', "also upload the build log of each pushed path's deriver, when this store has one (log/<drv>)")
+    .option('--listings', "also write each NAR's listing (<hash>.ls), for nix store ls and nix store cat")
+    .option('--debug-info', 'also index debug symbols under lib/debug/.build-id (debuginfo/<build-id>), for dwarffs');
+}
+
 export function useOptions(command: Command): Command {
   return command
     .addOption(new Option('-m, --mode <mode>', 'where to write').choices(['nixos', 'root-nixconf', 'user-nixconf']))

@@ -9,7 +9,7 @@ export interface ListableCache extends BinaryCache {
 
 export interface MaintainableCache extends ListableCache {
   deleteFile(relativeUrl: string): Promise<void>;
-  putFile(relativeUrl: string, text: string, contentType: string): Promise<void>;
+  putFile(relativeUrl: string, body: string | Uint8Array, contentType: string, contentEncoding?: string): Promise<void>;
 }
 
 function unsupported(cache: BinaryCache, what: string): UserError {

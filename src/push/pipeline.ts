@@ -11,7 +11,10 @@ import { pathsGoneDuringGc } from './after-gc.js';
 export function summaryLine(summary: PushSummary, cacheDescription: string): string {
   const pushed = `pushed ${summary.pushed} paths (${formatBytes(summary.narBytes)} of NAR, ${formatBytes(summary.fileBytes)} uploaded)`;
   const failed = summary.failed > 0 ? `, ${summary.failed} failed` : '';
-  return `${pushed}, skipped ${summary.skipped} already in ${cacheDescription}${failed}${filteredSummary(summary)}`;
+  const logs = summary.extras
+    ? `; ${summary.extras.logsUploaded} build logs uploaded${summary.extras.logsMissing > 0 ? ` (${summary.extras.logsMissing} paths had none in this store)` : ''}`
+    : '';
+  return `${pushed}, skipped ${summary.skipped} already in ${cacheDescription}${failed}${filteredSummary(summary)}${logs}`;
 }
 
 /** Up to this many paths, their records are asked of Nix before knowing which the cache lacks. */
@@ -73,6 +76,7 @@ export async function pushClosure(
     narBytes: 0,
     fileBytes: 0,
     ...filteredTotals(filtered),
+    ...(options.extras?.logs && { extras: { logsUploaded: 0, logsMissing: 0 } }),
   };
   if (tally) tally.planned = toPush.length;
   await warnUnmetReferences(cache, toPush, new Set(closure.paths), filtered, options.selection, (line) => progress.log(line));

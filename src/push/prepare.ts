@@ -1,5 +1,6 @@
 import type { BinaryCache } from '../caches/cache.js';
-import { authToken, configuredNames, openCache } from '../caches/open.js';
+import { authToken, configuredNames, openCache, type OpenedCache } from '../caches/open.js';
+import { extraCompression, type NarExtras } from './cache-extras.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
@@ -27,6 +28,9 @@ export interface PushFlags {
   exclude?: string[];
   /** --no-closure gives false: only the paths given. */
   closure?: boolean;
+  logs?: boolean;
+  listings?: boolean;
+  debugInfo?: boolean;
 }
 
 export interface PreparedPush {
@@ -93,6 +97,43 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
       excludes: compileExcludes(flags.exclude),
     },
     closure: flags.closure !== false,
+    extras: narExtras(opened, flags, context),
   };
   return { cacheName: opened.name, cache: opened.cache, pushOptions, progress: await createProgress(context.stderr, context.env) };
+}
+
+/**
+ * Logs, listings and the debug-info index, from the flags or the cache's settings; their
+ * compression from the URL (log-compression=, ls-compression=), as Nix reads it. A server with
+ * no route for them (the cachix API, attic) is said once, never dropped silently.
+ */
+function narExtras(opened: OpenedCache, flags: PushFlags, context: Context): NarExtras | undefined {
+  const logs = flags.logs === true || opened.entry?.logs === true;
+  const listings = flags.listings === true || opened.entry?.listings === true;
+  const debugInfo = flags.debugInfo === true || opened.entry?.debugInfo === true;
+  if (!logs && !listings && !debugInfo) return undefined;
+  const asked = [logs && 'build logs', listings && 'NAR listings', debugInfo && 'the debug-info index'].filter(Boolean).join(', ');
+  if (!opened.cache.putFile || opened.cache.capabilities.signs === 'server') {
+    context.log(`note: ${opened.cache.description} has no route for ${asked}: they are not uploaded`);
+    return undefined;
+  }
+  const url = new URL(opened.url);
+  const remote = url.protocol !== 'file:';
+  const http = url.protocol === 'http:' || url.protocol === 'https:';
+  if (http && (url.searchParams.has('log-compression') || url.searchParams.has('ls-compression'))) {
+    context.log(
+      'note: log-compression and ls-compression are sent as Content-Encoding; Nix decodes them only if the server serves that header back (S3 does, nginx WebDAV does not)',
+    );
+  }
+  try {
+    return {
+      logs,
+      listings,
+      debugInfo,
+      logCompression: remote ? extraCompression(url, 'log-compression') : undefined,
+      lsCompression: remote ? extraCompression(url, 'ls-compression') : undefined,
+    };
+  } catch (error) {
+    throw new UserError(`${(error as Error).message} in the URL of ${opened.name}`, 'use br, xz, zstd or none, as Nix takes them');
+  }
 }

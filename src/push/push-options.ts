@@ -1,3 +1,4 @@
+import type { ExtrasTally, NarExtras } from './cache-extras.js';
 // What a push is asked to do (PushOptions), and what it reports as it goes and at the end.
 import type { SigningKey } from '../nix/signing.js';
 import type { CompressionMethod } from '../util/compression.js';
@@ -14,6 +15,8 @@ export interface PushOptions {
   selection?: PathSelection | undefined;
   /** false: push exactly the given paths, not their closures (--no-closure). */
   closure?: boolean | undefined;
+  /** Build logs, NAR listings, the debug-info index (--logs, --listings, --debug-info). */
+  extras?: NarExtras | undefined;
 }
 
 /** How far a push got, kept current while it runs (for the line printed when it is interrupted). */
@@ -31,4 +34,7 @@ export interface PushCounts {
 }
 
 /** Totals of a push; what was left out on purpose (served upstream, excluded) when a filter ran. */
-export interface PushSummary extends PushCounts, Partial<FilteredTotals> {}
+export interface PushSummary extends PushCounts, Partial<FilteredTotals> {
+  /** Present when build logs were asked for. */
+  extras?: ExtrasTally | undefined;
+}

@@ -10,6 +10,7 @@ import { SMALL_NAR_BYTES } from './nar/spool.js';
 import { prepareNar } from './nar/prepare.js';
 import { discardPrepared, stagedUpload } from './nar/staged.js';
 import { signedNarInfo } from './narinfo-signature.js';
+import { writeBuildLog, writeListingFiles } from './cache-extras.js';
 import { PreparedWindow, plainNarOptions, SMALL_POOL_MIN_PATHS, smallNarWorkers } from './nar/small-window.js';
 import { SmallNarPool, type SmallNar } from './nar/small-pool.js';
 import { narSourceOf } from './nar/source.js';
@@ -59,11 +60,15 @@ export async function uploadInOrder(
   // A server that signs and compresses gets the NAR as dumped: nothing to prepare or sign.
   const serverSigns = cache.capabilities.signs === 'server';
   const signingKey = serverSigns ? undefined : options.signingKey;
+  // A server that signs has no route for logs or listings (preparePush said so once).
+  const extras = serverSigns ? undefined : options.extras;
+  const listing = extras !== undefined && (extras.listings || extras.debugInfo);
+  const logsSeen = new Set<string>();
   // Small NARs are prepared on the pool (and placed there, where the cache lets the pusher place
   // them); signing stays here, where the main thread would otherwise wait for the busier workers.
   const pool =
     signingKey && smallCount >= SMALL_POOL_MIN_PATHS
-      ? new SmallNarPool(smallNarWorkers(), plainNarOptions(options, { staging, place: true }))
+      ? new SmallNarPool(smallNarWorkers(), plainNarOptions({ ...options, listing }, { staging, place: true }))
       : undefined;
   const window = new PreparedWindow();
   const readyToPrepare: PathInfo[] = [];
@@ -166,17 +171,19 @@ export async function uploadInOrder(
     const prepared =
       small ??
       (await whileHolding(large ? largeCompressions : undefined, () =>
-        prepareNar(info, { ...options, zstdWorkers, onNarBytes }, { staging, place: false }),
+        prepareNar(info, { ...options, zstdWorkers, onNarBytes, listing }, { staging, place: false }),
       ))!;
     // Without a key (a token-only cachix push) the narinfo goes unsigned and the service signs it;
     // preparePush has made sure every other cache has one.
     const narInfo = signedNarInfo(prepared.narInfo, info, signingKey);
     const staged = stagedUpload(prepared);
     try {
+      if (extras && prepared.listing) await writeListingFiles(cache, narInfo, prepared.listing, extras);
       await whileHolding(large ? largeUploads : undefined, () => cache.upload(staged.upload, narInfo));
     } finally {
       staged.cleanup();
     }
+    if (extras?.logs && summary.extras) await writeBuildLog(cache, info.deriver, extras, logsSeen, summary.extras);
     summary.pushed++;
     if (tally) tally.pushed = summary.pushed;
     summary.narBytes += info.narSize;

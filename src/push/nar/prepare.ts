@@ -14,6 +14,7 @@ import { COMPRESSION_EXTENSION, type CompressionMethod } from '../../util/compre
 import { temporaryName } from '../../util/temp-name.js';
 import { forgetTemporaryFile, trackTemporaryFile } from '../../util/temp-files.js';
 import { checkNarAgainstRecord } from './check.js';
+import type { NarListing } from './listing.js';
 import { compressSmall, SMALL_NAR_BYTES, spooledFromMemory, spoolStreamed, type Spooled, type SpoolOptions } from './spool.js';
 import { spoolErrorToUser } from './spool-errors.js';
 
@@ -36,6 +37,8 @@ export interface PreparedNar {
   fileSize: number;
   /** Already under its final name in the cache: the cache's from now on, never removed by us. */
   placed: boolean;
+  /** `.ls` and `debuginfo/` for this NAR, when the push writes them. */
+  listing?: NarListing | undefined;
 }
 
 /**
@@ -66,7 +69,13 @@ export async function prepareNar(info: PathInfo, options: NarOptions, stage: Nar
     const narInfo = unsignedNarInfo(info, spooled, options);
     const placedAt = stage.place ? placeStagedNar(stage.staging, localPath, narInfo.url) : undefined;
     if (placedAt !== undefined) forgetTemporaryFile(localPath);
-    return { narInfo, localPath: placedAt ?? localPath, fileSize: spooled.fileSize, placed: placedAt !== undefined };
+    return {
+      narInfo,
+      localPath: placedAt ?? localPath,
+      fileSize: spooled.fileSize,
+      placed: placedAt !== undefined,
+      listing: spooled.listing,
+    };
   } catch (error) {
     removeIfPresent(localPath);
     forgetTemporaryFile(localPath);

@@ -51,5 +51,6 @@ export function plainNarOptions(options: Omit<NarOptions, 'zstdWorkers' | 'onNar
     compressionLevel: options.compressionLevel,
     zstdWorkers: 1,
     omitDeriver: options.omitDeriver,
+    listing: options.listing,
   };
 }

@@ -8,6 +8,7 @@ import type { PathInfo } from '../../store/path-info.js';
 import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../../util/compression.js';
 import { narReaders, type NarReadResult } from './reader.js';
 import { zstdBinding } from '../../util/zstd-lazy.js';
+import { NarLister, type NarListing } from './listing.js';
 
 /** What one pass over a store path produced: the NAR's hash and size, the spooled file's. */
 export interface Spooled {
@@ -15,6 +16,8 @@ export interface Spooled {
   narSize: number;
   fileDigest: Buffer;
   fileSize: number;
+  /** The NAR's listing and debug-info members, when asked for (`listing`). */
+  listing?: NarListing | undefined;
 }
 
 export interface SpoolOptions {
@@ -30,6 +33,8 @@ export interface SpoolOptions {
    * feeding a NarParser) without a second dump. The chunk is lent: use or copy it before returning.
    */
   observeNar?: ((chunk: Buffer) => void) | undefined;
+  /** Also list the NAR (`.ls`, `debuginfo/`) from the same bytes, as they go by. */
+  listing?: boolean | undefined;
 }
 
 /** Below this, a NAR is built and compressed in memory in one call: no stream, no threads. */
@@ -40,6 +45,7 @@ export interface CompressedInMemory {
   narDigest: Buffer;
   narSize: number;
   compressed: Buffer;
+  listing?: NarListing | undefined;
 }
 
 /**
@@ -57,16 +63,23 @@ export async function compressSmall(info: PathInfo, options: SpoolOptions): Prom
     chunks.push(chunk);
     if (narSize > SMALL_NAR_BYTES * 2) return undefined;
   }
-  const compressed = compressWhole(options.compression, options.compressionLevel, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  const nar = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  const compressed = compressWhole(options.compression, options.compressionLevel, nar);
   if (!compressed) return undefined;
   // Told only now: a NAR larger than recorded is streamed afresh, and the observer must see it once.
   if (options.observeNar) for (const chunk of chunks) options.observeNar(chunk);
-  return { narDigest: narHasher.digest(), narSize, compressed };
+  let listing: NarListing | undefined;
+  if (options.listing) {
+    const lister = new NarLister();
+    lister.write(nar);
+    listing = lister.end();
+  }
+  return { narDigest: narHasher.digest(), narSize, compressed, listing };
 }
 
 export function spooledFromMemory(small: CompressedInMemory): Spooled {
-  const { narDigest, narSize, compressed } = small;
-  return { narDigest, narSize, fileDigest: createHash('sha256').update(compressed).digest(), fileSize: compressed.length };
+  const { narDigest, narSize, compressed, listing } = small;
+  return { narDigest, narSize, fileDigest: createHash('sha256').update(compressed).digest(), fileSize: compressed.length, listing };
 }
 
 /** A large NAR is dumped and hashed on a worker thread while this thread compresses and writes. */
@@ -91,6 +104,7 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
     fileSize += bytes.length;
     for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
   };
+  const lister = options.listing ? new NarLister() : undefined;
   const zstd = options.compression === 'zstd' ? zstdBinding() : undefined;
   let context: ZstdBinding.CCtx | undefined;
   const output = Buffer.allocUnsafe(1 << 20);
@@ -118,12 +132,13 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
       }
       options.onNarBytes?.(next.value.length);
       options.observeNar?.(next.value);
+      lister?.write(next.value);
       if (context) compress(next.value, zstd!.EndDirective.continue);
       else emit(next.value);
       readers.giveBack(next.value);
     }
     if (context) compress(Buffer.alloc(0), zstd!.EndDirective.end);
-    return { ...result, fileDigest: fileHasher.digest(), fileSize };
+    return { ...result, fileDigest: fileHasher.digest(), fileSize, listing: lister?.end() };
   } finally {
     closeSync(fd);
     await reading.return?.(undefined as never);
@@ -133,6 +148,7 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
 /** xz runs as a child process: a stream pipeline carries the bytes to it and back. */
 async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled> {
   const reading = narReaders().read(info.path, info.narSize);
+  const lister = options.listing ? new NarLister() : undefined;
   let result: NarReadResult | undefined;
   const source = Readable.from(
     (async function* () {
@@ -144,6 +160,7 @@ async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPa
         }
         options.onNarBytes?.(next.value.length);
         options.observeNar?.(next.value);
+        lister?.write(next.value);
         yield next.value;
       }
     })(),
@@ -162,5 +179,5 @@ async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPa
   await pipeline(source, xz.stream, hashing, createWriteStream(localPath, { highWaterMark: 1 << 20 }));
   await xz.done;
   if (!result) throw new Error(`reading ${info.path} ended without a result`);
-  return { ...result, fileDigest: fileHasher.digest(), fileSize };
+  return { ...result, fileDigest: fileHasher.digest(), fileSize, listing: lister?.end() };
 }
