@@ -46,6 +46,13 @@ forbidden.push(
     to: {},
   },
   {
+    name: 'push-daemon-on-top',
+    comment: 'push/daemon/ (the daemon, its socket and inbox) builds on the push pipeline; the pipeline never needs the daemon',
+    severity: 'error',
+    from: { path: '^src/push/', pathNot: '^src/push/daemon/' },
+    to: { path: '^src/push/daemon/' },
+  },
+  {
     name: 'no-circular',
     severity: 'error',
     comment: 'a cycle makes two modules one; split the shared part out',

@@ -1,6 +1,6 @@
 import type { Context } from '../../context.js';
-import { serveUntilStopped, startDaemon, yieldToBuilds } from '../../push/daemon-server.js';
-import { defaultSocketPath } from '../../push/daemon-socket.js';
+import { serveUntilStopped, startDaemon, yieldToBuilds } from '../../push/daemon/server.js';
+import { defaultSocketPath } from '../../push/daemon/socket.js';
 import { preparePush, type PushFlags } from '../../push/prepare.js';
 
 /** `cachix daemon run CACHE [--socket PATH]`: pushes what it is handed until stopped; exit 1 if any path failed. */

@@ -5,7 +5,7 @@
 // there for the next one.
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 
 /** The last line of a complete job file. */
 export const JOB_END = 'end';

@@ -3,11 +3,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { messageOf } from '../errors.js';
-import { isStorePath } from '../nix/store-path.js';
-import { validOutputsOf } from '../store/derivations.js';
-import { queryValidPaths } from '../store/path-info.js';
-import { JOB_END } from './daemon-hook.js';
+import { messageOf } from '../../errors.js';
+import { isStorePath } from '../../nix/store-path.js';
+import { validOutputsOf } from '../../store/derivations.js';
+import { queryValidPaths } from '../../store/path-info.js';
+import { JOB_END } from './hook.js';
 
 /** Job files read together, and the valid store paths they name (possibly none). */
 export interface InboxJobs {

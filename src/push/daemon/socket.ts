@@ -4,7 +4,7 @@ import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 
 /** As cachix: CACHIX_DAEMON_SOCKET, else $XDG_RUNTIME_DIR/cachix/, else $XDG_CACHE_HOME/cachix/. */
 export function defaultSocketPath(env: NodeJS.ProcessEnv): string {

@@ -4,17 +4,17 @@
 import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
-import { messageOf } from '../errors.js';
-import { isStorePath } from '../nix/store-path.js';
-import { PushDaemonCore } from './daemon-core.js';
-import { hookScriptPathFor, inboxFor, prepareInbox, writeHookScript } from './daemon-hook.js';
-import { HookInbox } from './daemon-inbox.js';
-import { readMessages, send, type ClientMessage } from './daemon-protocol.js';
-import { claimSocket } from './daemon-socket.js';
-import type { PreparedPush } from './prepare.js';
-import type { QueueTotals } from './watch-queue.js';
-import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
-import { watchSummaryLine } from './watch-session.js';
+import { messageOf } from '../../errors.js';
+import { isStorePath } from '../../nix/store-path.js';
+import { PushDaemonCore } from './core.js';
+import { hookScriptPathFor, inboxFor, prepareInbox, writeHookScript } from './hook.js';
+import { HookInbox } from './inbox.js';
+import { readMessages, send, type ClientMessage } from './protocol.js';
+import { claimSocket } from './socket.js';
+import type { PreparedPush } from '../prepare.js';
+import type { QueueTotals } from '../watch-queue.js';
+import { onStopSignals, STOP_SIGNALS } from '../stop-signals.js';
+import { watchSummaryLine } from '../watch-session.js';
 
 export interface RunningDaemon {
   socketPath: string;
