@@ -180,7 +180,7 @@ export class HookInbox {
   private async resolve(jobs: ParsedJob[]): Promise<InboxJobs> {
     const named = jobs.flatMap((job) => job.outs);
     // One nix-store call for all derivations: 50 builds finishing together cost one process, not 50.
-    const drvs = jobs.filter((job) => job.outs.length === 0).flatMap((job) => job.drvs);
+    const drvs = [...new Set(jobs.filter((job) => job.outs.length === 0).flatMap((job) => job.drvs))];
     const outputs = await validOutputsOf(drvs).catch((error: unknown) => {
       this.log(`cannot ask Nix for the outputs of ${drvs.length} derivations: ${messageOf(error)}`);
       return [];
