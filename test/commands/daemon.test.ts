@@ -67,11 +67,13 @@ describe('cachix daemon', () => {
   };
 
   it('push --wait pushes closures; stop drains, prints the totals and exits 0; the socket is 0600', async () => {
-    const daemon = await startDaemon(['--exclude', '^dmn-excluded-']);
+    const [daemon, [first, second], [excluded]] = await Promise.all([
+      startDaemon(['--exclude', '^dmn-excluded-']),
+      nixBuild(await writeMany(work, 'dmn-basic', 2, 0), salted()),
+      nixBuild(await writeMany(work, 'dmn-excluded', 1, 0), salted()),
+    ]);
     expect((await stat(socket)).mode & 0o777).toBe(0o600);
     expect((await stat(join(world.home, 'run'))).mode & 0o777).toBe(0o700);
-    const [first, second] = await nixBuild(await writeMany(work, 'dmn-basic', 2, 0), salted());
-    const [excluded] = await nixBuild(await writeMany(work, 'dmn-excluded', 1, 0), salted());
     const pushed = await world.run(['daemon', 'push', '--socket', socket, '--wait', first!, second!, excluded!]);
     expect(pushed.code, pushed.stderr).toBe(0);
     // --wait returned: everything is already there.
@@ -164,9 +166,8 @@ describe('cachix daemon', () => {
   });
 
   it('SIGKILL mid-push leaves the cache consistent; the next daemon pushes what was left', async () => {
-    const chain = await buildChain(`dmn-kill-${salted()}`, 4, 8);
+    const [chain, daemon] = await Promise.all([buildChain(`dmn-kill-${salted()}`, 4, 8), startDaemon(['-j', '1'])]);
     const top = chain[chain.length - 1]!;
-    const daemon = await startDaemon(['-j', '1']);
     await runHook(`${socket}.post-build-hook`, { OUT_PATHS: top, DRV_PATH: '' });
     await waitUntil('the first narinfo', async () =>
       (await readdir(cacheDir)).some((name) => chain.some((p) => name === `${hashOf(p)}.narinfo`)),
@@ -184,12 +185,16 @@ describe('cachix daemon', () => {
     const asked = await world.run(['daemon', 'push', '--socket', socket, '--wait', top]);
     expect(asked.code, asked.stderr).toBe(0);
     for (const path of chain) expect(narinfoExists(cacheDir, path)).toBe(true);
-    expectOk(await world.run(['daemon', 'stop', '--socket', socket]), 'stop');
+    // The cache is complete once --wait returned: Nix substitutes from it while the daemon stops.
+    const [stopped, substituted] = await Promise.all([
+      world.run(['daemon', 'stop', '--socket', socket]),
+      substituteThenDiscard(top, `file://${cacheDir}`, publicKey),
+    ]);
+    expectOk(stopped, 'stop');
+    expect(substituted.ok, substituted.stderr).toBe(true);
     expect((await next.done).code).toBe(0);
     expect((await readdir(`${socket}.inbox`)).filter((name) => name.startsWith('job.'))).toEqual([]);
     expect((await checkCacheConsistent(files.listNarinfos, files.read)).problems).toEqual([]);
-    const substituted = await substituteThenDiscard(top, `file://${cacheDir}`, publicKey);
-    expect(substituted.ok, substituted.stderr).toBe(true);
   });
 
   it('with the hook, a build is pushed while Nix is still building; memory stays flat over 1,000 hook jobs', async () => {
