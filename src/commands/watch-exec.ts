@@ -6,7 +6,7 @@ import { EXIT_USAGE, UserError, messageOf } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
 import { finishUnlessStopped, startWatchSession } from '../push/watch/session.js';
 import { preparePush } from '../push/prepare.js';
-import { startHookSession } from '../push/hook-session.js';
+import { startHookSession } from '../push/daemon/hook-session.js';
 import { chooseWatchMode, type WatchMode } from '../push/watch/mode.js';
 
 /** Shells report a command that cannot be found or run with 127 (documented exit code). */

@@ -1,7 +1,7 @@
 import type { Context } from '../../context.js';
 import { UserError } from '../../errors.js';
-import { inboxFor, writeHookJob } from '../../push/daemon-hook.js';
-import { defaultSocketPath } from '../../push/daemon-socket.js';
+import { inboxFor, writeHookJob } from '../../push/daemon/hook.js';
+import { defaultSocketPath } from '../../push/daemon/socket.js';
 
 /**
  * `cachix daemon post-build-hook`: run by Nix after a build, hands DRV_PATH/OUT_PATHS to the

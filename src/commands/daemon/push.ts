@@ -1,7 +1,7 @@
 import type { Context, InputStream } from '../../context.js';
 import { UserError } from '../../errors.js';
-import { requestPush } from '../../push/daemon-client.js';
-import { defaultSocketPath } from '../../push/daemon-socket.js';
+import { requestPush } from '../../push/daemon/client.js';
+import { defaultSocketPath } from '../../push/daemon/socket.js';
 import { queryValidPaths } from '../../store/path-info.js';
 import { resolveStorePaths } from '../../store/resolve-paths.js';
 

@@ -1,6 +1,6 @@
 import type { Context } from '../../context.js';
-import { requestStop } from '../../push/daemon-client.js';
-import { defaultSocketPath } from '../../push/daemon-socket.js';
+import { requestStop } from '../../push/daemon/client.js';
+import { defaultSocketPath } from '../../push/daemon/socket.js';
 
 /** `cachix daemon stop`: the daemon drains its queue and exits; its totals are printed here; exit 1 if any path failed. */
 export async function run(context: Context, flags: { socket?: string }): Promise<number> {

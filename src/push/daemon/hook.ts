@@ -3,9 +3,10 @@
 // is plain sh that writes one small file and returns: no Node start-up (0.2 s here) per build.
 // A file in the inbox also outlives the daemon: what a killed daemon had not pushed is still
 // there for the next one.
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { chmod, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
+import { checkOwnedFolder, makeFolder } from './owned-folder.js';
 
 /** The last line of a complete job file. */
 export const JOB_END = 'end';
@@ -61,8 +62,10 @@ export async function writeHookScript(scriptPath: string, inboxDir: string): Pro
   await rename(temporary, scriptPath);
 }
 
+/** The inbox: 0700 and ours, or refused (anyone who can write it queues paths for us to sign). */
 export async function prepareInbox(inboxDir: string): Promise<void> {
-  await mkdir(inboxDir, { recursive: true, mode: 0o700 });
+  await makeFolder(inboxDir, { recursive: false, mode: 0o700 });
+  await checkOwnedFolder(inboxDir, "the daemon's inbox");
 }
 
 /** The same job from Node (`cachix daemon post-build-hook`), for a hook that runs cachix itself. */

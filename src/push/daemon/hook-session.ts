@@ -4,12 +4,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PushDaemonCore } from './daemon-core.js';
-import { prepareInbox, writeHookScript } from './daemon-hook.js';
-import { HookInbox } from './daemon-inbox.js';
-import type { PreparedPush } from './prepare.js';
-import type { QueueTotals } from './watch/queue.js';
-import { watchSummaryLine, type WatchSession } from './watch/session.js';
+import { PushDaemonCore } from './core.js';
+import { prepareInbox, writeHookScript } from './hook.js';
+import { HookInbox } from './inbox.js';
+import type { PreparedPush } from '../prepare.js';
+import type { QueueTotals } from '../watch/queue.js';
+import { watchSummaryLine, type WatchSession } from '../watch/session.js';
 
 export interface HookSession extends WatchSession {
   /** The environment for the command: NIX_CONFIG with our post-build-hook added. */

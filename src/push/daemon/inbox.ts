@@ -1,13 +1,14 @@
 // Reads the job files the post-build hook leaves in the daemon's inbox, turns them into store
 // paths, and removes each file only once every path in it is settled (pushed or given up).
-import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { constants, watch, type FSWatcher } from 'node:fs';
+import { open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { messageOf } from '../errors.js';
-import { isStorePath } from '../nix/store-path.js';
-import { validOutputsOf } from '../store/derivations.js';
-import { queryValidPaths } from '../store/path-info.js';
-import { JOB_END } from './daemon-hook.js';
+import { messageOf } from '../../errors.js';
+import { isStorePath } from '../../nix/store-path.js';
+import { validOutputsOf } from '../../store/derivations.js';
+import { queryValidPaths } from '../../store/path-info.js';
+import { printable } from '../../util/printable.js';
+import { JOB_END } from './hook.js';
 
 /** Job files read together, and the valid store paths they name (possibly none). */
 export interface InboxJobs {
@@ -19,6 +20,8 @@ export interface InboxJobs {
 const RESCAN_MS = 2_000;
 /** Jobs read at once: many builds finishing together are read and resolved in one go. */
 const JOBS_PER_SCAN = 500;
+/** A hook's job names one build's outputs: a few hundred bytes. */
+const MAX_JOB_BYTES = 1 << 20;
 /** A job file still without its last line after this long was cut off (the hook was killed). */
 const INCOMPLETE_JOB_MS = 60_000;
 /**
@@ -41,7 +44,7 @@ function parseJob(name: string, text: string, log: (line: string) => void): Pars
     if (line.trim() === JOB_END) continue;
     const [kind, path] = line.trim().split(/\s+/, 2);
     if ((kind === 'drv' || kind === 'out') && path && isStorePath(path)) (kind === 'drv' ? job.drvs : job.outs).push(path);
-    else log(`post-build-hook job ${name}: ignoring '${line.slice(0, 200)}' (not a store path)`);
+    else log(`post-build-hook job ${printable(name)}: ignoring '${printable(line.slice(0, 200))}' (not a store path)`);
   }
   return job;
 }
@@ -114,7 +117,7 @@ export class HookInbox {
       if (names.length === 0) break;
       const jobs: ParsedJob[] = [];
       for (const name of names) {
-        const text = await readFile(join(this.dir, name), 'utf8').catch(() => undefined);
+        const text = await this.readJob(name);
         if (text === undefined) continue;
         if (!text.endsWith(`\n${JOB_END}\n`) && text !== `${JOB_END}\n`) {
           this.incomplete.add(name);
@@ -128,12 +131,44 @@ export class HookInbox {
     await this.recheckIncomplete();
   }
 
+  /**
+   * A job file's text, or undefined for an entry that is not one. Opened without following a link
+   * (which could point at any file the daemon may read) and without blocking (a FIFO would hold
+   * the read, and every job after it, forever); only a small regular file is read.
+   */
+  private async readJob(name: string): Promise<string | undefined> {
+    const path = join(this.dir, name);
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const info = await handle.stat();
+      if (!info.isFile()) return await this.discard(name, 'is not a regular file');
+      if (info.size > MAX_JOB_BYTES) return await this.discard(name, `is larger than ${MAX_JOB_BYTES} bytes`);
+      return await handle.readFile('utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      if (code === 'ELOOP') return await this.discard(name, 'is a symbolic link');
+      this.log(`post-build-hook job ${printable(name)}: cannot read it: ${messageOf(error)}`);
+      return undefined;
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  /** An entry that no hook of ours writes: said once and removed, so it holds up nothing. */
+  private async discard(name: string, why: string): Promise<undefined> {
+    this.log(`post-build-hook job ${printable(name)} ${why}; removing it`);
+    await unlink(join(this.dir, name)).catch(() => undefined);
+    return undefined;
+  }
+
   /** Incomplete files are looked at again on the next pass; one cut off long ago is removed. */
   private async recheckIncomplete(): Promise<void> {
     for (const name of [...this.incomplete]) {
       const info = await stat(join(this.dir, name)).catch(() => undefined);
       if (info && Date.now() - info.mtimeMs > INCOMPLETE_JOB_MS) {
-        this.log(`post-build-hook job ${name} was never completed (the hook was killed?); removing it`);
+        this.log(`post-build-hook job ${printable(name)} was never completed (the hook was killed?); removing it`);
         await unlink(join(this.dir, name)).catch(() => undefined);
       }
       // Forgotten either way: a complete file is read on the next pass, a removed one is gone.
@@ -145,7 +180,7 @@ export class HookInbox {
   private async resolve(jobs: ParsedJob[]): Promise<InboxJobs> {
     const named = jobs.flatMap((job) => job.outs);
     // One nix-store call for all derivations: 50 builds finishing together cost one process, not 50.
-    const drvs = jobs.filter((job) => job.outs.length === 0).flatMap((job) => job.drvs);
+    const drvs = [...new Set(jobs.filter((job) => job.outs.length === 0).flatMap((job) => job.drvs))];
     const outputs = await validOutputsOf(drvs).catch((error: unknown) => {
       this.log(`cannot ask Nix for the outputs of ${drvs.length} derivations: ${messageOf(error)}`);
       return [];
@@ -157,7 +192,8 @@ export class HookInbox {
       const more = dropped.length > 1 ? ` and ${dropped.length - 1} more` : '';
       this.log(`post-build-hook: not pushing ${dropped[0]}${more}: not a valid path in the Nix store`);
     }
-    if (wanted.length === 0) this.log(`post-build-hook: ${jobs.map((job) => job.name).join(', ')} named no valid outputs; nothing to push`);
+    if (wanted.length === 0)
+      this.log(`post-build-hook: ${printable(jobs.map((job) => job.name).join(', '))} named no valid outputs; nothing to push`);
     return { names: jobs.map((job) => job.name), paths: wanted.filter((path) => valid.has(path)) };
   }
 }

@@ -1,10 +1,11 @@
-// Where the push daemon listens, and who may use it: a unix socket, 0600, in a directory only its
-// user can enter. A socket file is refused unless it is ours; a dead daemon's socket is taken over.
-import { lstat, mkdir, unlink } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+// Where the push daemon listens, and who may use it: a unix socket, 0600, in a folder of its user
+// that no one else can write. A socket file is refused unless it is ours; a dead daemon's socket is taken over.
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import { connect, type Server, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
+import { checkOwnedFolder, makeFolder } from './owned-folder.js';
 
 /** As cachix: CACHIX_DAEMON_SOCKET, else $XDG_RUNTIME_DIR/cachix/, else $XDG_CACHE_HOME/cachix/. */
 export function defaultSocketPath(env: NodeJS.ProcessEnv): string {
@@ -14,16 +15,6 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv): string {
 }
 
 const myUid = (): number => process.getuid?.() ?? 0;
-
-/** The socket's own folder: made 0700 when missing; one that belongs to someone else is refused. */
-export async function preparePrivateDirectory(socketPath: string): Promise<void> {
-  const dir = dirname(socketPath);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const info = await lstat(dir);
-  if (info.uid !== myUid() && myUid() !== 0) {
-    throw new UserError(`${dir} belongs to another user (uid ${info.uid})`, 'choose a socket in a folder of your own with --socket PATH');
-  }
-}
 
 type SocketState = 'absent' | 'live' | 'stale';
 
@@ -66,16 +57,53 @@ function openConnection(socketPath: string): Promise<Socket> {
   });
 }
 
-/** For `daemon run`: the path is free, or held by a dead daemon (removed); a live one is refused. */
-export async function claimSocket(socketPath: string, log: (line: string) => void): Promise<void> {
-  await preparePrivateDirectory(socketPath);
-  const state = await inspectSocket(socketPath);
-  if (state === 'live') {
-    throw new UserError(`a cachix daemon is already running on ${socketPath}`, `stop it first: cachix daemon stop --socket ${socketPath}`);
+/**
+ * For `daemon run`: listens on the path, in a folder only we can write. Binding first and
+ * looking only when the path is taken leaves no gap between "free" and "ours": of two daemons
+ * started at once, the second is told one is running. A dead daemon's socket is taken over.
+ */
+export async function listenOnSocket(server: Server, socketPath: string, log: (line: string) => void): Promise<void> {
+  const dir = dirname(socketPath);
+  await makeFolder(dir, { recursive: true, mode: 0o700 });
+  await checkOwnedFolder(dir, "the socket's folder");
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await listenPrivately(server, socketPath);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+        throw new UserError(`cannot listen on ${socketPath}: ${(error as Error).message}`, 'choose another path with --socket PATH');
+      }
+    }
+    const state = await inspectSocket(socketPath);
+    if (state === 'live' || attempt === 3) {
+      throw new UserError(
+        `a cachix daemon is already running on ${socketPath}`,
+        `stop it first: cachix daemon stop --socket ${socketPath}`,
+      );
+    }
+    if (state === 'stale') {
+      log(`taking over ${socketPath}: the daemon that made it is gone`);
+      await unlink(socketPath).catch(() => undefined);
+    }
   }
-  if (state === 'stale') {
-    log(`taking over ${socketPath}: the daemon that made it is gone`);
-    await unlink(socketPath);
+  await chmod(socketPath, 0o600);
+}
+
+/** Only our user may connect: the socket is made 0600 from the start, not chmod-ed afterwards. */
+async function listenPrivately(server: Server, socketPath: string): Promise<void> {
+  const previousUmask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const failed = (error: Error): void => reject(error);
+      server.once('error', failed);
+      server.listen(socketPath, () => {
+        server.off('error', failed);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(previousUmask);
   }
 }
 

@@ -1,13 +1,13 @@
 // What the push daemon and `watch-exec --watch-mode post-build-hook` share: paths handed over
 // (by clients or the hook's inbox) go into one bounded, batching, retrying push queue; clients
 // that asked to wait hear when their paths are settled; inbox files go once theirs are.
-import { hashPartOf } from '../nix/store-path.js';
-import { queryValidPaths } from '../store/path-info.js';
-import { RecentSet } from '../util/recent-set.js';
-import type { HookInbox, InboxJobs } from './daemon-inbox.js';
-import { pushPaths } from './pipeline.js';
-import type { PreparedPush } from './prepare.js';
-import { PushQueue, type QueueTotals } from './watch/queue.js';
+import { hashPartOf } from '../../nix/store-path.js';
+import { queryValidPaths } from '../../store/path-info.js';
+import { RecentSet } from '../../util/recent-set.js';
+import type { HookInbox, InboxJobs } from './inbox.js';
+import { pushPaths } from '../pipeline.js';
+import type { PreparedPush } from '../prepare.js';
+import { PushQueue, type QueueTotals } from '../watch/queue.js';
 
 interface Waiter {
   remaining: Set<string>;

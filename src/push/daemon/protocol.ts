@@ -1,6 +1,6 @@
 // The push daemon's wire format: one JSON object per line over its unix socket.
 import type { Socket } from 'node:net';
-import type { QueueTotals } from './watch/queue.js';
+import type { QueueTotals } from '../watch/queue.js';
 
 export type ClientMessage = { push: { paths: string[]; wait: boolean } } | { stop: Record<string, never> };
 

@@ -1,8 +1,8 @@
 // `daemon push` and `daemon stop` as a client of a running daemon.
-import { UserError } from '../errors.js';
-import { readMessages, send, type DaemonMessage } from './daemon-protocol.js';
-import { connectToDaemon } from './daemon-socket.js';
-import type { QueueTotals } from './watch/queue.js';
+import { UserError } from '../../errors.js';
+import { readMessages, send, type DaemonMessage } from './protocol.js';
+import { connectToDaemon } from './socket.js';
+import type { QueueTotals } from '../watch/queue.js';
 
 async function exchange(
   socketPath: string,

@@ -1,20 +1,20 @@
 // The push daemon: a unix socket for `daemon push` and `daemon stop`, and the hook's inbox,
 // both feeding one PushDaemonCore. Stopping drains the queue and reports totals to the client
 // that asked (or to the terminal, on a signal).
-import { chmod, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
-import { messageOf } from '../errors.js';
-import { isStorePath } from '../nix/store-path.js';
-import { PushDaemonCore } from './daemon-core.js';
-import { hookScriptPathFor, inboxFor, prepareInbox, writeHookScript } from './daemon-hook.js';
-import { HookInbox } from './daemon-inbox.js';
-import { readMessages, send, type ClientMessage } from './daemon-protocol.js';
-import { claimSocket } from './daemon-socket.js';
-import type { PreparedPush } from './prepare.js';
-import type { QueueTotals } from './watch/queue.js';
-import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
-import { watchSummaryLine } from './watch/session.js';
+import { messageOf } from '../../errors.js';
+import { isStorePath } from '../../nix/store-path.js';
+import { PushDaemonCore } from './core.js';
+import { hookScriptPathFor, inboxFor, prepareInbox, writeHookScript } from './hook.js';
+import { HookInbox } from './inbox.js';
+import { readMessages, send, type ClientMessage } from './protocol.js';
+import { listenOnSocket } from './socket.js';
+import type { PreparedPush } from '../prepare.js';
+import type { QueueTotals } from '../watch/queue.js';
+import { onStopSignals, STOP_SIGNALS } from '../stop-signals.js';
+import { watchSummaryLine } from '../watch/session.js';
 
 export interface RunningDaemon {
   socketPath: string;
@@ -27,18 +27,20 @@ export interface RunningDaemon {
 
 export async function startDaemon(prepared: PreparedPush, socketPath: string): Promise<RunningDaemon> {
   const log = (line: string): void => prepared.progress.log(line);
-  await claimSocket(socketPath, log);
   const inboxDir = inboxFor(socketPath);
-  await prepareInbox(inboxDir);
   const hookScriptPath = hookScriptPathFor(socketPath);
-  await writeHookScript(hookScriptPath, inboxDir);
   const core = new PushDaemonCore(prepared, log);
   const inbox = new HookInbox(inboxDir, (jobs) => core.takeJobs(jobs), log);
   core.inbox = inbox;
 
   const stopRequesters: Socket[] = [];
   let stopping: (() => void) | undefined;
+  let isStopping = false;
   const stopRequested = new Promise<void>((resolve) => (stopping = resolve));
+  const stop = (): void => {
+    isStopping = true;
+    stopping?.();
+  };
   const connections = new Set<Socket>();
   const server: Server = createServer((connection) => {
     connections.add(connection);
@@ -57,13 +59,17 @@ export async function startDaemon(prepared: PreparedPush, socketPath: string): P
             send(connection, { error: 'some paths are not store paths' });
             continue;
           }
+          if (isStopping) {
+            send(connection, { error: 'the daemon is stopping: start it again, then push' });
+            continue;
+          }
           const waiting = core.submit(paths, message.push.wait === true);
           send(connection, { queued: paths.length });
           if (message.push.wait === true) send(connection, { done: { failed: await waiting } });
           else await waiting;
         } else if ('stop' in message) {
           stopRequesters.push(connection);
-          stopping?.();
+          stop();
         } else send(connection, { error: 'unknown message' });
       }
     } catch (error) {
@@ -72,22 +78,19 @@ export async function startDaemon(prepared: PreparedPush, socketPath: string): P
     }
   }
 
-  // Only our user may connect: the socket is made 0600 from the start, not chmod-ed afterwards.
-  const previousUmask = process.umask(0o177);
+  // The socket first: it claims the path, so two daemons never share one inbox.
+  await listenOnSocket(server, socketPath, log);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => resolve());
-    });
-  } finally {
-    process.umask(previousUmask);
+    await prepareInbox(inboxDir);
+    await writeHookScript(hookScriptPath, inboxDir);
+  } catch (error) {
+    await new Promise((resolve) => server.close(resolve));
+    throw error;
   }
-  await chmod(socketPath, 0o600);
   inbox.start();
 
   const finished = (async (): Promise<QueueTotals> => {
     await stopRequested;
-    server.close();
     inbox.close();
     await inbox.scan();
     const totals = await core.drain();
@@ -95,11 +98,13 @@ export async function startDaemon(prepared: PreparedPush, socketPath: string): P
     prepared.progress.finish(summary);
     for (const connection of stopRequesters) send(connection, { stopped: { totals, summary } });
     for (const connection of connections) connection.end();
+    // Listening until drained: a second daemon started meanwhile is told this one still runs.
+    server.close();
     await unlink(socketPath).catch(() => undefined);
     await prepared.cache.close?.();
     return totals;
   })();
-  return { socketPath, hookScriptPath, finished, stop: () => stopping?.(), unpushed: () => core.unpushed };
+  return { socketPath, hookScriptPath, finished, stop, unpushed: () => core.unpushed };
 }
 
 /**
@@ -122,6 +127,10 @@ export async function serveUntilStopped(daemon: RunningDaemon, log: (line: strin
   const removeListeners = onStopSignals((signal) => {
     if (signalled) {
       log(`${signal} again: stopping now; ${daemon.unpushed()} paths were left unpushed`);
+      // The signal's own default action ends the process at once; process.exit alone waits for
+      // Node's I/O threads, and one stuck in a read would keep the daemon alive.
+      removeListeners();
+      process.kill(process.pid, signal);
       process.exit(STOP_SIGNALS[signal]);
     }
     signalled = true;
