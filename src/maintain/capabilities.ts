@@ -8,7 +8,7 @@ export interface ListableCache extends BinaryCache {
 }
 
 export interface MaintainableCache extends ListableCache {
-  deleteFile(relativeUrl: string): Promise<void>;
+  deleteFile(relativeUrl: string): Promise<boolean>;
   putFile(relativeUrl: string, text: string, contentType: string): Promise<void>;
 }
 
