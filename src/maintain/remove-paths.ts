@@ -165,6 +165,7 @@ async function removeInOrder(
   for (const [hashPart, path] of paths) if (!deleted.has(hashPart) || kept.has(hashPart)) stillNamed.add(path.info.url);
   const candidates = new Set<string>(extraNars);
   for (const hashPart of deleted) if (!kept.has(hashPart)) candidates.add(paths.get(hashPart)!.info.url);
+  await holdIfAsked('deleting-nars');
   // A NAR written again since the inventory belongs to a push in flight: its narinfo may follow.
   const current = new Map((await cache.list('nar/')).map((file) => [file.name, file]));
   const nars = [...candidates].filter((name) => {

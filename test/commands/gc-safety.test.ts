@@ -157,6 +157,31 @@ describe('a push overlapping a gc', () => {
     }
   });
 
+  it('ending while the gc still runs: the marker written when the gc began makes it push what went', async () => {
+    const { dir, publicKey } = await fileCache('overlap-running', [chain.at(-1)!]);
+    const local = await makeHolds();
+    try {
+      const push = world.run(['push', 'overlap-running', other.at(-1)!], { env: local.env('push-uploading') });
+      await local.waitHeld('push-uploading');
+      // The gc deletes the chain's narinfos and lists again (nothing new yet), then waits.
+      const gc = world.run(['gc', 'overlap-running', '--older-than', '0'], { env: local.env('deleting-nars') });
+      await local.waitHeld('deleting-nars');
+      await local.release('push-uploading');
+      const pushed = await push;
+      expect(pushed.code, pushed.stderr).toBe(0);
+      await local.release('deleting-nars');
+      expect((await gc).code).toBe(0);
+      const files = await filesUnder(dir);
+      const report = await checkCacheConsistent(async () => narInfoNames(files), directoryCache(dir).read, {
+        listNars: async () => files.filter((file) => file.name.startsWith('nar/')).map((file) => file.name),
+      });
+      expect(report.problems, pushed.stderr).toEqual([]);
+      expect((await substituteThenDiscard(other.at(-1)!, `file://${dir}`, publicKey)).stderr).toBe('');
+    } finally {
+      await local.cleanup();
+    }
+  });
+
   it('pushing again what a gc removed meanwhile: no counter passes its total', async () => {
     // The state a gc leaves when it deleted a NAR as a push wrote it again: the narinfo is there,
     // its NAR is gone, and the gc has not marked its end.
