@@ -592,7 +592,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/maintain/remove-paths.ts',
     breaks: 'two gcs at once both report the same deleted paths',
     find: '      if (removed) {',
-    replace: '      if (true) {',
+    replace: '      if (removed || !removed) {',
     killedBy: [{ file: 'test/commands/gc-safety.test.ts', name: 'each deletion is reported by exactly one' }],
   },
   {
