@@ -624,7 +624,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/commands/gc.ts',
     breaks: 'Ctrl-C during gc exits 130 saying nothing',
     find: "    context.stderr.write(`\\n${interruptedLine(tally, 'gc')}\\n`);",
-    replace: '',
+    replace: "    void interruptedLine(tally, 'gc');",
     killedBy: [{ file: 'test/commands/gc-safety.test.ts', name: 'Ctrl-C during gc' }],
   },
   {
