@@ -639,8 +639,8 @@ export const MUTANTS: Mutant[] = [
     id: 'pin-concurrent-writers',
     file: 'src/maintain/pins.ts',
     breaks: 'two pins written at once on one name lose a revision',
-    find: '    const merged = mergeRevision(current, storePath, ours.pinnedAt, keep, new Date());',
-    replace: '    const merged = undefined;',
+    find: '    if (!merged) return current;',
+    replace: '    if (merged || !merged) return current;',
     killedBy: [{ file: 'test/commands/gc-safety.test.ts', name: 'two pins written at once' }],
   },
   {
