@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { NarInfo } from '../nix/narinfo.js';
+import type { PinCreate } from './cachix-api-types.js';
 import type { PathInfo } from '../store/path-info.js';
 
 /** What `nix-cache-info` says, plus what a cachix API cache adds. */
@@ -132,13 +133,21 @@ export interface BinaryCache {
    * A folder that does not exist lists as empty. Throws a UserError when the server cannot list.
    */
   list?(folder: string): Promise<ListedFile[]>;
-  /** Removes one file; one that is already gone is not an error (another gc may have won). */
-  deleteFile?(relativeUrl: string): Promise<void>;
+  /**
+   * Removes one file; one that is already gone is not an error (another gc may have won). True
+   * when this call removed it, so two gcs at once never both count one deletion.
+   */
+  deleteFile?(relativeUrl: string): Promise<boolean>;
   /**
    * Writes a small file whole: readers see the old or the new content, never a part. A
    * `contentEncoding` (br, xz, zstd) is sent as Content-Encoding, for Nix's HTTP client to decode.
    */
   putFile?(relativeUrl: string, body: string | Uint8Array, contentType: string, contentEncoding?: string): Promise<void>;
+  /**
+   * A cache whose service keeps pins itself (the cachix API): `pin` asks it, and pins are not
+   * written as files into the cache.
+   */
+  createPin?(pin: PinCreate): Promise<void>;
 }
 
 /** One file as a listing shows it. */

@@ -13,6 +13,7 @@ import {
   type CompletedPart,
   type CompressionParam,
   type NarInfoCreate,
+  type PinCreate,
 } from './cachix-api-types.js';
 import { withWholeRetry, type RetryOptions, type WholeRetryOptions } from './retry.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
@@ -242,6 +243,10 @@ class CachixApiCache implements BinaryCache {
   async getFile(relativeUrl: string): Promise<Readable | undefined> {
     const cache = await this.describe();
     return this.client.getFromUri(cache.uri, relativeUrl);
+  }
+
+  createPin(pin: PinCreate): Promise<void> {
+    return this.client.createPin(pin);
   }
 
   async close(): Promise<void> {

@@ -56,11 +56,13 @@ export async function listDirectory(root: string, folder: string): Promise<Liste
   return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-export async function deleteCacheFile(root: string, relative: string): Promise<void> {
+/** True when this call removed the file; false when it was already gone (another gc won). */
+export async function deleteCacheFile(root: string, relative: string): Promise<boolean> {
   try {
     await unlink(pathInCache(root, relative));
+    return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     permissionError(error, root, 'delete from');
   }
 }

@@ -168,7 +168,7 @@ export class FileCache implements BinaryCache {
     return listDirectory(this.root, folder);
   }
 
-  deleteFile(relativeUrl: string): Promise<void> {
+  deleteFile(relativeUrl: string): Promise<boolean> {
     return deleteCacheFile(this.root, relativeUrl);
   }
 

@@ -294,9 +294,11 @@ class HttpCache implements BinaryCache {
     );
   }
 
-  async deleteFile(relativeUrl: string): Promise<void> {
+  /** 404: another client deleted it first, which is not an error but not our deletion either. */
+  async deleteFile(relativeUrl: string): Promise<boolean> {
     const response = await this.send('DELETE', relativeUrl, { expect: [200, 202, 204, 404], writing: true });
     await response.body.dump();
+    return response.statusCode !== 404;
   }
 
   /** One PUT: nginx's WebDAV writes the body to a temporary file and renames it into place. */

@@ -323,13 +323,34 @@ class S3Cache implements BinaryCache {
     return files;
   }
 
-  async deleteFile(relativeUrl: string): Promise<void> {
-    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+  /**
+   * S3 answers 204 whether or not the key was there, so whether this call removed it is asked
+   * first (HEAD) and the delete made conditional on that version (If-Match, which S3 honours and
+   * some S3-compatible servers ignore): two gcs at once do not both count one deletion.
+   */
+  async deleteFile(relativeUrl: string): Promise<boolean> {
+    const { DeleteObjectCommand, HeadObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.client();
-    // S3 answers 204 for a key that is not there: deleting twice is not an error.
-    await this.call(`DELETE ${relativeUrl} from`, true, () =>
-      client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.key(relativeUrl) })),
-    );
+    const target = { Bucket: this.location.bucket, Key: this.key(relativeUrl) };
+    const eTag = await this.call(`HEAD ${relativeUrl} in`, false, async () => {
+      try {
+        return (await client.send(new HeadObjectCommand(target))).ETag ?? '';
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+    if (eTag === undefined) return false;
+    return this.call(`DELETE ${relativeUrl} from`, true, async () => {
+      try {
+        await client.send(new DeleteObjectCommand({ ...target, ...(eTag ? { IfMatch: eTag } : {}) }));
+        return true;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 404 || status === 412) return false;
+        throw error;
+      }
+    });
   }
 
   /** One PutObject: S3 makes an object visible only once it is complete. */

@@ -53,6 +53,10 @@ export function addMaintainCommands(program: Command, action: ActionOf): void {
     .option('--max-size <size>', 'then keep the newest paths that fit in this size (500M, 10G)')
     .option('--grace <duration>', 'NARs no narinfo names are deleted only when older than this (default 1h)')
     .option('--dry-run', 'list what would be deleted; change nothing')
+    .option(
+      '--accept-pin-gaps',
+      "run even when a pin's closure lacks a narinfo: what lay below the gap goes unless something else keeps it",
+    )
     .action(action(() => import('../commands/gc.js')));
 
   program
@@ -61,5 +65,6 @@ export function addMaintainCommands(program: Command, action: ActionOf): void {
     .argument('<cache>', 'cache name or URL')
     .argument('<paths...>', 'store paths')
     .option('-r, --recursive', 'delete the paths that refer to them too')
+    .option('--dry-run', 'list what would be deleted (referrers first); change nothing')
     .action(action(() => import('../commands/delete.js')));
 }

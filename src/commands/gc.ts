@@ -1,14 +1,18 @@
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
-import { collectGarbage, DEFAULT_GRACE_MS } from '../maintain/gc.js';
+import { collectGarbage, DEFAULT_GRACE_MS, describePinGap } from '../maintain/gc.js';
+import { interruptedLine, type RemovalTally } from '../maintain/remove-paths.js';
+import { onStopSignals, STOP_SIGNALS } from '../push/stop-signals.js';
 import { formatBytes, parseDuration, parseSize } from '../util/quantities.js';
+import { shellWord } from '../util/shell-word.js';
 
 export interface GcOptions {
   olderThan?: string;
   maxSize?: string;
   grace?: string;
   dryRun?: boolean;
+  acceptPinGaps?: boolean;
 }
 
 function duration(flag: string, text: string | undefined): number | undefined {
@@ -20,10 +24,11 @@ function duration(flag: string, text: string | undefined): number | undefined {
 }
 
 /**
- * `cachix gc CACHE [--older-than D] [--max-size S] [--dry-run]`: the store paths deleted on
- * stdout, one a line (those it would delete, with --dry-run); what was freed on stderr.
+ * `cachix gc CACHE [--older-than D] [--max-size S] [--dry-run] [--accept-pin-gaps]`: the store
+ * paths deleted on stdout, one a line (those it would delete, with --dry-run); what was freed on stderr.
  */
 export async function run(context: Context, cacheName: string, options: GcOptions): Promise<number> {
+  const cacheArgument = shellWord(cacheName);
   const olderThanMs = duration('--older-than', options.olderThan);
   const graceMs = duration('--grace', options.grace) ?? DEFAULT_GRACE_MS;
   let maxSizeBytes: number | undefined;
@@ -35,19 +40,26 @@ export async function run(context: Context, cacheName: string, options: GcOption
   if (olderThanMs === undefined && maxSizeBytes === undefined) {
     throw new UserError(
       'gc needs to know what to keep besides pins: --older-than DURATION and/or --max-size SIZE',
-      'e.g. cachix gc CACHE --older-than 30d (add --dry-run to see what would go)',
+      `e.g. cachix gc ${cacheArgument} --older-than 30d (add --dry-run to see what would go)`,
       2,
     );
   }
+  const tally: RemovalTally = { planned: 0, deleted: 0 };
+  // What is in the cache is consistent at every moment (maintain/remove-paths.ts): stopping is safe.
+  const stopSaying = onStopSignals((signal) => {
+    context.stderr.write(`\n${interruptedLine(tally, 'gc')}\n`);
+    process.exit(STOP_SIGNALS[signal]);
+  });
   const opened = await openCache(cacheName, context);
   try {
     const log = (line: string): void => context.log(line);
     const { inventory, plan, removal } = await collectGarbage(
       opened.cache,
       { olderThanMs, maxSizeBytes, graceMs },
-      { dryRun: options.dryRun ?? false, log },
+      { dryRun: options.dryRun ?? false, acceptPinGaps: options.acceptPinGaps ?? false, cacheArgument, log, tally },
     );
-    for (const missing of plan.missingPinned) log(`warning: pin '${missing.pin}' names ${missing.storePath}, which is not in the cache`);
+    for (const gap of plan.pinGaps)
+      log(`warning: ${describePinGap(gap)}: what lies below it is not protected and goes unless something else keeps it`);
     if (inventory.unreadable.length > 0)
       log(
         `warning: ${inventory.unreadable.length} narinfo(s) cannot be read; they and any NAR not named elsewhere are left alone (see cachix info)`,
@@ -63,11 +75,14 @@ export async function run(context: Context, cacheName: string, options: GcOption
     }
     for (const hashPart of removal.deleted) context.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
     if (removal.kept.length > 0) log(`${removal.kept.length} path(s) kept because a push running meanwhile needs them`);
+    const byOthers = doomed.length - removal.deleted.length - removal.kept.length;
     log(
-      `deleted ${removal.deleted.length} of ${inventory.paths.size} paths and ${removal.nars.length} NAR file(s), freeing ${formatBytes(removal.narBytes + removal.narInfoBytes)}; ${inventory.paths.size - removal.deleted.length} paths stay`,
+      `deleted ${removal.deleted.length} of ${inventory.paths.size} paths and ${removal.nars.length} NAR file(s), freeing ${formatBytes(removal.narBytes + removal.narInfoBytes)}; ${inventory.paths.size - doomed.length + removal.kept.length} paths stay` +
+        (byOthers > 0 ? `; ${byOthers} other(s) were deleted meanwhile by another process` : ''),
     );
     return 0;
   } finally {
+    stopSaying();
     await opened.cache.close?.();
   }
 }

@@ -2,6 +2,7 @@ import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { problemCount, summarizeCache, type CacheSummary } from '../maintain/info.js';
 import { printable } from '../util/printable.js';
+import { shellWord } from '../util/shell-word.js';
 import { formatBytes } from '../util/quantities.js';
 
 export interface InfoOptions {
@@ -47,7 +48,7 @@ function humanReport(summary: CacheSummary): string {
 export async function run(context: Context, cacheName: string, options: InfoOptions): Promise<number> {
   const opened = await openCache(cacheName, context);
   try {
-    const summary = await summarizeCache(opened.cache, (line) => context.log(line));
+    const summary = await summarizeCache(opened.cache, shellWord(cacheName), (line) => context.log(line));
     context.stdout.write(options.json ? JSON.stringify(summary, null, 2) + '\n' : humanReport(summary));
     return 0;
   } finally {

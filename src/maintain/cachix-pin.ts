@@ -1,32 +1,27 @@
 // `cachix pin` for caches on the cachix API (Command/Pin.hs): the store path must be valid
 // locally and every artifact a file inside it, both checked before the service is asked.
 import { stat } from 'node:fs/promises';
+import type { BinaryCache } from '../caches/cache.js';
 import type { PinCreate } from '../caches/cachix-api-types.js';
-import { CachixApiClient } from '../caches/cachix-api-client.js';
-import { authToken, cachixHost, openCache } from '../caches/open.js';
-import type { Context } from '../context.js';
-import { EXIT_USAGE, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { queryValidPaths } from '../store/path-info.js';
-import { resolveStorePaths } from '../store/resolve-paths.js';
+import type { KeepPolicy } from './pin-file.js';
 
-export interface PinRequest {
-  cacheName: string;
+export interface CachixPinRequest {
   pinName: string;
+  /** Resolved to a store path already. */
   storePath: string;
   artifacts: string[];
-  keepDays?: number | undefined;
-  keepRevisions?: number | undefined;
-  keepForever?: boolean | undefined;
+  /** Undefined: the cache's own default, as cachix sends `null`. */
+  keep: KeepPolicy | undefined;
 }
 
-/** cachix's three --keep-* flags are mutually exclusive; none leaves the cache's own default. */
-export function keepOf(request: PinRequest): PinCreate['keep'] {
-  const given = [request.keepDays !== undefined, request.keepRevisions !== undefined, request.keepForever === true].filter(Boolean);
-  if (given.length > 1) throw new UserError('give at most one of --keep-days, --keep-revisions and --keep-forever', undefined, EXIT_USAGE);
-  if (request.keepDays !== undefined) return { tag: 'Days', contents: request.keepDays };
-  if (request.keepRevisions !== undefined) return { tag: 'Revisions', contents: request.keepRevisions };
-  if (request.keepForever) return { tag: 'Forever' };
-  return null;
+/** The service's encoding of a keep policy (Cachix.Types.PinCreate). */
+export function keepForCachix(keep: KeepPolicy | undefined): PinCreate['keep'] {
+  if (!keep) return null;
+  if ('days' in keep) return { tag: 'Days', contents: keep.days };
+  if ('revisions' in keep) return { tag: 'Revisions', contents: keep.revisions };
+  return { tag: 'Forever' };
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -37,21 +32,10 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-export async function pinOnCachix(context: Context, request: PinRequest): Promise<PinCreate> {
-  const keep = keepOf(request);
-  const opened = await openCache(request.cacheName, context);
-  await opened.cache.close?.();
-  if (opened.cache.capabilities.pins !== 'service') {
-    throw new UserError(
-      `${request.cacheName} is not a cache on the cachix API, and pins are kept by the cachix service`,
-      'pin a cache on the cachix API (cachix:NAME or a name not in your config)',
-    );
-  }
-  const token = authToken(context, opened.config);
-  if (!token)
-    throw new UserError(`pinning in ${request.cacheName} needs an auth token`, 'run `cachix authtoken --stdin` or set CACHIX_AUTH_TOKEN');
-  const [storePath] = await resolveStorePaths([request.storePath]);
-  if ((await queryValidPaths([storePath!])).length === 0) {
+/** Asks the service to pin, through `createPin` of the cache already open; returns what was sent. */
+export async function pinOnCachix(createPin: NonNullable<BinaryCache['createPin']>, request: CachixPinRequest): Promise<PinCreate> {
+  const { storePath } = request;
+  if ((await queryValidPaths([storePath])).length === 0) {
     throw new UserError(`${storePath} is not a valid path in the Nix store`, 'build or fetch it first, push it, then pin it');
   }
   for (const artifact of request.artifacts) {
@@ -59,12 +43,7 @@ export async function pinOnCachix(context: Context, request: PinRequest): Promis
     if (!(await isFile(inside)))
       throw new UserError(`artifact ${inside} does not exist`, 'an artifact is a file inside the pinned store path');
   }
-  const pin: PinCreate = { name: request.pinName, storePath: storePath!, artifacts: request.artifacts, keep };
-  const client = new CachixApiClient({ name: request.cacheName, host: cachixHost(context, opened.config), token });
-  try {
-    await client.createPin(pin);
-  } finally {
-    await client.close();
-  }
+  const pin: PinCreate = { name: request.pinName, storePath, artifacts: request.artifacts, keep: keepForCachix(request.keep) };
+  await createPin(pin);
   return pin;
 }

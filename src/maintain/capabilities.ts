@@ -8,7 +8,7 @@ export interface ListableCache extends BinaryCache {
 }
 
 export interface MaintainableCache extends ListableCache {
-  deleteFile(relativeUrl: string): Promise<void>;
+  deleteFile(relativeUrl: string): Promise<boolean>;
   putFile(relativeUrl: string, body: string | Uint8Array, contentType: string, contentEncoding?: string): Promise<void>;
 }
 

@@ -14,21 +14,26 @@ export interface DeletionOutcome {
   inventory: CacheInventory;
   /** Hash parts that go, in the order they go. */
   waves: string[][];
-  removal: RemovalResult;
+  /** Undefined for a dry run. */
+  removal?: RemovalResult | undefined;
 }
 
-export async function deletePaths(
-  cache: BinaryCache,
-  storePaths: readonly string[],
-  options: { recursive: boolean } & RemovalHooks,
-): Promise<DeletionOutcome> {
+export interface DeletionOptions extends RemovalHooks {
+  recursive: boolean;
+  /** Decide and report what would go, change nothing. */
+  dryRun: boolean;
+  /** The cache as the user named it, shell-quoted, for hints. */
+  cacheArgument: string;
+}
+
+export async function deletePaths(cache: BinaryCache, storePaths: readonly string[], options: DeletionOptions): Promise<DeletionOutcome> {
   const maintainable = requireMaintenance(cache);
   const inventory = await takeInventory(maintainable, options.log);
   const missing = storePaths.filter((storePath) => !inventory.paths.has(hashPartOf(storePath)));
   if (missing.length > 0) {
     throw new UserError(
       `${missing[0]} is not in ${cache.description}${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ''}; nothing was deleted`,
-      'list what the cache holds with: cachix info CACHE',
+      `list what the cache holds with: cachix info ${options.cacheArgument}`,
     );
   }
   const referrers = referrersOf(inventory.paths);
@@ -50,17 +55,18 @@ export async function deletePaths(
   }
   // A pin is a promise that its closure stays: breaking it takes deleting the pin first.
   const now = new Date();
-  for (const pin of await readPins(maintainable)) {
+  for (const pin of await readPins(maintainable, options.cacheArgument)) {
     const roots = liveRevisions(pin, now).map((revision) => hashPartOf(revision.storePath));
     const pinned = [...closureOf(roots, inventory.paths)].find((hashPart) => doomed.has(hashPart));
     if (pinned) {
       throw new UserError(
         `${inventory.paths.get(pinned)!.info.storePath} is kept by the pin '${pin.name}'; nothing was deleted`,
-        `delete the pin first: cachix pin CACHE ${pin.name} --delete`,
+        `delete the pin first: cachix pin ${options.cacheArgument} ${pin.name} --delete`,
       );
     }
   }
   const waves = deletionWaves(doomed, referrers);
+  if (options.dryRun) return { inventory, waves };
   const removal = await removePaths(maintainable, inventory, waves, [], options);
   return { inventory, waves, removal };
 }

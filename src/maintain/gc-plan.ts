@@ -14,6 +14,14 @@ export interface GcPolicy {
   graceMs: number;
 }
 
+export interface PinGap {
+  pin: string;
+  /** The store path without a readable narinfo. */
+  missing: string;
+  /** The path of the pin's closure that refers to it; undefined when the pinned path itself is missing. */
+  referrer?: string | undefined;
+}
+
 export interface GcPlan {
   /** Hash parts of the paths that stay. */
   live: Set<string>;
@@ -23,8 +31,12 @@ export interface GcPlan {
   narsOfDeleted: string[];
   /** NAR files no narinfo names, older than the grace period (and leftovers of killed uploads). */
   orphanNars: string[];
-  /** Pinned store paths the cache does not have: nothing protects them because nothing is there. */
-  missingPinned: Array<{ pin: string; storePath: string }>;
+  /**
+   * Paths a live pin's closure needs that have no readable narinfo: the pinned path itself, or a
+   * reference of a path in its closure. What lies below such a gap cannot be known, so gc refuses
+   * to run while any exists unless told to accept the risk.
+   */
+  pinGaps: PinGap[];
   /** Stored bytes (NAR files and narinfos) of what stays. */
   keptBytes: number;
   /** Stored bytes of what goes. */
@@ -37,17 +49,27 @@ export function storedBytes(path: StoredPath, inventory: CacheInventory): number
   return (listed?.size ?? path.info.fileSize ?? 0) + path.narInfoSize;
 }
 
-export function planGc(inventory: CacheInventory, pins: readonly Pin[], policy: GcPolicy): GcPlan {
-  const { paths } = inventory;
-  const missingPinned: GcPlan['missingPinned'] = [];
-  const roots: string[] = [];
+/** Where the closures of the pins' live revisions have holes (see GcPlan.pinGaps). */
+export function findPinGaps(paths: CacheInventory['paths'], pins: readonly Pin[], now: Date): PinGap[] {
+  const gaps = new Map<string, PinGap>();
+  const add = (gap: PinGap): void => void (gaps.has(`${gap.pin} ${gap.missing}`) || gaps.set(`${gap.pin} ${gap.missing}`, gap));
   for (const pin of pins) {
-    for (const revision of liveRevisions(pin, policy.now)) {
-      const hashPart = hashPartOf(revision.storePath);
-      if (paths.has(hashPart)) roots.push(hashPart);
-      else missingPinned.push({ pin: pin.name, storePath: revision.storePath });
+    const roots = liveRevisions(pin, now).map((revision) => revision.storePath);
+    for (const root of roots) if (!paths.has(hashPartOf(root))) add({ pin: pin.name, missing: root });
+    for (const hashPart of closureOf(roots.map(hashPartOf), paths)) {
+      const path = paths.get(hashPart)!;
+      for (const reference of path.info.references) {
+        if (!paths.has(hashPartOf(reference))) add({ pin: pin.name, missing: reference, referrer: path.info.storePath });
+      }
     }
   }
+  return [...gaps.values()];
+}
+
+export function planGc(inventory: CacheInventory, pins: readonly Pin[], policy: GcPolicy): GcPlan {
+  const { paths } = inventory;
+  const roots: string[] = [];
+  for (const pin of pins) for (const revision of liveRevisions(pin, policy.now)) roots.push(hashPartOf(revision.storePath));
   if (policy.olderThanMs !== undefined) {
     const cutoff = policy.now.getTime() - policy.olderThanMs;
     for (const [hashPart, path] of paths) if (path.pushedAt.getTime() > cutoff) roots.push(hashPart);
@@ -57,7 +79,8 @@ export function planGc(inventory: CacheInventory, pins: readonly Pin[], policy: 
   for (const hashPart of live) keptBytes += storedBytes(paths.get(hashPart)!, inventory);
 
   if (policy.maxSizeBytes !== undefined) {
-    // Newest first; the first closure that does not fit ends it, so nothing older than a dropped path stays for size.
+    // Newest first; a closure that does not fit is skipped and older ones that fit still stay, so
+    // one big recent path does not empty the cache.
     const candidates = [...paths.values()]
       .filter((path) => !live.has(path.hashPart))
       .sort((a, b) => b.pushedAt.getTime() - a.pushedAt.getTime());
@@ -65,7 +88,7 @@ export function planGc(inventory: CacheInventory, pins: readonly Pin[], policy: 
       if (live.has(candidate.hashPart)) continue;
       const added = [...closureOf([candidate.hashPart], paths)].filter((hashPart) => !live.has(hashPart));
       const addedBytes = added.reduce((sum, hashPart) => sum + storedBytes(paths.get(hashPart)!, inventory), 0);
-      if (keptBytes + addedBytes > policy.maxSizeBytes) break;
+      if (keptBytes + addedBytes > policy.maxSizeBytes) continue;
       for (const hashPart of added) live.add(hashPart);
       keptBytes += addedBytes;
     }
@@ -92,5 +115,13 @@ export function planGc(inventory: CacheInventory, pins: readonly Pin[], policy: 
       freedBytes += nar.size;
     }
   }
-  return { live, waves, narsOfDeleted: narsOfDeleted.sort(), orphanNars: orphanNars.sort(), missingPinned, keptBytes, freedBytes };
+  return {
+    live,
+    waves,
+    narsOfDeleted: narsOfDeleted.sort(),
+    orphanNars: orphanNars.sort(),
+    pinGaps: findPinGaps(paths, pins, policy.now),
+    keptBytes,
+    freedBytes,
+  };
 }

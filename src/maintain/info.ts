@@ -30,10 +30,11 @@ export interface CacheSummary {
   };
 }
 
-export async function summarizeCache(cache: BinaryCache, log?: (line: string) => void): Promise<CacheSummary> {
+/** `cacheArgument`: the cache as the user named it, shell-quoted, for hints. */
+export async function summarizeCache(cache: BinaryCache, cacheArgument: string, log?: (line: string) => void): Promise<CacheSummary> {
   const listable = requireListing(cache);
   const inventory = await takeInventory(listable, log);
-  const pins = await readPins(listable);
+  const pins = await readPins(listable, cacheArgument);
   const summary: CacheSummary = {
     cache: cache.description,
     paths: inventory.paths.size,

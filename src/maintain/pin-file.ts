@@ -1,6 +1,6 @@
 // The pin file kept in the cache itself, `pins/<NAME>.json`, so every client and every gc sees
 // the same pins. One file per pin: two pins written at once never overwrite each other; two
-// writers of the same pin at once may lose one revision (the last write wins whole).
+// writers of the same pin at once are reconciled by reading back (pins.ts).
 //
 //   {
 //     "format": "cachix-any-pin/1",
@@ -103,4 +103,16 @@ export function addRevision(existing: Pin | undefined, name: string, storePath: 
   if (newest?.storePath !== storePath) pin.revisions.push({ storePath, pinnedAt: now });
   pin.revisions = liveRevisions(pin, now);
   return pin;
+}
+
+/**
+ * `existing` with the revision (`storePath`, `pinnedAt`) put in its place by date, as `keep`
+ * decides; undefined when nothing changes (it is there already, or `keep` drops it).
+ */
+export function mergeRevision(existing: Pin, storePath: string, pinnedAt: Date, keep: KeepPolicy | undefined, now: Date): Pin | undefined {
+  if (existing.revisions.some((revision) => revision.storePath === storePath)) return undefined;
+  const revisions = [...existing.revisions, { storePath, pinnedAt }].sort((a, b) => a.pinnedAt.getTime() - b.pinnedAt.getTime());
+  const pin: Pin = { name: existing.name, keep: keep ?? existing.keep, revisions };
+  pin.revisions = liveRevisions(pin, now);
+  return pin.revisions.some((revision) => revision.storePath === storePath) ? pin : undefined;
 }

@@ -15,6 +15,7 @@ import { hashPartOf } from '../nix/store-path.js';
 import { MAX_NARINFO_BYTES, parseNarInfo } from '../nix/narinfo.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { readLimited } from '../util/read-limited.js';
+import { holdIfAsked } from '../util/test-hold.js';
 import type { MaintainableCache } from './capabilities.js';
 import { narInfoHashPart, type CacheInventory } from './inventory.js';
 
@@ -29,10 +30,26 @@ export interface RemovalHooks {
    */
   onNarInfoChanged?(hashPart: string, restored: boolean): void;
   log?(line: string): void;
+  /** Kept current while deleting: how many narinfos this process removed (for an interruption's report). */
+  tally?: RemovalTally;
+}
+
+export interface RemovalTally {
+  planned: number;
+  deleted: number;
+}
+
+/** What a gc or delete stopped by a signal says: how far it got, and that stopping was safe. */
+export function interruptedLine(tally: RemovalTally, command: string): string {
+  if (tally.planned === 0) return 'interrupted before deleting anything';
+  return `interrupted: deleted ${tally.deleted} of ${tally.planned} paths; what remains is consistent; run ${command} again to finish`;
 }
 
 export interface RemovalResult {
-  /** Hash parts whose narinfo is gone and stays gone. */
+  /**
+   * Hash parts whose narinfo this process removed and that stay gone. A narinfo another process
+   * removed first (two gcs at once) is not counted here, so no deletion is reported twice.
+   */
   deleted: string[];
   /** Hash parts put back because a racing push referred to them, or pushed again meanwhile. */
   kept: string[];
@@ -63,7 +80,9 @@ export async function removePaths(
   // a push that ends after it checks its work again. Killed midway, it stays unfinished, and
   // pushes keep checking until a gc finishes.
   const startedAt = new Date();
+  if (hooks.tally) hooks.tally.planned = waves.reduce((sum, wave) => sum + wave.length, 0);
   await cache.putFile(GC_MARKER_FILE, formatGcMarker({ startedAt }), 'application/json');
+  await holdIfAsked('deleting');
   try {
     return await removeInOrder(cache, inventory, waves, extraNars, hooks);
   } finally {
@@ -83,13 +102,19 @@ async function removeInOrder(
   hooks: RemovalHooks,
 ): Promise<RemovalResult> {
   const { paths } = inventory;
+  // Gone, whoever removed it (what a racing push may need back); and removed by this process.
   const deleted = new Set<string>();
+  const ours = new Set<string>();
   let narInfoBytes = 0;
   for (const wave of waves) {
     await forEachConcurrently(wave, DELETE_CONCURRENCY, async (hashPart) => {
-      await cache.deleteFile(`${hashPart}.narinfo`);
+      const removed = await cache.deleteFile(`${hashPart}.narinfo`);
       deleted.add(hashPart);
-      narInfoBytes += paths.get(hashPart)!.narInfoSize;
+      if (removed) {
+        ours.add(hashPart);
+        narInfoBytes += paths.get(hashPart)!.narInfoSize;
+        if (hooks.tally) hooks.tally.deleted++;
+      }
       hooks.onNarInfoChanged?.(hashPart, false);
     });
   }
@@ -140,6 +165,7 @@ async function removeInOrder(
   for (const [hashPart, path] of paths) if (!deleted.has(hashPart) || kept.has(hashPart)) stillNamed.add(path.info.url);
   const candidates = new Set<string>(extraNars);
   for (const hashPart of deleted) if (!kept.has(hashPart)) candidates.add(paths.get(hashPart)!.info.url);
+  await holdIfAsked('deleting-nars');
   // A NAR written again since the inventory belongs to a push in flight: its narinfo may follow.
   const current = new Map((await cache.list('nar/')).map((file) => [file.name, file]));
   const nars = [...candidates].filter((name) => {
@@ -148,20 +174,22 @@ async function removeInOrder(
     return !stillNamed.has(name) && before && now && now.modified.getTime() === before.modified.getTime();
   });
   let narBytes = 0;
+  const narsRemoved: string[] = [];
   await forEachConcurrently(nars.sort(), DELETE_CONCURRENCY, async (name) => {
     try {
-      await cache.deleteFile(name);
+      if (!(await cache.deleteFile(name))) return;
     } catch (error) {
       // Every narinfo is already consistent; a NAR left behind is only space, taken by the next gc.
       hooks.log?.(`could not delete ${name}: ${messageOf(error)}`);
       return;
     }
+    narsRemoved.push(name);
     narBytes += inventory.nars.get(name)!.size;
   });
   return {
-    deleted: [...deleted].filter((hashPart) => !kept.has(hashPart)),
+    deleted: [...ours].filter((hashPart) => !kept.has(hashPart)),
     kept: [...kept],
-    nars,
+    nars: narsRemoved.sort(),
     narBytes,
     narInfoBytes,
   };

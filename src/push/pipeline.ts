@@ -7,6 +7,7 @@ import { filteredSummary, filteredTotals, filterPaths } from './path-filter.js';
 import type { PushOptions, PushSummary, PushTally } from './push-options.js';
 import { warnUnmetReferences } from './unmet-references.js';
 import { pathsGoneDuringGc } from './after-gc.js';
+import { holdIfAsked } from '../util/test-hold.js';
 
 export function summaryLine(summary: PushSummary, cacheDescription: string): string {
   const pushed = `pushed ${summary.pushed} paths (${formatBytes(summary.narBytes)} of NAR, ${formatBytes(summary.fileBytes)} uploaded)`;
@@ -85,6 +86,7 @@ export async function pushClosure(
     toPush.reduce((total, info) => total + info.narSize, 0),
   );
   if (toPush.length > 0) {
+    await holdIfAsked('push-uploading');
     const { uploadInOrder } = await (loadingUploads ?? import('./upload-order.js'));
     await uploadInOrder(cache, toPush, options, progress, summary, tally);
     // A gc overlapping this push may have deleted a NAR as we wrote it again: upload those once more.
@@ -92,7 +94,16 @@ export async function pushClosure(
     if (gone.length > 0) {
       const again = filterPaths(await closure.infos(gone), options.selection).kept;
       summary.skipped -= again.filter((info) => !missingHashes.has(hashPartOf(info.path))).length;
-      if (again.length > 0) await uploadInOrder(cache, again, options, progress, summary, tally);
+      if (again.length > 0) {
+        // A round of its own: its own count and total, so no counter passes its total.
+        progress.log(`a gc ran meanwhile and removed ${again.length} path(s) this push needs: pushing them again`);
+        progress.start(
+          again.length,
+          again.reduce((total, info) => total + info.narSize, 0),
+        );
+        if (tally) tally.planned += again.length;
+        await uploadInOrder(cache, again, options, progress, summary, tally);
+      }
     }
   }
   return summary;

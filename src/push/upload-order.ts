@@ -162,6 +162,7 @@ export async function uploadInOrder(
       const source = narSourceOf(info, { omitDeriver: options.omitDeriver, onNarBytes });
       const sent = await whileHolding(large ? largeUploads : undefined, () => cache.uploadNarSource!(source));
       summary.pushed++;
+      if (tally) tally.pushed = summary.pushed;
       summary.narBytes += info.narSize;
       summary.fileBytes += sent.sentBytes;
       progress.pathDone(info.path, info.narSize, sent.sentBytes, streamedBytes);

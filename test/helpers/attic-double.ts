@@ -62,8 +62,11 @@ export interface AtticDouble {
   publicKey(name: string): string;
   calls: Array<{ method: string; path: string; status: number }>;
   uploads: RecordedUpload[];
-  /** The next this many upload bodies are cut (socket destroyed) after dropAfterBytes. */
-  faults: { dropUploads: number; dropAfterBytes: number };
+  /**
+   * The next dropUploads upload bodies are cut (socket destroyed) after dropAfterBytes. Uploads
+   * after the first stallAfterUploads (counted from the start) are read and never answered.
+   */
+  faults: { dropUploads: number; dropAfterBytes: number; stallAfterUploads?: number };
   stop(): Promise<void>;
 }
 
@@ -198,7 +201,8 @@ export async function startAtticDouble(options: {
   const nars = new Map<string, StoredNar>();
   const calls: AtticDouble['calls'] = [];
   const uploads: RecordedUpload[] = [];
-  const faults = { dropUploads: 0, dropAfterBytes: 0 };
+  const faults: AtticDouble['faults'] = { dropUploads: 0, dropAfterBytes: 0 };
+  let uploadsStarted = 0;
   let fileCounter = 0;
   let endpoint = '';
 
@@ -351,6 +355,12 @@ export async function startAtticDouble(options: {
       if (route === 'PUT upload-path' && parts.length === 3) {
         const record: RecordedUpload = { cache: '', storePathHash: '', form: 'header', status: 0 };
         uploads.push(record);
+        uploadsStarted++;
+        if (faults.stallAfterUploads !== undefined && uploadsStarted > faults.stallAfterUploads) {
+          record.error = 'stalled';
+          httpRequest.resume();
+          return;
+        }
         if (faults.dropUploads > 0) {
           faults.dropUploads--;
           let received = 0;

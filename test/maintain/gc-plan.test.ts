@@ -49,11 +49,17 @@ describe('planGc', () => {
     expect(plan.narsOfDeleted).toEqual(['nar/c.nar', 'nar/e.nar']);
   });
 
-  it('with --max-size keeps the newest closures that fit, and stops at the first that does not', () => {
+  it('with --max-size keeps the newest closures that fit, skipping one that does not', () => {
     const sized = inventory({ a: [[], 30], b: [['a'], 20], c: [[], 10], d: [[], 5] });
     // Each path costs 100 bytes stored (NAR 90 + narinfo 10). Newest first: d, c, then b needs a too.
     expect(doomed(planGc(sized, [], { now, maxSizeBytes: 250, graceMs: hour })).sort()).toEqual(['a', 'b']);
     expect(doomed(planGc(sized, [], { now, maxSizeBytes: 400, graceMs: hour }))).toEqual([]);
+  });
+
+  it('with --max-size a newest path too big for the budget does not take the older ones with it', () => {
+    const sized = inventory({ a: [[], 30], b: [[], 20], c: [[], 10], huge: [[], 1, 'nar/huge.nar'] });
+    sized.nars.set('nar/huge.nar', { name: 'nar/huge.nar', size: 10_000, modified: now });
+    expect(doomed(planGc(sized, [], { now, maxSizeBytes: 300, graceMs: hour }))).toEqual(['h']);
   });
 
   it('never deletes a NAR a kept path also names', () => {
@@ -74,8 +80,15 @@ describe('planGc', () => {
   });
 
   it('reports pins whose path the cache lacks', () => {
-    expect(planGc(cache(), [pin('q')], { now, olderThanMs: 0, graceMs: hour }).missingPinned).toEqual([
-      { pin: 'p', storePath: storePath('q') },
+    expect(planGc(cache(), [pin('q')], { now, olderThanMs: 0, graceMs: hour }).pinGaps).toEqual([{ pin: 'p', missing: storePath('q') }]);
+  });
+
+  it('reports a gap in the middle of a pinned closure, naming the path that refers to it', () => {
+    // c -> b -> a with b's narinfo gone: what lies below b cannot be known.
+    const gapped = inventory({ a: [[], 10], c: [['b'], 10] });
+    expect(planGc(gapped, [pin('c')], { now, olderThanMs: 0, graceMs: hour }).pinGaps).toEqual([
+      { pin: 'p', missing: storePath('b'), referrer: storePath('c') },
     ]);
+    expect(planGc(cache(), [pin('c')], { now, olderThanMs: 0, graceMs: hour }).pinGaps).toEqual([]);
   });
 });
