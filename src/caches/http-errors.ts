@@ -87,7 +87,10 @@ export function explainHttpError(error: unknown, context: ErrorContext): unknown
   }
   if (context.writing && status === 413) {
     const nginx = /^nginx\b/i.test(context.server ?? '') ? ' (nginx: `client_max_body_size 0;`)' : '';
-    return new UserError(`the server at ${context.url} refused an upload as too large (HTTP 413)`, `raise the server's request body limit${nginx}`);
+    return new UserError(
+      `the server at ${context.url} refused an upload as too large (HTTP 413)`,
+      `raise the server's request body limit${nginx}`,
+    );
   }
   // Any other refusal (4xx) is the server's answer to this request, not a bug of ours: one line, no stack.
   if (error instanceof HttpStatusError && status >= 400 && status < 500) {

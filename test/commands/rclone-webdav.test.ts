@@ -54,7 +54,12 @@ describe('a cache in folders that do not exist yet: create, push, no-op push, su
     const before = rclone.requests().length;
     const second = expectOk(await world.run(['push', 'nested', closure.top]), 'second push');
     expect(second.stderr).toMatch(/pushed 0 paths .* skipped 3/);
-    expect(rclone.requests().slice(before).filter((request) => request.method !== 'HEAD' && request.method !== 'GET')).toEqual([]);
+    expect(
+      rclone
+        .requests()
+        .slice(before)
+        .filter((request) => request.method !== 'HEAD' && request.method !== 'GET'),
+    ).toEqual([]);
   });
 
   it('real Nix substitutes the closure from rclone with signatures required', async () => {

@@ -18,7 +18,7 @@ export interface RunningRclone {
  * a fresh temp folder with rclone's defaults, as a user would start it. Unlike nginx with
  * `create_full_put_path`, it creates no folder on PUT (a PUT into a missing folder answers 404).
  */
-export async function startRclone(): Promise<RunningRclone> {
+export async function startRclone(options: { readOnly?: boolean } = {}): Promise<RunningRclone> {
   if (spawnSync('rclone', ['version'], { stdio: 'ignore' }).status !== 0) {
     throw new Error('these tests need rclone (its WebDAV server): apt-get install rclone');
   }
@@ -29,7 +29,18 @@ export async function startRclone(): Promise<RunningRclone> {
   const configFile = join(dir, 'rclone.conf');
   await writeFile(configFile, '');
   // -v logs each request ("INFO  : /nar/: MKCOL from 127.0.0.1:…"), which tests read to count requests.
-  const child = spawn('rclone', ['serve', 'webdav', root, '--addr', '127.0.0.1:0', '--config', configFile, '-v'], {
+  const args = [
+    'serve',
+    'webdav',
+    root,
+    '--addr',
+    '127.0.0.1:0',
+    '--config',
+    configFile,
+    '-v',
+    ...(options.readOnly ? ['--read-only'] : []),
+  ];
+  const child = spawn('rclone', args, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
