@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, openSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
@@ -8,6 +9,7 @@ import type { PathInfo } from '../store/path-info.js';
 import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../util/compression.js';
 import { narReaders, type NarReadResult } from './nar-reader.js';
 import { zstdBinding } from '../util/zstd-lazy.js';
+import { spoolFileMode } from './spool-mode.js';
 
 /** What one pass over a store path produced: the NAR's hash and size, the spooled file's. */
 export interface Spooled {
@@ -61,7 +63,7 @@ export async function spoolSmall(info: PathInfo, options: SpoolOptions, localPat
   const small = await compressSmall(info, options);
   if (!small) return undefined;
   // A few KiB into the page cache: cheaper done at once than as a round trip through the thread pool.
-  writeFileSync(localPath, small.compressed);
+  writeFileSync(localPath, small.compressed, { mode: spoolFileMode(dirname(localPath)) });
   return spooledFromMemory(small);
 }
 
@@ -86,7 +88,7 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
   const reading = readers.read(info.path, info.narSize, true);
   const fileHasher = createHash('sha256');
   let fileSize = 0;
-  const fd = openSync(localPath, 'w');
+  const fd = openSync(localPath, 'w', spoolFileMode(dirname(localPath)));
   const emit = (bytes: Buffer): void => {
     fileHasher.update(bytes);
     fileSize += bytes.length;
@@ -158,7 +160,12 @@ async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPa
     },
   });
   const xz = createXzCompressStream(options.compressionLevel);
-  await pipeline(source, xz.stream, hashing, createWriteStream(localPath, { highWaterMark: 1 << 20 }));
+  await pipeline(
+    source,
+    xz.stream,
+    hashing,
+    createWriteStream(localPath, { highWaterMark: 1 << 20, mode: spoolFileMode(dirname(localPath)) }),
+  );
   await xz.done;
   if (!result) throw new Error(`reading ${info.path} ended without a result`);
   return { ...result, fileDigest: fileHasher.digest(), fileSize };

@@ -12,6 +12,7 @@ import { signFingerprint, type SigningKey } from '../nix/signing.js';
 import type { PathInfo } from '../store/path-info.js';
 import { COMPRESSION_EXTENSION, type CompressionMethod } from '../util/compression.js';
 import { spoolErrorToUser } from './spool-errors.js';
+import { spoolFileMode } from './spool-mode.js';
 import { SMALL_NAR_BYTES, spoolSmall, spoolStreamed, type Spooled, type SpoolOptions } from './nar-spool.js';
 
 export interface NarOptions extends SpoolOptions {
@@ -59,7 +60,7 @@ export async function prepareNar(info: PathInfo, options: NarOptions, spoolDirec
 /** Writes a compressed small NAR to a fresh spool file (on a small-NAR worker) and returns its path. */
 export function writeSpoolFile(compressed: Buffer, compression: CompressionMethod, spoolDirectory: string): string {
   const localPath = spoolPath(spoolDirectory, compression);
-  spoolStep(localPath, spoolDirectory, () => writeFileSync(localPath, compressed));
+  spoolStep(localPath, spoolDirectory, () => writeFileSync(localPath, compressed, { mode: spoolFileMode(spoolDirectory) }));
   return localPath;
 }
 
