@@ -625,7 +625,7 @@ export const MUTANTS: Mutant[] = [
     breaks: 'small NARs spooled on the main thread are readable by every user of a shared TMPDIR',
     find: 'writeFileSync(localPath, small.compressed, { mode: spoolFileMode(dirname(localPath)) });',
     replace: 'writeFileSync(localPath, small.compressed, { mode: spoolFileMode(dirname(localPath)) | 0o644 });',
-    killedBy: [{ file: 'test/push/spool-mode.test.ts', name: 'the small ones on the main thread' }],
+    killedBy: [{ file: 'test/push/spool-mode.test.ts', name: 'the small ones compressed in memory on the main thread' }],
   },
   {
     id: 'spool-mode-direct',
@@ -641,7 +641,7 @@ export const MUTANTS: Mutant[] = [
     breaks: 'a big NAR spooled through xz is readable by every user of a shared TMPDIR',
     find: 'highWaterMark: 1 << 20, mode: spoolFileMode(dirname(localPath)) }',
     replace: 'highWaterMark: 1 << 20, mode: spoolFileMode(dirname(localPath)) | 0o644 }',
-    killedBy: [{ file: 'test/push/spool-mode.test.ts', name: 'the big NAR through the stream pipeline' }],
+    killedBy: [{ file: 'test/push/spool-mode.test.ts', name: 'every NAR through the stream pipeline' }],
   },
   {
     id: 'spool-mode-file-cache',
