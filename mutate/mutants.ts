@@ -664,7 +664,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/push/signing-key.ts',
     breaks: 'a push whose key could only be in a malformed cachix.dhall says "no signing key" instead of naming the file and line',
     find: 'if (opened.cachixDhallProblem) throw opened.cachixDhallProblem;',
-    replace: 'if (opened.cachixDhallProblem && !opened) throw opened.cachixDhallProblem;',
+    replace: "if (opened.cachixDhallProblem && opened.url === '') throw opened.cachixDhallProblem;",
     killedBy: [{ file: 'test/commands/cachix-dhall-fallback.test.ts', name: 'could only find its key there' }],
   },
   {
