@@ -240,6 +240,20 @@ export async function loadCachixDhall(path: string): Promise<CachixDhallConfig |
   return parseCachixDhall(source, path);
 }
 
+/**
+ * cachix's config for a command that only falls back to it (for a token or key its own config
+ * lacks): one that cannot be read or parsed is handed back as the problem, not thrown, so a
+ * command that turns out not to need it goes on; one that does need it throws the problem then.
+ */
+export async function loadCachixDhallFallback(path: string): Promise<{ config?: CachixDhallConfig | undefined; problem?: UserError }> {
+  try {
+    return { config: await loadCachixDhall(path) };
+  } catch (error) {
+    if (error instanceof UserError) return { problem: error };
+    throw error;
+  }
+}
+
 /** A cache's key as cachix finds it: the last entry of that name wins (Command/Push.hs). */
 export function cachixDhallSecretKey(dhall: CachixDhallConfig | undefined, cacheName: string): string | undefined {
   return dhall?.binaryCaches.filter((cache) => cache.name === cacheName).at(-1)?.secretKey;

@@ -15,7 +15,9 @@ export interface CliIo extends ContextStreams {
 /** The commander program for one run: built afresh, so a test can run several in one process. */
 export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const program = new Command('cachix')
-    .description('A cachix-compatible client for Nix binary caches: file://, http(s)://, s3:// and the cachix.org API.')
+    .description(
+      'A cachix-compatible client for Nix binary caches: file://, http(s):// (WebDAV PUT), s3://, attic (attic+https://) and the cachix.org API.',
+    )
     .version('0.1.0', '-V, --version')
     .option('-c, --config <file>', "config file (default: $XDG_CONFIG_HOME/cachix/config.toml); a FILE.dhall is cachix's own config")
     .option('--host <url>', 'cachix API host for cachix caches (default: https://cachix.org)')

@@ -3,6 +3,7 @@
 import { UserError } from '../errors.js';
 import { parseNixCacheInfo, type NixCacheInfo } from '../nix/cache-info.js';
 import { readLimited } from '../util/read-limited.js';
+import { shellWord } from '../util/shell-word.js';
 import type { BinaryCache } from './cache.js';
 
 const MAX_CACHE_INFO_BYTES = 64 * 1024;
@@ -26,9 +27,9 @@ export function alreadyACacheError(name: string, url: string, info: NixCacheInfo
       'creating it again would reset those and make a new key that nobody trusts yet',
     [
       'to register it as it is, with its key:',
-      `      CACHIX_SIGNING_KEY=<its secret key> cachix create ${name} --url ${url}`,
+      `      CACHIX_SIGNING_KEY=<its secret key> cachix create ${name} --url ${shellWord(url)}`,
       '  or without a key (someone else signs):',
-      `      cachix create ${name} --url ${url} --no-signing-key`,
+      `      cachix create ${name} --url ${shellWord(url)} --no-signing-key`,
       '  or to start it afresh (new key, new nix-cache-info), add --force',
     ].join('\n'),
   );

@@ -11,6 +11,7 @@ import { hashPartOf } from '../nix/store-path.js';
 import type { BinaryCache, CacheCapabilities, CacheInfo, ListedFile, NarUpload } from './cache.js';
 import { placeNarInFileCache } from './file-nar.js';
 import { deleteCacheFile, listDirectory, putCacheFile } from './file-listing.js';
+import { shellWord } from '../util/shell-word.js';
 import { parseNixCacheInfo } from '../nix/cache-info.js';
 
 /** Above this many queries, one readdir of the cache root beats a stat per path. */
@@ -69,7 +70,7 @@ export class FileCache implements BinaryCache {
       if (isMissing(error))
         throw new UserError(
           `${this.root} is not a binary cache (no nix-cache-info)`,
-          'create it with: cachix create NAME --url ' + this.description,
+          'create it with: cachix create NAME --url ' + shellWord(this.description),
         );
       throw error;
     }

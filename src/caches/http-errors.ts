@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import { HttpStatusError } from './retry.js';
 import { causeChain } from '../util/cause-chain.js';
+import type { FolderAttempt } from './http-folders.js';
 
 export interface ErrorContext {
   /** The cache URL as shown to the user: never with credentials. */
@@ -9,6 +10,27 @@ export interface ErrorContext {
   writing: boolean;
   /** What the user should check when credentials are refused. */
   credentialsHint?: string;
+  /** The `Server` header of the refusal, so the advice can name that server's settings. */
+  server?: string | undefined;
+  /** The MKCOL tried before the failed upload was sent again, when one was. */
+  folderAttempt?: FolderAttempt | undefined;
+}
+
+/** Statuses that say a write cannot happen at that URL: no PUT there, or (404, 409) no folder to put it in. */
+const UPLOAD_REFUSED = new Set([404, 405, 409, 501]);
+
+/**
+ * What makes a server take a cache's uploads: what any WebDAV server needs, then the settings of
+ * the server that answered, when it names itself in its `Server` header.
+ */
+export function uploadHint(server: string | undefined): string {
+  const generic =
+    'an HTTP binary cache must take WebDAV PUT at that URL, and MKCOL where it makes no folders on PUT; check the URL, and that the server lets us write there (not read-only)';
+  if (/^nginx\b/i.test(server ?? '')) {
+    return `${generic}; for nginx: \`dav_methods PUT DELETE MKCOL; create_full_put_path on; client_max_body_size 0;\``;
+  }
+  if (/^apache\b/i.test(server ?? '')) return `${generic}; for Apache: \`Dav On\` where the cache is (mod_dav, mod_dav_fs)`;
+  return generic;
 }
 
 export const HTTP_CREDENTIALS_HINT = "run `cachix authtoken <token>`, or check the netrc file (Nix's netrc-file, default /etc/nix/netrc)";
@@ -58,16 +80,16 @@ export function explainHttpError(error: unknown, context: ErrorContext): unknown
       context.credentialsHint ?? HTTP_CREDENTIALS_HINT,
     );
   }
-  if (context.writing && (status === 404 || status === 405 || status === 501)) {
-    return new UserError(
-      `the server does not accept uploads at ${context.url} (HTTP ${status})`,
-      'an HTTP binary cache must take PUT requests; for nginx: `dav_methods PUT; create_full_put_path on; client_max_body_size 0;`',
-    );
+  if (context.writing && UPLOAD_REFUSED.has(status)) {
+    const folder = context.folderAttempt;
+    const mkcol = folder ? `; MKCOL ${folder.folderPath} answered ${folder.status}` : '';
+    return new UserError(`the server does not accept uploads at ${context.url} (HTTP ${status}${mkcol})`, uploadHint(context.server));
   }
   if (context.writing && status === 413) {
+    const nginx = /^nginx\b/i.test(context.server ?? '') ? ' (nginx: `client_max_body_size 0;`)' : '';
     return new UserError(
       `the server at ${context.url} refused an upload as too large (HTTP 413)`,
-      "raise the server's request body limit (nginx: `client_max_body_size 0;`)",
+      `raise the server's request body limit${nginx}`,
     );
   }
   // Any other refusal (4xx) is the server's answer to this request, not a bug of ours: one line, no stack.

@@ -12,6 +12,7 @@ import { registerSecret } from '../redact.js';
 import { isLoopbackHost } from './credentials.js';
 import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload, type CacheCapabilities } from './cache.js';
 import { errorDetailOf, explainHttpError, FirstAnswer, HTTP_CREDENTIALS_HINT } from './http-errors.js';
+import { WebDavFolders, type FolderAttempt } from './http-folders.js';
 import { lookupPipelined } from './http-lookup.js';
 import { cannotListError, MAX_LISTING_BYTES, parseAutoindexJson, parsePropfindListing, PROPFIND_BODY } from './http-listing.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
@@ -70,6 +71,8 @@ interface SendOptions {
   headers?: Record<string, string>;
   /** Called per attempt, so a retried upload re-reads its body from the start. */
   body?: () => Readable | string | Uint8Array;
+  /** The MKCOL tried before this upload was sent again, named when it still fails. */
+  folderAttempt?: FolderAttempt | undefined;
 }
 
 class HttpCache implements BinaryCache {
@@ -81,6 +84,11 @@ class HttpCache implements BinaryCache {
   private authorization: Promise<string | undefined> | undefined;
   private readonly firstAnswer: FirstAnswer;
   private readonly uploadLimits: UploadLimits;
+  private readonly folders = new WebDavFolders(async (folderPath) => {
+    const response = await this.send('MKCOL', folderPath, { expect: [200, 201, 204, 403, 404, 405, 409, 501], writing: true });
+    await response.body.dump();
+    return response.statusCode;
+  });
 
   constructor(
     url: URL,
@@ -135,6 +143,8 @@ class HttpCache implements BinaryCache {
     const authorization = await this.authorizationHeader();
     const headers: Record<string, string> = { 'user-agent': 'cachix-any', ...options.headers };
     if (authorization) headers.authorization = authorization;
+    /** The Server header of the last refusal, so the advice can fit the server that answered. */
+    let server: string | undefined;
     try {
       return await withRetry(
         `${options.writing ? 'writing to' : 'reading from'} ${this.description}`,
@@ -160,6 +170,7 @@ class HttpCache implements BinaryCache {
               'use the URL it redirects to as the cache URL (cachix create NAME --url URL)',
             );
           }
+          server = typeof response.headers.server === 'string' ? response.headers.server : undefined;
           const detail = errorDetailOf(await readBody(response.body, 64 * 1024).catch(() => ''));
           throw new HttpStatusError(method, target.href, response.statusCode, {
             retryAfterMs: parseRetryAfter(response.headers['retry-after']),
@@ -173,6 +184,8 @@ class HttpCache implements BinaryCache {
         url: this.description,
         writing: options.writing ?? false,
         credentialsHint: this.options.credentialsHint && `${HTTP_CREDENTIALS_HINT}; ${this.options.credentialsHint}`,
+        server,
+        folderAttempt: options.folderAttempt,
       });
     }
   }
@@ -227,7 +240,14 @@ class HttpCache implements BinaryCache {
     const headers: Record<string, string> = { 'content-type': contentType };
     if (contentEncoding) headers['content-encoding'] = contentEncoding;
     if (size !== undefined) headers['content-length'] = String(size);
-    const response = await this.send('PUT', relativeUrl, { expect: [200, 201, 204], writing: true, headers, body });
+    const stored = [200, 201, 204];
+    let response = await this.send('PUT', relativeUrl, { expect: [...stored, 404, 409], writing: true, headers, body });
+    if (!stored.includes(response.statusCode)) {
+      await response.body.dump();
+      // The folder to put it in is missing (rclone answers 404, RFC 4918 says 409): make it, then once more.
+      const folderAttempt = await this.folders.makeParentOf(new URL(relativeUrl, this.base).pathname);
+      response = await this.send('PUT', relativeUrl, { expect: stored, writing: true, headers, body, folderAttempt });
+    }
     await response.body.dump();
   }
 

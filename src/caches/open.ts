@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { cachixDhallSecretKey, loadCachixDhall, type CachixDhallConfig } from '../cachix-dhall.js';
+import { cachixDhallSecretKey, loadCachixDhallFallback, type CachixDhallConfig } from '../cachix-dhall.js';
 import { configPermissionWarning, isCacheName, loadConfig, type CacheEntry, type Config } from '../config.js';
 import { DEFAULT_CACHIX_HOST, type Context } from '../context.js';
 import { UserError } from '../errors.js';
@@ -19,6 +19,11 @@ export interface OpenedCache {
   cache: BinaryCache;
   /** The cache's secret key from cachix.dhall, when our config has none (cachix's bare base64). */
   cachixDhallKey?: { text: string; path: string } | undefined;
+  /**
+   * Why cachix.dhall, read for what our config lacks, could not be used (its file and line).
+   * Thrown by whoever turns out to need it (push looking for a key); the rest go on without it.
+   */
+  cachixDhallProblem?: UserError | undefined;
   /** A bare name the config does not know, taken to be a cachix API cache: it may be a typo. */
   unknownName?: boolean;
 }
@@ -130,11 +135,16 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
   const warning = await configPermissionWarning(context.configPath);
   if (warning) context.log(warning);
   const entry = ours.caches[nameOrUrl];
-  const dhall = await cachixDhallIfNeeded(context, ours, entry);
+  const { config: dhall, problem: cachixDhallProblem } = await cachixDhallIfNeeded(context, ours, entry);
   const config = withCachixDhall(ours, dhall);
   const dhallKey = cachixDhallSecretKey(dhall, nameOrUrl);
   const cachixDhallKey = dhall && dhallKey ? { text: dhallKey, path: dhall.path } : undefined;
+  // A cachix API cache may need anything cachix.dhall holds (token, host, key): no going on without it.
+  const needsDhall = (url: string): void => {
+    if (cachixDhallProblem && url.startsWith('cachix:')) throw cachixDhallProblem;
+  };
   if (entry) {
+    needsDhall(entry.url);
     const url = parseCacheUrl(entry.url);
     return {
       name: nameOrUrl,
@@ -142,6 +152,7 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
       entry,
       config,
       cachixDhallKey,
+      cachixDhallProblem,
       cache: await cacheForUrl(url, context, config, backend, entry),
     };
   }
@@ -152,8 +163,9 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
       if (directory.note) context.log(directory.note);
       text = directory.url;
     }
+    needsDhall(text);
     const url = parseCacheUrl(text);
-    return { name: text, url: text, config, cache: await cacheForUrl(url, context, config, backend) };
+    return { name: text, url: text, config, cachixDhallProblem, cache: await cacheForUrl(url, context, config, backend) };
   }
   if (!isCacheName(nameOrUrl)) {
     throw new UserError(
@@ -162,6 +174,7 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
     );
   }
   const url = `cachix:${nameOrUrl}`;
+  needsDhall(url);
   // As cachix does, but said: a mistyped name must not silently become someone's cachix.org cache.
   context.log(
     `note: ${nameOrUrl} is not in ${context.configPath} (${configuredNames(config)}); looking it up on ${cachixHost(context, config)} (write ${url} to say so)`,
@@ -184,10 +197,10 @@ async function cachixDhallIfNeeded(
   context: Context,
   config: Config,
   entry: CacheEntry | undefined,
-): Promise<CachixDhallConfig | undefined> {
+): Promise<{ config?: CachixDhallConfig | undefined; problem?: UserError }> {
   const lacksToken = !context.env.CACHIX_AUTH_TOKEN && !config.authToken;
   const lacksKey = !context.env.CACHIX_SIGNING_KEY && !entry?.signingKey;
-  return lacksToken || lacksKey ? loadCachixDhall(context.cachixDhallPath) : undefined;
+  return lacksToken || lacksKey ? loadCachixDhallFallback(context.cachixDhallPath) : {};
 }
 
 function withCachixDhall(config: Config, dhall: CachixDhallConfig | undefined): Config {

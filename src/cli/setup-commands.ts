@@ -27,7 +27,7 @@ export function addSetupCommands(program: Command, action: ActionOf): Command {
     .command('create')
     .description('create a cache: signing key, nix-cache-info and a config entry (a local file:// cache by default)')
     .argument('<name>', 'cache name')
-    .option('--url <url>', 'file:///dir, http(s)://host/path, s3://bucket?region=..&endpoint=.., or cachix:NAME')
+    .option('--url <url>', 'file:///dir, http(s)://host/path, s3://bucket?region=..&endpoint=.., attic+https://host/CACHE, or cachix:NAME')
     .option('--key-name <keyname>', 'name inside the signing key (default: <name>-1)')
     .option('--priority <n>', 'Priority in nix-cache-info (lower is preferred)', wholeNumber('--priority', 0), 41)
     .option('--no-signing-key', 'register the cache without making a signing key (for caches someone else signs)')

@@ -6,6 +6,7 @@ import type { OpenedCache } from '../caches/open.js';
 import { UserError } from '../errors.js';
 import { namedKey, parseSecretKeyText, publicKeyBase64, type SecretKeyText } from '../nix/secret-key-formats.js';
 import { formatPublicKey, parsePublicKey, publicKeyOf, type SigningKey } from '../nix/signing.js';
+import { shellWord } from '../util/shell-word.js';
 import { registerSecret } from '../redact.js';
 
 export interface FoundKeyText {
@@ -71,6 +72,8 @@ export function resolveSigningKey(
 ): SigningKey | undefined {
   const found = findSigningKeyText(opened, env);
   if (!found) {
+    // The key may be in cachix.dhall, which could not be read: say where and why, not "no key".
+    if (opened.cachixDhallProblem) throw opened.cachixDhallProblem;
     if (isCachixApiCache(opened) && hasToken) return undefined;
     if (isCachixApiCache(opened)) {
       throw new UserError(
@@ -83,7 +86,7 @@ export function resolveSigningKey(
       opened.entry
         ? `set CACHIX_SIGNING_KEY to the cache's secret key, or run: cachix generate-keypair ${opened.name}`
         : // generate-keypair takes a configured name, not a URL: register the cache with its key instead.
-          `set CACHIX_SIGNING_KEY to the cache's secret key, or register the cache with it: CACHIX_SIGNING_KEY=<its key> cachix create NAME --url ${opened.url}`,
+          `set CACHIX_SIGNING_KEY to the cache's secret key, or register the cache with it: CACHIX_SIGNING_KEY=<its key> cachix create NAME --url ${shellWord(opened.url)}`,
     );
   }
   const parsed = parseFound(found);

@@ -1,7 +1,8 @@
-// A word a user can paste into a shell as it is printed: hints name the user's cache this way.
-
-/** `text` unchanged when the shell reads it as one word as it is, else in single quotes. */
+/**
+ * `text` as one word of a POSIX shell command line, for hints the user pastes: as it is when it
+ * holds only characters no shell treats specially, else in single quotes (a space in a path, the
+ * `?` and `&` of an s3:// URL).
+ */
 export function shellWord(text: string): string {
-  if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(text)) return text;
-  return `'${text.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
+import { CACHIX_BIN } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 
 let world: CachixEnv;
@@ -66,5 +68,26 @@ describe('create on a URL that already holds a cache', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/already holds a binary cache \(Priority 20/);
     expect(await readFile(join(nginx.root, 'web', 'nix-cache-info'), 'utf8')).toContain('Priority: 20');
+  });
+});
+
+describe('the hint for a URL that already holds a cache', () => {
+  it('quotes a URL with a space, so the command it gives runs as printed', async () => {
+    const url = `file://${scratch}/my cache`;
+    expectOk(await world.run(['create', 'spaced', '--url', url]), 'first create');
+    const refused = await world.run(['create', 'spaced2', '--url', url]);
+    expect(refused.code).toBe(1);
+    const hinted = refused.stderr
+      .split('\n')
+      .map((line) => line.trim())
+      .find((line) => line.endsWith('--no-signing-key'));
+    expect(hinted).toBe(`cachix create spaced2 --url '${url}' --no-signing-key`);
+    // Run as printed, by a shell, with `cachix` being the built binary.
+    const shell = spawnSync('sh', ['-c', `cachix() { "${process.execPath}" "${CACHIX_BIN}" "$@"; }; ${hinted}`], {
+      env: { ...process.env, ...world.env },
+      encoding: 'utf8',
+    });
+    expect(shell.status, shell.stderr).toBe(0);
+    expect((await loadConfig(world.configPath)).caches.spaced2).toMatchObject({ url, signingKey: undefined });
   });
 });

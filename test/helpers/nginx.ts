@@ -23,6 +23,8 @@ export interface NginxOptions {
    * core nginx's `autoindex_format json`. None by default, as a plain PUT server.
    */
   listing?: 'propfind' | 'autoindex';
+  /** A plain static server: no WebDAV methods at all (PUT answers 405). */
+  readOnly?: boolean;
 }
 
 const DAV_EXT_MODULE = '/usr/lib/nginx/modules/ngx_http_dav_ext_module.so';
@@ -128,7 +130,7 @@ http {
     root ${root};
     location / {
       if ($denied) { return 401; }
-      dav_methods PUT DELETE;
+      ${options.readOnly ? '' : 'dav_methods PUT DELETE;'}
       create_full_put_path on;
       dav_access user:rw group:r all:r;
       client_max_body_size ${options.maxBodySize ?? '0'};

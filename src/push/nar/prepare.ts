@@ -14,6 +14,7 @@ import { COMPRESSION_EXTENSION, type CompressionMethod } from '../../util/compre
 import { temporaryName } from '../../util/temp-name.js';
 import { forgetTemporaryFile, trackTemporaryFile } from '../../util/temp-files.js';
 import { checkNarAgainstRecord } from './check.js';
+import { spoolFileMode } from './spool-mode.js';
 import type { NarListing } from './listing.js';
 import { compressSmall, SMALL_NAR_BYTES, spooledFromMemory, spoolStreamed, type Spooled, type SpoolOptions } from './spool.js';
 import { spoolErrorToUser } from './spool-errors.js';
@@ -57,7 +58,7 @@ export async function prepareNar(info: PathInfo, options: NarOptions, stage: Nar
       spooled = spooledFromMemory(small);
       checkNarAgainstRecord(info, spooled.narDigest, spooled.narSize);
       // A few KiB into the page cache: cheaper done at once than as a round trip through the thread pool.
-      writeFileSync(localPath, small.compressed);
+      writeFileSync(localPath, small.compressed, { mode: spoolFileMode(directory) });
     } else {
       if (stage.inMemoryOnly) {
         forgetTemporaryFile(localPath);

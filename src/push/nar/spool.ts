@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
@@ -9,6 +10,7 @@ import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type Compres
 import { narReaders, type NarReadResult } from './reader.js';
 import { zstdBinding } from '../../util/zstd-lazy.js';
 import { NarLister, type NarListing } from './listing.js';
+import { spoolFileMode } from './spool-mode.js';
 
 /** What one pass over a store path produced: the NAR's hash and size, the spooled file's. */
 export interface Spooled {
@@ -98,7 +100,7 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
   const reading = readers.read(info.path, info.narSize, true);
   const fileHasher = createHash('sha256');
   let fileSize = 0;
-  const fd = openSync(localPath, 'w');
+  const fd = openSync(localPath, 'w', spoolFileMode(dirname(localPath)));
   const emit = (bytes: Buffer): void => {
     fileHasher.update(bytes);
     fileSize += bytes.length;
@@ -176,7 +178,12 @@ async function spoolThroughStream(info: PathInfo, options: SpoolOptions, localPa
     },
   });
   const xz = createXzCompressStream(options.compressionLevel);
-  await pipeline(source, xz.stream, hashing, createWriteStream(localPath, { highWaterMark: 1 << 20 }));
+  await pipeline(
+    source,
+    xz.stream,
+    hashing,
+    createWriteStream(localPath, { highWaterMark: 1 << 20, mode: spoolFileMode(dirname(localPath)) }),
+  );
   await xz.done;
   if (!result) throw new Error(`reading ${info.path} ended without a result`);
   return { ...result, fileDigest: fileHasher.digest(), fileSize, listing: lister?.end() };

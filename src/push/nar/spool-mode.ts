@@ -1,0 +1,12 @@
+import { tmpdir } from 'node:os';
+
+/**
+ * The mode a spool file is opened with. In the shared temporary folder (TMPDIR, where NARs for
+ * remote caches wait for their upload) a spool holds what may be a private cache's content, so
+ * no other user may read it: 0600. One spooled inside a local cache becomes that cache's NAR by
+ * rename, so it gets the mode any new file gets there (0666 less the umask), for the web server
+ * or other users that read the cache.
+ */
+export function spoolFileMode(spoolDirectory: string): number {
+  return spoolDirectory === tmpdir() ? 0o600 : 0o666;
+}
