@@ -228,9 +228,9 @@ export const MUTANTS: Mutant[] = [
     id: 's3-narinfo-first',
     file: 'src/caches/s3.ts',
     breaks: 'the S3 cache puts the narinfo before its NAR',
-    find: '    const client = await this.client();\n    await this.call(`upload ${nar.narUrl} to`',
+    find: '    await putSpooledObject(target,',
     replace:
-      "    const client = await this.client();\n    await this.putText(`${hashPartOf(narInfo.storePath)}.narinfo`, formatNarInfo(narInfo), 'text/x-nix-narinfo');\n    await this.call(`upload ${nar.narUrl} to`",
+      "    await this.putText(`${hashPartOf(narInfo.storePath)}.narinfo`, formatNarInfo(narInfo), 'text/x-nix-narinfo');\n    await putSpooledObject(target,",
     killedBy: [
       {
         file: 'test/caches/s3.test.ts',
