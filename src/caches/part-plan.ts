@@ -46,7 +46,8 @@ export function planParts(objectSize: number, options: PartPlanOptions): PartPla
     );
   }
   const needed = Math.ceil(Math.ceil(objectSize / maxParts) / MIB) * MIB;
-  const partSize = Math.max(options.preferredPartSize, needed, S3_LIMITS.minPartSize);
+  // The preferred size is taken as given (the CLI keeps users to S3's 5 MiB minimum).
+  const partSize = Math.max(options.preferredPartSize, needed);
   if (partSize > S3_LIMITS.maxPartSize) {
     throw new UserError(
       `a NAR of ${formatGiB(objectSize)} needs parts larger than S3's 5 GiB in ${maxParts} parts`,
