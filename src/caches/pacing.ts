@@ -44,7 +44,8 @@ export class AdaptivePace {
   private limit: number;
   private inFlight = 0;
   private readonly waiters: Array<() => void> = [];
-  private lastCutAt = Number.NEGATIVE_INFINITY;
+  /** Counts the cuts: a request started before the latest one cannot cut again. */
+  private cuts = 0;
   private lastChangeAt: number;
   private heldUntil = 0;
   private readonly quietMs: number;
@@ -67,11 +68,11 @@ export class AdaptivePace {
   /** Runs one request (one attempt: a retry comes back through here) within the allowance. */
   async run<T>(request: () => Promise<T>): Promise<T> {
     await this.acquire();
-    const startedAt = this.now();
+    const cutsAtStart = this.cuts;
     try {
       return await request();
     } catch (error) {
-      if (isThrottling(error)) this.slowDown(startedAt, error);
+      if (isThrottling(error)) this.slowDown(cutsAtStart, error);
       throw error;
     } finally {
       this.release();
@@ -101,12 +102,13 @@ export class AdaptivePace {
     for (let free = this.limit - this.inFlight; free > 0 && this.waiters.length > 0; free--) this.waiters.shift()!();
   }
 
-  private slowDown(startedAt: number, error: unknown): void {
+  private slowDown(cutsAtStart: number, error: unknown): void {
     this.throttled++;
-    if (startedAt < this.lastCutAt) return;
+    if (cutsAtStart < this.cuts) return;
+    this.cuts++;
     const before = this.limit;
     this.limit = Math.max(1, Math.floor(this.limit / 2));
-    this.lastCutAt = this.lastChangeAt = this.now();
+    this.lastChangeAt = this.now();
     if (this.limit < before) {
       this.options.log(
         `${this.options.server} asked us to slow down (${describeThrottling(error)}): at most ${this.limit} requests at once (was ${before})`,
