@@ -106,8 +106,9 @@ export class AdaptivePace {
     this.throttled++;
     if (cutsAtStart < this.cuts) return;
     this.cuts++;
-    const before = this.limit;
-    this.limit = Math.max(1, Math.floor(this.limit / 2));
+    // Half of what was really in flight: an allowance we were not using would halve into nothing.
+    const before = Math.min(this.limit, this.inFlight);
+    this.limit = Math.max(1, Math.floor(before / 2));
     this.lastChangeAt = this.now();
     if (this.limit < before) {
       this.options.log(
