@@ -77,6 +77,8 @@ class S3Cache implements BinaryCache {
   /** Until a listing fails: then lookups go by HEAD alone. */
   private listingWorks = true;
   private readonly pace: AdaptivePace;
+  /** Set by close(): a request the closing cut short is not retried (nor logged as retried). */
+  private closed = false;
 
   constructor(
     private readonly url: URL,
@@ -133,6 +135,7 @@ class S3Cache implements BinaryCache {
         this.firstAnswer.heard();
         return result;
       } catch (error) {
+        if (this.closed) throw new UserError(`${what} ${this.description} was cut short: the command was ending`);
         const waitMs = serverWaitMs(error);
         if (waitMs !== undefined) this.pace.holdFor(waitMs);
         throw tidySdkTimeout(this.firstAnswer.failure(error));
@@ -345,6 +348,7 @@ class S3Cache implements BinaryCache {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.clientPromise) (await this.clientPromise).destroy();
   }
 }

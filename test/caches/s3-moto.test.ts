@@ -162,3 +162,48 @@ describe('an S3 bucket of more than 1,000 narinfos on moto: every listing pages'
     expect(gc.stderr).toMatch(new RegExp(`deleted ${LEAVES} of ${SYNTHETIC + LEAVES} paths`));
   }, 180_000);
 });
+
+describe('moto checking signatures: a wrong secret is a refused credential, never a missing nix-cache-info', () => {
+  let moto: RunningMoto;
+  let world: CachixEnv;
+  let path: string;
+
+  beforeAll(async () => {
+    [moto, world, { root: path }] = await Promise.all([
+      startMoto({ authentication: true }),
+      makeCachixEnv(),
+      buildTinyClosure(1, `moto-auth-${process.pid}-${Date.now()}`),
+    ]);
+    Object.assign(world.env, moto.env, {
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      AWS_CONFIG_FILE: '/nonexistent',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    expectOk(await world.run(['create', 'signed', '--url', moto.s3Url]), 'create with the right key');
+  }, 120_000);
+
+  afterAll(async () => {
+    await moto?.stop();
+    await world?.cleanup();
+  });
+
+  it('push and info with a wrong secret: one line naming the refused credential (HTTP 403 SignatureDoesNotMatch)', async () => {
+    const refused =
+      /^cachix: s3:\/\/nix-cache at http:\/\/127\.0\.0\.1:\d+ refused our credentials: the secret key does not match the access key id \(HTTP 403 SignatureDoesNotMatch\)$/;
+    const wrongSecret = { AWS_SECRET_ACCESS_KEY: `${moto.env.AWS_SECRET_ACCESS_KEY.slice(0, -1)}x` };
+    for (const args of [
+      ['push', 'signed', path],
+      ['info', 'signed'],
+    ]) {
+      const result = await world.run(args, { env: { ...wrongSecret, CI: 'true' } });
+      expect(result.code, args[0]).toBe(1);
+      const lines = result.stderr.trim().split('\n');
+      expect(lines[0], args[0]).toMatch(refused);
+      expect(lines[1], args[0]).toContain('AWS_SECRET_ACCESS_KEY');
+      expect(lines, `${args[0]}: ${result.stderr}`).toHaveLength(2);
+      expect(result.stderr).not.toMatch(/nix-cache-info/);
+    }
+    // The right key still works: the refusal was the secret, not the server.
+    expect(expectOk(await world.run(['push', 'signed', path], { env: { CI: 'true' } }), 'push').stderr).toMatch(/pushed 2 paths/);
+  }, 120_000);
+});
