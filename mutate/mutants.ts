@@ -566,8 +566,8 @@ export const MUTANTS: Mutant[] = [
     id: 's3-listing-no-fallback',
     file: 'src/caches/s3.ts',
     breaks: 'a key that may not list the bucket fails every push instead of asking by HEAD',
-    find: '        this.listingWorks = false;\n        return undefined;',
-    replace: '        throw new Error("listing refused");',
+    find: '          this.listingWorks = false;\n          return undefined;',
+    replace: '          throw new Error("listing refused");',
     killedBy: [{ file: 'test/caches/s3.test.ts', name: 'a key that may not list the bucket' }],
   },
   {
