@@ -575,7 +575,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/caches/listed-lookup.ts',
     breaks: 'a path whose hash starts any listed name (a .ls, a leftover, a NAR-like name) counts as present and is never pushed',
     find: 'const listed = new Set(page.names);',
-    replace: "const listed = new Set(page.names.map((name) => `${name.slice(0, 32)}.narinfo`));",
+    replace: 'const listed = new Set(page.names.map((name) => `${name.slice(0, 32)}.narinfo`));',
     killedBy: [{ file: 'test/caches/listed-lookup.test.ts', name: 'only a narinfo makes a path present' }],
   },
   {
