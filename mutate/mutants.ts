@@ -607,7 +607,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/caches/part-plan.ts',
     breaks: 'a NAR over 10,000 parts of the default size cannot be uploaded to S3 or the cachix API',
     find: 'const partSize = Math.max(options.preferredPartSize, needed);',
-    replace: 'const partSize = options.preferredPartSize;',
+    replace: 'const partSize = Math.max(options.preferredPartSize, Math.min(needed, 0));',
     killedBy: [
       { file: 'test/caches/part-plan.test.ts', name: 'one byte more than 10,000' },
       { file: 'test/reliability/s3-throttling.test.ts', name: 'forced into two big parts' },
@@ -618,7 +618,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/caches/pacing.ts',
     breaks: 'a throttling server (503 SlowDown, 429) gets as many requests at once as ever',
     find: 'if (isThrottling(error)) this.slowDown(cutsAtStart, error);',
-    replace: '',
+    replace: 'if (isThrottling(error) && cutsAtStart < 0) this.slowDown(cutsAtStart, error);',
     killedBy: [
       { file: 'test/caches/pacing.test.ts', name: 'halves what runs at once' },
       { file: 'test/reliability/s3-throttling.test.ts', name: 'slows down' },
