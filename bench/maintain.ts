@@ -1,6 +1,7 @@
 /**
  * `npm run bench:maintain`: `cachix info` and `cachix gc` of a file:// cache of 10,000 paths
- * (BENCH_GC_PATHS) and an s3rver bucket of 900 (BENCH_GC_S3_PATHS; s3rver cannot page a listing): wall time and peak RSS of each, as a Markdown table on stdout
+ * (BENCH_GC_PATHS), an s3rver bucket of 900 (BENCH_GC_S3_PATHS; s3rver cannot page a listing) and a moto
+ * bucket of 10,000 (BENCH_GC_MOTO_PATHS; 0 leaves it out; moto pages at 1,000 keys as S3 does): wall time and peak RSS of each, as a Markdown table on stdout
  * (also written to bench/results-maintain.md). The cache is made up (test/helpers/synthetic-cache.ts):
  * valid narinfos and NARs, references among them, one pin; gc --older-than 0 keeps the pinned
  * closure and deletes the rest, so it measures listing, reading every narinfo, planning and
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { directorySink, s3Sink, writeSyntheticCache } from '../test/helpers/synthetic-cache.js';
 import { startS3rver } from '../test/helpers/s3rver.js';
+import { startMoto } from '../test/helpers/moto.js';
 import { CACHIX_BIN, envNumber, ROOT } from './harness.js';
 import { measure, runCommand } from './measure.js';
 
@@ -21,6 +23,8 @@ const PATHS = Math.round(envNumber('BENCH_GC_PATHS', 10_000));
  * real S3 pages through any number. Its bucket stays below that.
  */
 const S3_PATHS = Math.round(envNumber('BENCH_GC_S3_PATHS', 900));
+/** moto writes about 50 objects a second on a busy machine: 10,000 paths (20,000 objects) take minutes to make. */
+const MOTO_PATHS = Math.round(envNumber('BENCH_GC_MOTO_PATHS', 10_000));
 
 interface Row {
   cache: string;
@@ -96,6 +100,23 @@ async function main(): Promise<void> {
       );
     } finally {
       await s3.stop();
+    }
+
+    if (MOTO_PATHS > 0) {
+      const moto = await startMoto();
+      try {
+        started = performance.now();
+        const { sink, close } = s3Sink(moto, 'bench/');
+        await writeSyntheticCache(sink, MOTO_PATHS, 1);
+        close();
+        process.stderr.write(`moto cache of ${MOTO_PATHS} paths written in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+        const motoUrl = moto.s3Url.replace(`s3://${moto.bucket}?`, `s3://${moto.bucket}/bench?`);
+        await benchCache(`moto, ${MOTO_PATHS} paths`, motoUrl, moto.env, rows).catch((error: unknown) =>
+          rows.push({ cache: 'moto', command: 'failed', seconds: 0, peakRssMiB: 0, note: String(error).split('\n')[0]! }),
+        );
+      } finally {
+        await moto.stop();
+      }
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });

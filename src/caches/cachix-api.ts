@@ -17,6 +17,7 @@ import {
 } from './cachix-api-types.js';
 import { withWholeRetry, type RetryOptions, type WholeRetryOptions } from './retry.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
+import { planParts, type PartPlan } from './part-plan.js';
 
 /**
  * cachix's `-s/--chunk-size` and `-n/--num-concurrent-chunks` defaults and limits
@@ -41,6 +42,8 @@ export interface CachixApiCacheOptions {
   token?: string | undefined;
   partSize?: number | undefined;
   partsInFlight?: number | undefined;
+  /** At most this many parts to a NAR (S3's 10,000, behind the service); tests force fewer. */
+  maxParts?: number | undefined;
   retry?: RetryOptions | undefined;
   /** A path whose upload failed is uploaded again from the start, as cachix does. */
   wholeRetry?: WholeRetryOptions | undefined;
@@ -129,6 +132,7 @@ class CachixApiCache implements BinaryCache {
   private readonly client: CachixApiClient;
   private readonly partSize: number;
   private readonly partsInFlight: number;
+  private readonly maxParts: number | undefined;
   private readonly wholeRetry: WholeRetryOptions | undefined;
   private cache: Promise<BinaryCacheJson> | undefined;
 
@@ -139,6 +143,7 @@ class CachixApiCache implements BinaryCache {
     if (!Number.isInteger(this.partSize) || this.partSize < 1) throw new Error(`part size ${this.partSize} is not a positive whole number`);
     this.partsInFlight = options.partsInFlight ?? PARTS_IN_FLIGHT;
     this.wholeRetry = options.wholeRetry;
+    this.maxParts = options.maxParts;
     if (!Number.isInteger(this.partsInFlight) || this.partsInFlight < 1)
       throw new Error(`${this.partsInFlight} parts in flight is not a positive whole number`);
   }
@@ -178,13 +183,19 @@ class CachixApiCache implements BinaryCache {
     const cache = await this.describe();
     // Built before any byte moves, so a signature the server cannot use stops us early.
     const narInfoCreate = narInfoCreateOf(nar, narInfo, cache);
-    await withWholeRetry(narInfo.storePath, () => this.uploadOnce(nar, narInfoCreate, compression), this.wholeRetry);
+    // The chosen part size while the NAR fits in S3's 10,000 parts of it, else bigger parts, fewer at once.
+    const plan = planParts(nar.fileSize, {
+      preferredPartSize: this.partSize,
+      preferredPartsInFlight: this.partsInFlight,
+      maxParts: this.maxParts,
+    });
+    await withWholeRetry(narInfo.storePath, () => this.uploadOnce(nar, narInfoCreate, compression, plan), this.wholeRetry);
   }
 
-  private async uploadOnce(nar: NarUpload, narInfoCreate: NarInfoCreate, compression: CompressionParam): Promise<void> {
+  private async uploadOnce(nar: NarUpload, narInfoCreate: NarInfoCreate, compression: CompressionParam, plan: PartPlan): Promise<void> {
     const { narId, uploadId } = await this.client.createMultipartUpload(compression);
     try {
-      const parts = await this.uploadParts(nar, narId, uploadId);
+      const parts = await this.uploadParts(nar, narId, uploadId, plan);
       // complete stores the NAR and its narinfo in one call: Nix sees nothing before every part is in.
       await this.client.completeMultipartUpload(narId, uploadId, parts, narInfoCreate);
     } catch (error) {
@@ -194,15 +205,15 @@ class CachixApiCache implements BinaryCache {
     }
   }
 
-  /** Streams the NAR in parts, up to partsInFlight at once; resolves with the parts in order. */
-  private async uploadParts(nar: NarUpload, narId: string, uploadId: string): Promise<CompletedPart[]> {
+  /** Streams the NAR in parts, up to the plan's parts in flight at once; resolves with the parts in order. */
+  private async uploadParts(nar: NarUpload, narId: string, uploadId: string, plan: PartPlan): Promise<CompletedPart[]> {
     const parts: CompletedPart[] = [];
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     let partNumber = 0;
     const stream: Readable = nar.open();
     try {
-      for await (const part of partsOf(stream as AsyncIterable<Buffer>, this.partSize)) {
+      for await (const part of partsOf(stream as AsyncIterable<Buffer>, plan.partSize)) {
         if (failure) break;
         const number = ++partNumber;
         const sending: Promise<void> = this.uploadPart(narId, uploadId, number, part)
@@ -210,7 +221,7 @@ class CachixApiCache implements BinaryCache {
           .catch((error: unknown) => void (failure ??= { error }))
           .finally(() => inFlight.delete(sending));
         inFlight.add(sending);
-        if (inFlight.size >= this.partsInFlight) await Promise.race(inFlight);
+        if (inFlight.size >= plan.partsInFlight) await Promise.race(inFlight);
       }
     } finally {
       stream.destroy();

@@ -8,17 +8,20 @@ import { binaryCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { explainHttpError, FirstAnswer } from './http-errors.js';
 import { readLimited } from '../util/read-limited.js';
-import { withRetry, type RetryOptions } from './retry.js';
+import { serverWaitMs, withRetry, type RetryOptions } from './retry.js';
 import { lookupByListing, type ListingPage } from './listed-lookup.js';
+import { refusedCredentials, refusedRequest, S3_CREDENTIALS_HINT, statusOf, tidySdkTimeout } from './s3-errors.js';
+import { AdaptivePace } from './pacing.js';
+import { planParts } from './part-plan.js';
+import { putSpooledObject } from './s3-multipart.js';
 
-/** Parts are buffered in memory: at most PART_SIZE x PART_QUEUE bytes per NAR in flight. */
+/** Parts are held in memory while sent: at most PART_SIZE x PART_QUEUE bytes per NAR in flight (planParts keeps that for bigger parts). */
 export const PART_SIZE = 16 * 1024 * 1024;
 export const PART_QUEUE = 4;
 /** From this many lookups on, a listing of the bucket is tried before one HEAD per path. */
 const LISTING_MIN_LOOKUPS = 64;
-
-export const S3_CREDENTIALS_HINT =
-  'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile from ~/.aws/credentials with ?profile=NAME (or AWS_PROFILE)';
+/** Requests to one S3 server at once before it throttles us (the SDK's own socket limit is 50). */
+const MAX_IN_FLIGHT = 48;
 
 /** Where `s3://BUCKET?region=&endpoint=&scheme=&profile=` points, read as Nix's S3 store reads it. */
 export interface S3Location {
@@ -56,24 +59,14 @@ export function parseS3Url(url: URL, env = process.env): S3Location {
   };
 }
 
-/** The SDK's timeout messages name its own package and config; users need only what happened. */
-function tidySdkTimeout(error: unknown): unknown {
-  if (error instanceof Error && error.name === 'TimeoutError' && error.message.startsWith('@smithy/')) {
-    error.message = error.message
-      .replace(/^@smithy\/[\w-]+ - /, '')
-      .replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, '');
-  }
-  return error;
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-}
-
 export interface S3CacheOptions {
   retry?: RetryOptions | undefined;
   /** Connecting may take connectMs; a connection may sit idle (nothing sent or received) idleMs. Tests shorten these. */
   timeouts?: { connectMs?: number; idleMs?: number } | undefined;
+  /** At most this many parts to a NAR (S3's 10,000); tests force fewer to make parts bigger. */
+  maxParts?: number | undefined;
+  /** Without throttling for this long, our pace steps up again (tests shorten it). */
+  quietMs?: number | undefined;
 }
 
 class S3Cache implements BinaryCache {
@@ -84,6 +77,9 @@ class S3Cache implements BinaryCache {
   private readonly firstAnswer: FirstAnswer;
   /** Until a listing fails: then lookups go by HEAD alone. */
   private listingWorks = true;
+  private readonly pace: AdaptivePace;
+  /** Set by close(): a request the closing cut short is not retried (nor logged as retried). */
+  private closed = false;
 
   constructor(
     private readonly url: URL,
@@ -96,6 +92,8 @@ class S3Cache implements BinaryCache {
       this.description,
       'check the endpoint in the cache URL, that the server is running, and the network',
     );
+    const log = options.retry?.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
+    this.pace = new AdaptivePace({ maxInFlight: MAX_IN_FLIGHT, server: this.description, log, quietMs: options.quietMs });
   }
 
   /** The SDK is large; it is loaded only when an S3 cache is really used. */
@@ -110,6 +108,8 @@ class S3Cache implements BinaryCache {
         profile,
         // Virtual-host addressing needs DNS for every bucket; S3-compatible servers want paths.
         forcePathStyle: endpoint !== undefined,
+        // Retries are ours (withRetry through the pace), so every throttling answer slows us down.
+        maxAttempts: 1,
         // Newer SDKs add CRC32 trailers that many S3-compatible servers reject; send them only when required.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
@@ -128,20 +128,30 @@ class S3Cache implements BinaryCache {
     return this.location.prefix + relative;
   }
 
-  /** Retries what is worth retrying, then says in one line what the user can fix. */
-  private async call<T>(what: string, writing: boolean, operation: () => Promise<T>): Promise<T> {
+  /** One request, paced and retried; errors as the server gave them. */
+  private attempts<T>(what: string, operation: () => Promise<T>): Promise<T> {
     const attempt = async (): Promise<T> => {
       try {
-        const result = await operation();
+        const result = await this.pace.run(operation);
         this.firstAnswer.heard();
         return result;
       } catch (error) {
+        if (this.closed) throw new UserError(`${what} ${this.description} was cut short: the command was ending`);
+        const waitMs = serverWaitMs(error);
+        if (waitMs !== undefined) this.pace.holdFor(waitMs);
         throw tidySdkTimeout(this.firstAnswer.failure(error));
       }
     };
+    return withRetry(`${what} ${this.description}`, attempt, this.options.retry);
+  }
+
+  /** Retries what is worth retrying, then says in one line what the user can fix. */
+  private async call<T>(what: string, writing: boolean, operation: () => Promise<T>): Promise<T> {
     try {
-      return await withRetry(`${what} ${this.description}`, attempt, this.options.retry);
+      return await this.attempts(what, operation);
     } catch (error) {
+      const refused = refusedCredentials(error, this.description);
+      if (refused) throw refused;
       const name = (error as { name?: string } | undefined)?.name;
       if (name === 'CredentialsProviderError') {
         throw new UserError(`no AWS credentials found for ${this.description}`, S3_CREDENTIALS_HINT);
@@ -152,11 +162,18 @@ class S3Cache implements BinaryCache {
           'create it first, or check the bucket name and endpoint',
         );
       }
-      throw explainHttpError(error, { url: this.description, writing, credentialsHint: S3_CREDENTIALS_HINT });
+      throw refusedRequest(
+        explainHttpError(error, { url: this.description, writing, credentialsHint: S3_CREDENTIALS_HINT }),
+        what,
+        this.description,
+      );
     }
   }
 
-  /** An object's bytes, or undefined when absent (404, or 403 as Nix reads it: unlistable keys look forbidden). */
+  /**
+   * An object's bytes, or undefined when absent (404, or 403 AccessDenied as Nix reads it:
+   * unlistable keys look forbidden). Refused credentials are an error, never "absent".
+   */
   private async getObject(relative: string): Promise<Readable | undefined> {
     const { GetObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.client();
@@ -166,7 +183,7 @@ class S3Cache implements BinaryCache {
         return output.Body as Readable;
       } catch (error) {
         const status = statusOf(error);
-        if (status === 404 || status === 403) return undefined;
+        if (status === 404 || (status === 403 && !refusedCredentials(error, this.description))) return undefined;
         throw error;
       }
     });
@@ -200,12 +217,17 @@ class S3Cache implements BinaryCache {
     let undecided = [...new Set(hashParts)];
     let missing = new Set<string>();
     if (undecided.length >= LISTING_MIN_LOOKUPS && this.listingWorks) {
-      // A key that may not list the bucket, or a server that cannot, still has its HEADs: asked
-      // once, with no retries beyond the SDK's own, and not again by this process.
-      const listed = await lookupByListing(undecided, (startAfter, maxKeys) => this.listPage(startAfter, maxKeys)).catch(() => {
-        this.listingWorks = false;
-        return undefined;
-      });
+      // A key that may not list the bucket, or a server that cannot, still has its HEADs: a
+      // refused listing is not asked again by this process.
+      const listed = await lookupByListing(undecided, (startAfter, maxKeys) => this.listPage(startAfter, maxKeys)).catch(
+        (error: unknown) => {
+          // Wrong credentials would fail every HEAD too: say so rather than call everything missing.
+          const refused = refusedCredentials(error, this.description);
+          if (refused) throw refused;
+          this.listingWorks = false;
+          return undefined;
+        },
+      );
       if (listed) ({ missing, undecided } = listed);
     }
     await forEachConcurrently(undecided, LOOKUP_CONCURRENCY, async (hashPart) => {
@@ -225,25 +247,20 @@ class S3Cache implements BinaryCache {
   }
 
   async upload(nar: NarUpload, narInfo: NarInfo): Promise<void> {
-    const { Upload } = await import('@aws-sdk/lib-storage');
     const client = await this.client();
-    await this.call(`upload ${nar.narUrl} to`, true, async () => {
-      const body = nar.open();
-      // Upload sends one PutObject when the NAR fits in a part, else a multipart upload that
-      // it aborts on failure (leavePartsOnError: false), so no parts are left to pay for.
-      const upload = new Upload({
-        client,
-        params: { Bucket: this.location.bucket, Key: this.key(nar.narUrl), Body: body, ContentType: 'application/x-nix-nar' },
-        partSize: PART_SIZE,
-        queueSize: PART_QUEUE,
-        leavePartsOnError: false,
-      });
-      try {
-        await upload.done();
-      } finally {
-        body.destroy();
-      }
+    const plan = planParts(nar.fileSize, {
+      preferredPartSize: PART_SIZE,
+      preferredPartsInFlight: PART_QUEUE,
+      maxParts: this.options.maxParts,
     });
+    const target = {
+      client,
+      bucket: this.location.bucket,
+      key: this.key(nar.narUrl),
+      contentType: 'application/x-nix-nar',
+      call: <T>(what: string, request: () => Promise<T>) => this.call(what, true, request),
+    };
+    await putSpooledObject(target, { path: nar.localPath, size: nar.fileSize }, plan);
     // Only now, with every byte of the NAR stored, may Nix learn that the path exists.
     await this.putText(`${hashPartOf(narInfo.storePath)}.narinfo`, formatNarInfo(narInfo), 'text/x-nix-narinfo');
   }
@@ -281,14 +298,16 @@ class S3Cache implements BinaryCache {
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const client = await this.client();
     const prefix = this.location.prefix;
-    const page = await client.send(
-      new ListObjectsV2Command({
-        Bucket: this.location.bucket,
-        Prefix: prefix,
-        Delimiter: '/',
-        StartAfter: prefix + startAfter,
-        MaxKeys: maxKeys,
-      }),
+    const page = await this.attempts(`list after ${startAfter} in`, () =>
+      client.send(
+        new ListObjectsV2Command({
+          Bucket: this.location.bucket,
+          Prefix: prefix,
+          Delimiter: '/',
+          StartAfter: prefix + startAfter,
+          MaxKeys: maxKeys,
+        }),
+      ),
     );
     const names = [
       ...(page.Contents ?? []).map((object) => object.Key ?? ''),
@@ -359,6 +378,7 @@ class S3Cache implements BinaryCache {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.clientPromise) (await this.clientPromise).destroy();
   }
 }

@@ -84,12 +84,13 @@ async function fixture(tag: string, blobBytes: number, options: { signingKey?: S
   return { storePath, hashPart: storePath.slice('/nix/store/'.length, '/nix/store/'.length + 32), compressed, upload, narInfo };
 }
 
-function open(options: { name?: string; token?: string | undefined; partSize?: number } = {}): BinaryCache {
+function open(options: { name?: string; token?: string | undefined; partSize?: number; maxParts?: number } = {}): BinaryCache {
   const cache = createCachixApiCache({
     name: options.name ?? 'demo',
     host: double.url,
     token: 'token' in options ? options.token : TOKEN,
     partSize: options.partSize,
+    maxParts: options.maxParts,
     retry: fastRetry,
     wholeRetry: { delayMs: 10, log: () => {} },
   });
@@ -225,6 +226,20 @@ describe('cachix API cache', () => {
     const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
     expect(sha256(await readAll((await open().getFile(narInfo.url))!))).toBe(sha256(path.compressed));
     expect(await substitute(path.storePath, double.uriOf('demo'), publicKey)).toBe('parts\n');
+  });
+
+  it('a NAR that would need more parts than allowed goes up in bigger parts (part count forced down to 2)', async () => {
+    const path = await fixture('bigparts', 12 * MIB);
+    const partSize = 5 * MIB;
+    expect(Math.ceil(path.compressed.length / partSize)).toBe(3);
+    await open({ partSize, maxParts: 2 }).upload(path.upload, path.narInfo);
+    const complete = callsTo(/\/complete$/).at(-1)!;
+    const parts = double.completedPartSizes.get(complete.path.split('/')[6]!)!;
+    expect(parts).toHaveLength(2);
+    // The smallest whole MiB that fits the NAR in two parts.
+    expect(parts[0]).toBe(Math.ceil(path.compressed.length / 2 / MIB) * MIB);
+    expect(parts.reduce((sum, size) => sum + size, 0)).toBe(path.compressed.length);
+    expect(await substitute(path.storePath, double.uriOf('demo'), publicKey)).toBe('bigparts\n');
   });
 
   it('the double refuses, as S3 does, a part under 5 MiB that is not the last (EntityTooSmall); the path is tried whole 3 more times', async () => {

@@ -88,6 +88,23 @@ describe('narinfo lookups answered by listing the bucket', () => {
     }
   });
 
+  it('only a narinfo makes a path present: its .ls, a leftover or a NAR-like name beside it do not', async () => {
+    const asked = hashes(200, seededRandom(6));
+    const [withListing, withLeftover, withNarLikeName, withDebugName] = asked;
+    const present = asked.slice(4, 150);
+    const keys = [
+      ...cacheKeys(present),
+      `${withListing}.ls`,
+      `${withLeftover}.narinfo.tmp-1234`,
+      `${withNarLikeName}.nar.xz`,
+      `${withDebugName}-debug.narinfo`,
+    ];
+    const { listPage } = bucketListing(keys);
+    const result = await lookupByListing(asked, listPage);
+    expect(result.undecided).toEqual([]);
+    expect([...result.missing].sort()).toEqual([withListing, withLeftover, withNarLikeName, withDebugName, ...asked.slice(150)].sort());
+  });
+
   it('an empty bucket: everything missing from one page per range', async () => {
     const asked = hashes(500, seededRandom(4));
     const { listPage, pages } = bucketListing([]);

@@ -187,11 +187,17 @@ describe('s3 cache against s3rver', () => {
     expect(await sha256Of((await cache.getFile(upload.narUrl))!)).toBe(digest.toString('hex'));
 
     // A part the server refuses for good: the multipart upload is aborted, no parts left behind.
-    proxy.addRule({ method: 'PUT', path: /partNumber=3\b/, times: 10, action: { kind: 'status', status: 400 } });
+    const invalidPart = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidPart</Code><Message>refused</Message></Error>';
+    proxy.addRule({
+      method: 'PUT',
+      path: /partNumber=3\b/,
+      times: 10,
+      action: { kind: 'status', status: 400, headers: { 'content-type': 'application/xml' }, body: invalidPart },
+    });
     const other = { ...upload, narUrl: 'nar/other.nar' };
-    // One line naming the cache and the server's status (s3rver answers the abort with 405, which is what surfaces here).
+    // One line naming the cache and the server's status.
     await expect(cache.upload(other, { ...narInfo, url: other.narUrl })).rejects.toThrow(
-      /^the server .* at s3:\/\/nix-cache at http:\/\/127\.0\.0\.1:\d+ \(HTTP 4\d\d\)$/,
+      /^the server refused PUT part 3 of 7 of nar\/other\.nar to s3:\/\/nix-cache at http:\/\/127\.0\.0\.1:\d+ \(HTTP 400 InvalidPart\)$/,
     );
     const aborted = proxy.requests.filter((request) => request.path.includes('nar/other.nar') && request.method === 'DELETE');
     expect(aborted).toHaveLength(1);
@@ -260,7 +266,7 @@ describe('s3 credentials', () => {
       const error = await open(s3.s3Url).writeCacheInfo!('StoreDir: /nix/store\n').catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(UserError);
       expect((error as UserError).message).toMatch(
-        /^the server refused our credentials for s3:\/\/nix-cache at http:\/\/127\.0\.0\.1:\d+ \(HTTP 403\)$/,
+        /^s3:\/\/nix-cache at http:\/\/127\.0\.0\.1:\d+ refused our credentials: the server does not know this access key id \(HTTP 403 InvalidAccessKeyId\)$/,
       );
       expect((error as UserError).hint).toContain('AWS_ACCESS_KEY_ID');
     } finally {

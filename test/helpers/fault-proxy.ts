@@ -8,14 +8,20 @@ export type FaultAction =
   /** Forward, but cut both connections after this many request body bytes. */
   | { kind: 'drop'; afterBytes: number }
   /** Wait, then forward. */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Cut the connection before anything reaches the server or is answered. */
+  | { kind: 'reset' };
 
 export interface FaultRule {
   method?: string;
   /** Matches the request path (a substring, or a RegExp). */
   path?: string | RegExp;
-  /** How many matching requests this rule applies to; then it is used up. */
+  /** How many matching requests this rule applies to; then it is used up (Infinity: never). */
   times?: number;
+  /** Applies to a matching request only with this chance (drawn from the proxy's `random`). */
+  probability?: number;
+  /** Applies only once the proxy has seen this many requests in all: a burst later in a run. */
+  afterRequests?: number;
   action: FaultAction;
 }
 
@@ -39,6 +45,8 @@ export interface FaultProxy {
   /** Every request in order of arrival, filled in as it completes. */
   requests: RecordedRequest[];
   addRule(rule: FaultRule): void;
+  /** Forgets every rule: from now on the proxy only forwards. */
+  clearRules(): void;
   stop(): Promise<void>;
 }
 
@@ -52,7 +60,11 @@ function matches(rule: FaultRule, method: string, path: string): boolean {
  * A small HTTP proxy in front of a real server that misbehaves on cue, one scripted rule at a
  * time, and records every request so tests can check order (no narinfo before its NAR).
  */
-export async function startFaultProxy(upstream: string, options: { preserveHost?: boolean } = {}): Promise<FaultProxy> {
+export async function startFaultProxy(
+  upstream: string,
+  options: { preserveHost?: boolean; random?: () => number } = {},
+): Promise<FaultProxy> {
+  const random = options.random ?? Math.random;
   const target = new URL(upstream);
   const rules: (FaultRule & { remaining: number })[] = [];
   const requests: RecordedRequest[] = [];
@@ -114,11 +126,20 @@ export async function startFaultProxy(upstream: string, options: { preserveHost?
       completedAt: 0,
     };
     requests.push(record);
-    const rule = rules.find((candidate) => candidate.remaining > 0 && matches(candidate, method, path));
+    const rule = rules.find(
+      (candidate) =>
+        candidate.remaining > 0 &&
+        matches(candidate, method, path) &&
+        requests.length > (candidate.afterRequests ?? 0) &&
+        (candidate.probability === undefined || random() < candidate.probability),
+    );
     if (rule) rule.remaining--;
     const action = rule?.action;
     record.fault = action?.kind;
-    if (action?.kind === 'status') {
+    if (action?.kind === 'reset') {
+      record.completedAt = Date.now();
+      req.socket.destroy();
+    } else if (action?.kind === 'status') {
       req.resume();
       req.on('end', () => {
         res.writeHead(action.status, { 'content-type': 'text/plain', ...action.headers });
@@ -143,6 +164,9 @@ export async function startFaultProxy(upstream: string, options: { preserveHost?
     requests,
     addRule(rule) {
       rules.push({ ...rule, remaining: rule.times ?? 1 });
+    },
+    clearRules() {
+      rules.length = 0;
     },
     stop: listening.stop,
   };

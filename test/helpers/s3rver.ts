@@ -80,8 +80,8 @@ export async function discardIncompletePuts(directory: string): Promise<string[]
   return discarded;
 }
 
-/** An S3 client of the test's own for this s3rver (path-style, its credentials); destroy it after use. */
-export function s3ClientFor(s3: RunningS3rver): S3Client {
+/** An S3 client of the test's own for this s3rver, or moto (path-style, its credentials); destroy it after use. */
+export function s3ClientFor(s3: Pick<RunningS3rver, 'endpoint' | 'env'>): S3Client {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   return new S3Client({
     endpoint: s3.endpoint,

@@ -35,7 +35,7 @@ export function directorySink(root: string): FileSink {
   };
 }
 
-export function s3Sink(s3: RunningS3rver, prefix: string): { sink: FileSink; close(): void } {
+export function s3Sink(s3: Pick<RunningS3rver, 'endpoint' | 'env' | 'bucket'>, prefix: string): { sink: FileSink; close(): void } {
   const client = s3ClientFor(s3);
   return {
     sink: async (name, bytes) => {
