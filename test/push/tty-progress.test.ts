@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, readlink, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,10 +31,8 @@ interface PtyRun {
 }
 
 function requireTool(name: string, pkg: string): void {
-  const probe = spawn('sh', ['-c', `command -v ${name}`]);
-  probe.on('close', (code) => {
-    if (code !== 0) throw new Error(`these tests need ${name}: install it with \`apt-get install ${pkg}\``);
-  });
+  if (spawnSync('sh', ['-c', `command -v ${name}`]).status !== 0)
+    throw new Error(`these tests need ${name}: install it with \`apt-get install ${pkg}\``);
 }
 
 /** Runs `cachix ARGS` under `script` on a terminal of `columns` x `rows`. */
@@ -42,7 +40,7 @@ function cachixAtTerminal(args: string[], size: { columns: number; rows: number 
   const pidFile = join(scratch, `pid-${Math.random().toString(36).slice(2)}`);
   const quoted = [process.execPath, CACHIX_BIN, ...args].map((word) => `'${word}'`).join(' ');
   const command = `stty cols ${size.columns} rows ${size.rows}; echo $$ > '${pidFile}'; exec ${quoted}`;
-  const env = { ...process.env, ...world.env, TERM: 'xterm-256color' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...world.env, TERM: 'xterm-256color' };
   delete env.CI;
   const child = spawn('script', ['-qfec', command, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
