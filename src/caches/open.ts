@@ -7,9 +7,10 @@ import type { BinaryCache } from './cache.js';
 import { checkFileUrlText, directoryAsCacheUrl, looksLikeDirectory } from './cache-location.js';
 import { cachixApiToken, httpCacheToken } from './credentials.js';
 import { FileCache } from './file.js';
+import { redactUrlPassword } from '../redact.js';
 
 export interface OpenedCache {
-  /** The configured name, or the URL when the user gave one. */
+  /** The configured name, or the URL when the user gave one (its password replaced: for messages). */
   name: string;
   url: string;
   entry?: CacheEntry | undefined;
@@ -157,7 +158,8 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
       text = directory.url;
     }
     const url = parseCacheUrl(text);
-    return { name: text, url: text, config, cache: await cacheForUrl(url, context, config, backend) };
+    // The name is what messages show: never the URL's password.
+    return { name: redactUrlPassword(text), url: text, config, cache: await cacheForUrl(url, context, config, backend) };
   }
   if (!isCacheName(nameOrUrl)) {
     throw new UserError(
