@@ -2,6 +2,7 @@
 // credential: sent to any HTTP cache, it hands a third party's server the user's cachix token.
 import type { CacheEntry, Config } from '../config.js';
 import type { Context } from '../context.js';
+import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 
 /** Whether `host` is the API host or one of its subdomains (NAME.cachix.org under cachix.org). */
@@ -38,7 +39,7 @@ export interface HttpCacheToken {
 export function httpCacheToken(url: URL, context: Context, config: Config, apiHost: string, entry?: CacheEntry): HttpCacheToken {
   const token = context.env.CACHIX_AUTH_TOKEN || entry?.authToken || (isOnApiHost(url, apiHost) ? config.authToken : undefined);
   registerSecret(token);
-  if (token) return { token };
+  if (token) return { token: refuseOverPlainHttp(token, url, context) };
   if (!config.authToken) return {};
   const name = entry ? (Object.entries(config.caches).find(([, candidate]) => candidate === entry)?.[0] ?? 'NAME') : 'NAME';
   return {
@@ -49,8 +50,34 @@ export function httpCacheToken(url: URL, context: Context, config: Config, apiHo
 }
 
 /** The token for a cachix API cache: CACHIX_AUTH_TOKEN, the cache's own, then the global one. */
-export function cachixApiToken(context: Context, config: Config, entry?: CacheEntry): string | undefined {
+export function cachixApiToken(context: Context, config: Config, apiHost: string, entry?: CacheEntry): string | undefined {
   const token = context.env.CACHIX_AUTH_TOKEN || entry?.authToken || config.authToken;
   registerSecret(token);
-  return token || undefined;
+  return token ? refuseOverPlainHttp(token, hostUrl(apiHost), context) : undefined;
+}
+
+/** The environment variable that lets a token go over plain http to a host that is not loopback. */
+export const ALLOW_HTTP_TOKEN_VARIABLE = 'CACHIX_ALLOW_HTTP_CREDENTIALS';
+
+/**
+ * A token over plain http to another machine can be read (and replayed) by anyone on the way:
+ * refused, whatever the token (global, per-cache, per-server, from the environment), unless the
+ * user says the network is theirs. Loopback never leaves the machine.
+ */
+export function refuseOverPlainHttp(token: string, url: URL | undefined, context: Pick<Context, 'env'>): string {
+  if (!url) return token;
+  const plain = url.protocol === 'http:' || url.protocol === 'attic+http:';
+  if (!plain || isLoopbackHost(url.hostname) || context.env[ALLOW_HTTP_TOKEN_VARIABLE] === '1') return token;
+  throw new UserError(
+    `refusing to send a token to ${url.host} over plain http, where anyone on the way can read it`,
+    `use the server's https URL, or, on a network you trust, set ${ALLOW_HTTP_TOKEN_VARIABLE}=1`,
+  );
+}
+
+function hostUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
 }

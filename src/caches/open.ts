@@ -74,7 +74,7 @@ export function authToken(context: Context, config: Config, url?: URL, entry?: C
   if (url && (url.protocol === 'http:' || url.protocol === 'https:')) {
     return httpCacheToken(url, context, config, cachixHost(context, config), entry).token;
   }
-  return cachixApiToken(context, config, entry);
+  return cachixApiToken(context, config, cachixHost(context, config), entry);
 }
 
 export function cachixHost(context: Context, config: Config): string {
@@ -108,7 +108,7 @@ export async function cacheForUrl(
       return createCachixApiCache({
         name: url.pathname,
         host: cachixHost(context, config),
-        token: cachixApiToken(context, config, entry),
+        token: cachixApiToken(context, config, cachixHost(context, config), entry),
         retry: { log: context.log },
         wholeRetry: { log: context.log },
         partSize: backend.partSize,
