@@ -39,14 +39,26 @@ export interface HttpCacheToken {
 export function httpCacheToken(url: URL, context: Context, config: Config, apiHost: string, entry?: CacheEntry): HttpCacheToken {
   const token = context.env.CACHIX_AUTH_TOKEN || entry?.authToken || (isOnApiHost(url, apiHost) ? config.authToken : undefined);
   registerSecret(token);
-  if (token) return { token: refuseOverPlainHttp(token, url, context) };
-  if (!config.authToken) return {};
-  const name = entry ? (Object.entries(config.caches).find(([, candidate]) => candidate === entry)?.[0] ?? 'NAME') : 'NAME';
+  const name = entry ? Object.entries(config.caches).find(([, candidate]) => candidate === entry)?.[0] : undefined;
+  const globalNotSent =
+    config.authToken && !token && !isOnApiHost(url, apiHost)
+      ? '; the token from `cachix authtoken TOKEN` is for the cachix API only and is not sent to this server'
+      : '';
   return {
-    credentialsHint:
-      `the token stored by \`cachix authtoken\` is for the cachix API and is not sent to other servers; ` +
-      `if this cache needs it, store it for the cache: cachix authtoken --cache ${name} --stdin (or set CACHIX_AUTH_TOKEN for one command)`,
+    token: token ? refuseOverPlainHttp(token, url, context) : undefined,
+    credentialsHint: httpCredentialsHint(name) + globalNotSent,
   };
+}
+
+/**
+ * What to do when an HTTP cache refuses us: the ways a token reaches it (its own stored token,
+ * CACHIX_AUTH_TOKEN) and Nix's netrc. One hint, the same wherever the refusal comes from.
+ */
+export function httpCredentialsHint(cacheName?: string): string {
+  const store = cacheName
+    ? `store this cache's token: cachix authtoken --cache ${cacheName} --stdin, or set CACHIX_AUTH_TOKEN for one command`
+    : 'set CACHIX_AUTH_TOKEN for this command, or register the cache (cachix create NAME --url URL) and store its token: cachix authtoken --cache NAME --stdin';
+  return `${store}; or check the netrc file Nix reads (netrc-file, default /etc/nix/netrc)`;
 }
 
 /** The token for a cachix API cache: CACHIX_AUTH_TOKEN, the cache's own, then the global one. */

@@ -169,7 +169,7 @@ class HttpCache implements BinaryCache {
       throw explainHttpError(error, {
         url: this.description,
         writing: options.writing ?? false,
-        credentialsHint: this.options.credentialsHint && `${HTTP_CREDENTIALS_HINT}; ${this.options.credentialsHint}`,
+        credentialsHint: this.options.credentialsHint ?? HTTP_CREDENTIALS_HINT,
       });
     }
   }

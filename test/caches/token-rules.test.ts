@@ -22,8 +22,10 @@ let atticA: AtticDouble;
 let atticB: AtticDouble;
 let webA: RunningNginx;
 let webB: RunningNginx;
+let privateWeb: RunningNginx;
 let path: string;
 let signingKey: string;
+let keyholderPublic: string;
 
 /** Writes the config whole: the cases below each start from exactly the config they name. */
 async function writeConfig(text: string): Promise<void> {
@@ -38,11 +40,12 @@ beforeAll(async () => {
   world = await makeCachixEnv();
   // Two attic servers that would both accept the token: only the rule keeps A's token from B.
   const spec = { caches: [{ name: 'private', isPublic: false }], tokens: { [SERVER_TOKEN]: { pull: true, push: true } } };
-  [atticA, atticB, webA, webB, path] = await Promise.all([
+  [atticA, atticB, webA, webB, privateWeb, path] = await Promise.all([
     startAtticDouble(spec),
     startAtticDouble(spec),
     startNginx(),
     startNginx(),
+    startNginx({ bearerToken: CACHE_TOKEN, protectReads: true }),
     buildWithNix('token-rules', 'echo token rules > $out'),
   ]);
   for (const folder of ['other', 'loop']) {
@@ -51,9 +54,10 @@ beforeAll(async () => {
   }
   const created = expectOk(await world.run(['create', 'keyholder']), 'create keyholder');
   expect(created.stdout).toMatch(/^keyholder-1:/);
+  keyholderPublic = created.stdout.trim();
   signingKey = /signing_key = "([^"]+)"/.exec(await readFile(world.configPath, 'utf8'))![1]!;
 }, 120_000);
-afterAll(async () => Promise.all([world?.cleanup(), atticA?.stop(), atticB?.stop(), webA?.stop(), webB?.stop()]));
+afterAll(async () => Promise.all([world?.cleanup(), atticA?.stop(), atticB?.stop(), webA?.stop(), webB?.stop(), privateWeb?.stop()]));
 
 describe('attic: only the server its own token', () => {
   it("server A's [servers.*] token is never sent to server B", async () => {
@@ -148,5 +152,29 @@ describe('the cachix API: the global token only over https (or loopback)', () =>
     const result = await world.run(['--host', 'http://cachix.invalid:8080', 'push', 'apicache', path]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^cachix: refusing to send a token to cachix\.invalid:8080 over plain http/m);
+  });
+});
+
+describe("cachix-action's token (`cachix authtoken TOKEN`) and a private HTTP cache", () => {
+  it('a 401 gets one hint that works: the per-cache token or CACHIX_AUTH_TOKEN, and that the authtoken one is not sent here', async () => {
+    await writeFile(join(privateWeb.root, 'nix-cache-info'), 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n');
+    await writeConfig(`[caches.team]\nurl = "${privateWeb.url}"\npublic_key = "${keyholderPublic}"\nsigning_key = "${signingKey}"\n`);
+    // What the action runs with its authToken input.
+    expectOk(await world.run(['authtoken', CACHE_TOKEN]), 'authtoken TOKEN');
+    const hint =
+      "  store this cache's token: cachix authtoken --cache team --stdin, or set CACHIX_AUTH_TOKEN for one command; " +
+      'or check the netrc file Nix reads (netrc-file, default /etc/nix/netrc); ' +
+      'the token from `cachix authtoken TOKEN` is for the cachix API only and is not sent to this server\n';
+    const refused = await world.run(['push', 'team', path]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`cachix: the server refused our credentials for ${privateWeb.url} (HTTP 401)\n${hint}`);
+    const useRefused = await world.run(['use', 'team', '-m', 'user-nixconf']);
+    expect(useRefused.code).toBe(1);
+    expect(useRefused.stderr).toContain(hint);
+    // Both ways the hint names work.
+    expectOk(await world.run(['push', 'team', path], { env: { CACHIX_AUTH_TOKEN: CACHE_TOKEN } }), 'push with CACHIX_AUTH_TOKEN');
+    expectOk(await world.run(['authtoken', '--cache', 'team', '--stdin'], { input: CACHE_TOKEN }), 'authtoken --cache team');
+    const second = await buildWithNix('token-rules-team', 'echo team > $out');
+    expectOk(await world.run(['push', 'team', second]), 'push with the per-cache token');
   });
 });
