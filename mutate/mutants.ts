@@ -624,7 +624,7 @@ export const MUTANTS: Mutant[] = [
     breaks: "attic server A's token is sent to server B",
     find: '  const own = servers[location.server]?.token || servers[hostname]?.token;',
     replace: '  const own = servers[location.server]?.token || servers[hostname]?.token || Object.values(servers)[0]?.token;',
-    killedBy: [{ file: 'test/caches/token-rules.test.ts', name: "server A's [servers.*] token" }],
+    killedBy: [{ file: 'test/caches/token-rules.test.ts', name: 'token is never sent to server B' }],
   },
   {
     id: 'attic-global-token',
