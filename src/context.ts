@@ -1,5 +1,6 @@
 import { defaultCachixDhallPath, defaultConfigPath } from './config-paths.js';
 import { DEFAULT_STORE_DIR } from './nix/store-path.js';
+import { redactSecrets, redactSecretShapes } from './redact.js';
 
 // What every command gets: the global flags, the environment, where Nix keeps its store and its
 // system config, and the streams to talk through. Commands never touch `process` directly, so a
@@ -70,6 +71,10 @@ export function makeContext(
   // A cachix user's `-c ~/.config/cachix/cachix.dhall` names cachix's config, not ours.
   const dhall = options.config?.endsWith('.dhall') ? options.config : undefined;
   const config = dhall ? undefined : options.config;
+  // Every line a command prints passes redaction: a URL's password, a token or a key never
+  // reaches a terminal or a CI log, whichever message happened to quote it.
+  const stdout = redacting(streams.stdout, redactSecretShapes);
+  const stderr = redacting(streams.stderr, redactSecrets);
   return {
     configPath: config ?? env.CACHIX_CONFIG ?? defaultConfigPath(env),
     cachixDhallPath: dhall ?? defaultCachixDhallPath(env),
@@ -78,7 +83,34 @@ export function makeContext(
     env,
     storeDir: storeDirOf(env),
     nixConfDir: nixConfDirOf(env),
-    ...streams,
-    log: (line) => void streams.stderr.write(`${line}\n`),
+    stdin: streams.stdin,
+    stdout,
+    stderr,
+    log: (line) => void stderr.write(`${line}\n`),
+  };
+}
+
+/** A terminal's size and resize events, which the push progress asks of stderr. */
+interface SizedStream extends OutputStream {
+  columns?: number;
+  rows?: number;
+  on?(event: 'resize', listener: () => void): unknown;
+  off?(event: 'resize', listener: () => void): unknown;
+}
+
+function redacting(stream: SizedStream, redact: (text: string) => string): SizedStream {
+  return {
+    write: (text: string) => stream.write(redact(text)),
+    get isTTY() {
+      return stream.isTTY;
+    },
+    get columns() {
+      return stream.columns;
+    },
+    get rows() {
+      return stream.rows;
+    },
+    on: (event, listener) => stream.on?.(event, listener),
+    off: (event, listener) => stream.off?.(event, listener),
   };
 }

@@ -14,6 +14,17 @@ export class UserError extends Error {
   }
 }
 
+/** A server that answers, but not as a Nix binary cache (a web page for every URL): one line, not one per path. */
+export class NotABinaryCacheError extends UserError {
+  constructor(url: string, what: string) {
+    super(
+      `not a binary cache at ${url}: ${what}`,
+      "check the URL: it must be the folder that holds nix-cache-info, as in Nix's substituters",
+    );
+    this.name = 'NotABinaryCacheError';
+  }
+}
+
 // Exit codes: 0 ok, 1 user error (UserError's default), 2 usage error. watch-exec passes its
 // command's code through (127: the command could not be started); watch-store stopped by a
 // second signal: 130/143.

@@ -9,6 +9,7 @@ import { registerSecret } from '../redact.js';
 import type { AtticCacheConfig, UploadPathNarInfo } from './attic-api.js';
 import { AtticClient, AtticRefusal } from './attic-client.js';
 import type { BinaryCache, CacheInfo, NarSource, NarUpload, StreamedUpload, CacheCapabilities } from './cache.js';
+import { refuseOverPlainHttp } from './credentials.js';
 import type { RetryOptions } from './retry.js';
 
 /*
@@ -47,11 +48,18 @@ export function parseAtticUrl(url: URL): AtticLocation {
   return { endpoint: `${scheme}//${url.host}/${prefix}`, cache, server: url.host.toLowerCase() };
 }
 
-/** A per-server token in the config wins; else CACHIX_AUTH_TOKEN, else the `authtoken` one. */
+/**
+ * This server's own token in the config (`[servers."HOST:PORT"]`, else `[servers."HOST"]`, as
+ * `authtoken --server HOST` stores it), else CACHIX_AUTH_TOKEN. Never another server's token, and
+ * never the global `authtoken` one: that is a cachix.org credential, for the cachix API host only.
+ */
 export function atticToken(location: AtticLocation, context: Context, config: Config): string | undefined {
-  const token = config.servers?.[location.server]?.token || context.env.CACHIX_AUTH_TOKEN || config.authToken;
+  const servers = config.servers ?? {};
+  const hostname = new URL(location.endpoint).hostname.toLowerCase();
+  const own = servers[location.server]?.token || servers[hostname]?.token;
+  const token = own || context.env.CACHIX_AUTH_TOKEN || undefined;
   registerSecret(token);
-  return token || undefined;
+  return token ? refuseOverPlainHttp(token, new URL(location.endpoint), context) : undefined;
 }
 
 function storeBaseName(path: string): string {

@@ -33,7 +33,8 @@ export function uploadHint(server: string | undefined): string {
   return generic;
 }
 
-export const HTTP_CREDENTIALS_HINT = "run `cachix authtoken <token>`, or check the netrc file (Nix's netrc-file, default /etc/nix/netrc)";
+export const HTTP_CREDENTIALS_HINT =
+  "set CACHIX_AUTH_TOKEN for this command, or store the cache's token with cachix authtoken --cache NAME --stdin; or check the netrc file Nix reads (netrc-file, default /etc/nix/netrc)";
 
 function statusOf(error: unknown): number | undefined {
   if (error instanceof HttpStatusError) return error.status;

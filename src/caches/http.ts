@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
-import { UserError } from '../errors.js';
-import { binaryCacheInfo } from '../nix/cache-info.js';
+import { NotABinaryCacheError, UserError } from '../errors.js';
+import { binaryCacheInfo, looksLikeMarkup, looksLikeNixCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { readLimited } from '../util/read-limited.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
@@ -183,7 +183,7 @@ class HttpCache implements BinaryCache {
       throw explainHttpError(error, {
         url: this.description,
         writing: options.writing ?? false,
-        credentialsHint: this.options.credentialsHint && `${HTTP_CREDENTIALS_HINT}; ${this.options.credentialsHint}`,
+        credentialsHint: this.options.credentialsHint ?? HTTP_CREDENTIALS_HINT,
         server,
         folderAttempt: options.folderAttempt,
       });
@@ -199,7 +199,14 @@ class HttpCache implements BinaryCache {
         'check the URL, or write one with `cachix create`',
       );
     }
-    const info = binaryCacheInfo(await readBody(response.body, MAX_NARINFO_BYTES, `${this.description}/nix-cache-info`), this.description);
+    const text = await readBody(response.body, MAX_NARINFO_BYTES, `${this.description}/nix-cache-info`);
+    if (!looksLikeNixCacheInfo(text)) {
+      throw new NotABinaryCacheError(
+        this.description,
+        `its nix-cache-info is ${describeNotCacheFile(text, response.headers['content-type'])}`,
+      );
+    }
+    const info = binaryCacheInfo(text, this.description);
     // Reads that needed credentials mean Nix needs them too (netrc), so the cache is not public.
     info.isPublic = (await this.authorizationHeader()) === undefined;
     return info;
@@ -219,6 +226,9 @@ class HttpCache implements BinaryCache {
       // Nix treats 403 as absent too: S3-backed servers answer 403 for keys they cannot list.
       const response = await this.send('HEAD', `${hashPart}.narinfo`, { expect: [200, 403, 404] });
       await response.body.dump();
+      if (response.statusCode === 200 && isHtml(response.headers['content-type'])) {
+        throw new NotABinaryCacheError(this.description, `${hashPart}.narinfo is an HTML page, not a narinfo`);
+      }
       if (response.statusCode !== 200) missing.add(hashPart);
     });
     return missing;
@@ -257,7 +267,14 @@ class HttpCache implements BinaryCache {
       await response.body.dump();
       return undefined;
     }
-    return readBody(response.body, MAX_NARINFO_BYTES, `${this.description}/${hashPart}.narinfo`);
+    const text = await readBody(response.body, MAX_NARINFO_BYTES, `${this.description}/${hashPart}.narinfo`);
+    if (looksLikeMarkup(text) || isHtml(response.headers['content-type'])) {
+      throw new NotABinaryCacheError(
+        this.description,
+        `${hashPart}.narinfo is ${describeNotCacheFile(text, response.headers['content-type'])}`,
+      );
+    }
+    return text;
   }
 
   async getFile(relativeUrl: string): Promise<Readable | undefined> {
@@ -334,4 +351,15 @@ class HttpCache implements BinaryCache {
 /** A cache served over HTTP(S) that takes PUT, as `nix copy --to http://…` expects (nginx WebDAV and the like). */
 export function createHttpCache(url: URL, options: HttpCacheOptions = {}): BinaryCache {
   return new HttpCache(url, options);
+}
+
+function isHtml(contentType: string | string[] | undefined): boolean {
+  return /^\s*(text\/html|application\/xhtml)/i.test(String(contentType ?? ''));
+}
+
+/** What came instead of a cache file, in a few words (never the page itself). */
+function describeNotCacheFile(text: string, contentType: string | string[] | undefined): string {
+  if (isHtml(contentType) || /^\s*<(!doctype html|html)/i.test(text)) return 'an HTML page';
+  if (looksLikeMarkup(text)) return 'markup, not a cache file';
+  return `not one (no StoreDir, WantMassQuery or Priority line in ${text.length} bytes)`;
 }

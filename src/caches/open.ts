@@ -8,9 +8,10 @@ import { printable } from '../util/printable.js';
 import { checkFileUrlText, directoryAsCacheUrl, looksLikeDirectory } from './cache-location.js';
 import { cachixApiToken, httpCacheToken } from './credentials.js';
 import { FileCache } from './file.js';
+import { redactUrlPassword } from '../redact.js';
 
 export interface OpenedCache {
-  /** The configured name, or the URL when the user gave one. */
+  /** The configured name, or the URL when the user gave one (its password replaced: for messages). */
   name: string;
   url: string;
   entry?: CacheEntry | undefined;
@@ -74,7 +75,7 @@ export function authToken(context: Context, config: Config, url?: URL, entry?: C
   if (url && (url.protocol === 'http:' || url.protocol === 'https:')) {
     return httpCacheToken(url, context, config, cachixHost(context, config), entry).token;
   }
-  return cachixApiToken(context, config, entry);
+  return cachixApiToken(context, config, cachixHost(context, config), entry);
 }
 
 export function cachixHost(context: Context, config: Config): string {
@@ -108,7 +109,7 @@ export async function cacheForUrl(
       return createCachixApiCache({
         name: url.pathname,
         host: cachixHost(context, config),
-        token: cachixApiToken(context, config, entry),
+        token: cachixApiToken(context, config, cachixHost(context, config), entry),
         retry: { log: context.log },
         wholeRetry: { log: context.log },
         partSize: backend.partSize,
@@ -165,7 +166,14 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
     }
     needsDhall(text);
     const url = parseCacheUrl(text);
-    return { name: text, url: text, config, cachixDhallProblem, cache: await cacheForUrl(url, context, config, backend) };
+    // The name is what messages show: never the URL's password.
+    return {
+      name: redactUrlPassword(text),
+      url: text,
+      config,
+      cachixDhallProblem,
+      cache: await cacheForUrl(url, context, config, backend),
+    };
   }
   if (!isCacheName(nameOrUrl)) {
     throw new UserError(

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { messageOf } from '../errors.js';
+import { messageOf, NotABinaryCacheError } from '../errors.js';
 import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { verifySignature, type PublicKey } from '../nix/signing.js';
@@ -104,6 +104,8 @@ export async function verifyPath(
   try {
     text = await cache.getNarInfo(hashPartOf(storePath));
   } catch (error) {
+    // A server that is no cache at all is one error, not one failure per path.
+    if (error instanceof NotABinaryCacheError) throw error;
     // One bad narinfo (oversized, cut off) is this path's failure; the other paths still get checked.
     problems.push(`its narinfo cannot be read: ${messageOf(error)}`);
     return verdict;

@@ -30,3 +30,18 @@ export function parseNixCacheInfo(text: string): NixCacheInfo {
 export function binaryCacheInfo(text: string, substituterUrl: string, isPublic = true) {
   return { ...parseNixCacheInfo(text), publicKeys: [] as string[], substituterUrl, isPublic };
 }
+
+/**
+ * Whether a server's answer for `nix-cache-info` is one. Nix skips lines it does not know, so a
+ * web server answering every URL with a page would pass as a cache with Nix's defaults; a real
+ * one (Nix, attic, cachix all write StoreDir) names at least one field, and is never markup.
+ */
+export function looksLikeNixCacheInfo(text: string): boolean {
+  if (looksLikeMarkup(text)) return false;
+  return /^(StoreDir|WantMassQuery|Priority):/m.test(text);
+}
+
+/** An HTML or XML page (a web server's index or error page), where a cache file was asked for. */
+export function looksLikeMarkup(text: string): boolean {
+  return text.trimStart().startsWith('<');
+}

@@ -10,9 +10,13 @@ import { onStopSignals, STOP_SIGNALS } from './stop-signals.js';
  */
 export function stopCleanlyOnSignal(tally: PushTally, context: Pick<Context, 'stderr'>, flushProgress?: () => void): () => void {
   return onStopSignals((signal) => {
-    removeTrackedFilesSync();
-    flushProgress?.();
-    context.stderr.write(`\ninterrupted: ${tally.pushed} of ${tally.planned} paths pushed; run again to finish\n`);
-    process.exit(STOP_SIGNALS[signal]);
+    // Whatever the display or the report throws, the process still ends.
+    try {
+      removeTrackedFilesSync();
+      flushProgress?.();
+      context.stderr.write(`\ninterrupted: ${tally.pushed} of ${tally.planned} paths pushed; run again to finish\n`);
+    } finally {
+      process.exit(STOP_SIGNALS[signal]);
+    }
   });
 }

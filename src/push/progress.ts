@@ -35,6 +35,12 @@ class LineProgress implements Progress {
     if (totalPaths > 0) this.write(`pushing ${totalPaths} paths (${formatBytes(totalNarBytes)} of NAR)\n`);
   }
 
+  /** Carries on counting where a spinner that gave up on its terminal left off. */
+  resume(totalPaths: number, donePaths: number): void {
+    this.total = totalPaths;
+    this.done = donePaths;
+  }
+
   pathDone(storePath: string, narSize: number, fileSize: number): void {
     this.done++;
     this.pending += `[${this.done}/${this.total}] pushed ${storePath} (${formatBytes(narSize)} -> ${formatBytes(fileSize)})\n`;
@@ -65,7 +71,11 @@ class LineProgress implements Progress {
 
 const LINE_BATCH_CHARS = 16 << 10;
 
-/** An ora spinner with paths done/total, bytes and rate, for people at a terminal. */
+/**
+ * An ora spinner with paths done/total, bytes and rate, for people at a terminal. A terminal made
+ * narrower than a progress line while we draw (or one that reports 0 columns) gets plain lines
+ * from then on.
+ */
 class SpinnerProgress implements Progress {
   private total = 0;
   private totalBytes = 0;
@@ -75,13 +85,32 @@ class SpinnerProgress implements Progress {
   private streamingBytes = 0;
   private readonly startedAt = Date.now();
   private lastDraw = 0;
+  /** Set once the terminal is too narrow to draw on: every later event goes here. */
+  private lines: LineProgress | undefined;
 
   constructor(
     private readonly spinner: Ora,
     private readonly stderr: OutputStream,
-  ) {}
+    terminal: TerminalStream,
+  ) {
+    const onResize = (): void => {
+      if ((terminal.columns ?? 0) >= MIN_PROGRESS_COLUMNS) return;
+      terminal.off?.('resize', onResize);
+      this.switchToLines();
+    };
+    terminal.on?.('resize', onResize);
+  }
+
+  private switchToLines(): void {
+    if (this.lines) return;
+    if (this.spinner.isSpinning) this.spinner.stop();
+    this.lines = new LineProgress(this.stderr);
+    this.lines.resume(this.total, this.done);
+    this.lines.log(`the terminal is narrower than ${MIN_PROGRESS_COLUMNS} columns: progress goes on in plain lines`);
+  }
 
   start(totalPaths: number, totalNarBytes: number): void {
+    if (this.lines) return this.lines.start(totalPaths, totalNarBytes);
     this.total = totalPaths;
     this.totalBytes = totalNarBytes;
     this.done = 0;
@@ -96,7 +125,8 @@ class SpinnerProgress implements Progress {
     return `pushing ${this.done}/${this.total} paths, ${formatBytes(bytes)}/${formatBytes(this.totalBytes)} of NAR, ${formatBytes(bytes / seconds)}/s`;
   }
 
-  pathDone(_storePath: string, narSize: number, _fileSize: number, streamedBytes = 0): void {
+  pathDone(storePath: string, narSize: number, fileSize: number, streamedBytes = 0): void {
+    if (this.lines) return this.lines.pathDone(storePath, narSize, fileSize);
     this.done++;
     this.doneBytes += narSize;
     this.streamingBytes = Math.max(0, this.streamingBytes - streamedBytes);
@@ -104,6 +134,7 @@ class SpinnerProgress implements Progress {
   }
 
   narBytesRead(bytes: number): void {
+    if (this.lines) return;
     this.streamingBytes += bytes;
     // Redrawn at most every 100 ms: text updates per MiB would cost more than the drawing is worth.
     if (Date.now() - this.lastDraw >= 100) {
@@ -113,25 +144,75 @@ class SpinnerProgress implements Progress {
   }
 
   log(line: string): void {
+    if (this.lines) return this.lines.log(line);
     this.spinner.clear();
     this.stderr.write(`${line}\n`);
     if (this.spinner.isSpinning) this.spinner.render();
   }
 
   finish(summaryLine: string): void {
+    if (this.lines) return this.lines.finish(summaryLine);
     if (this.spinner.isSpinning) this.spinner.succeed(summaryLine);
     else this.stderr.write(`${summaryLine}\n`);
   }
+
+  /** Before an error or an interruption is reported: the spinner goes, so the report stands alone. */
+  flush(): void {
+    if (this.lines) return this.lines.flush();
+    if (this.spinner.isSpinning) this.spinner.stop();
+  }
 }
 
-function wantsPlainOutput(stderr: OutputStream, env: NodeJS.ProcessEnv): boolean {
-  return env.CI === 'true' || env.CI === '1' || !stderr.isTTY || env.TERM === 'dumb';
+/** What the spinner needs of a terminal: Node's tty.WriteStream has all of it. */
+interface TerminalStream extends OutputStream {
+  columns?: number;
+  rows?: number;
+  on?(event: 'resize', listener: () => void): unknown;
+  off?(event: 'resize', listener: () => void): unknown;
+}
+
+/**
+ * Narrower than this, a progress line wraps into a pile of lines: such a terminal (and a pseudo-
+ * terminal with no size, which reports 0 columns, as `script` and many CI runners make) gets
+ * plain lines.
+ */
+const MIN_PROGRESS_COLUMNS = 40;
+
+/**
+ * The terminal as ora sees it: never narrower than MIN_PROGRESS_COLUMNS. ora divides by the
+ * columns to know how many lines to clear, and 0 columns made that Infinity: a clear that never
+ * ended, on the main thread, so not even SIGTERM was handled. A resize below the minimum switches
+ * to plain lines (above), and this keeps ora's arithmetic finite in the moment before.
+ */
+function boundedTerminal(terminal: NodeJS.WriteStream): NodeJS.WriteStream {
+  const view = {
+    isTTY: true,
+    get columns() {
+      return Math.max(terminal.columns || 0, MIN_PROGRESS_COLUMNS);
+    },
+    get rows() {
+      return terminal.rows;
+    },
+    write: (...args: Parameters<NodeJS.WriteStream['write']>) => terminal.write(...args),
+    cursorTo: (x: number, y?: number) => terminal.cursorTo(x, y),
+    moveCursor: (dx: number, dy: number) => terminal.moveCursor(dx, dy),
+    clearLine: (dir: -1 | 0 | 1) => terminal.clearLine(dir),
+    once: (event: string, listener: () => void) => terminal.once(event, listener),
+    removeListener: (event: string, listener: () => void) => terminal.removeListener(event, listener),
+  };
+  return view as unknown as NodeJS.WriteStream;
+}
+
+function wantsPlainOutput(stderr: TerminalStream, env: NodeJS.ProcessEnv): boolean {
+  if (env.CI === 'true' || env.CI === '1' || !stderr.isTTY || env.TERM === 'dumb') return true;
+  return (stderr.columns ?? 0) < MIN_PROGRESS_COLUMNS;
 }
 
 /** ora is loaded only on a terminal, so CI runs and --help never pay for it. */
-export async function createProgress(stderr: OutputStream, env: NodeJS.ProcessEnv): Promise<Progress> {
+export async function createProgress(stderr: TerminalStream, env: NodeJS.ProcessEnv): Promise<Progress> {
   if (wantsPlainOutput(stderr, env)) return new LineProgress(stderr);
   const { default: ora } = await import('ora');
   // Plain output above is chosen whenever stderr is not a terminal, so here it is the process's.
-  return new SpinnerProgress(ora({ stream: process.stderr, discardStdin: false }), stderr);
+  const spinner = ora({ stream: boundedTerminal(process.stderr), discardStdin: false });
+  return new SpinnerProgress(spinner, stderr, process.stderr);
 }

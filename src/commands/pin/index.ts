@@ -1,5 +1,5 @@
 import { cachixApiToken } from '../../caches/credentials.js';
-import { openCache } from '../../caches/open.js';
+import { cachixHost, openCache } from '../../caches/open.js';
 import type { Context } from '../../context.js';
 import { UserError } from '../../errors.js';
 import { pinOnCachix } from '../../maintain/cachix-pin.js';
@@ -73,7 +73,7 @@ export async function run(
           `pins of ${cacheName} are kept by the cachix service`,
           'list and delete them in the cache settings at app.cachix.org',
         );
-      if (!cachixApiToken(context, opened.config, opened.entry))
+      if (!cachixApiToken(context, opened.config, cachixHost(context, opened.config), opened.entry))
         throw new UserError(`pinning in ${cacheName} needs an auth token`, 'run `cachix authtoken --stdin` or set CACHIX_AUTH_TOKEN');
       const [resolved] = await resolveStorePaths([storePath!]);
       const pin = await pinOnCachix((request) => cache.createPin!(request), { pinName: pinName!, storePath: resolved!, artifacts, keep });
