@@ -570,4 +570,28 @@ export const MUTANTS: Mutant[] = [
     replace: '        throw new Error("listing refused");',
     killedBy: [{ file: 'test/caches/s3.test.ts', name: 'a key that may not list the bucket' }],
   },
+  {
+    id: 'version-cachix-release',
+    file: 'src/cli/version.ts',
+    breaks: 'cachix-action reads no cachix release from --version and never uses the daemon',
+    find: 'export const VERSION_LINE = `cachix ${CACHIX_COMPATIBLE_VERSION} (any-cache edition ${OWN_VERSION})`;',
+    replace: 'export const VERSION_LINE = `cachix-any ${OWN_VERSION} (cachix ${CACHIX_COMPATIBLE_VERSION})`;',
+    killedBy: [{ file: 'test/cli/version.test.ts', name: 'at or above its daemon minimum' }],
+  },
+  {
+    id: 'push-empty-stdin-noop',
+    file: 'src/commands/push.ts',
+    breaks: 'a CI job that built nothing new pipes an empty list into push and fails',
+    find: "    context.log('no store paths on stdin: nothing to push');\n    return undefined;",
+    replace: "    throw new UserError('no store paths given on stdin', 'pipe store paths in');",
+    killedBy: [{ file: 'test/commands/push-stdin.test.ts', name: 'an empty stdin' }],
+  },
+  {
+    id: 'push-stdin-skips-invalid',
+    file: 'src/store/stdin-paths.ts',
+    breaks: 'one leftover entry in the store scan cachix-action pipes in keeps every real output from being pushed',
+    find: '  return { valid: unique.filter((path) => valid.has(path)), skipped };',
+    replace: '  return { valid: unique, skipped };',
+    killedBy: [{ file: 'test/commands/push-stdin.test.ts', name: 'invalid entries are named and skipped' }],
+  },
 ];
