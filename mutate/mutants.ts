@@ -594,4 +594,16 @@ export const MUTANTS: Mutant[] = [
     replace: '  return { valid: unique, skipped };',
     killedBy: [{ file: 'test/commands/push-stdin.test.ts', name: 'invalid entries are named and skipped' }],
   },
+  {
+    id: 'closed-output-quiet',
+    file: 'src/util/closed-output.ts',
+    breaks: '`cachix gc … | head` ends with an EPIPE stack trace and exit 1 once head has gone',
+    find: "  stream.on('error', (error: NodeJS.ErrnoException) => {",
+    replace: "  stream.on('unheard', (error: NodeJS.ErrnoException) => {",
+    killedBy: [
+      { file: 'test/reliability/closed-output.test.ts', name: 'gc --dry-run | head -1 ends quietly' },
+      { file: 'test/reliability/closed-output.test.ts', name: 'verify | head -1' },
+      { file: 'test/reliability/closed-output.test.ts', name: 'pin NAME --list | head -1' },
+    ],
+  },
 ];
