@@ -606,4 +606,12 @@ export const MUTANTS: Mutant[] = [
       { file: 'test/reliability/closed-output.test.ts', name: 'pin NAME --list | head -1' },
     ],
   },
+  {
+    id: 'readme-example-drifts',
+    file: 'README.md',
+    breaks: 'an example in README stops working and nobody notices',
+    find: 'cachix push mycache ./result         # pushes the closure of ./result',
+    replace: 'cachix push mycache --result        # pushes the closure of ./result',
+    killedBy: [{ file: 'test/readme.test.ts', name: 'runs the block at' }],
+  },
 ];
