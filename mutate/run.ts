@@ -16,7 +16,19 @@ import { MUTANTS, type Mutant } from './mutants.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** What a test run needs; dist/ is rebuilt in the copy by vitest's global setup. */
-const COPIED = ['src', 'test', 'bin', 'package.json', 'tsconfig.json', 'tsconfig.test.json', 'vitest.config.ts'];
+// README.md, mutate/ and .ci/ for test/readme.test.ts, which runs README's examples and checks them against CI.
+const COPIED = [
+  'src',
+  'test',
+  'bin',
+  'package.json',
+  'tsconfig.json',
+  'tsconfig.test.json',
+  'vitest.config.ts',
+  'README.md',
+  'mutate',
+  '.ci',
+];
 /** A mutant that makes a test hang is killed by the timeout (its test would fail in CI as well). */
 const RUN_TIMEOUT_MS = 20 * 60_000;
 /** What vitest's global setup prints when tsc finds type errors (it still emits and tests run). */

@@ -6,6 +6,7 @@ import { addSetupCommands } from './cli/setup-commands.js';
 import { makeContext, type ContextStreams } from './context.js';
 import { EXIT_USAGE, UserError } from './errors.js';
 import { redactSecrets } from './redact.js';
+import { VERSION_LINE } from './cli/version.js';
 
 /** Where a run's results and logs go, and the environment it sees: the process's, or a test's. */
 export interface CliIo extends ContextStreams {
@@ -18,7 +19,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .description(
       'A cachix-compatible client for Nix binary caches: file://, http(s):// (WebDAV PUT), s3://, attic (attic+https://) and the cachix.org API.',
     )
-    .version('0.1.0', '-V, --version')
+    .version(VERSION_LINE, '-V, --version')
     .option('-c, --config <file>', "config file (default: $XDG_CONFIG_HOME/cachix/config.toml); a FILE.dhall is cachix's own config")
     .option('--host <url>', 'cachix API host for cachix caches (default: https://cachix.org)')
     .option('--hostname <url>', 'the same as --host (cachix accepts both)')

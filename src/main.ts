@@ -1,13 +1,27 @@
 import { plainPushPaths } from './cli/plain-push.js';
+import { guardOutput } from './util/closed-output.js';
 
 // The process entry: the command line, environment and streams of this process.
 const argv = process.argv.slice(2);
 const earlyPushPaths = plainPushPaths(argv, process.env);
 if (earlyPushPaths) (await import('./store/early-closure.js')).startClosureEarly(earlyPushPaths);
+// Where every result and log of the process is written: a reader that goes away (`| head`) ends
+// no command with a stack trace.
+const stdout = guardOutput(process.stdout);
+guardOutput(process.stderr);
 const { runCli } = await import('./cli.js');
-process.exitCode = await runCli(argv, {
+const exitCode = await runCli(argv, {
   env: process.env,
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
 });
+// A write's error arrives as an event after the write: let it come before judging.
+await new Promise((resolve) => setImmediate(resolve));
+const stdoutFailure = stdout.failure();
+if (stdoutFailure && exitCode === 0) {
+  process.stderr.write(`cachix: cannot write the results to stdout: ${stdoutFailure.message}\n`);
+  process.exitCode = 1;
+} else {
+  process.exitCode = exitCode;
+}

@@ -3,6 +3,7 @@ import { UserError } from '../errors.js';
 import type { PushFlags } from '../push/prepare.js';
 import { listingOfPaths, queryClosure, requireValid } from '../store/closure.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
+import { sortStdinPaths } from '../store/stdin-paths.js';
 import { takeEarlyClosure } from '../store/early-closure.js';
 import type { PushTally } from '../push/push-options.js';
 import { stopCleanlyOnSignal } from '../push/interrupt.js';
@@ -19,15 +20,42 @@ async function readPathsFromStdin(stdin: InputStream): Promise<string[]> {
   return text.split(/\s+/).filter(Boolean);
 }
 
+/**
+ * The valid store paths piped in, and a closing note on the entries skipped; undefined when none
+ * is left to push (said on stderr): an empty list is what a CI job that built nothing new sends.
+ */
+async function readStdinPaths(context: Context): Promise<{ given: string[]; skippedNote?: string } | undefined> {
+  const entries = await readPathsFromStdin(context.stdin);
+  if (entries.length === 0) {
+    context.log('no store paths on stdin: nothing to push');
+    return undefined;
+  }
+  const { valid, skipped } = await sortStdinPaths(entries, context.storeDir);
+  for (const { entry, reason } of skipped) context.log(`warning: not pushing ${entry}: ${reason}`);
+  const skippedNote =
+    skipped.length > 0
+      ? `skipped ${skipped.length} of ${entries.length} entries from stdin that are not valid store paths (named above)`
+      : undefined;
+  if (valid.length === 0) {
+    context.log(`${skippedNote}: nothing to push`);
+    return undefined;
+  }
+  return { given: valid, skippedNote };
+}
+
 export async function run(
   context: Context,
   cacheName: string,
   pathArgs: string[],
   flags: PushFlags & { withBuildDeps?: boolean },
 ): Promise<void> {
-  const given = pathArgs.length > 0 ? pathArgs : await readPathsFromStdin(context.stdin);
-  if (given.length === 0)
-    throw new UserError('no store paths given on stdin', 'pipe store paths in, one per line, or pass them as arguments');
+  let given = pathArgs;
+  let skippedNote: string | undefined;
+  if (pathArgs.length === 0) {
+    const fromStdin = await readStdinPaths(context);
+    if (fromStdin === undefined) return;
+    ({ given, skippedNote } = fromStdin);
+  }
   // Asking Nix for the closure is most of a push that finds everything already in the cache, so it
   // starts first, and the cache is opened (and the code for pushing loaded) while Nix works. When
   // both fail, the cache's error (no key, no such cache) is the one reported, every time.
@@ -57,6 +85,7 @@ export async function run(
     const { pushClosure, summaryLine } = await loadingPipeline;
     const summary = await pushClosure(prepared.cache, pathSide.value, prepared.pushOptions, prepared.progress, tally);
     prepared.progress.finish(summaryLine(summary, prepared.cache.description));
+    if (skippedNote) context.log(skippedNote);
   } finally {
     prepared.progress.flush?.();
     stopHandling();
