@@ -19,7 +19,8 @@ import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
  * SIGKILL `cachix push` at seeded random moments while it uploads a chain of 10 paths (2 MB of
  * random data each, zstd -l 12), then check what a reader of
  * the cache would see: every narinfo's NAR is complete and hashes to FileHash, every reference
- * has a narinfo. Then a second push must finish the job, and real Nix must substitute it all.
+ * has a narinfo. Then a second push must finish the job, and real Nix must substitute it all (from the
+ * last round of each server; the consistency check reads every byte of every round).
  */
 
 /** Kill points are seeded fractions of the time one whole push takes on this machine (measured first). */
@@ -134,9 +135,14 @@ async function killRounds(name: string, backend: Backend): Promise<void> {
     const finished = expectOk(await world.run(['push', cacheName, top], { env: backend.env }), `push after the kill at ${killAfterMs} ms`);
     expect(finished.stderr).toMatch(new RegExp(`pushed ${chain.length - atKill} paths .* skipped ${atKill} `));
     expect(await expectConsistent(backend, round, 'after the second push')).toBe(chain.length);
-    const fresh = await substituteThenDiscard(top, backend.substituterUrl(round), publicKey);
-    expect(fresh.stderr).toBe('');
-    expect(fresh.ok).toBe(true);
+    // The consistency check reads every byte a reader would (each NAR against its FileHash, each
+    // reference's narinfo); real Nix, which also checks our signatures, substitutes the last round's
+    // cache, so a signature broken only after a kill would still show there.
+    if (round === KILLS_PER_BACKEND - 1) {
+      const fresh = await substituteThenDiscard(top, backend.substituterUrl(round), publicKey);
+      expect(fresh.stderr).toBe('');
+      expect(fresh.ok).toBe(true);
+    }
     console.log(
       `${name}: push takes ${wholePushMs} ms; kill at ${killAfterMs} ms -> ${killed.signal ?? `exit ${killed.code}`}, ${atKill}/${chain.length} narinfos; completed in ${Date.now() - started} ms`,
     );
