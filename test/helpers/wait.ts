@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
 export interface WaitOptions {
-  /** How long the condition may take before the test fails (default 30 s). */
+  /** How long the condition may take before the test fails (default 60 s). */
   timeoutMs?: number;
   /** How often the condition is asked (default 50 ms). */
   intervalMs?: number;
@@ -13,14 +13,15 @@ export interface WaitOptions {
  * Waits for a condition the test cannot be told about by an event (a file appearing, a line on a
  * child's stderr, a request reaching a server), asking it every `intervalMs`: the wait ends as soon
  * as it holds, so no verdict depends on a guessed sleep. Returns the probe's first truthy value;
- * fails naming `what` when it does not come within `timeoutMs`.
+ * fails naming `what` when it does not come within `timeoutMs` (the third argument, or its option).
  */
 export async function waitUntil<T>(
   what: string,
   probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  options: WaitOptions = {},
+  optionsOrTimeoutMs: WaitOptions | number = {},
 ): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const options = typeof optionsOrTimeoutMs === 'number' ? { timeoutMs: optionsOrTimeoutMs } : optionsOrTimeoutMs;
+  const timeoutMs = options.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -3,10 +3,9 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { type RunningNginx } from '../helpers/nginx.js';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { CACHIX_BIN } from '../helpers/cli.js';
+import { startCachix } from '../helpers/cli.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { buildWithNix, run } from '../helpers/nix.js';
 import { discardIncompletePuts, type RunningS3rver, s3ClientFor } from '../helpers/s3rver.js';
@@ -14,6 +13,7 @@ import { seededRandom } from '../helpers/seeded-random.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
 import { buildChain, checkCacheConsistent, directoryCache, httpReader, runAndKill, type CacheFileReader } from './consistency.js';
 import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /*
  * SIGKILL `cachix push` at seeded random moments while it uploads a chain of 10 paths (2 MB of
@@ -233,18 +233,16 @@ describe('SIGKILL in the middle of a multipart S3 upload', () => {
       const port = new URL(proxy.url).port;
       const url = `s3://${s3.bucket}/multipart?endpoint=127.0.0.1:${port}&scheme=http&region=us-east-1`;
       const publicKey = expectOk(await world.run(['create', 'multipart', '--url', url], { env: s3.env }), 'create').stdout.trim();
-      const child = spawn(process.execPath, [CACHIX_BIN, 'push', 'multipart', '-m', 'none', bigPath], {
-        env: { ...process.env, ...world.env, ...s3.env, CI: 'true' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+      const push = startCachix(['push', 'multipart', '-m', 'none', bigPath], { ...world.env, ...s3.env });
       const firstPartStored = (): boolean =>
         proxy.requests.some((request) => /partNumber=1\b/.test(request.path) && request.status === 200);
-      const deadline = Date.now() + 60_000;
-      while (!firstPartStored() && child.exitCode === null && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      child.kill('SIGKILL');
-      expect(await exited).toBe('SIGKILL');
+      await waitUntil('part 1 stored, or the push ended', () => firstPartStored() || push.child.exitCode !== null, {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+        details: push.stderr,
+      });
+      push.kill('SIGKILL');
+      expect((await push.done).signal).toBe('SIGKILL');
       expect(firstPartStored()).toBe(true);
 
       await discardIncompletePuts(s3.directory);
