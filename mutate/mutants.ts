@@ -239,6 +239,36 @@ export const MUTANTS: Mutant[] = [
     ],
   },
   {
+    id: 'upload-order-none',
+    file: 'src/push/upload-order.ts',
+    breaks: 'narinfos are uploaded in no particular order, so a reader can find one whose references have none yet',
+    find: 'const needed = info.references.filter((reference) => reference !== info.path && pending.has(reference));',
+    replace: 'const needed = info.references.filter(() => false);',
+    killedBy: [
+      { file: 'test/push/upload-order.test.ts', name: 'file://: the narinfos appear in the folder references first' },
+      { file: 'test/push/upload-order.test.ts', name: 'HTTP (nginx): the narinfo PUTs are stored references first' },
+      { file: 'test/push/upload-order.test.ts', name: 'S3 (s3rver): the narinfo PUTs are stored references first' },
+    ],
+  },
+  {
+    id: 'atomic-write-copies',
+    file: 'src/util/atomic-write.ts',
+    breaks:
+      'config.toml, nix.conf and netrc are rewritten in place (the temporary file copied over them), so a crash can leave one truncated',
+    find: '    await options.beforeRename?.(temporary);\n    await rename(temporary, path);',
+    replace:
+      "    await options.beforeRename?.(temporary);\n    void rename;\n    await (await import('node:fs/promises')).copyFile(temporary, path);\n    await unlink(temporary);",
+    killedBy: [{ file: 'test/util/atomic-write.test.ts', name: 'replaces the file by a rename' }],
+  },
+  {
+    id: 'upstream-any-key',
+    file: 'src/store/upstream.ts',
+    breaks: "a signature by any key marks a path as served upstream, so the user's own signed paths are silently not pushed",
+    find: '    if (upstreamKeys.includes(keyName)) return keyName;',
+    replace: "    if (keyName !== '') return keyName;",
+    killedBy: [{ file: 'test/push/path-filters.test.ts', name: "a path signed by the user's own key" }],
+  },
+  {
     id: 'verify-narhash',
     file: 'src/maintain/verify-path.ts',
     breaks: 'verify no longer checks what a NAR unpacks to against the signed NarHash',

@@ -4,14 +4,21 @@
 // Our suite runs real Nix, nginx and s3rver, and most guarantees are checked through the built CLI,
 // so a generic mutation tool would spend hours on mutants no test reaches. Instead each mutant
 // names its tests; the runner applies it in a private copy of the tree (the working tree is never
-// touched, so no mutant can be left applied), rebuilds there (vitest's global setup runs tsc, so
-// tests that spawn bin/cachix see the mutant too), and restores the file before the next one.
+// touched, so no mutant can be left applied), rebuilds there (vitest's global setup runs tsc,
+// incrementally, so tests that spawn bin/cachix see the mutant too), runs only the tests the mutant
+// names, and restores the file before the next one.
 //
-// Usage: npm run mutate [-- [--list] [--baseline] [ID-or-module-substring ...]]
+// Several copies work at once (--jobs, one per core by default, at least two): each mutant runs in
+// one copy while others run theirs. Mutants whose tests watch /nix/store (test/store-watch-files.ts)
+// would see the other copies' builds, so they run last, one at a time, with nothing beside them.
+//
+// Usage: npm run mutate [-- [--list] [--baseline] [--jobs N] [ID-or-module-substring ...]]
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, cp, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { usesStoreWatcher } from '../test/store-watch-files.js';
 import { MUTANTS, type Mutant } from './mutants.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -103,8 +110,36 @@ async function makeCopy(): Promise<string> {
   // mkdtemp makes it 0700; the trust tests run the CLI as another user, who must reach bin/ and dist/.
   await chmod(copy, 0o755);
   for (const entry of COPIED) await cp(join(ROOT, entry), join(copy, entry), { recursive: true });
+  // The working tree's build, with its incremental state: the copy's first build then compiles only
+  // what differs (tsc compares sources by content, so a stale dist/ is rebuilt where it is stale).
+  if (existsSync(join(ROOT, 'dist', '.tsbuildinfo'))) await cp(join(ROOT, 'dist'), join(copy, 'dist'), { recursive: true });
   await symlink(await realpath(join(ROOT, 'node_modules')), join(copy, 'node_modules'));
   return copy;
+}
+
+/** Whether any test a mutant names watches /nix/store, and so must run with nothing beside it. */
+function watchesStore(killedBy: readonly { file: string }[]): boolean {
+  return killedBy.some((test) => usesStoreWatcher(test.file));
+}
+
+/**
+ * Runs `work` on every item, each in one of the copies: items that may share the machine with
+ * others first, one per copy at a time; then those that watch /nix/store, one at a time, alone.
+ */
+async function inCopies<T>(
+  copies: readonly string[],
+  items: readonly T[],
+  alone: (item: T) => boolean,
+  work: (copy: string, item: T) => Promise<void>,
+): Promise<void> {
+  const shared = items.filter((item) => !alone(item));
+  let next = 0;
+  await Promise.all(
+    copies.map(async (copy) => {
+      while (next < shared.length) await work(copy, shared[next++]!);
+    }),
+  );
+  for (const item of items.filter(alone)) await work(copies[0]!, item);
 }
 
 async function tryMutant(copy: string, mutant: Mutant): Promise<Result> {
@@ -131,22 +166,23 @@ async function tryMutant(copy: string, mutant: Mutant): Promise<Result> {
 }
 
 /** The unmutated tree must pass the tests a mutant relies on, or a "kill" means nothing. */
-async function baseline(copy: string, mutants: readonly Mutant[]): Promise<boolean> {
-  const seen = new Set<string>();
+async function baseline(copies: readonly string[], mutants: readonly Mutant[]): Promise<boolean> {
+  const tests = new Map<string, { file: string; name?: string }>();
+  for (const { killedBy } of mutants) for (const test of killedBy) tests.set(`${test.file}\0${test.name ?? ''}`, test);
   let ok = true;
-  for (const { killedBy } of mutants) {
-    for (const test of killedBy) {
-      const key = `${test.file}\0${test.name ?? ''}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
+  await inCopies(
+    copies,
+    [...tests.values()],
+    (test) => usesStoreWatcher(test.file),
+    async (copy, test) => {
       const run = await runVitest(copy, test.file, test.name);
       log(`baseline ${run.failed ? 'FAILS' : 'passes'}: ${test.file}${test.name ? ` -t "${test.name}"` : ''}`);
       if (run.failed) {
         ok = false;
         log(run.tail);
       }
-    }
-  }
+    },
+  );
   return ok;
 }
 
@@ -164,6 +200,12 @@ function scoreTable(results: readonly Result[]): string {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
+  const jobsAt = args.indexOf('--jobs');
+  const jobs = jobsAt >= 0 ? Number(args.splice(jobsAt, 2)[1]) : Math.max(2, availableParallelism());
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    log('--jobs needs a whole number of copies to work in at once, e.g. --jobs 2');
+    return 2;
+  }
   const filters = args.filter((arg) => !arg.startsWith('--'));
   const selected = MUTANTS.filter(
     (mutant) => filters.length === 0 || filters.some((filter) => mutant.id.includes(filter) || mutant.file.includes(filter)),
@@ -179,37 +221,49 @@ async function main(): Promise<number> {
   // Every mutant must still apply to the real tree before any time is spent running tests.
   for (const mutant of selected) applyMutant(await readFile(join(ROOT, mutant.file), 'utf8'), mutant);
 
-  const copy = await makeCopy();
-  const removeCopy = (): Promise<void> => rm(copy, { recursive: true, force: true });
+  const started = Date.now();
+  const copies: string[] = [];
+  const removeCopies = (): Promise<unknown> => Promise.all(copies.map((copy) => rm(copy, { recursive: true, force: true })));
   const interrupted = (): void => {
-    void removeCopy().then(() => process.exit(130));
+    void removeCopies().then(() => process.exit(130));
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
-    log(`mutating a copy of the tree in ${copy}`);
-    if (args.includes('--baseline') && !(await baseline(copy, selected))) {
+    const needed = Math.min(jobs, Math.max(1, selected.filter((mutant) => !watchesStore(mutant.killedBy)).length));
+    for (let index = 0; index < needed; index++) copies.push(await makeCopy());
+    log(`mutating ${copies.length} cop${copies.length === 1 ? 'y' : 'ies'} of the tree: ${copies.join(', ')}`);
+    if (args.includes('--baseline') && !(await baseline(copies, selected))) {
       log('the unmutated tree fails the tests above: fix that first');
       return 1;
     }
-    const results: Result[] = [];
-    for (const [index, mutant] of selected.entries()) {
-      log(`[${index + 1}/${selected.length}] ${mutant.id}: ${mutant.breaks}`);
-      const result = await tryMutant(copy, mutant);
-      results.push(result);
-      log(`  ${result.outcome.toUpperCase()}${result.killer ? ` by ${result.killer}` : ''} (${result.seconds.toFixed(0)} s)`);
-      if (result.reason) log(`    ${result.reason}`);
-    }
-    const survivors = results.filter((result) => result.outcome === 'survived' || result.outcome === 'invalid');
-    process.stdout.write(`${scoreTable(results)}\n`);
+    const results = new Map<Mutant, Result>();
+    await inCopies(
+      copies,
+      selected,
+      (mutant) => watchesStore(mutant.killedBy),
+      async (copy, mutant) => {
+        const result = await tryMutant(copy, mutant);
+        results.set(mutant, result);
+        log(`[${results.size}/${selected.length}] ${mutant.id}: ${mutant.breaks}`);
+        log(`  ${result.outcome.toUpperCase()}${result.killer ? ` by ${result.killer}` : ''} (${result.seconds.toFixed(0)} s)`);
+        if (result.reason) log(`    ${result.reason}`);
+      },
+    );
+    const ordered = selected.map((mutant) => results.get(mutant)!);
+    const survivors = ordered.filter((result) => result.outcome === 'survived' || result.outcome === 'invalid');
+    process.stdout.write(`${scoreTable(ordered)}\n`);
     for (const { mutant, outcome } of survivors) {
       const verdict = outcome === 'invalid' ? 'DOES NOT TYPE-CHECK (fix mutate/mutants.ts)' : 'SURVIVED';
       process.stdout.write(`${verdict} ${mutant.id} (${mutant.file}): ${mutant.breaks}\n`);
     }
-    process.stdout.write(`${results.length - survivors.length} of ${results.length} mutants killed\n`);
+    const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+    process.stdout.write(
+      `${ordered.length - survivors.length} of ${ordered.length} mutants killed in ${minutes} min (${copies.length} copies at once)\n`,
+    );
     return survivors.length === 0 ? 0 : 1;
   } finally {
-    await removeCopy();
+    await removeCopies();
   }
 }
 

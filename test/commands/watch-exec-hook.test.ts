@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CachixEnv, type LocalCache, makeLocalCache } from '../helpers/cachix-env.js';
-import { startCachix } from '../helpers/daemon.js';
+import { startCachix } from '../helpers/cli.js';
 import { KEEP_BUILDER_LOG_OPEN, NO_SUBSTITUTERS, requireNix, run, hashOf } from '../helpers/nix.js';
 
 /** Derivations `<name>-<i>` for each name, each sleeping `seconds`; nix-build prints their outputs. */

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { type CachixEnv, type LocalCache, makeLocalCache } from '../helpers/cachix-env.js';
-import { startCachix } from '../helpers/daemon.js';
+import { startCachix } from '../helpers/cli.js';
+import { waitUntil } from '../helpers/wait.js';
 import { KEEP_BUILDER_LOG_OPEN, nixClosure, requireNix, hashOf } from '../helpers/nix.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
@@ -85,7 +85,11 @@ exit 3
       world.env,
     );
     await running.waitForStderr(/watching|pushing what/, 20_000);
-    await delay(500);
+    // The command prints `started` (on our stdout, which it shares) once its trap is set.
+    await waitUntil('the command to set its trap', () => running.stdout().includes('started'), {
+      timeoutMs: 20_000,
+      details: running.stderr,
+    });
     running.kill('SIGTERM');
     const result = await running.done;
     expect(result.code, result.stderr).toBe(143);

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,57 +6,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
-import { CACHIX_BIN } from '../helpers/cli.js';
+import { startCachix, type RunningCachix } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { KEEP_BUILDER_LOG_OPEN, buildWithNix, nixClosure, requireNix, run, hashOf } from '../helpers/nix.js';
+import { residentBytes } from '../helpers/peak-rss.js';
+import { waitUntil } from '../helpers/wait.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
 process.env.NIX_CONFIG ??= 'substituters =';
-
-/** A long-running `cachix` started as a user would, with CI=true so progress is plain lines. */
-interface RunningCachix {
-  child: ChildProcess;
-  stderr(): string;
-  exitCode: Promise<number | null>;
-  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
-}
-
-function startCachix(args: string[], env: NodeJS.ProcessEnv): RunningCachix {
-  const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
-    env: { ...process.env, CI: 'true', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  child.stdout!.resume();
-  const exitCode = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    stderr: () => stderr,
-    exitCode,
-    async waitForStderr(pattern, timeoutMs = 20_000) {
-      await waitFor(
-        `${pattern} on stderr of cachix ${args.join(' ')}`,
-        () => pattern.test(stderr),
-        timeoutMs,
-        () => stderr,
-      );
-    },
-  };
-}
-
-async function waitFor(
-  what: string,
-  probe: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  details = (): string => '',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${details()}`);
-    await delay(100);
-  }
-}
 
 const inCache = (cacheDir: string, path: string): boolean => existsSync(join(cacheDir, `${hashOf(path)}.narinfo`));
 
@@ -109,12 +65,10 @@ describe('cachix watch-store on a local file cache', () => {
     });
     const other = await buildWithNix('ws-other', 'echo other > $out');
     const expected = [...(await nixClosure(top)), other];
-    await waitFor(
-      'narinfos of every built path',
-      () => expected.every((path) => inCache(cacheDir('watched'), path)),
-      30_000,
-      watcher.stderr,
-    );
+    await waitUntil('narinfos of every built path', () => expected.every((path) => inCache(cacheDir('watched'), path)), {
+      timeoutMs: 30_000,
+      details: watcher.stderr,
+    });
     for (const path of expected) await expectPushed(cacheDir('watched'), path);
     expect(watcher.stderr()).toContain(`pushed ${top}`);
 
@@ -131,7 +85,10 @@ describe('cachix watch-store on a local file cache', () => {
     await watcher.waitForStderr(/watching/);
     const outputs = await buildMany('ws-drain', 20, 2_500_000);
     await delay(1_000); // the last unlock events reach the watcher
-    await waitFor('the first pushed path', () => outputs.some((path) => inCache(cacheDir('drained'), path)), 30_000, watcher.stderr);
+    await waitUntil('the first pushed path', () => outputs.some((path) => inCache(cacheDir('drained'), path)), {
+      timeoutMs: 30_000,
+      details: watcher.stderr,
+    });
     const pushedBeforeSignal = outputs.filter((path) => inCache(cacheDir('drained'), path)).length;
     expect(pushedBeforeSignal).toBeLessThan(20);
 
@@ -149,7 +106,10 @@ describe('cachix watch-store on a local file cache', () => {
     await watcher.waitForStderr(/watching/);
     const outputs = await buildMany('ws-stop', 12, 2_500_000);
     await delay(1_000);
-    await waitFor('the first pushed path', () => outputs.some((path) => inCache(cacheDir('stopped'), path)), 30_000, watcher.stderr);
+    await waitUntil('the first pushed path', () => outputs.some((path) => inCache(cacheDir('stopped'), path)), {
+      timeoutMs: 30_000,
+      details: watcher.stderr,
+    });
     watcher.child.kill('SIGINT');
     await watcher.waitForStderr(/SIGINT: finishing/);
     watcher.child.kill('SIGINT');
@@ -184,7 +144,10 @@ describe('cachix watch-store on nginx (HTTP PUT)', () => {
     await watcher.waitForStderr(/watching \/nix\/store for new paths, pushing to web/);
     const dep = await buildWithNix('ws-http-dep', 'echo dep > $out');
     const top = await buildWithNix('ws-http-top', 'echo $dep0 > $out', { deps: [dep] });
-    await waitFor('narinfos on nginx', () => [top, dep].every((path) => inCache(nginx.root, path)), 30_000, watcher.stderr);
+    await waitUntil('narinfos on nginx', () => [top, dep].every((path) => inCache(nginx.root, path)), {
+      timeoutMs: 30_000,
+      details: watcher.stderr,
+    });
     for (const path of [top, dep]) await expectPushed(nginx.root, path);
     // Nix itself agrees the cache serves the path: it reads the narinfo over HTTP.
     const info = await run('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--store', nginx.url, top]);
@@ -208,10 +171,7 @@ describe('cachix watch-store memory over 500 builds', () => {
     await world.cleanup();
   });
 
-  async function rssMiB(pid: number): Promise<number> {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
-  }
+  const rssMiB = async (pid: number): Promise<number> => (await residentBytes(pid)) / 2 ** 20;
 
   it('keeps its resident memory flat while 500 paths are built and pushed', async () => {
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'many');
@@ -229,7 +189,10 @@ describe('cachix watch-store memory over 500 builds', () => {
       }
     })();
     const outputs = await buildMany('ws-mem', 500, 2_000);
-    await waitFor('all 500 narinfos', () => outputs.every((path) => inCache(cacheDir, path)), 120_000, watcher.stderr);
+    await waitUntil('all 500 narinfos', () => outputs.every((path) => inCache(cacheDir, path)), {
+      timeoutMs: 120_000,
+      details: watcher.stderr,
+    });
     sampling = false;
     await sampler;
     samples.push({ at: Date.now() - started, pushed: await countPushed(), rss: await rssMiB(pid) });

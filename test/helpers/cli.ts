@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { runCli } from '../../src/cli.js';
+import { waitUntil } from './wait.js';
 
 export const CACHIX_BIN = resolve(import.meta.dirname, '../../bin/cachix');
 
@@ -34,6 +35,50 @@ export function cachix(
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** A long-running cachix (watch-store, watch-exec, daemon run) started by startCachix. */
+export interface RunningCachix {
+  child: ChildProcess;
+  pid: number;
+  /** Its stdout and stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  kill(signal: NodeJS.Signals): void;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  /** Its exit code (null when a signal ended it). */
+  exitCode: Promise<number | null>;
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+/** Starts the built CLI as a user would, CI=true, and leaves it running: the test decides when it stops. */
+export function startCachix(args: string[], env: NodeJS.ProcessEnv): RunningCachix {
+  const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
+    env: { ...process.env, CI: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolveDone) =>
+    child.on('close', (code, signal) => resolveDone({ code, signal, stderr })),
+  );
+  return {
+    child,
+    pid: child.pid!,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    kill: (signal) => child.kill(signal),
+    done,
+    exitCode: done.then(({ code }) => code),
+    async waitForStderr(pattern, timeoutMs = 30_000) {
+      await waitUntil(`${pattern} on stderr of cachix ${args.join(' ')}`, () => pattern.test(stderr), {
+        timeoutMs,
+        details: () => stderr,
+      });
+    },
+  };
 }
 
 /**

@@ -12,6 +12,14 @@ async function highWaterMarkKiB(pid: number): Promise<number | undefined> {
   }
 }
 
+/** A process's resident memory now (VmRSS, kB -> bytes). */
+export async function residentBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
 export interface MeasuredRun {
   code: number | null;
   stdout: string;

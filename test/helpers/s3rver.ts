@@ -1,14 +1,21 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { waitUntil } from './wait.js';
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
+  /** Set by run(): the Node server s3rver listens with. */
+  httpServer?: Server;
 }
+
+/** Requests each running s3rver (by its directory) has not finished answering. */
+const requestsInFlight = new Map<string, () => number>();
 type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
 
 export interface RunningS3rver {
@@ -39,6 +46,13 @@ export async function startS3rver(bucket = 'nix-cache'): Promise<RunningS3rver> 
   const directory = await mkdtemp(join(tmpdir(), 'cachix-s3rver-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, configureBuckets: [{ name: bucket }] });
   const address = await server.run();
+  // A request ends (its response closes) when s3rver has answered it or its client has gone.
+  let inFlight = 0;
+  server.httpServer?.on('request', (_request, response) => {
+    inFlight++;
+    response.once('close', () => inFlight--);
+  });
+  requestsInFlight.set(directory, () => inFlight);
   const endpoint = `http://127.0.0.1:${address.port}`;
   return {
     endpoint,
@@ -48,6 +62,7 @@ export async function startS3rver(bucket = 'nix-cache'): Promise<RunningS3rver> 
     directory,
     env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
     async stop() {
+      requestsInFlight.delete(directory);
       await server.close();
       await rm(directory, { recursive: true, force: true });
     },
@@ -62,8 +77,10 @@ export async function startS3rver(bucket = 'nix-cache'): Promise<RunningS3rver> 
  * never completed are removed, complete ones are untouched.
  */
 export async function discardIncompletePuts(directory: string): Promise<string[]> {
-  // Let s3rver notice the dropped connection before looking.
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Look once s3rver has seen the dropped connections: every request it was answering has ended.
+  const inFlight = requestsInFlight.get(directory);
+  if (!inFlight) throw new Error(`no s3rver started by startS3rver keeps its objects in ${directory}`);
+  await waitUntil("s3rver to see the killed client's requests end", () => inFlight() === 0, { timeoutMs: 10_000, intervalMs: 10 });
   const discarded: string[] = [];
   const entries = await readdir(directory, { recursive: true, withFileTypes: true });
   for (const entry of entries) {

@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
-import { CACHIX_BIN, type CliResult } from '../helpers/cli.js';
+import { startCachix, type CliResult } from '../helpers/cli.js';
 import { buildWithNix } from '../helpers/nix.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /*
  * Ctrl-C or a SIGTERM in the middle of a push: the spooled NARs (hundreds of MB for a big path)
@@ -29,22 +29,16 @@ async function interruptWhileSpooling(
   spoolDir: string,
   signal: NodeJS.Signals,
 ): Promise<CliResult> {
-  const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
-    env: { ...process.env, CI: 'true', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const push = startCachix(args, env);
+  await waitUntil(`a spool file in ${spoolDir}`, async () => (await spoolFiles(spoolDir)).length > 0 || push.child.exitCode !== null, {
+    timeoutMs: 120_000,
+    intervalMs: 10,
+    details: push.stderr,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const deadline = Date.now() + 120_000;
-  while ((await spoolFiles(spoolDir)).length === 0) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no spool file appeared in ${spoolDir}: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  child.kill(signal);
-  return { code: await closed, stdout, stderr };
+  if ((await spoolFiles(spoolDir)).length === 0) throw new Error(`the push ended before it spooled into ${spoolDir}: ${push.stderr()}`);
+  push.kill(signal);
+  const { code } = await push.done;
+  return { code, stdout: push.stdout(), stderr: push.stderr() };
 }
 
 beforeAll(async () => {

@@ -85,6 +85,18 @@ describe('the upstream filter: paths signed by cache.nixos.org-1 are not pushed'
     await rm(fresh.root, { recursive: true, force: true });
   });
 
+  it("a path signed by the user's own key (Nix's secret-key-files) is pushed: only upstream keys mark a path upstream", async () => {
+    const own = await makeUpstreamKey('workstation.example-1');
+    const path = await buildWithNix('signed-here', 'echo signed by the machine that built it > $out');
+    await signLocally(own.secretFile, [path]);
+    expectOk(await world.run(['create', 'signedhere']), 'create');
+    const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'signedhere');
+    const pushed = expectOk(await world.run(['push', 'signedhere', path]), 'push');
+    expect(pushed.stderr).toMatch(/pushed 1 paths/);
+    expect(pushed.stderr).not.toMatch(/not pushed/);
+    expect(await cachedPaths(cacheDir, [path])).toEqual([path]);
+  });
+
   it('--upstream-key adds a key; upstream_keys in the config replaces the default', async () => {
     const other = await makeUpstreamKey('company-upstream-1');
     const path = await buildWithNix('upstream-other', 'echo other > $out');

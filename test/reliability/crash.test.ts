@@ -3,10 +3,9 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { type RunningNginx } from '../helpers/nginx.js';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { CACHIX_BIN } from '../helpers/cli.js';
+import { startCachix } from '../helpers/cli.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { buildWithNix, run } from '../helpers/nix.js';
 import { discardIncompletePuts, type RunningS3rver, s3ClientFor } from '../helpers/s3rver.js';
@@ -14,12 +13,14 @@ import { seededRandom } from '../helpers/seeded-random.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
 import { buildChain, checkCacheConsistent, directoryCache, httpReader, runAndKill, type CacheFileReader } from './consistency.js';
 import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /*
  * SIGKILL `cachix push` at seeded random moments while it uploads a chain of 10 paths (2 MB of
  * random data each, zstd -l 12), then check what a reader of
  * the cache would see: every narinfo's NAR is complete and hashes to FileHash, every reference
- * has a narinfo. Then a second push must finish the job, and real Nix must substitute it all.
+ * has a narinfo. Then a second push must finish the job, and real Nix must substitute it all (from the
+ * last round of each server; the consistency check reads every byte of every round).
  */
 
 /** Kill points are seeded fractions of the time one whole push takes on this machine (measured first). */
@@ -134,9 +135,14 @@ async function killRounds(name: string, backend: Backend): Promise<void> {
     const finished = expectOk(await world.run(['push', cacheName, top], { env: backend.env }), `push after the kill at ${killAfterMs} ms`);
     expect(finished.stderr).toMatch(new RegExp(`pushed ${chain.length - atKill} paths .* skipped ${atKill} `));
     expect(await expectConsistent(backend, round, 'after the second push')).toBe(chain.length);
-    const fresh = await substituteThenDiscard(top, backend.substituterUrl(round), publicKey);
-    expect(fresh.stderr).toBe('');
-    expect(fresh.ok).toBe(true);
+    // The consistency check reads every byte a reader would (each NAR against its FileHash, each
+    // reference's narinfo); real Nix, which also checks our signatures, substitutes the last round's
+    // cache, so a signature broken only after a kill would still show there.
+    if (round === KILLS_PER_BACKEND - 1) {
+      const fresh = await substituteThenDiscard(top, backend.substituterUrl(round), publicKey);
+      expect(fresh.stderr).toBe('');
+      expect(fresh.ok).toBe(true);
+    }
     console.log(
       `${name}: push takes ${wholePushMs} ms; kill at ${killAfterMs} ms -> ${killed.signal ?? `exit ${killed.code}`}, ${atKill}/${chain.length} narinfos; completed in ${Date.now() - started} ms`,
     );
@@ -227,18 +233,16 @@ describe('SIGKILL in the middle of a multipart S3 upload', () => {
       const port = new URL(proxy.url).port;
       const url = `s3://${s3.bucket}/multipart?endpoint=127.0.0.1:${port}&scheme=http&region=us-east-1`;
       const publicKey = expectOk(await world.run(['create', 'multipart', '--url', url], { env: s3.env }), 'create').stdout.trim();
-      const child = spawn(process.execPath, [CACHIX_BIN, 'push', 'multipart', '-m', 'none', bigPath], {
-        env: { ...process.env, ...world.env, ...s3.env, CI: 'true' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+      const push = startCachix(['push', 'multipart', '-m', 'none', bigPath], { ...world.env, ...s3.env });
       const firstPartStored = (): boolean =>
         proxy.requests.some((request) => /partNumber=1\b/.test(request.path) && request.status === 200);
-      const deadline = Date.now() + 60_000;
-      while (!firstPartStored() && child.exitCode === null && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      child.kill('SIGKILL');
-      expect(await exited).toBe('SIGKILL');
+      await waitUntil('part 1 stored, or the push ended', () => firstPartStored() || push.child.exitCode !== null, {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+        details: push.stderr,
+      });
+      push.kill('SIGKILL');
+      expect((await push.done).signal).toBe('SIGKILL');
       expect(firstPartStored()).toBe(true);
 
       await discardIncompletePuts(s3.directory);

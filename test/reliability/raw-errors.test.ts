@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
-import { CACHIX_BIN } from '../helpers/cli.js';
+import { CACHIX_BIN, startCachix } from '../helpers/cli.js';
 import { buildWithNix } from '../helpers/nix.js';
 import { createTestUser, runAs, type TestUser } from '../helpers/nix-user.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /*
  * Failures Node reports in its own words (EACCES … mkdir, ENOENT … rename, EISDIR, spawn
@@ -72,21 +72,15 @@ describe('errors in words', () => {
     const large = await buildWithNix('vanishing', 'head -c 64000000 /dev/urandom > $out');
     const cacheDir = join(scratch, 'vanishing');
     expectOk(await world.run(['create', 'vanishing', '--url', `file://${cacheDir}`]), 'create');
-    const child = spawn(process.execPath, [CACHIX_BIN, 'push', 'vanishing', '-l', '9', large], {
-      env: { ...process.env, CI: 'true', ...world.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const code = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const deadline = Date.now() + 120_000;
-    while (!(await readdir(join(cacheDir, 'nar')).catch(() => [] as string[])).some((name) => name.startsWith('.tmp-'))) {
-      if (Date.now() > deadline) throw new Error(`no spool file appeared: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    const push = startCachix(['push', 'vanishing', '-l', '9', large], world.env);
+    await waitUntil(
+      'a NAR being stored under nar/',
+      async () => (await readdir(join(cacheDir, 'nar')).catch(() => [] as string[])).some((name) => name.startsWith('.tmp-')),
+      { timeoutMs: 120_000, intervalMs: 10, details: push.stderr },
+    );
     await rm(cacheDir, { recursive: true, force: true });
     expectWorded(
-      { code: await code, stderr },
+      { code: (await push.done).code, stderr: push.stderr() },
       /^cachix: the cache at .*vanishing changed under us: a file being stored vanished \(ENOENT\)/m,
     );
   }, 180_000);

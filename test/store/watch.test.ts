@@ -9,21 +9,12 @@ import { queryValidPaths } from '../../src/store/path-info.js';
 import { candidateBaseName, watchStore, type StoreWatcher } from '../../src/store/watch.js';
 import { RecentSet } from '../../src/util/recent-set.js';
 import { KEEP_BUILDER_LOG_OPEN, buildWithNix, requireNix, run } from '../helpers/nix.js';
+import { waitUntil } from '../helpers/wait.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
 process.env.NIX_CONFIG ??= 'substituters =';
 
 const HASH = '0123456789abcdfghijklmnpqrsvwxyz'.slice(0, 32);
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
-  }
-}
 
 describe('candidateBaseName', () => {
   it('takes output locks and new paths, and ignores derivations, their locks and Nix internals', () => {
@@ -73,7 +64,7 @@ describe('StoreWatcher with real Nix builds', () => {
     const seen = startWatching();
     const dep = await buildWithNix('watch-dep', 'echo dep > $out');
     const top = await buildWithNix('watch-top', 'mkdir $out; echo $dep0 > $out/ref', { deps: [dep] });
-    await waitFor('both outputs', () => seen.includes(dep) && seen.includes(top));
+    await waitUntil('both outputs', () => seen.includes(dep) && seen.includes(top));
     await watcher!.close();
     expect(seen.filter((path) => path === top || path === dep)).toHaveLength(2);
     expect(seen.filter((path) => path.endsWith('.drv'))).toEqual([]);
@@ -84,7 +75,7 @@ describe('StoreWatcher with real Nix builds', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cachix-watch-'));
     await writeFile(join(dir, 'note.txt'), `added ${Date.now()} ${Math.random()}\n`);
     const added = (await run('nix-store', ['--add', join(dir, 'note.txt')])).trim();
-    await waitFor('the added path', () => seen.includes(added));
+    await waitUntil('the added path', () => seen.includes(added));
     await rm(dir, { recursive: true });
   });
 
@@ -101,7 +92,7 @@ describe('StoreWatcher with real Nix builds', () => {
     const out = (await run('nix-store', ['-q', '--outputs', drv])).trim();
     await expect(run('nix-store', ['--realise', drv])).rejects.toThrow(/failed/);
     const ok = await buildWithNix('watch-after-fail', 'echo ok > $out');
-    await waitFor('the later good build', () => seen.includes(ok));
+    await waitUntil('the later good build', () => seen.includes(ok));
     await delay(1500); // well past the watcher's interval and first recheck
     expect(seen).not.toContain(out);
     await rm(dir, { recursive: true });
@@ -131,7 +122,7 @@ describe('StoreWatcher with real Nix builds', () => {
     );
     const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');
     expect(outputs).toHaveLength(200);
-    await waitFor('all 200 outputs', () => outputs.every((path) => seen.includes(path)), 60_000);
+    await waitUntil('all 200 outputs', () => outputs.every((path) => seen.includes(path)), 60_000);
     // A slow consumer means events were gathered into fewer, larger batches, not one call each.
     expect(calls).toBeLessThan(100);
     await rm(dir, { recursive: true });
@@ -155,7 +146,7 @@ describe('StoreWatcher on a directory we control (the races Nix makes rare)', ()
     await delay(400); // checked once: not valid yet, no lock, so it is looked at again later
     expect(seen).toEqual([]);
     validNow = true;
-    await waitFor('the recheck', () => seen.length > 0, 5_000);
+    await waitUntil('the recheck', () => seen.length > 0, 5_000);
     expect(seen).toEqual([join(storeDir, base)]);
     await watcher.close();
     await rm(storeDir, { recursive: true });
@@ -188,7 +179,7 @@ describe('StoreWatcher on a directory we control (the races Nix makes rare)', ()
     expect(seen).toEqual([]);
     valid.add(join(storeDir, base));
     await rm(join(storeDir, `${base}.lock`));
-    await waitFor('the unlocked path', () => seen.length > 0, 5_000);
+    await waitUntil('the unlocked path', () => seen.length > 0, 5_000);
     expect(seen).toEqual([join(storeDir, base)]);
     expect(queried.length).toBe(queriedBeforeUnlock + 1);
     await watcher.close();
@@ -262,7 +253,7 @@ describe('PushQueue', () => {
     });
     const paths = Array.from({ length: 8 }, (_, index) => storePath(index));
     await queue.add(paths);
-    await waitFor('the poison path to be given up', () => queue.totals.failed === 1, 5_000); // still watching, not draining
+    await waitUntil('the poison path to be given up', () => queue.totals.failed === 1, 5_000); // still watching, not draining
     const totals = await queue.drain();
     expect(pushed.sort()).toEqual(paths.filter((path) => path !== poison).sort());
     expect(totals.failed).toBe(1);
