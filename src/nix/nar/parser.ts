@@ -124,6 +124,11 @@ export class NarParser {
 
   constructor(private readonly listener: NarListener = {}) {}
 
+  /** Offset in the NAR of the next byte to be read: in `regular`, where the file's contents start. */
+  get position(): number {
+    return this.framing.position;
+  }
+
   write(chunk: Uint8Array): void {
     if (this.failure) throw this.failure;
     const framing = this.framing;
