@@ -591,7 +591,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/doctor/cache-checks.ts',
     breaks: 'a refused token reads as a broken server, and the user chases the wrong fix',
     find: "return failureOf(cache, refused ? 'token' : 'server', error);",
-    replace: "return failureOf(cache, 'server', error);",
+    replace: "return failureOf(cache, refused && false ? 'token' : 'server', error);",
     killedBy: [{ file: 'test/doctor/doctor.test.ts', name: 'a refused token' }],
   },
   {
@@ -599,7 +599,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/doctor/nix-checks.ts',
     breaks: 'a cache Nix reads but whose key it does not trust passes doctor, and every substitution is refused',
     find: 'if (!cache.publicKeys.some((key) => trustedKeys.has(key))) {',
-    replace: 'if (false) {',
+    replace: 'if (!cache.publicKeys.some((key) => trustedKeys.has(key) || true)) {',
     killedBy: [{ file: 'test/doctor/doctor.test.ts', name: 'without trusting its key' }],
   },
 ];

@@ -23,6 +23,11 @@ export interface CacheEntry {
   authToken?: string | undefined;
   /** Key names whose signatures mark a path as served upstream (not pushed); default cache.nixos.org-1. */
   upstreamKeys?: string[] | undefined;
+  /**
+   * Keys replaced by `generate-keypair --rotate` (Nix format, secret): still trusted by `use` and
+   * `verify` during the rollover, until `sign --drop NAME` retires them for good.
+   */
+  retiredSigningKeys?: string[] | undefined;
 }
 
 /** Credentials for one server (attic), keyed by host[:port] under [servers."HOST"]. */
@@ -90,6 +95,7 @@ function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
     pinnedPublicKey: text('pinned_public_key'),
     authToken: text('auth_token'),
     upstreamKeys: stringList(table.upstream_keys, `${path}: upstream_keys of cache '${name}'`),
+    retiredSigningKeys: stringList(table.retired_signing_keys, `${path}: retired_signing_keys of cache '${name}'`),
   };
 }
 
@@ -149,6 +155,7 @@ function toToml(config: Config): string {
     if (entry.signingKey) table.signing_key = entry.signingKey;
     if (entry.authToken) table.auth_token = entry.authToken;
     if (entry.upstreamKeys) table.upstream_keys = entry.upstreamKeys;
+    if (entry.retiredSigningKeys?.length) table.retired_signing_keys = entry.retiredSigningKeys;
     caches[name] = table;
   }
   map.caches = caches;

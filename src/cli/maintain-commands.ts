@@ -29,6 +29,15 @@ export function addMaintainCommands(program: Command, action: ActionOf): void {
     .action(action(() => import('../commands/doctor.js')));
 
   program
+    .command('sign')
+    .description(
+      "add the cache's current key's signature to every narinfo that lacks it (after generate-keypair --rotate); --drop removes a retired key's",
+    )
+    .argument('<cache>', 'cache name')
+    .option('--drop <keyname>', "remove this retired key's signatures, and stop trusting it")
+    .action(action(() => import('../commands/sign.js')));
+
+  program
     .command('info')
     .description('what a cache holds: paths, sizes, compression, push dates, pins, and a consistency check')
     .argument('<cache>', 'cache name or URL')
