@@ -27,6 +27,11 @@ export interface CacheEntry {
   logs?: boolean | undefined;
   listings?: boolean | undefined;
   debugInfo?: boolean | undefined;
+  /**
+   * Keys replaced by `generate-keypair --rotate` (Nix format, secret): still trusted by `use` and
+   * `verify` during the rollover, until `sign --drop NAME` retires them for good.
+   */
+  retiredSigningKeys?: string[] | undefined;
 }
 
 /** Credentials for one server (attic), keyed by host[:port] under [servers."HOST"]. */
@@ -103,6 +108,7 @@ function entryFromToml(name: string, raw: unknown, path: string): CacheEntry {
     logs: flag(table, 'logs', name, path),
     listings: flag(table, 'listings', name, path),
     debugInfo: flag(table, 'debug_info', name, path),
+    retiredSigningKeys: stringList(table.retired_signing_keys, `${path}: retired_signing_keys of cache '${name}'`),
   };
 }
 
@@ -165,6 +171,7 @@ function toToml(config: Config): string {
     if (entry.logs !== undefined) table.logs = entry.logs;
     if (entry.listings !== undefined) table.listings = entry.listings;
     if (entry.debugInfo !== undefined) table.debug_info = entry.debugInfo;
+    if (entry.retiredSigningKeys?.length) table.retired_signing_keys = entry.retiredSigningKeys;
     caches[name] = table;
   }
   map.caches = caches;

@@ -1,11 +1,16 @@
-import { isCacheName, loadConfig, saveConfig } from '../config.js';
+import { isCacheName, loadConfig, saveConfig, type CacheEntry } from '../config.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { ATTIC_SCHEMES, atticToken, parseAtticUrl } from './attic.js';
 import { authToken, openCache, type OpenedCache } from './open.js';
-import { formatPublicKey } from '../nix/signing.js';
+import { formatPublicKey, parseSigningKey, publicKeyOf } from '../nix/signing.js';
 import { nixSubstituterUrl, type CacheForNix } from '../nixconf/cache-for-nix.js';
 import { parsePublicKeyFrom } from './public-key.js';
+
+/** During a key rotation Nix must trust the retired key too, until `sign --drop` retires it. */
+function retiredPublicKeys(entry: CacheEntry | undefined): string[] {
+  return (entry?.retiredSigningKeys ?? []).map((text) => formatPublicKey(publicKeyOf(parseSigningKey(text))));
+}
 
 function checkedKey(text: string, what: string): string {
   return formatPublicKey(parsePublicKeyFrom(text, what));
@@ -45,7 +50,7 @@ export async function cacheForNix(
     await opened.cache.close?.();
   }
   const entry = opened.entry;
-  const known = [...serverKeys, ...(entry?.publicKey ? [entry.publicKey] : [])].map((key) =>
+  const known = [...serverKeys, ...(entry?.publicKey ? [entry.publicKey] : []), ...retiredPublicKeys(entry)].map((key) =>
     checkedKey(key, `the key '${key}' of ${opened.name}`),
   );
   const pinSource = options.publicKey ?? entry?.pinnedPublicKey;

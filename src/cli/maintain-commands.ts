@@ -20,6 +20,24 @@ export function addMaintainCommands(program: Command, action: ActionOf): void {
     .action(action(() => import('../commands/verify.js')));
 
   program
+    .command('doctor')
+    .description('check the whole chain for each cache: config, server, token, key, writes, clock, and whether Nix will use it')
+    .argument('[store-path]', 'also check that this store path is in the cache')
+    .option('--cache <name>', 'check only this cache (a configured name or a URL)')
+    .option('--json', 'print an array of {cache, check, status, message, hint}')
+    .option('--read-only', 'do not write the test file that checks the cache takes writes')
+    .action(action(() => import('../commands/doctor.js')));
+
+  program
+    .command('sign')
+    .description(
+      "add the cache's current key's signature to every narinfo that lacks it (after generate-keypair --rotate); --drop removes a retired key's",
+    )
+    .argument('<cache>', 'cache name')
+    .option('--drop <keyname>', "remove this retired key's signatures, and stop trusting it")
+    .action(action(() => import('../commands/sign.js')));
+
+  program
     .command('info')
     .description('what a cache holds: paths, sizes, compression, push dates, pins, and a consistency check')
     .argument('<cache>', 'cache name or URL')

@@ -21,6 +21,7 @@ export function addSetupCommands(program: Command, action: ActionOf): Command {
     )
     .argument('<name>', 'cache name')
     .option('--key-name <keyname>', 'name inside the key (default: <name>-1); not for cachix caches, whose keys the service names')
+    .option('--rotate', 'replace the current key with a new one (NAME-2, ...), keeping the old one trusted until `sign --drop`')
     .action(action(() => import('../commands/generate-keypair.js')));
 
   program

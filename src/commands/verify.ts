@@ -3,6 +3,7 @@ import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { UserError } from '../errors.js';
+import { formatPublicKey, parseSigningKey, publicKeyOf } from '../nix/signing.js';
 import { queryPathInfo, type PathInfo } from '../store/path-info.js';
 import { resolveStorePaths } from '../store/resolve-paths.js';
 import { printable } from '../util/printable.js';
@@ -56,7 +57,8 @@ export async function run(context: Context, cacheName: string, paths: string[], 
       : entry?.pinnedPublicKey
         ? [entry.pinnedPublicKey]
         : entry?.publicKey
-          ? [entry.publicKey]
+          ? // During a key rotation either key's signature is the cache's.
+            [entry.publicKey, ...(entry.retiredSigningKeys ?? []).map((text) => formatPublicKey(publicKeyOf(parseSigningKey(text))))]
           : (await opened.cache.info()).publicKeys;
     if (keyTexts.length === 0) {
       throw new UserError(
