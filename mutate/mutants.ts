@@ -1079,8 +1079,8 @@ export const MUTANTS: Mutant[] = [
     id: 'url-name-keeps-password',
     file: 'src/caches/open.ts',
     breaks: 'every message naming a cache given by URL prints its password',
-    find: 'return { name: redactUrlPassword(text), url: text,',
-    replace: 'return { name: redactUrlPassword(text) && text, url: text,',
+    find: '      name: redactUrlPassword(text),\n      url: text,',
+    replace: '      name: redactUrlPassword(text) && text,\n      url: text,',
     killedBy: [{ file: 'test/reliability/url-password.test.ts', name: 'is named without its password' }],
   },
   {
@@ -1135,9 +1135,8 @@ export const MUTANTS: Mutant[] = [
     id: 'url-cache-gets-configured-token',
     file: 'src/caches/open.ts',
     breaks: "a cache given by URL is sent a configured cache's auth_token",
-    find: '    return { name: redactUrlPassword(text), url: text, config, cache: await cacheForUrl(url, context, config, backend) };',
-    replace:
-      '    return { name: redactUrlPassword(text), url: text, config, cache: await cacheForUrl(url, context, config, backend, Object.values(config.caches)[0]) };',
+    find: '      cachixDhallProblem,\n      cache: await cacheForUrl(url, context, config, backend),',
+    replace: '      cachixDhallProblem,\n      cache: await cacheForUrl(url, context, config, backend, Object.values(config.caches)[0]),',
     killedBy: [{ file: 'test/caches/token-rules.test.ts', name: "a cache given by URL never gets a configured cache's auth_token" }],
   },
   {
