@@ -1290,4 +1290,20 @@ export const MUTANTS: Mutant[] = [
     replace: '...(entry.retiredSigningKeys ?? []).slice(0, 0).map(',
     killedBy: [{ file: 'test/maintain/key-rotation.test.ts' }],
   },
+  {
+    id: 'gc-leaves-path-extras',
+    file: 'src/maintain/remove-paths.ts',
+    breaks: "gc leaves a collected path's listing, debug-info entries and build log behind, pointing at nothing",
+    find: '    await removePathExtras(cache, inventory, result, hooks.log);',
+    replace: '    void removePathExtras;',
+    killedBy: [{ file: 'test/push/cache-extras.test.ts', name: 'gc takes' }],
+  },
+  {
+    id: 'gc-removes-live-logs',
+    file: 'src/maintain/path-extras.ts',
+    breaks: 'gc deletes the build log of a path it keeps',
+    find: "logs.filter((file) => !namedDerivers.has(file.name.slice('log/'.length))),",
+    replace: "logs.filter((file) => file.name.length > 0 || !namedDerivers.has(file.name.slice('log/'.length))),",
+    killedBy: [{ file: 'test/push/cache-extras.test.ts', name: 'gc takes' }],
+  },
 ];

@@ -14,6 +14,7 @@ import { messageOf } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { MAX_NARINFO_BYTES, parseNarInfo } from '../nix/narinfo.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
+import { removePathExtras } from './path-extras.js';
 import { readLimited } from '../util/read-limited.js';
 import { holdIfAsked } from '../util/test-hold.js';
 import type { MaintainableCache } from './capabilities.js';
@@ -84,7 +85,9 @@ export async function removePaths(
   await cache.putFile(GC_MARKER_FILE, formatGcMarker({ startedAt }), 'application/json');
   await holdIfAsked('deleting');
   try {
-    return await removeInOrder(cache, inventory, waves, extraNars, hooks);
+    const result = await removeInOrder(cache, inventory, waves, extraNars, hooks);
+    await removePathExtras(cache, inventory, result, hooks.log);
+    return result;
   } finally {
     await cache
       .putFile(GC_MARKER_FILE, formatGcMarker({ startedAt, finishedAt: new Date() }), 'application/json')

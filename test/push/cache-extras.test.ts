@@ -201,3 +201,43 @@ async function signingKeyOf(cache: string): Promise<string> {
   const section = text.slice(text.indexOf(`[caches.${cache}]`));
   return /signing_key = "([^"]+)"/.exec(section)![1]!;
 }
+
+describe('gc takes what push wrote beside a path with the path', () => {
+  it('file cache and nginx (PROPFIND): no listing, debug-info entry or log of a collected path is left', async () => {
+    const webdav = await startNginx({ listing: 'propfind' });
+    try {
+      const gcWorld = await makeCachixEnv();
+      try {
+        expectOk(await gcWorld.run(['create', 'gclocal']), 'create');
+        expectOk(await gcWorld.run(['create', 'gcweb', '--url', webdav.url]), 'create');
+        const kept = await buildWithNix('extras-kept', 'echo kept log; echo k > $out');
+        for (const cache of ['gclocal', 'gcweb']) {
+          expectOk(await gcWorld.run(['push', cache, built, kept, '--logs', '--listings', '--debug-info']), `push ${cache}`);
+          expectOk(await gcWorld.run(['pin', cache, 'keep', kept]), 'pin');
+          const collected = expectOk(await gcWorld.run(['gc', cache, '--older-than', '0']), `gc ${cache}`);
+          expect(collected.stdout).toContain(built);
+        }
+        const localDir = join(gcWorld.env.XDG_DATA_HOME!, 'cachix', 'caches', 'gclocal');
+        for (const dir of [localDir, webdav.root]) {
+          const root = await readdir(dir);
+          expect(root, dir).not.toContain(`${hashOf(built)}.ls`);
+          expect(root, dir).toContain(`${hashOf(kept)}.ls`);
+          expect(await readdir(join(dir, 'debuginfo')).catch(() => []), dir).toEqual([]);
+          const logs = await readdir(join(dir, 'log'));
+          expect(
+            logs.some((name) => name.endsWith('-extras.drv')),
+            dir,
+          ).toBe(false);
+          expect(
+            logs.some((name) => name.endsWith('-extras-kept.drv')),
+            dir,
+          ).toBe(true);
+        }
+      } finally {
+        await gcWorld.cleanup();
+      }
+    } finally {
+      await webdav.stop();
+    }
+  });
+});
