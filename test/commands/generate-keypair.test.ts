@@ -44,7 +44,7 @@ describe('cachix generate-keypair', () => {
     expectRefused(
       again,
       `kept already has a signing key (public key ${first})`,
-      `a new key would make every path signed so far untrusted; to replace it anyway, delete signing_key under [caches.kept] in ${world.configPath}`,
+      `a new key would make every path signed so far untrusted; to move to a new key without cutting clients off: cachix generate-keypair kept --rotate`,
     );
     expect((await readFile(world.configPath)).equals(before)).toBe(true);
   });
@@ -55,7 +55,7 @@ describe('cachix generate-keypair', () => {
     expectRefused(
       await world.run(['generate-keypair', 'made']),
       `made already has a signing key (public key ${publicKey})`,
-      `a new key would make every path signed so far untrusted; to replace it anyway, delete signing_key under [caches.made] in ${world.configPath}`,
+      `a new key would make every path signed so far untrusted; to move to a new key without cutting clients off: cachix generate-keypair made --rotate`,
     );
     expect((await readFile(world.configPath)).equals(before)).toBe(true);
   });
