@@ -74,11 +74,13 @@ const RETRYABLE_AWS_NAMES = new Set([
   'TimeoutError',
 ]);
 
+// 423 Locked: a WebDAV server (rclone) refuses a PUT while another upload of the same file, such as
+// the same NAR from a twin path, is still being written; it passes once that one is done.
 function retryableStatus(status: number): boolean {
-  return status >= 500 || status === 429 || status === 408;
+  return status >= 500 || status === 429 || status === 408 || status === 423;
 }
 
-/** True for 5xx, 429, 408, timeouts and dropped connections, looking through `cause` chains. */
+/** True for 5xx, 429, 408, 423, timeouts and dropped connections, looking through `cause` chains. */
 export function isRetryable(error: unknown): boolean {
   for (const fields of causeChain(error)) {
     if (fields instanceof UserError) return false;

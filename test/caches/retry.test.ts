@@ -30,8 +30,9 @@ function coded(code: string, message = code): Error {
 }
 
 describe('isRetryable', () => {
-  it('retries server errors, 429 and 408, and not client errors', () => {
-    for (const status of [500, 502, 503, 504, 429, 408]) expect(isRetryable(new HttpStatusError('PUT', 'http://x/', status))).toBe(true);
+  it('retries server errors, 429, 408 and 423 (a WebDAV file locked by a concurrent upload), and not client errors', () => {
+    for (const status of [500, 502, 503, 504, 429, 408, 423])
+      expect(isRetryable(new HttpStatusError('PUT', 'http://x/', status))).toBe(true);
     for (const status of [400, 401, 403, 404, 405, 413]) expect(isRetryable(new HttpStatusError('PUT', 'http://x/', status))).toBe(false);
   });
 
