@@ -1306,4 +1306,12 @@ export const MUTANTS: Mutant[] = [
     replace: "logs.filter((file) => file.name.length > 0 || !namedDerivers.has(file.name.slice('log/'.length))),",
     killedBy: [{ file: 'test/push/cache-extras.test.ts', name: 'gc takes' }],
   },
+  {
+    id: 'webdav-423-not-retried',
+    file: 'src/caches/retry.ts',
+    breaks: 'a push to rclone fails when two paths share a NAR: the second PUT meets 423 Locked and is not tried again',
+    find: 'return status >= 500 || status === 429 || status === 408 || status === 423;',
+    replace: 'return status >= 500 || status === 429 || status === 408;',
+    killedBy: [{ file: 'test/caches/retry.test.ts', name: 'and not client errors' }],
+  },
 ];
