@@ -69,7 +69,7 @@ function runVitest(
   copy: string,
   file: string,
   name: string | undefined,
-): Promise<{ failed: boolean; timedOut: boolean; typeErrors: boolean; tail: string }> {
+): Promise<{ failed: boolean; timedOut: boolean; typeErrors: boolean; ranNone: boolean; tail: string }> {
   const args = ['vitest', 'run', file, ...(name ? ['-t', name] : [])];
   return new Promise((done) => {
     const child = spawn('npx', args, { cwd: copy, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -90,9 +90,21 @@ function runVitest(
     }, RUN_TIMEOUT_MS);
     child.on('close', (code) => {
       clearTimeout(timer);
-      done({ failed: code !== 0, timedOut, typeErrors, tail: output });
+      done({ failed: code !== 0, timedOut, typeErrors, ranNone: testsRun(output) === 0, tail: output });
     });
   });
+}
+
+/**
+ * How many tests the run's summary says ran (passed or failed), from vitest's `Tests  1 failed | 2 passed (5)`.
+ * vitest exits 0 when `-t` matches no test (all skipped): such a run proves nothing.
+ */
+export function testsRun(output: string): number {
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const summary = plain.split('\n').find((line) => /^\s*Tests\s/.test(line));
+  if (!summary) return 0;
+  const count = (word: string): number => Number(new RegExp(`(\\d+) ${word}`).exec(summary)?.[1] ?? 0);
+  return count('passed') + count('failed');
 }
 
 function firstFailure(output: string): string | undefined {
@@ -156,6 +168,8 @@ async function tryMutant(copy: string, mutant: Mutant): Promise<Result> {
       if (run.tail.includes('tsc reported type errors'))
         return { mutant, outcome: 'invalid', killer: label, seconds: (Date.now() - started) / 1000 };
       if (run.timedOut) return { mutant, outcome: 'timeout', killer: label, seconds: (Date.now() - started) / 1000 };
+      // A name that matches no test leaves vitest green: the mutant was never put to its test.
+      if (run.ranNone) return { mutant, outcome: 'invalid', killer: label, reason: 'no test ran', seconds: (Date.now() - started) / 1000 };
       if (run.failed)
         return { mutant, outcome: 'killed', killer: label, reason: firstFailure(run.tail), seconds: (Date.now() - started) / 1000 };
     }
@@ -176,8 +190,9 @@ async function baseline(copies: readonly string[], mutants: readonly Mutant[]): 
     (test) => usesStoreWatcher(test.file),
     async (copy, test) => {
       const run = await runVitest(copy, test.file, test.name);
-      log(`baseline ${run.failed ? 'FAILS' : 'passes'}: ${test.file}${test.name ? ` -t "${test.name}"` : ''}`);
-      if (run.failed) {
+      const verdict = run.failed ? 'FAILS' : run.ranNone ? 'RUNS NO TEST' : 'passes';
+      log(`baseline ${verdict}: ${test.file}${test.name ? ` -t "${test.name}"` : ''}`);
+      if (run.failed || run.ranNone) {
         ok = false;
         log(run.tail);
       }
@@ -251,11 +266,11 @@ async function main(): Promise<number> {
       },
     );
     const ordered = selected.map((mutant) => results.get(mutant)!);
+    // invalid: the mutant does not type-check, or its killing test's name matches no test (fix mutate/mutants.ts).
     const survivors = ordered.filter((result) => result.outcome === 'survived' || result.outcome === 'invalid');
     process.stdout.write(`${scoreTable(ordered)}\n`);
     for (const { mutant, outcome } of survivors) {
-      const verdict = outcome === 'invalid' ? 'DOES NOT TYPE-CHECK (fix mutate/mutants.ts)' : 'SURVIVED';
-      process.stdout.write(`${verdict} ${mutant.id} (${mutant.file}): ${mutant.breaks}\n`);
+      process.stdout.write(`${outcome === 'invalid' ? 'INVALID' : 'SURVIVED'} ${mutant.id} (${mutant.file}): ${mutant.breaks}\n`);
     }
     const minutes = ((Date.now() - started) / 60_000).toFixed(1);
     process.stdout.write(
