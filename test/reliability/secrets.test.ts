@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { encodeBase32 } from '../../src/nix/base32.js';
+import { formatSigningKey, generateSigningKey } from '../../src/nix/signing.js';
 import { buildWithNix, nixDump } from '../helpers/nix.js';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,6 +155,19 @@ describe("the CLI's error reporter redacts whatever reaches it", () => {
       'cachix: no signing key for http://alice:<redacted>@127.0.0.1:9/nokey\n' +
         "  set CACHIX_SIGNING_KEY to the cache's secret key, or register the cache with it: CACHIX_SIGNING_KEY=<its key> cachix create NAME --url http://alice:<redacted>@127.0.0.1:9/nokey\n",
     );
+  });
+
+  it('a user error naming a cache folder whose path holds a secret, in its message and its hint', async () => {
+    // Nothing before the reporter redacts a file path: its pass is all that keeps the secret out.
+    const root = join(world.home, `token=${PATH_SECRET}-u`);
+    const result = await runRecorded('push to a folder that is no cache', ['push', `file://${root}`, path], {
+      env: { CACHIX_SIGNING_KEY: formatSigningKey(generateSigningKey('folder-1')) },
+    });
+    expect(result.code).toBe(1);
+    const [message, hint] = result.stderr.split('\n');
+    expect(message).toBe(`cachix: ${join(world.home, 'token=<redacted>')} is not a binary cache (no nix-cache-info)`);
+    expect(hint).toContain('token=<redacted>');
+    expect(result.stdout + result.stderr).not.toContain(PATH_SECRET);
   });
 
   it.each([
