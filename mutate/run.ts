@@ -169,7 +169,13 @@ async function tryMutant(copy: string, mutant: Mutant): Promise<Result> {
         return { mutant, outcome: 'invalid', killer: label, seconds: (Date.now() - started) / 1000 };
       if (run.timedOut) return { mutant, outcome: 'timeout', killer: label, seconds: (Date.now() - started) / 1000 };
       // A name that matches no test leaves vitest green: the mutant was never put to its test.
-      if (run.ranNone) return { mutant, outcome: 'invalid', killer: label, reason: 'no test ran', seconds: (Date.now() - started) / 1000 };
+      // A setup that failed (beforeAll) skips every test: that is no kill either, whatever broke it.
+      if (run.ranNone) {
+        const reason = run.failed
+          ? `no test ran: the setup failed: ${firstFailure(run.tail) ?? 'see the test output'}`
+          : 'no test matches the name';
+        return { mutant, outcome: 'invalid', killer: label, reason, seconds: (Date.now() - started) / 1000 };
+      }
       if (run.failed)
         return { mutant, outcome: 'killed', killer: label, reason: firstFailure(run.tail), seconds: (Date.now() - started) / 1000 };
     }
