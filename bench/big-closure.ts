@@ -70,7 +70,13 @@ export async function bigClosure(): Promise<void> {
     buildBigInput(SCALE, 4 * 3600_000),
   );
   if (!big) {
-    for (const name of ['ours / honest floor time', 'speedup vs nix copy', 'output size vs nix copy', 'peak RSS of cachix push'])
+    for (const name of [
+      'ours / honest floor time',
+      'speedup vs nix copy',
+      'output size vs nix copy',
+      'peak RSS of cachix push',
+      'push --listings time / push time',
+    ])
       ratioTarget(`big closure: ${name}`, undefined, '', () => false);
     verifyTarget();
     return;
@@ -124,6 +130,18 @@ export async function bigClosure(): Promise<void> {
     (run) => oursRun(big, run),
     big.narBytes,
     'file cache, signed, default -j',
+  );
+  const withListings = await timedPushes(
+    `cachix push -m zstd -l ${LEVEL} --listings`,
+    (run) => oursRun(big, run, ['--listings']),
+    big.narBytes,
+    'file cache, a .ls per path computed while the NAR is produced',
+  );
+  ratioTarget(
+    'big closure: push --listings time / push time',
+    ours && withListings ? withListings.wallMs / ours.wallMs : undefined,
+    `≤ ${GOALS.listingsVsPlain}×`,
+    (v) => v <= GOALS.listingsVsPlain,
   );
   ratioTarget(
     'big closure: cachix push time / honest floor time',
@@ -202,18 +220,18 @@ async function nixCopyRun(big: BigInput, secretKey: string, run: number, paralle
 /** Target 8, timed on the first run's cache before it is removed. */
 let verifyTimes: { ours?: number | undefined; nix?: number | undefined } = {};
 
-async function oursRun(big: BigInput, run: number): Promise<PushRun> {
-  const name = `bench-big-${run}`;
+async function oursRun(big: BigInput, run: number, extraFlags: readonly string[] = []): Promise<PushRun> {
+  const name = `bench-big-${run}${extraFlags.length ? '-extras' : ''}`;
   try {
     const created = await cachixOk(['create', name], 60_000);
-    const result = await cachixOk(['push', name, big.top, '-m', 'zstd', '-l', String(LEVEL)], BIG_TIMEOUT_MS);
+    const result = await cachixOk(['push', name, big.top, '-m', 'zstd', '-l', String(LEVEL), ...extraFlags], BIG_TIMEOUT_MS);
     const pushed: PushRun = {
       wallMs: result.wallMs,
       peakRssBytes: result.peakRssBytes,
       largestProcessRssBytes: result.largestProcessRssBytes,
       outputBytes: await treeBytes(cacheDir(name)),
     };
-    if (run === 0) verifyTimes = await timeVerify(name, big, created.stdout.trim());
+    if (run === 0 && extraFlags.length === 0) verifyTimes = await timeVerify(name, big, created.stdout.trim());
     return pushed;
   } finally {
     await rm(cacheDir(name), { recursive: true, force: true });
