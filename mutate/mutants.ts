@@ -290,7 +290,7 @@ export const MUTANTS: Mutant[] = [
     killedBy: [
       {
         file: 'test/commands/verify.test.ts',
-        name: '--file-hash reports a FileHash',
+        name: 'reports a FileHash that does not match',
       },
     ],
   },
@@ -1320,7 +1320,7 @@ export const MUTANTS: Mutant[] = [
     breaks: 'verify --file-hash checks nothing more than the default: a NAR file that is not the one its narinfo names passes',
     find: '{ fileHash: options.fileHash === true }',
     replace: '{ fileHash: false }',
-    killedBy: [{ file: 'test/commands/verify.test.ts', name: '--file-hash reports a FileHash' }],
+    killedBy: [{ file: 'test/commands/verify.test.ts', name: 'reports a FileHash that does not match' }],
   },
   {
     id: 'verify-listing-check',
