@@ -1367,4 +1367,12 @@ export const MUTANTS: Mutant[] = [
       { file: 'test/caches/http-listed-lookup.test.ts', name: 'uploaded again' },
     ],
   },
+  {
+    id: 'http-listed-lookup-uncapped',
+    file: 'src/caches/http-listed-lookup.ts',
+    breaks: 'a push of a small closure into a big HTTP cache reads the whole root listing, slower than asking each path',
+    find: 'const xml = await readCapped(response.body, lookups * BYTES_PER_LOOKUP.propfind);',
+    replace: 'const xml = await readCapped(response.body, Number.MAX_SAFE_INTEGER);',
+    killedBy: [{ file: 'test/caches/http-listed-lookup.test.ts', name: 'far more files than lookups' }],
+  },
 ];

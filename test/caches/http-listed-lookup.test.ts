@@ -151,6 +151,29 @@ describe('a server that does not list gets HEADs', () => {
     }
   });
 
+  it('a root of far more files than lookups (a small closure in a big cache): the listing is cut short, HEADs answer', async () => {
+    const nginx = await startNginx({ listing: 'propfind' });
+    const proxy = await startFaultProxy(nginx.url);
+    try {
+      const all = hashParts(LOOKUPS);
+      const present = all.slice(0, 100);
+      for (const hashPart of present) await writeFile(join(nginx.root, `${hashPart}.narinfo`), `StorePath: /nix/store/${hashPart}-x\n`);
+      // Other paths' narinfos: about ten listed files per lookup.
+      for (const hashPart of hashParts(LOOKUPS * 10)) await writeFile(join(nginx.root, `${hashPart}.narinfo`), 'StorePath: other\n');
+      const cache = createHttpCache(new URL(proxy.url), { retry: fastRetry });
+      try {
+        expect([...(await cache.missing(all))].sort()).toEqual(all.slice(100).sort());
+        expect(methodsSince(proxy, 0).PROPFIND).toBe(1);
+        expect(methodsSince(proxy, 0).HEAD).toBe(all.length);
+      } finally {
+        await cache.close?.();
+      }
+    } finally {
+      await proxy.stop();
+      await nginx.stop();
+    }
+  });
+
   it('fewer lookups than LISTING_MIN_LOOKUPS: HEADs, no listing', async () => {
     const nginx = await startNginx({ listing: 'propfind' });
     const proxy = await startFaultProxy(nginx.url);
