@@ -1343,8 +1343,8 @@ export const MUTANTS: Mutant[] = [
     id: 'info-listing-count',
     file: 'src/maintain/info.ts',
     breaks: 'info counts every root file that is not a narinfo (nix-cache-info, leftovers) as a NAR listing',
-    find: 'listings: listingFiles.length,',
-    replace: 'listings: inventory.otherFiles.length,',
+    find: "return name.endsWith('.ls') && narInfoHashPart(",
+    replace: "return !name.endsWith('.narinfo') || narInfoHashPart(",
     killedBy: [{ file: 'test/maintain/cache-extras-read.test.ts', name: 'two logs, two listings, one debug-info entry' }],
   },
   {
