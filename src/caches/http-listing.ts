@@ -86,6 +86,28 @@ export function parsePropfindListing(xml: string, folderUrl: URL, folder: string
   return files;
 }
 
+const RESPONSE_END = /<\/(?:[\w.-]+:)?response\s*>/g;
+const HREF_TEXT = /<(?:[\w.-]+:)?href\b[^>]*>([^<]*)</;
+
+/**
+ * Only the names of the files of a PROPFIND answer, for narinfo lookups: each response is cut at
+ * its closing tag rather than matched whole, several times cheaper on a listing of ten thousand.
+ */
+export function propfindFileNames(xml: string, folderUrl: URL): string[] {
+  if (!/<(?:[\w.-]+:)?multistatus\b/.test(xml)) throw new Error('the PROPFIND answer is not a WebDAV multistatus document');
+  const names: string[] = [];
+  let start = 0;
+  for (const end of xml.matchAll(RESPONSE_END)) {
+    const body = xml.slice(start, end.index);
+    start = end.index + end[0].length;
+    if (COLLECTION.test(body)) continue;
+    const href = HREF_TEXT.exec(body)?.[1];
+    const name = href === undefined ? undefined : nameInFolder(decodeXmlText(href), folderUrl);
+    if (name !== undefined) names.push(name);
+  }
+  return names;
+}
+
 interface AutoindexEntry {
   name?: unknown;
   type?: unknown;

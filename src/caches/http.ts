@@ -14,6 +14,7 @@ import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, 
 import { errorDetailOf, explainHttpError, FirstAnswer, HTTP_CREDENTIALS_HINT } from './http-errors.js';
 import { WebDavFolders, type FolderAttempt } from './http-folders.js';
 import { lookupPipelined } from './http-lookup.js';
+import { LISTING_MIN_LOOKUPS, listRootNames } from './http-listed-lookup.js';
 import { cannotListError, MAX_LISTING_BYTES, parseAutoindexJson, parsePropfindListing, PROPFIND_BODY } from './http-listing.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload, type UploadLimits } from './upload-watchdog.js';
@@ -212,8 +213,29 @@ class HttpCache implements BinaryCache {
     return info;
   }
 
+  /** The server refused to list its root for lookups: HEADs from then on, in this process. */
+  private listingRefused = false;
+
+  /** From LISTING_MIN_LOOKUPS on, one listing of the root answers every lookup: a narinfo counts only when listed. */
+  private async missingByListing(unique: readonly string[]): Promise<Set<string> | undefined> {
+    if (unique.length < LISTING_MIN_LOOKUPS || this.listingRefused) return undefined;
+    // Anything wrong with the listing (an odd answer, a dropped connection) is asked again by HEAD.
+    const listing = await listRootNames(
+      (method, headers, body, expect) => this.send(method, '', { expect, headers, body: body === undefined ? undefined : () => body }),
+      this.base,
+      this.listing,
+      unique.length,
+    ).catch(() => undefined);
+    if (listing?.outcome === 'refused') this.listingRefused = true;
+    if (listing?.outcome !== 'listed') return undefined;
+    this.listing = listing.kind;
+    return new Set(unique.filter((hashPart) => !listing.names.has(`${hashPart}.narinfo`)));
+  }
+
   async missing(hashParts: readonly string[]): Promise<Set<string>> {
     let unique = [...new Set(hashParts)];
+    const listed = await this.missingByListing(unique);
+    if (listed) return listed;
     let missing = new Set<string>();
     if (unique.length >= PIPELINE_MIN_LOOKUPS) {
       const authorization = await this.authorizationHeader();

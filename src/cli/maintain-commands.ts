@@ -6,7 +6,7 @@ import { collect, wholeNumber } from './option-parsers.js';
 export function addMaintainCommands(program: Command, action: ActionOf): void {
   program
     .command('verify')
-    .description('fetch narinfos and NARs back from a cache and check signatures and hashes against the local store')
+    .description('fetch narinfos and NARs back from a cache and check signatures, NAR hashes and listings as Nix would')
     .argument('<cache>', 'cache name or URL')
     .argument('<paths...>', 'store paths')
     .option('--public-key <key>', 'the key to check signatures against (default: the configured or pinned key)')
@@ -17,6 +17,7 @@ export function addMaintainCommands(program: Command, action: ActionOf): void {
       collect,
     )
     .option('--include-upstream', 'fail paths signed by upstream keys that the cache lacks, too')
+    .option('--file-hash', "also hash each NAR file as stored and check the narinfo's FileHash (unsigned; Nix never checks it)")
     .action(action(() => import('../commands/verify.js')));
 
   program

@@ -26,6 +26,9 @@ function humanReport(summary: CacheSummary): string {
         .map(([method, count]) => `${method} ${count}`)
         .join(', ') || '-'
     }`,
+    `build logs    ${summary.extras.logs}`,
+    `listings      ${summary.extras.listings}`,
+    `debug info    ${summary.extras.debugInfo}`,
     `oldest push   ${summary.oldestPush ?? '-'}`,
     `newest push   ${summary.newestPush ?? '-'}`,
     `pins          ${summary.pins.length}`,

@@ -15,6 +15,8 @@ export interface VerifyOptions {
   recursive?: boolean;
   upstreamKey?: string[];
   includeUpstream?: boolean;
+  /** Also check each NAR file against its narinfo's FileHash (Nix never does). */
+  fileHash?: boolean;
 }
 
 /** Paths checked at once: each is a narinfo and a NAR fetched and hashed. */
@@ -80,7 +82,7 @@ export async function run(context: Context, cacheName: string, paths: string[], 
       targets.map((target, index) => ({ target, index })),
       VERIFY_CONCURRENCY,
       async ({ target: [storePath, local], index }) => {
-        const verdict = await verifyPath(opened.cache, storePath, keys, local);
+        const verdict = await verifyPath(opened.cache, storePath, keys, local, { fileHash: options.fileHash === true });
         const upstreamKey = verdict.absent && local ? upstreamKeyOf(local, upstreamKeys) : undefined;
         if (upstreamKey !== undefined) upstream += 1;
         else if (verdict.problems.length > 0) failures += 1;

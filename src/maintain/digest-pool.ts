@@ -4,13 +4,13 @@ import { NarParseError } from '../nix/nar/parser.js';
 import { ChunkSender } from '../util/chunk-sender.js';
 import { Semaphore } from '../util/semaphore.js';
 import { CHUNK_SIZE, WINDOW, type FromWorker, type Half, type ToWorker } from './digest-protocol.js';
-import type { NarDigest } from './nar-digest.js';
+import type { DigestWants, NarDigest } from './nar-digest.js';
 
 // The main thread's side of digest-worker.ts: worker threads that take a NAR file's FileHash,
 // unpack it, and take the NAR's NarHash and check its structure, while the main thread only
 // reads the file and hands it over.
 
-export interface NarFileInfo {
+export interface NarFileInfo extends DigestWants {
   compression: string;
   /** What the narinfo claims, only to spread work over the workers. */
   fileSize?: number | undefined;
@@ -33,6 +33,7 @@ interface PoolWorker {
 interface HalfDigest {
   sha256: Uint8Array | undefined;
   size: number;
+  listing?: string | undefined;
 }
 
 interface Outcome {
@@ -63,6 +64,7 @@ export class NarDigestJob {
     private readonly unpacker: Worker,
     private readonly checker: Worker,
     private readonly readsItself: boolean,
+    private readonly fileHash: boolean,
     private readonly release: () => void,
   ) {
     this.sender = new ChunkSender({
@@ -95,7 +97,8 @@ export class NarDigestJob {
       const nar = await this.results.nar.promise;
       if (!nar.sha256) throw new Error('a digest worker sent no NarHash');
       this.finish();
-      return { fileHash: file.sha256 ?? nar.sha256, fileSize: file.size, narHash: nar.sha256, narSize: nar.size };
+      const fileHash = file.sha256 ?? (this.fileHash ? nar.sha256 : undefined);
+      return { fileHash, fileSize: file.size, narHash: nar.sha256, narSize: nar.size, listing: nar.listing };
     } catch (error) {
       // A half may still wait for bytes that will not come.
       this.abort();
@@ -114,7 +117,7 @@ export class NarDigestJob {
     if (reply.type === 'ack') {
       this.sender.returned(reply.buffer);
     } else if (reply.type === 'digest') {
-      this.results[reply.half].resolve({ sha256: reply.sha256, size: reply.size });
+      this.results[reply.half].resolve({ sha256: reply.sha256, size: reply.size, listing: reply.listing });
     } else {
       const error = reply.what !== undefined ? new NarParseError(reply.offset!, reply.what) : new Error(reply.message);
       this.results[reply.half].reject(error);
@@ -176,8 +179,8 @@ class DigestPool {
   private startInSlot(file: NarFileInfo): NarDigestJob {
     const id = this.nextId++;
     const fileSize = file.fileSize ?? file.narSize;
-    // Rough costs in bytes hashed: unpacking hashes the file and writes the NAR, the other half hashes the NAR.
-    const unpackCost = fileSize + (file.compression === 'none' ? 0 : file.narSize / 2);
+    // Rough costs in bytes hashed: unpacking (hashes the file if asked and) writes the NAR, the other half hashes the NAR.
+    const unpackCost = (file.fileHash ? fileSize : fileSize / 4) + (file.compression === 'none' ? 0 : file.narSize / 2);
     const left = (): number => 1 - Math.min((this.jobs.get(id)?.written ?? 0) / Math.max(fileSize, 1), 1);
     const unpackHalf: JobHalf = { job: id, remaining: () => unpackCost * left() };
     const narHalf: JobHalf = { job: id, remaining: () => file.narSize * left() };
@@ -191,7 +194,7 @@ class DigestPool {
       throw error;
     }
     this.take(checker, narHalf);
-    const job = new NarDigestJob(id, unpacker.worker, checker.worker, file.path !== undefined, () => {
+    const job = new NarDigestJob(id, unpacker.worker, checker.worker, file.path !== undefined, file.fileHash, () => {
       this.slots.release();
       this.jobs.delete(id);
       this.give(unpacker, unpackHalf);
@@ -200,10 +203,17 @@ class DigestPool {
     this.jobs.set(id, job);
     const channel = new MessageChannel();
     unpacker.worker.postMessage(
-      { type: 'unpack', job: id, compression: file.compression, port: channel.port1, path: file.path } satisfies ToWorker,
+      {
+        type: 'unpack',
+        job: id,
+        compression: file.compression,
+        fileHash: file.fileHash,
+        port: channel.port1,
+        path: file.path,
+      } satisfies ToWorker,
       [channel.port1],
     );
-    checker.worker.postMessage({ type: 'nar', job: id, port: channel.port2 } satisfies ToWorker, [channel.port2]);
+    checker.worker.postMessage({ type: 'nar', job: id, listing: file.listing, port: channel.port2 } satisfies ToWorker, [channel.port2]);
     return job;
   }
 

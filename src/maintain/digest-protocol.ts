@@ -13,8 +13,10 @@ export const READ_SIZE = 1 << 20;
 
 export type ToWorker =
   /** With `path`, the worker reads the file itself; without, the main thread sends its chunks. */
-  | { type: 'unpack'; job: number; compression: string; port: MessagePort; path?: string | undefined }
-  | { type: 'nar'; job: number; port: MessagePort }
+  /** `fileHash`: take the file's sha256 (an uncompressed file's is the NAR's, taken anyway). */
+  | { type: 'unpack'; job: number; compression: string; fileHash: boolean; port: MessagePort; path?: string | undefined }
+  /** `listing`: build the NAR's `.ls` JSON from the same parse. */
+  | { type: 'nar'; job: number; listing: boolean; port: MessagePort }
   | { type: 'chunk'; job: number; buffer: ArrayBuffer; length: number }
   | { type: 'end' | 'abort'; job: number };
 
@@ -22,8 +24,8 @@ export type Half = 'unpack' | 'nar';
 
 export type FromWorker =
   | { type: 'ack'; job: number; buffer: ArrayBuffer }
-  /** The unpack half of an uncompressed file sends no sha256: the nar half's is the same. */
-  | { type: 'digest'; job: number; half: Half; sha256: Uint8Array | undefined; size: number }
+  /** The unpack half sends no sha256 for an uncompressed file (the nar half's is the same) or when not asked. */
+  | { type: 'digest'; job: number; half: Half; sha256: Uint8Array | undefined; size: number; listing?: string | undefined }
   | { type: 'failed'; job: number; half: Half; message: string; offset?: number; what?: string };
 
 /** Between the two halves of one job. */

@@ -53,7 +53,7 @@ async function* fileChunks(path: string): AsyncGenerator<Buffer> {
 }
 
 /** The file's sha256 and size; its bytes unpacked and sent on to the `nar` half. */
-function startUnpack(job: number, compression: string, port: MessagePort, path: string | undefined): void {
+function startUnpack(job: number, compression: string, fileHash: boolean, port: MessagePort, path: string | undefined): void {
   const queue = new ChunkQueue((buffer) => send({ type: 'ack', job, buffer }, [buffer]));
   const sender = new ChunkSender({
     send: (buffer, length) => port.postMessage({ type: 'chunk', buffer, length } satisfies HalfToHalf, [buffer]),
@@ -67,7 +67,7 @@ function startUnpack(job: number, compression: string, port: MessagePort, path: 
   });
   void (async () => {
     // An uncompressed file is the NAR itself: the other half's sha256 of the same bytes is its hash.
-    const hash = compression === 'none' ? undefined : createHash('sha256');
+    const hash = fileHash && compression !== 'none' ? createHash('sha256') : undefined;
     let size = 0;
     const hashed = (async function* (): AsyncGenerator<Buffer> {
       for await (const chunk of path === undefined ? queue : fileChunks(path)) {
@@ -90,9 +90,9 @@ function startUnpack(job: number, compression: string, port: MessagePort, path: 
   })();
 }
 
-/** The NAR's sha256 and size, and its structure checked as it streams. */
-function startNar(job: number, port: MessagePort): void {
-  const check = new NarCheck();
+/** The NAR's sha256 and size, its structure checked as it streams, and its listing if asked. */
+function startNar(job: number, listing: boolean, port: MessagePort): void {
+  const check = new NarCheck(listing);
   let failure: unknown;
   nars.set(job, port);
   // The unpack half closes the channel when it fails; nothing more will come.
@@ -140,9 +140,9 @@ function abort(job: number): void {
 parent.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'unpack':
-      return startUnpack(message.job, message.compression, message.port, message.path);
+      return startUnpack(message.job, message.compression, message.fileHash, message.port, message.path);
     case 'nar':
-      return startNar(message.job, message.port);
+      return startNar(message.job, message.listing, message.port);
     case 'chunk': {
       const unpack = unpacks.get(message.job);
       if (unpack) unpack.queue.push(message.buffer, message.length);

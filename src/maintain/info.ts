@@ -2,7 +2,7 @@
 import type { BinaryCache } from '../caches/cache.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { requireListing } from './capabilities.js';
-import { takeInventory } from './inventory.js';
+import { narInfoHashPart, takeInventory } from './inventory.js';
 import { liveRevisions, type Pin } from './pin-file.js';
 import { readPins } from './pins.js';
 
@@ -15,6 +15,8 @@ export interface CacheSummary {
   storedBytes: number;
   /** Paths per Compression. */
   compression: Record<string, number>;
+  /** What Nix reads beside the paths: build logs (`log/`), NAR listings (`<hash>.ls`), `debuginfo/` entries. */
+  extras: { logs: number; listings: number; debugInfo: number };
   oldestPush: string | null;
   newestPush: string | null;
   pins: Array<{ name: string; storePath: string; pinnedAt: string; keep: Pin['keep']; liveRevisions: number; inCache: boolean }>;
@@ -30,17 +32,29 @@ export interface CacheSummary {
   };
 }
 
+/** `<32 base32 chars>.ls`: a path's NAR listing. */
+function isListingName(name: string): boolean {
+  return name.endsWith('.ls') && narInfoHashPart(`${name.slice(0, -'.ls'.length)}.narinfo`) !== undefined;
+}
+
 /** `cacheArgument`: the cache as the user named it, shell-quoted, for hints. */
 export async function summarizeCache(cache: BinaryCache, cacheArgument: string, log?: (line: string) => void): Promise<CacheSummary> {
   const listable = requireListing(cache);
   const inventory = await takeInventory(listable, log);
-  const pins = await readPins(listable, cacheArgument);
+  // After the root's listing, so an HTTP server's way of listing is known and a missing folder is empty.
+  const [pins, logFiles, debugInfoFiles] = await Promise.all([
+    readPins(listable, cacheArgument),
+    listable.list('log/'),
+    listable.list('debuginfo/'),
+  ]);
+  const listingFiles = inventory.otherFiles.filter((file) => isListingName(file.name));
   const summary: CacheSummary = {
     cache: cache.description,
     paths: inventory.paths.size,
     narBytes: 0,
     storedBytes: 0,
     compression: {},
+    extras: { logs: logFiles.length, listings: listingFiles.length, debugInfo: debugInfoFiles.length },
     oldestPush: null,
     newestPush: null,
     pins: [],
@@ -70,7 +84,7 @@ export async function summarizeCache(cache: BinaryCache, cacheArgument: string, 
     if (!named.has(nar.name)) summary.problems.unnamedNars.push(nar.name);
   }
   for (const path of inventory.paths.values()) summary.storedBytes += path.narInfoSize;
-  for (const file of inventory.otherFiles) summary.storedBytes += file.size;
+  for (const file of [...inventory.otherFiles, ...logFiles, ...debugInfoFiles]) summary.storedBytes += file.size;
   const pinFiles = await listable.list('pins/');
   for (const file of pinFiles) summary.storedBytes += file.size;
   if (inventory.paths.size > 0) {

@@ -2,6 +2,7 @@
 // path goes: a listing with its narinfo, a debug-info entry with the NAR it points into, a build
 // log once no narinfo left names its deriver.
 import { messageOf } from '../errors.js';
+import { parseDebugInfoJson } from '../nix/nar/listing.js';
 import { readLimited } from '../util/read-limited.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import type { MaintainableCache } from './capabilities.js';
@@ -20,8 +21,7 @@ async function archiveOf(cache: MaintainableCache, name: string): Promise<string
   const stream = await cache.getFile(name);
   if (!stream) return undefined;
   try {
-    const parsed = JSON.parse(await readLimited(stream, MAX_DEBUG_INFO_BYTES, () => new Error('too large'))) as { archive?: unknown };
-    return typeof parsed.archive === 'string' ? parsed.archive : undefined;
+    return parseDebugInfoJson(await readLimited(stream, MAX_DEBUG_INFO_BYTES, () => new Error('too large')))?.archive;
   } catch {
     return undefined;
   }

@@ -5,16 +5,24 @@ import { formatHashBase32, hashesEqual, sha256Hash } from '../nix/hash.js';
 import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { verifySignature, type PublicKey } from '../nix/signing.js';
 import { hashPartOf } from '../nix/store-path.js';
+import { listingDifference } from '../nix/nar/listing.js';
 import { NarParseError } from '../nix/nar/parser.js';
 import type { PathInfo } from '../store/path-info.js';
 import type { BinaryCache } from '../caches/cache.js';
 import { narDigests, type NarDigestJob } from './digest-pool.js';
-import { digestHere, FILE_HERE_MAX, NAR_HERE_MAX, type NarDigest } from './nar-digest.js';
+import { digestHere, FILE_HERE_MAX, NAR_HERE_MAX, type DigestWants, type NarDigest } from './nar-digest.js';
+import { readStoredListing } from './stored-listing.js';
 
 // Reads one path back from a cache as Nix would substitute it, and says what does not hold:
-// the narinfo exists and parses, is signed by a trusted key, its NAR exists with the FileHash
-// and FileSize it claims, and unpacks to the NarHash and NarSize it claims, which are also the
-// local store's.
+// the narinfo exists and parses, is signed by a trusted key, its NAR exists with the FileSize it
+// claims and unpacks, whole and well formed, to the NarHash and NarSize it claims, which are also
+// the local store's; its `.ls`, when the cache has one, lists what the NAR holds. The FileHash
+// (not signed, never checked by Nix) only when asked.
+
+export interface VerifyChecks {
+  /** Also hash the NAR file as stored and compare it with the narinfo's FileHash. */
+  fileHash: boolean;
+}
 
 export interface PathVerdict {
   storePath: string;
@@ -40,15 +48,15 @@ async function openNarFile(cache: BinaryCache, url: string): Promise<NarFile | u
  * One pass over the cache's file: a small one digested here, a large one handed to the digest
  * workers, which spread it over the cores.
  */
-async function digestNar(file: NarFile, info: NarInfo): Promise<NarDigest> {
+async function digestNar(file: NarFile, info: NarInfo, wants: DigestWants): Promise<NarDigest> {
   const fileSize = info.fileSize ?? info.narSize;
   if (fileSize <= FILE_HERE_MAX && info.narSize <= NAR_HERE_MAX) {
     const source = 'path' in file ? [await readFile(file.path)] : (file.stream as AsyncIterable<Buffer>);
-    return digestHere(source, info.compression);
+    return digestHere(source, info.compression, wants);
   }
   let job: NarDigestJob | undefined;
   try {
-    job = await narDigests().start({ ...info, path: 'path' in file ? file.path : undefined });
+    job = await narDigests().start({ ...info, ...wants, path: 'path' in file ? file.path : undefined });
     if ('stream' in file) for await (const chunk of file.stream as AsyncIterable<Buffer>) await job.write(chunk);
     return await job.end();
   } catch (error) {
@@ -65,8 +73,8 @@ function sameReferences(a: readonly string[], b: readonly string[]): boolean {
 }
 
 function checkNar(info: NarInfo, digest: NarDigest, problems: string[]): void {
-  const fileHash = sha256Hash(digest.fileHash);
-  if (info.fileHash && info.fileHash.algorithm === 'sha256' && !hashesEqual(info.fileHash, fileHash)) {
+  const fileHash = digest.fileHash && sha256Hash(digest.fileHash);
+  if (fileHash && info.fileHash && info.fileHash.algorithm === 'sha256' && !hashesEqual(info.fileHash, fileHash)) {
     problems.push(`NAR file hash is ${formatHashBase32(fileHash)}, narinfo says ${formatHashBase32(info.fileHash)}`);
   }
   if (info.fileSize !== undefined && info.fileSize !== digest.fileSize)
@@ -97,6 +105,7 @@ export async function verifyPath(
   storePath: string,
   keys: readonly PublicKey[],
   local: PathInfo | undefined,
+  checks: VerifyChecks,
 ): Promise<PathVerdict> {
   const verdict: PathVerdict = { storePath, problems: [], notes: [] };
   const problems = verdict.problems;
@@ -131,13 +140,26 @@ export async function verifyPath(
   }
   if (local) checkAgainstLocal(info, local, problems);
   else verdict.notes.push('not in the local store, so only checked against the cache');
-  const file = await openNarFile(cache, info.url);
+  const listingName = `${hashPartOf(storePath)}.ls`;
+  const [file, storedListing] = await Promise.all([
+    openNarFile(cache, info.url),
+    readStoredListing(cache, hashPartOf(storePath)).catch((error: unknown) => {
+      problems.push(`its listing ${listingName} cannot be read: ${messageOf(error)}`);
+      return undefined;
+    }),
+  ]);
   if (!file) {
     problems.push(`its NAR ${info.url} is missing`);
     return verdict;
   }
   try {
-    checkNar(info, await digestNar(file, info), problems);
+    // The listing is built from the same parse that checks the NAR: no second read.
+    const digest = await digestNar(file, info, { fileHash: checks.fileHash, listing: storedListing !== undefined });
+    checkNar(info, digest, problems);
+    if (storedListing !== undefined && digest.listing !== undefined) {
+      const difference = listingDifference(storedListing, digest.listing);
+      if (difference !== undefined) problems.push(`its listing ${listingName} does not match its NAR: ${difference}`);
+    }
   } catch (error) {
     if (error instanceof NarParseError) {
       problems.push(`its NAR ${info.url} does not unpack: ${error.message}`);

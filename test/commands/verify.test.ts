@@ -66,7 +66,7 @@ describe('cachix verify', () => {
     expect(partial.stderr).toMatch(/^2 of \d+ paths failed verification in none$/m);
   });
 
-  it('reports a tampered NAR and exits 1', async () => {
+  it('reports a tampered NAR and exits 1 (without --file-hash: the NarHash tells)', async () => {
     const narinfo = await readFile(join(cacheDir('zstd'), `${hashPart(closure.data)}.narinfo`), 'utf8');
     const nar = join(cacheDir('zstd'), /^URL: (.*)$/m.exec(narinfo)![1]!);
     const bytes = await readFile(nar);
@@ -76,7 +76,8 @@ describe('cachix verify', () => {
     expect(result.code).toBe(1);
     const lines = result.stdout.trim().split('\n');
     expect(lines[0]).toBe(`${closure.top} ok`);
-    expect(lines[1]).toMatch(new RegExp(`^${closure.data} FAIL: .*(NAR file hash is|cannot be read as zstd)`));
+    expect(lines[1]).toMatch(new RegExp(`^${closure.data} FAIL: .*(NAR unpacks to|cannot be read as zstd|does not unpack)`));
+    expect(lines[1]).not.toContain('NAR file hash is');
   });
 
   it('a NAR whose contents changed but not its shape fails the NarHash check', async () => {
@@ -119,7 +120,7 @@ describe('cachix verify', () => {
     expect(result.stdout).toMatch(/FAIL: .*does not unpack: NAR byte \d+: unexpected end of NAR in .*\(truncated\)/);
   });
 
-  it('reports a tampered narinfo (its signature no longer verifies)', async () => {
+  it('reports a tampered narinfo (its signature no longer verifies), without --file-hash', async () => {
     const file = join(cacheDir('xz'), `${hashPart(closure.lib)}.narinfo`);
     const text = await readFile(file, 'utf8');
     await writeFile(file, text.replace(/^References: .*$/m, 'References: '));
@@ -151,16 +152,49 @@ describe('cachix verify', () => {
     const tamperedHash = `sha256:${encodeBase32(createHash('sha256').update(bytes).digest())}`;
     const recorded = /^NarHash: (.*)$/m.exec(narinfo)![1]!;
     const recordedFileHash = /^FileHash: (.*)$/m.exec(narinfo)![1]!;
-    // As the NAR was left: its FileHash no longer matches either (uncompressed, the two hashes are one).
+    // As the NAR was left, its FileHash no longer matches either (uncompressed, the two hashes are
+    // one): only --file-hash says so; by default the NarHash, which the signature covers, tells.
     const unfixed = await run(['verify', 'none', closure.data]);
     expect(unfixed.code).toBe(1);
-    expect(unfixed.stdout).toBe(
+    expect(unfixed.stdout).toBe(`${closure.data} FAIL: NAR unpacks to ${tamperedHash}, narinfo says ${recorded}\n`);
+    const withFileHash = await run(['verify', 'none', '--file-hash', closure.data]);
+    expect(withFileHash.code).toBe(1);
+    expect(withFileHash.stdout).toBe(
       `${closure.data} FAIL: NAR file hash is ${tamperedHash}, narinfo says ${recordedFileHash}; NAR unpacks to ${tamperedHash}, narinfo says ${recorded}\n`,
     );
     await writeFile(file, narinfo.replace(/^FileHash: .*$/m, `FileHash: ${tamperedHash}`));
-    const result = await run(['verify', 'none', closure.data]);
+    const result = await run(['verify', 'none', '--file-hash', closure.data]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe(`${closure.data} FAIL: NAR unpacks to ${tamperedHash}, narinfo says ${recorded}\n`);
+  });
+
+  it('--file-hash reports a FileHash that does not match the NAR file, which the default does not check (main thread and workers)', async () => {
+    expect((await run(['create', 'filehash'])).code).toBe(0);
+    const pushed = await run(['push', 'filehash', '-m', 'zstd', closure.top]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    // closure.data's NAR is megabytes (digested on the workers); closure.top's a few bytes (here).
+    expect(
+      Number(/^NarSize: (\d+)$/m.exec(await readFile(join(cacheDir('filehash'), `${hashPart(closure.data)}.narinfo`), 'utf8'))![1]),
+    ).toBeGreaterThan(2 << 20);
+    const otherHash = `sha256:${encodeBase32(createHash('sha256').update('not this NAR file').digest())}`;
+    const recorded: string[] = [];
+    for (const path of [closure.top, closure.data]) {
+      const file = join(cacheDir('filehash'), `${hashPart(path)}.narinfo`);
+      const narinfo = await readFile(file, 'utf8');
+      recorded.push(/^FileHash: (.*)$/m.exec(narinfo)![1]!);
+      // FileHash is not in the signed fingerprint: the signature still verifies.
+      await writeFile(file, narinfo.replace(/^FileHash: .*$/m, `FileHash: ${otherHash}`));
+    }
+    const byDefault = await run(['verify', 'filehash', closure.top, closure.data]);
+    expect(byDefault.code, byDefault.stdout).toBe(0);
+    expect(byDefault.stdout).toBe(`${closure.top} ok\n${closure.data} ok\n`);
+    const checked = await run(['verify', 'filehash', '--file-hash', closure.top, closure.data]);
+    expect(checked.code).toBe(1);
+    expect(checked.stdout).toBe(
+      [closure.top, closure.data]
+        .map((path, index) => `${path} FAIL: NAR file hash is ${recorded[index]}, narinfo says ${otherHash}\n`)
+        .join(''),
+    );
   });
 
   it('a NAR that is gone is reported', async () => {
@@ -197,7 +231,7 @@ describe('cachix verify of a cache served over HTTP (each NAR streamed to the di
     expect(result.stdout).toBe(paths.map((path) => `${path} ok\n`).join(''));
   });
 
-  it('a changed byte is a FileHash (and NarHash) failure, a cut-off file one that does not decompress', async () => {
+  it('a changed byte is a NarHash failure (or one that does not decompress), a cut-off file one that does not decompress', async () => {
     const narOf = async (path: string): Promise<string> => {
       const narinfo = await readFile(join(cacheDir('web'), `${hashPart(path)}.narinfo`), 'utf8');
       return join(cacheDir('web'), /^URL: (.*)$/m.exec(narinfo)![1]!);
@@ -215,6 +249,6 @@ describe('cachix verify of a cache served over HTTP (each NAR streamed to the di
     expect(lines[0]).toBe(`${closure.top} ok`);
     // The decompressor's verdict comes before anything the NAR parser made of its output.
     expect(lines[1]).toMatch(new RegExp(`^${closure.lib} FAIL: its NAR nar/\\S+ cannot be read as zstd: .*truncated`));
-    expect(lines[2]).toMatch(new RegExp(`^${closure.data} FAIL: .*(NAR file hash is|cannot be read as zstd)`));
+    expect(lines[2]).toMatch(new RegExp(`^${closure.data} FAIL: .*(NAR unpacks to|cannot be read as zstd|does not unpack)`));
   });
 });

@@ -83,3 +83,58 @@ function nodeJson(node: ListingNode): string {
 export function debugInfoJson(member: DebugInfoMember, narUrl: string): string {
   return JSON.stringify({ archive: `../${narUrl}`, member: member.member });
 }
+
+/** A `debuginfo/` entry read back: where its member lives. Undefined for text that is not one. */
+export function parseDebugInfoJson(text: string): { archive: string; member: string } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { archive, member } = parsed as { archive?: unknown; member?: unknown };
+  return typeof archive === 'string' && typeof member === 'string' ? { archive, member } : undefined;
+}
+
+type JsonNode = { type?: unknown; size?: unknown; executable?: unknown; narOffset?: unknown; target?: unknown; entries?: unknown };
+
+function firstDifference(stored: JsonNode, computed: JsonNode, path: string): string | undefined {
+  if (typeof stored !== 'object' || stored === null || stored.type !== computed.type) return path;
+  if (computed.type === 'regular') {
+    const same =
+      stored.size === computed.size &&
+      stored.narOffset === computed.narOffset &&
+      (stored.executable === true) === (computed.executable === true);
+    return same ? undefined : path;
+  }
+  if (computed.type === 'symlink') return stored.target === computed.target ? undefined : path;
+  const storedEntries = (typeof stored.entries === 'object' && stored.entries !== null ? stored.entries : {}) as Record<string, JsonNode>;
+  const computedEntries = computed.entries as Record<string, JsonNode>;
+  const names = new Set([...Object.keys(storedEntries), ...Object.keys(computedEntries)]);
+  for (const name of [...names].sort()) {
+    const child = `${path === '/' ? '' : path}/${name}`;
+    if (!Object.hasOwn(storedEntries, name) || !Object.hasOwn(computedEntries, name)) return child;
+    const difference = firstDifference(storedEntries[name]!, computedEntries[name]!, child);
+    if (difference !== undefined) return difference;
+  }
+  return undefined;
+}
+
+/**
+ * Where a stored `.ls` text disagrees with the listing computed from its NAR (`listingJson()`):
+ * undefined when they say the same (key order and spacing aside), else the first path inside the
+ * store path that differs ('/' for the root), or what is wrong with the text.
+ */
+export function listingDifference(storedText: string, computedJson: string): string | undefined {
+  let stored: { version?: unknown; root?: unknown };
+  try {
+    stored = JSON.parse(storedText) as typeof stored;
+  } catch {
+    return 'it is not JSON';
+  }
+  if (typeof stored !== 'object' || stored === null || stored.version !== 1) return 'it is not a version 1 listing';
+  const computed = JSON.parse(computedJson) as { root: JsonNode };
+  const path = firstDifference(stored.root as JsonNode, computed.root, '/');
+  return path === undefined ? undefined : `it differs at ${path}`;
+}
