@@ -2,6 +2,8 @@
 // read from the source, checked, staged (or streamed to a server that signs), uploaded before its
 // narinfo. A path that fails (bad signature, corrupted NAR) is named and the rest go on; what
 // needs it is not copied, so the destination never names a reference it lacks.
+import { mkdir } from 'node:fs/promises';
+import { stagingDirectory } from '../caches/nar-staging.js';
 import { messageOf, UserError } from '../errors.js';
 import { narInfoFingerprint, type NarInfo } from '../nix/narinfo.js';
 import { verifySignature } from '../nix/signing.js';
@@ -75,6 +77,7 @@ export async function copyPaths(
   );
   const mismatch = corruptedInSource(prepared.sourceName);
   const serverSigns = destination.capabilities.signs === 'server';
+  if (!serverSigns && toCopy.length > 0) await mkdir(stagingDirectory(destination.capabilities.staging), { recursive: true });
 
   const copyOne = async (hashPart: string): Promise<void> => {
     const sourceInfo = infoOf(hashPart);

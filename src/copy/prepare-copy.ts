@@ -82,6 +82,13 @@ export async function prepareCopy(context: Context, sourceName: string, destinat
     await Promise.all([source.cache.close?.(), destination.cache.close?.()]);
   };
   try {
+    const cachixApi = isCachixApiCache(destination);
+    if (flags.onlyCachixApi && !cachixApi) {
+      throw new UserError(
+        `${destination.name} is not a cachix API cache: import copies into one`,
+        `copy into any other cache with: cachix copy ${sourceName} ${destinationName}`,
+      );
+    }
     const sourceKeys = flags.checkSigs === false ? undefined : await sourcePublicKeys(source, flags.publicKey);
     const info = await destination.cache.info();
     if (info.storeDir !== DEFAULT_STORE_DIR && info.storeDir !== context.storeDir) {
@@ -91,13 +98,6 @@ export async function prepareCopy(context: Context, sourceName: string, destinat
       );
     }
     const signingKey = flags.sign === false ? undefined : destinationKey(destination, context, info);
-    const cachixApi = isCachixApiCache(destination);
-    if (flags.onlyCachixApi && !cachixApi) {
-      throw new UserError(
-        `${destination.name} is not a cachix API cache: import copies into one`,
-        `copy into any other cache with: cachix copy ${sourceName} ${destinationName}`,
-      );
-    }
     if (!signingKey && destination.cache.capabilities.signs === 'client') {
       context.log(`note: no signing key for ${destination.name}: its narinfos keep the signatures of ${source.name} only`);
     }

@@ -26,13 +26,20 @@ export interface SourceSelection {
 
 /** Every path the source lists: a source that cannot list asks for paths, in one line. */
 export async function everythingListed(source: BinaryCache, sourceName: string, log: (line: string) => void): Promise<SourceSelection> {
-  if (!source.list) {
-    throw new UserError(
-      `${source.description} cannot list its paths, so there is no "everything" to copy from it`,
+  const cannotList = (why: string): UserError =>
+    new UserError(
+      `${source.description} cannot list its paths${why}, so there is no "everything" to copy from it`,
       `name the store paths to copy: cachix copy ${sourceName} DST /nix/store/...`,
     );
+  if (!source.list) throw cannotList('');
+  let inventory;
+  try {
+    inventory = await takeInventory(source as BinaryCache & { list: NonNullable<BinaryCache['list']> }, log);
+  } catch (error) {
+    // Unreadable narinfos are collected, not thrown: what is thrown is the listing itself failing.
+    if (error instanceof UserError) throw cannotList(` (${error.message})`);
+    throw error;
   }
-  const inventory = await takeInventory(source as BinaryCache & { list: NonNullable<BinaryCache['list']> }, log);
   const paths = new Map<string, SourcePath>();
   for (const [hashPart, stored] of inventory.paths) paths.set(hashPart, { hashPart, narInfo: stored.info });
   return { paths, absent: [], unreadable: inventory.unreadable };
