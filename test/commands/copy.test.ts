@@ -152,27 +152,63 @@ describe('cachix copy into servers that keep their own caches', () => {
 });
 
 describe('cachix copy refuses what it cannot vouch for', () => {
-  it('a corrupted NAR is named, nothing of it or what needs it reaches the destination, the rest is copied, exit 1', async () => {
-    await create('plain', fileUrl('plain'));
-    expectOk(await servers.world.run(['push', 'plain', '-m', 'none', top, loner]), 'push -m none');
-    // The dep's NAR changed in place, and its narinfo without FileHash/FileSize (Nix reads
-    // those as optional): only NarHash and NarSize can tell.
-    const narinfo = join(servers.scratch, 'plain', `${hashOf(dep)}.narinfo`);
-    const text = await readFile(narinfo, 'utf8');
-    await writeFile(narinfo, text.replace(/^File(Hash|Size): .*\n/gm, ''));
-    const nar = join(servers.scratch, 'plain', /^URL: (.*)$/m.exec(text)![1]!);
-    const bytes = await readFile(nar);
-    const at = bytes.indexOf('dep\n');
-    bytes[at] = 'D'.charCodeAt(0);
-    await writeFile(nar, bytes);
-    await create('dst', fileUrl('dst'));
-    const result = await copy('plain', 'dst');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`${dep} in plain does not match its narinfo (NarHash`);
-    expect(result.stderr).toContain(`not copied: ${top} needs ${dep}`);
-    const present = await expectConsistent(join(servers.scratch, 'dst'));
-    expect(present).toEqual([`${hashOf(loner)}.narinfo`]);
-    expect((await readdir(join(servers.scratch, 'dst', 'nar'))).length).toBe(1);
+  let plainReady: Promise<void> | undefined;
+  /** `plain`: top, dep and loner pushed uncompressed, then dep's NAR changed in place (same size). */
+  function corruptedSource(): Promise<void> {
+    plainReady ??= (async () => {
+      await create('plain', fileUrl('plain'));
+      expectOk(await servers.world.run(['push', 'plain', '-m', 'none', top, loner]), 'push -m none');
+      // Its narinfo loses FileHash and FileSize (Nix reads them as optional): only NarHash can tell.
+      const narinfo = join(servers.scratch, 'plain', `${hashOf(dep)}.narinfo`);
+      const text = await readFile(narinfo, 'utf8');
+      await writeFile(narinfo, text.replace(/^File(Hash|Size): .*\n/gm, ''));
+      const nar = join(servers.scratch, 'plain', /^URL: (.*)$/m.exec(text)![1]!);
+      const bytes = await readFile(nar);
+      bytes[bytes.indexOf('dep\n')] = 'D'.charCodeAt(0);
+      await writeFile(nar, bytes);
+    })();
+    return plainReady;
+  }
+
+  it.each([
+    ['as stored', []],
+    ['compressed again (-m xz)', ['-m', 'xz']],
+  ])(
+    'a corrupted NAR (%s) is named, nothing of it or what needs it reaches the destination, the rest is copied, exit 1',
+    async (label, flags) => {
+      await corruptedSource();
+      const name = `dst-${flags.length}`;
+      await create(name, fileUrl(name));
+      const result = await copy(...flags, 'plain', name);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${dep} in plain does not match its narinfo (NarHash`);
+      expect(result.stderr).toContain(`not copied: ${top} needs ${dep}`);
+      const present = await expectConsistent(join(servers.scratch, name));
+      expect(present, label).toEqual([`${hashOf(loner)}.narinfo`]);
+      expect((await readdir(join(servers.scratch, name, 'nar'))).length).toBe(1);
+    },
+  );
+
+  it('a corrupted NAR streamed to attic fails before its end: attic has no narinfo for it', async () => {
+    await corruptedSource();
+    const attic = await startAtticDouble({
+      caches: [{ name: 'main', isPublic: true }],
+      tokens: { 'attic-token': { pull: true, push: true } },
+    });
+    try {
+      const result = await servers.world.run(['copy', 'plain', attic.cacheUrl('main')], { env: { CACHIX_AUTH_TOKEN: 'attic-token' } });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${dep} in plain does not match its narinfo (NarHash`);
+      for (const [path, status] of [
+        [dep, 404],
+        [top, 404],
+        [loner, 200],
+      ] as const) {
+        expect((await fetch(`${attic.substituterUrl('main')}/${hashOf(path)}.narinfo`)).status, path).toBe(status);
+      }
+    } finally {
+      await attic.stop();
+    }
   });
 
   it('a path no trusted key signed is refused, unless --no-check-sigs', async () => {
@@ -205,7 +241,7 @@ describe('cachix copy carries logs and listings', () => {
 });
 
 describe('SIGKILL mid-copy, then a rerun', () => {
-  it.each(['copy-staged', 'copy-path-done'])('killed at %s: the destination is consistent, and a rerun completes it', async (point) => {
+  async function killAndRerun(point: string): Promise<void> {
     const holds = await makeHolds();
     const directory = join(servers.scratch, `killed-${point}`);
     try {
@@ -223,5 +259,13 @@ describe('SIGKILL mid-copy, then a rerun', () => {
     } finally {
       await holds.cleanup();
     }
+  }
+
+  it('killed at copy-staged (a NAR checked, not yet uploaded): the destination is consistent, and a rerun completes it', async () => {
+    await killAndRerun('copy-staged');
+  });
+
+  it('killed at copy-path-done (one path stored): the destination is consistent, and a rerun copies only the rest', async () => {
+    await killAndRerun('copy-path-done');
   });
 });
