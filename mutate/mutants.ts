@@ -1335,7 +1335,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/copy/copy-paths.ts',
     breaks: "copy takes paths no trusted key of the source signed, and the destination's key then vouches for them",
     find: 'if (!keys) return;',
-    replace: 'if (keys) return;',
+    replace: 'if (!keys || keys.length >= 0) return;',
     killedBy: [{ file: 'test/commands/copy.test.ts', name: 'no trusted key signed' }],
   },
   {
@@ -1352,7 +1352,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/copy/copy-paths.ts',
     breaks: 'copy may store a narinfo before the narinfos of its references: a client meanwhile cannot substitute it',
     find: 'const references = (hashPart: string): string[] => infoOf(hashPart).references.map(hashPartOf);',
-    replace: 'const references = (hashPart: string): string[] => infoOf(hashPart).references.slice(0, 0);',
+    replace: 'const references = (hashPart: string): string[] => infoOf(hashPart).references.map(hashPartOf).slice(0, 0);',
     killedBy: [{ file: 'test/commands/copy.test.ts', name: 'killed at copy-path-done' }],
   },
   {

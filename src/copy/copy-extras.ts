@@ -36,6 +36,8 @@ export class ExtrasCopier {
   readonly copied: ExtrasCopied = { logs: 0, listings: 0, debugInfo: 0 };
   private readonly logsSeen = new Set<string>();
   /** The source's debug-info entries by the NAR they point into (`../nar/…`), read once. */
+  /** What the source holds at its root and under log/, when it can list: no request for a file it lacks. */
+  private knownFiles: Promise<Set<string> | undefined> | undefined;
   private debugInfoByArchive: Promise<Map<string, Array<{ name: string; json: Record<string, unknown> }>>> | undefined;
 
   constructor(
@@ -47,7 +49,7 @@ export class ExtrasCopier {
   /** `.ls` and `debuginfo/`, before the narinfo that makes the path visible. */
   async beforeNarInfo(sourceInfo: NarInfo, destinationUrl: string): Promise<void> {
     const listingName = `${hashPartOf(sourceInfo.storePath)}.ls`;
-    const listing = await readAll(this.source, listingName, MAX_EXTRA_BYTES);
+    const listing = (await this.mayHave(listingName)) ? await readAll(this.source, listingName, MAX_EXTRA_BYTES) : undefined;
     if (listing) {
       await this.destination.putFile(listingName, listing, 'application/json');
       this.copied.listings++;
@@ -66,10 +68,27 @@ export class ExtrasCopier {
     const name = `log/${deriver.slice(deriver.lastIndexOf('/') + 1)}`;
     if (this.logsSeen.has(name)) return;
     this.logsSeen.add(name);
-    const log = await readAll(this.source, name, MAX_EXTRA_BYTES);
+    const log = (await this.mayHave(name)) ? await readAll(this.source, name, MAX_EXTRA_BYTES) : undefined;
     if (!log) return;
     await this.destination.putFile(name, log, 'text/plain; charset=utf-8');
     this.copied.logs++;
+  }
+
+  private async mayHave(name: string): Promise<boolean> {
+    this.knownFiles ??= this.listKnownFiles();
+    const known = await this.knownFiles;
+    return known === undefined || known.has(name);
+  }
+
+  private async listKnownFiles(): Promise<Set<string> | undefined> {
+    if (!this.source.list) return undefined;
+    try {
+      const [root, logs] = await Promise.all([this.source.list(''), this.source.list('log/')]);
+      return new Set([...root, ...logs].map((file) => file.name));
+    } catch {
+      // Asked file by file instead.
+      return undefined;
+    }
   }
 
   private debugInfo(): Promise<Map<string, Array<{ name: string; json: Record<string, unknown> }>>> {

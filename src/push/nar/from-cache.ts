@@ -5,8 +5,8 @@
 // destination gets any of it: a staged file is checked before upload, a stream holds its last
 // chunk back until the check.
 import { createHash, type Hash as Hasher } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream, writeFileSync } from 'node:fs';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -45,12 +45,24 @@ export interface CopiedNar {
   onNarBytes?: ((bytes: number) => void) | undefined;
 }
 
-async function openCompressed(source: BinaryCache, url: string): Promise<AsyncIterable<Buffer> | undefined> {
+/** A NAR file this small is read, checked and written in one piece each: no stream, no file open until checked. */
+const SMALL_FILE_BYTES = 1 << 20;
+
+async function openCompressed(source: BinaryCache, narInfo: NarInfo): Promise<AsyncIterable<Buffer> | Iterable<Buffer> | undefined> {
   if (source.localFile) {
-    const path = await source.localFile(url);
-    return path === undefined ? undefined : createReadStream(path, { highWaterMark: ROOM_BYTES });
+    const path = await source.localFile(narInfo.url);
+    if (path === undefined) return undefined;
+    if (narInfo.fileSize !== undefined && narInfo.fileSize <= SMALL_FILE_BYTES) {
+      try {
+        return [await readFile(path)];
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    }
+    return createReadStream(path, { highWaterMark: ROOM_BYTES });
   }
-  return source.getFile(url);
+  return source.getFile(narInfo.url);
 }
 
 /** The compressed file's bytes, hashed as they pass (sha256 for the copy, and the narinfo's own FileHash algorithm). */
@@ -90,7 +102,7 @@ class FileDigests {
 
 async function* hashedCompressed(copied: CopiedNar, digests: FileDigests): AsyncGenerator<Buffer> {
   const { source, narInfo } = copied;
-  const stream = await openCompressed(source, narInfo.url);
+  const stream = await openCompressed(source, narInfo);
   if (!stream) throw copied.mismatch({ path: narInfo.storePath }, `its NAR ${narInfo.url} is missing`);
   for await (const chunk of stream) {
     digests.update(chunk);
@@ -191,6 +203,10 @@ class NarDigest {
   }
 }
 
+async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
+  for (let written = 0; written < chunk.length;) written += (await handle.write(chunk, written)).bytesWritten;
+}
+
 function narUrlOf(fileSha256: Buffer, compression: string): string {
   return `nar/${encodeBase32(fileSha256)}.nar${EXTENSION[compression] ?? ''}`;
 }
@@ -206,13 +222,25 @@ export async function stageCopiedNar(copied: CopiedNar, staging: NarStaging, rec
   const nar = new NarDigest(copied);
   const fileOut = recompression ? createHash('sha256') : undefined;
   let fileOutSize = 0;
-  const handle = await open(localPath, 'w', spoolFileMode(directory));
+  // Held in memory while small, so a small NAR touches the disk once, whole and checked.
+  const held: Buffer[] = [];
+  let heldBytes = 0;
+  let handle: FileHandle | undefined;
   try {
     const write = async (chunk: Buffer): Promise<void> => {
-      for (let written = 0; written < chunk.length;) written += (await handle.write(chunk, written)).bytesWritten;
+      if (!handle && heldBytes + chunk.length <= SMALL_FILE_BYTES) {
+        held.push(chunk);
+        heldBytes += chunk.length;
+        return;
+      }
+      if (!handle) {
+        handle = await open(localPath, 'w', spoolFileMode(directory));
+        for (const earlier of held.splice(0)) await writeAll(handle, earlier);
+      }
+      await writeAll(handle, chunk);
     };
     if (!recompression) {
-      // The compressed bytes as they are: written while they are unpacked to be checked.
+      // The compressed bytes as they are: kept while they are unpacked to be checked.
       const passing = (async function* () {
         for await (const chunk of hashedCompressed(copied, fileIn)) {
           await write(chunk);
@@ -230,12 +258,14 @@ export async function stageCopiedNar(copied: CopiedNar, staging: NarStaging, rec
       for await (const chunk of compressed(checkedNar, recompression)) {
         fileOut!.update(chunk);
         fileOutSize += chunk.length;
-        await write(chunk);
+        // The compressor reuses its output buffer: what is held must be a copy.
+        await write(handle ? chunk : Buffer.from(chunk));
       }
     }
     const fileInSha256 = fileIn.check(copied.mismatch);
     nar.check();
-    await handle.close();
+    if (handle) await handle.close();
+    else writeFileSync(localPath, held.length === 1 ? held[0]! : Buffer.concat(held), { mode: spoolFileMode(directory) });
     const fileSha256 = fileOut ? fileOut.digest() : fileInSha256;
     const fileSize = fileOut ? fileOutSize : fileIn.size;
     return {
@@ -251,7 +281,7 @@ export async function stageCopiedNar(copied: CopiedNar, staging: NarStaging, rec
       placed: false,
     };
   } catch (error) {
-    await handle.close().catch(() => undefined);
+    await handle?.close().catch(() => undefined);
     removeIfPresent(localPath);
     throw error;
   } finally {
