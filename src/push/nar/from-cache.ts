@@ -123,6 +123,7 @@ async function* unpacked(compressed: AsyncIterable<Buffer>, narInfo: NarInfo): A
   let wakeWriter: (() => void) | undefined;
   let current = Buffer.allocUnsafe(0);
   let offset = 0;
+  let unpackedBytes = 0;
   const wake = (): void => {
     wakeReader?.();
     wakeReader = undefined;
@@ -132,7 +133,9 @@ async function* unpacked(compressed: AsyncIterable<Buffer>, narInfo: NarInfo): A
       while (queue.length >= QUEUED_CHUNKS && !stopped) await new Promise<void>((resolve) => (wakeWriter = resolve));
       if (stopped) throw new Error('stopped');
       if (offset >= current.length) {
-        current = Buffer.allocUnsafe(ROOM_BYTES);
+        // Sized to what is left of the NAR (and a byte over, to see one larger than recorded):
+        // a fresh MiB per tiny path would keep the garbage collector busy.
+        current = Buffer.allocUnsafe(Math.max(1, Math.min(ROOM_BYTES, narInfo.narSize - unpackedBytes + 1)));
         offset = 0;
       }
       return current.subarray(offset);
@@ -141,6 +144,7 @@ async function* unpacked(compressed: AsyncIterable<Buffer>, narInfo: NarInfo): A
       if (count === 0) return;
       queue.push(current.subarray(offset, offset + count));
       offset += count;
+      unpackedBytes += count;
       wake();
     },
   }).then(
