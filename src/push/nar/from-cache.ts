@@ -8,19 +8,19 @@ import { createHash, type Hash as Hasher } from 'node:crypto';
 import { createReadStream, writeFileSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { BinaryCache, NarSource, NarStaging } from '../../caches/cache.js';
 import { stagingDirectory } from '../../caches/nar-staging.js';
 import { UserError } from '../../errors.js';
 import { encodeBase32 } from '../../nix/base32.js';
 import { formatHashBase32, hashesEqual, sha256Hash, type Hash } from '../../nix/hash.js';
 import type { NarInfo } from '../../nix/narinfo.js';
-import { createXzCompressStream, decompressInto, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../../util/compression.js';
+import { decompressInto } from '../../util/compression.js';
 import { temporaryName } from '../../util/temp-name.js';
 import { forgetTemporaryFile, trackTemporaryFile } from '../../util/temp-files.js';
-import { zstdBinding } from '../../util/zstd-lazy.js';
 import { checkNarAgainstRecord, type Mismatch } from './check.js';
+import { compressed, type Recompression } from './recompress.js';
+
+export type { Recompression };
 import { removeIfPresent, type PreparedNar } from './prepare.js';
 import { spoolFileMode } from './spool-mode.js';
 
@@ -30,11 +30,6 @@ const EXTENSION: Record<string, string> = { zstd: '.zst', xz: '.xz', bzip2: '.bz
 /** Unpacked chunks queued ahead of the reader: a few MiB at most. */
 const QUEUED_CHUNKS = 4;
 const ROOM_BYTES = 1 << 20;
-
-export interface Recompression {
-  method: CompressionMethod;
-  level?: number | undefined;
-}
 
 /** What a copied NAR is checked against, and how a mismatch is worded. */
 export interface CopiedNar {
@@ -291,58 +286,6 @@ export async function stageCopiedNar(copied: CopiedNar, staging: NarStaging, rec
   } finally {
     forgetTemporaryFile(localPath);
   }
-}
-
-/** Compresses a stream of NAR chunks; each chunk yielded is the caller's to keep only until the next. */
-async function* compressed(nar: AsyncIterable<Buffer>, recompression: Recompression): AsyncGenerator<Buffer> {
-  if (recompression.method === 'none') {
-    yield* nar;
-    return;
-  }
-  if (recompression.method === 'xz') {
-    const xz = createXzCompressStream(recompression.level);
-    const chunks: Buffer[] = [];
-    let release: (() => void) | undefined;
-    let done = false;
-    const collect = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk);
-        release?.();
-        callback();
-      },
-    });
-    const piping = pipeline(Readable.from(nar), xz.stream, collect).then(() => xz.done);
-    piping.then(
-      () => ((done = true), release?.()),
-      () => ((done = true), release?.()),
-    );
-    for (;;) {
-      if (chunks.length > 0) {
-        yield chunks.shift()!;
-        continue;
-      }
-      if (done) break;
-      await new Promise<void>((resolve) => (release = resolve));
-      release = undefined;
-    }
-    await piping;
-    return;
-  }
-  const zstd = zstdBinding();
-  const context = new zstd.CCtx();
-  context.setParameter(zstd.CParameter.compressionLevel, recompression.level ?? DEFAULT_ZSTD_LEVEL);
-  const output = Buffer.allocUnsafe(ROOM_BYTES);
-  const step = function* (input: Buffer, end: number): Generator<Buffer> {
-    let rest = input;
-    for (;;) {
-      const [remaining, produced, consumed] = context.compressStream2(output, rest, end);
-      if (produced > 0) yield output.subarray(0, produced);
-      rest = rest.subarray(consumed);
-      if (rest.length === 0 && (end === zstd.EndDirective.continue || remaining === 0)) return;
-    }
-  };
-  for await (const chunk of nar) yield* step(chunk, zstd.EndDirective.continue);
-  yield* step(Buffer.alloc(0), zstd.EndDirective.end);
 }
 
 /**
