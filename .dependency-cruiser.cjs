@@ -5,7 +5,7 @@ const floors = [
   ['main', '^src/main\\.ts$'],
   ['cli', '^src/cli(\\.ts$|/)'],
   ['commands', '^src/commands/'],
-  ['doctor', '^src/doctor/'],
+  ['doctor', '^src/doctor/', 'copy', '^src/copy/'],
   ['push', '^src/push/', 'maintain', '^src/maintain/'],
   ['caches', '^src/caches/'],
   ['nixconf', '^src/nixconf/'],

@@ -43,6 +43,8 @@ export const GOALS = {
   manyFilesVsNixCopy: 1.0,
   manyFilesVsFloor: 1.1,
   pushOneMs: 150,
+  /** cachix copy of the small paths file -> file: ours / nix copy --from --to. */
+  copyVsNixCopy: 1.0,
   verifyVsNix: 1.0,
   helpMs: 200,
   /** `node -e 0` on the machine where the start-up goals above were set. */

@@ -2,14 +2,15 @@
  * `npm run bench`: Nix's own `nix copy`, `cachix push` and the floor (`nix-store --dump | zstd`) on
  * the same input in one run (and the honest floor: the hashing and writing every pusher must do),
  * then 10,000 small paths (first push and no-op, file cache and nginx, against nix copy), one path
- * of 50,000 files, verify and start-up time; prints a
+ * of 50,000 files, a copy of the small paths file -> file (against nix copy --from --to), verify and
+ * start-up time; prints a
  * Markdown table (also written to bench/results.md) with each target's PASS/MISS.
  *
  * Environment: BENCH_SCALE (default 1: a closure of about 1 GB of NAR), BENCH_LEVEL (zstd level,
  * default 3, what Nix uses when compression-level is unset), BENCH_RUNS (timed runs of each push of
  * the big closure, median reported; default 1), BENCH_SMALL_PATHS (default 10,000 at full scale),
  * BENCH_MANY_FILES (default 50,000), BENCH_TIMEOUT_S (per push of the big closure),
- * BENCH_SKIP_BUILD=1 (use dist/ as it is), BENCH_ONLY=big,small,many,startup,daemon (only those workloads),
+ * BENCH_SKIP_BUILD=1 (use dist/ as it is), BENCH_ONLY=big,small,copy,many,startup,daemon (only those workloads),
  * BENCH_HOOK_BUILDS (builds timed with and without the daemon's post-build-hook, default 50).
  */
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bigClosure, describeInput } from './big-closure.js';
+import { copySmallPaths } from './copy-paths.js';
 import { daemonHook } from './daemon-hook.js';
 import {
   LEVEL,
@@ -41,7 +43,7 @@ import { manyFilesPath } from './many-files.js';
 import { manySmallPaths } from './small-paths.js';
 import { startUp } from './startup.js';
 
-/** BENCH_ONLY=big,small,many,startup,daemon runs only those workloads (all when unset). */
+/** BENCH_ONLY=big,small,copy,many,startup,daemon runs only those workloads (all when unset). */
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
 
 async function main(): Promise<number> {
@@ -63,7 +65,14 @@ async function main(): Promise<number> {
   process.env.NIX_CONFIG = `${process.env.NIX_CONFIG ?? ''}\nsubstituters =\n`;
   setWorkDir(await mkdtemp(join(tmpdir(), 'cachix-bench-')));
   try {
-    const sections = { big: bigClosure, small: manySmallPaths, many: manyFilesPath, startup: startUp, daemon: daemonHook };
+    const sections = {
+      big: bigClosure,
+      small: manySmallPaths,
+      copy: copySmallPaths,
+      many: manyFilesPath,
+      startup: startUp,
+      daemon: daemonHook,
+    };
     for (const [name, section] of Object.entries(sections)) if (ONLY.length === 0 || ONLY.includes(name)) await section();
   } finally {
     await rm(workDir(), { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { Option, type Command } from './commander.js';
 import type { ActionOf } from './action.js';
-import { compressionOptions, extrasOptions, selectionOptions, socketOption } from './shared-options.js';
+import { compressionOptions, copyOptions, extrasOptions, selectionOptions, socketOption } from './shared-options.js';
 
 /** Pushing: once, while watching the store or a command, and through the daemon. */
 export function addPushCommands(program: Command, action: ActionOf): Command {
@@ -54,6 +54,29 @@ export function addPushCommands(program: Command, action: ActionOf): Command {
       ),
     ),
   ).action(action(() => import('../commands/watch-exec.js')));
+
+  copyOptions(
+    compressionOptions(
+      program
+        .command('copy')
+        .description('copy store paths (everything the source lists when none are given) from one cache to another, checked')
+        .argument('<source>', 'cache name or URL to copy from')
+        .argument('<destination>', 'cache name or URL to copy to')
+        .argument('[paths...]', 'store paths: their closures, as the source records them'),
+    ),
+  )
+    .option('--no-sign', "do not add the destination's own signature (the source's signatures are kept)")
+    .action(action(() => import('../commands/copy.js')));
+
+  copyOptions(
+    compressionOptions(
+      program
+        .command('import')
+        .description('import the contents of a binary cache in S3 into a cachix cache (copy, checked)')
+        .argument('<cache>', 'the cachix cache to import into')
+        .argument('<s3-uri>', 'e.g. s3://mybucket?endpoint=https://myexample.com&region=eu-central-1'),
+    ),
+  ).action(action(() => import('../commands/import.js')));
 
   const daemon = program.command('daemon').description("a push daemon on a unix socket, fed by clients and by Nix's post-build-hook");
 

@@ -61,3 +61,14 @@ export function socketOption(command: Command): Command {
     'the daemon socket (default: $CACHIX_DAEMON_SOCKET, $XDG_RUNTIME_DIR/cachix/cachix-daemon.sock)',
   );
 }
+
+/** How a copy trusts its source: the keys that sign it, or no check at all. */
+export function copyOptions(command: Command): Command {
+  return command
+    .option(
+      '--public-key <key>',
+      "a key that signs the source (repeatable; default: the source's configured key, or the key its service publishes)",
+      collect,
+    )
+    .option('--no-check-sigs', "copy paths without checking the source's signatures");
+}
