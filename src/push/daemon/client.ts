@@ -18,12 +18,12 @@ import { connectToDaemon } from './socket.js';
 
 export interface KeepAlive {
   /** Seconds between pings; 0: none. cachix's default: 30. */
-  intervalSeconds: number;
+  keepAliveInterval: number;
   /** Seconds without a pong before the daemon is taken for stalled. cachix's default: 180. */
-  timeoutSeconds: number;
+  keepAliveTimeout: number;
 }
 
-export const CACHIX_KEEP_ALIVE: KeepAlive = { intervalSeconds: 30, timeoutSeconds: 180 };
+export const CACHIX_KEEP_ALIVE: KeepAlive = { keepAliveInterval: 30, keepAliveTimeout: 180 };
 
 /**
  * Sends `request`, then hands each message to `handle` until it returns a value; DaemonError ends
@@ -39,13 +39,13 @@ async function converse<T>(
   let stalled = false;
   let lastPong = Date.now();
   const pinger =
-    keepAlive.intervalSeconds > 0
+    keepAlive.keepAliveInterval > 0
       ? setInterval(() => {
-          if (Date.now() - lastPong >= keepAlive.timeoutSeconds * 1000) {
+          if (Date.now() - lastPong >= keepAlive.keepAliveTimeout * 1000) {
             stalled = true;
             connection.destroy();
           } else send(connection, { tag: 'ClientPing' });
-        }, keepAlive.intervalSeconds * 1000)
+        }, keepAlive.keepAliveInterval * 1000)
       : undefined;
   try {
     send(connection, request);
@@ -70,7 +70,7 @@ async function converse<T>(
   }
   if (stalled) {
     throw new UserError(
-      `the daemon on ${socketPath} answered no ping for ${keepAlive.timeoutSeconds} s`,
+      `the daemon on ${socketPath} answered no ping for ${keepAlive.keepAliveTimeout} s`,
       'it may be stopped or overloaded; see its log (--keep-alive-timeout SECONDS waits longer)',
     );
   }

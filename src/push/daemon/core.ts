@@ -66,6 +66,7 @@ export class PushDaemonCore {
   private readonly recentlyFailed = new RecentSet(10_000);
   private readonly failureReasons = new Map<string, string>();
   private readonly knownPresent: TtlSet | undefined;
+  private readonly admitting = new Set<Promise<void>>();
   inbox: HookInbox | undefined;
 
   constructor(prepared: PreparedPush, log: (line: string) => void, narinfo?: NarinfoQueryOptions) {
@@ -92,9 +93,23 @@ export class PushDaemonCore {
   }
 
   /** Queues paths (waiting while the queue is full), and hears nothing more of them. */
-  async submit(paths: string[]): Promise<void> {
-    const valid = await queryValidPaths(paths.filter((path) => isStorePath(path)));
-    await this.queue.add(valid);
+  submit(paths: string[]): Promise<void> {
+    return this.admit(async () => this.queue.add(await queryValidPaths(paths.filter((path) => isStorePath(path)))));
+  }
+
+  /** A request is taken in (Nix asked about its paths, then queued) before a drain may start: a stop never loses one. */
+  private async admit<T>(work: () => Promise<T>): Promise<T> {
+    const admitted = work();
+    const settled = admitted.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.admitting.add(settled);
+    try {
+      return await admitted;
+    } finally {
+      this.admitting.delete(settled);
+    }
   }
 
   /**
@@ -102,6 +117,13 @@ export class PushDaemonCore {
    * PushFinished (exactly once); resolves after PushFinished.
    */
   async request(paths: string[], emit: (event: PushEventMessage) => void): Promise<void> {
+    const request = await this.admit(() => this.takeRequest(paths, emit));
+    this.finishIfSettled(request.request);
+    return request.done;
+  }
+
+  /** Asks Nix about the paths and their closure, and queues them; the request hears from here on. */
+  private async takeRequest(paths: string[], emit: (event: PushEventMessage) => void): Promise<{ request: Request; done: Promise<void> }> {
     emit({ tag: 'PushStarted' });
     const storePaths = paths.filter((path) => isStorePath(path));
     for (const path of paths) if (!isStorePath(path)) emit({ tag: 'PushStorePathInvalid', contents: [path, 'not a store path'] });
@@ -138,8 +160,7 @@ export class PushDaemonCore {
       const failed = this.recentlyFailed.has(hashPart);
       this.settled([path], failed ? [path] : [], this.failureReasons.get(hashPart));
     }
-    this.finishIfSettled(request);
-    return done;
+    return { request, done };
   }
 
   /** Inbox files are removed once every path in them is settled; a killed daemon leaves them for the next. */
@@ -154,8 +175,9 @@ export class PushDaemonCore {
     for (const path of jobs.paths) if (!this.queue.isQueued(path)) this.settled([path], []);
   }
 
-  /** Pushes everything queued and resolves with the totals. */
-  drain(): Promise<QueueTotals> {
+  /** Pushes everything queued (and what requests being taken in bring) and resolves with the totals. */
+  async drain(): Promise<QueueTotals> {
+    while (this.admitting.size > 0) await Promise.all(this.admitting);
     return this.queue.drain();
   }
 
