@@ -311,6 +311,24 @@ describe('the daemon speaks cachix protocol', () => {
     expect(existsSync(join(local.cacheDir, `${hashOf(built.a)}.narinfo`))).toBe(true);
   });
 
+  it('daemon run --quiet: its stderr holds only the closing summary line', async () => {
+    expectOk(await world.run(['create', 'dquiet']), 'create dquiet');
+    const quietSocket = join(world.home, 'run', 'quiet.sock');
+    const daemon = startCachix(['daemon', 'run', 'dquiet', '--socket', quietSocket, '--quiet'], world.env);
+    started.push(daemon);
+    // It says nothing when it listens: the socket appearing is the sign.
+    await waitUntil('the quiet daemon to listen', () => existsSync(quietSocket), { details: daemon.stderr });
+    const client = await rawClient(quietSocket);
+    client.write(documentedPushRequest([built.b]));
+    expect(pathsTagged(eventsOf(await client.waitFor('b pushed', isFinished)), 'PushStorePathDone').sort()).toEqual(
+      [built.a, built.b].sort(),
+    );
+    client.write('{ "tag": "ClientStop" }');
+    const exited = await daemon.done;
+    expect(exited.code).toBe(0);
+    expect(exited.stderr).toMatch(/^pushed 2 paths \(\d+(\.\d)? [KMG]?i?B\)\n$/);
+  });
+
   describe('a path the server refuses', () => {
     let nginx: RunningNginx;
     let proxy: FaultProxy;
