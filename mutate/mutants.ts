@@ -1314,4 +1314,30 @@ export const MUTANTS: Mutant[] = [
     replace: 'return status >= 500 || status === 429 || status === 408;',
     killedBy: [{ file: 'test/caches/retry.test.ts', name: 'and not client errors' }],
   },
+  // cachix's daemon protocol: clients end a request on PushFinished and trust the daemon's refusals.
+  {
+    id: 'daemon-push-finished-twice',
+    file: 'src/push/daemon/core.ts',
+    breaks:
+      "a client of the daemon hears PushFinished twice for one request (cachix's client takes the first as the end, a second confuses the next request)",
+    find: 'if (request.finished || request.remaining.size > 0) return;',
+    replace: 'if (request.remaining.size > 0) return;',
+    killedBy: [{ file: 'test/push/daemon/protocol.test.ts', name: 'PushFinished once per request' }],
+  },
+  {
+    id: 'daemon-remote-stop-honoured',
+    file: 'src/push/daemon/server.ts',
+    breaks: 'a daemon run with --no-remote-stop (under systemd) is stopped by any client that sends ClientStop',
+    find: 'if (options.allowRemoteStop) stop();',
+    replace: 'if (options.allowRemoteStop || message.tag) stop();',
+    killedBy: [{ file: 'test/push/daemon/protocol.test.ts', name: '--no-remote-stop refuses ClientStop' }],
+  },
+  {
+    id: 'quiet-shows-progress',
+    file: 'src/push/progress.ts',
+    breaks: '--quiet prints every pushed path, as without it (cachix issue 568)',
+    find: 'if (quiet) return new QuietProgress(stderr);',
+    replace: 'if (quiet && !quiet) return new QuietProgress(stderr);',
+    killedBy: [{ file: 'test/commands/push.test.ts', name: '--quiet prints only the summary line' }],
+  },
 ];

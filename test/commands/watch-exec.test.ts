@@ -74,10 +74,11 @@ exit 3
 
   it('--quiet: stderr holds only the closing summary line', async () => {
     const derivation = await writeDerivation(work, 'exec-quiet', `${process.pid}-${Date.now()}-${Math.random()}`);
+    // Options go before the cache name: what follows it is the command's.
     const result = await world.run([
       'watch-exec',
-      'exec',
       '--quiet',
+      'exec',
       '--',
       'sh',
       '-c',

@@ -248,12 +248,12 @@ describe('the daemon speaks cachix protocol', () => {
     const daemon = await startDaemon('dproto');
     const [loud, quiet] = [
       await world.run(['daemon', 'push', '--socket', socket, '--wait', built.f]),
-      await world.run(['daemon', 'push', '--socket', socket, '--wait', '--quiet', built.b]),
+      await world.run(['daemon', 'push', '--socket', socket, '--wait', '--quiet', built.f]),
     ];
     expect(loud.code, loud.stderr).toBe(0);
     expect(loud.stderr).toBe(`pushed ${built.f}\nthe daemon pushed 1 paths, 0 were already in the cache\n`);
     expect(quiet.code, quiet.stderr).toBe(0);
-    expect(quiet.stderr).toBe('the daemon pushed 0 paths, 2 were already in the cache\n');
+    expect(quiet.stderr).toBe('the daemon pushed 0 paths, 1 were already in the cache\n');
 
     const doctor = await world.run(['daemon', 'doctor', '--socket', socket]);
     expect(doctor.code, doctor.stderr).toBe(0);
