@@ -1330,7 +1330,7 @@ export const MUTANTS: Mutant[] = [
     breaks: 'a daemon run with --no-remote-stop (under systemd) is stopped by any client that sends ClientStop',
     find: 'if (options.allowRemoteStop) stop();',
     replace: 'if (options.allowRemoteStop || message.tag) stop();',
-    killedBy: [{ file: 'test/push/daemon/protocol.test.ts', name: '--no-remote-stop refuses ClientStop' }],
+    killedBy: [{ file: 'test/push/daemon/protocol.test.ts', name: 'refuses ClientStop with DaemonError' }],
   },
   {
     id: 'quiet-shows-progress',
@@ -1338,6 +1338,6 @@ export const MUTANTS: Mutant[] = [
     breaks: '--quiet prints every pushed path, as without it (cachix issue 568)',
     find: 'if (quiet) return new QuietProgress(stderr);',
     replace: 'if (quiet && !quiet) return new QuietProgress(stderr);',
-    killedBy: [{ file: 'test/commands/push.test.ts', name: '--quiet prints only the summary line' }],
+    killedBy: [{ file: 'test/commands/push.test.ts', name: 'prints only the summary line' }],
   },
 ];
