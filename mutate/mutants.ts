@@ -719,8 +719,8 @@ export const MUTANTS: Mutant[] = [
     file: 'src/cli/plain-push.ts',
     breaks:
       'an option push accepts is missing from the plain-push tables, so a plain push with it waits for the parser (or a new option is never weighed)',
-    find: "const FLAGS = new Set(['-v', '--verbose', '--omit-deriver', '--include-upstream', '--logs', '--listings', '--debug-info']);",
-    replace: "const FLAGS = new Set(['-v', '--verbose', '--omit-deriver', '--logs', '--listings', '--debug-info']);",
+    find: "const FLAGS = new Set(['-v', '--verbose', '-q', '--quiet', '--omit-deriver', '--include-upstream', '--logs', '--listings', '--debug-info']);",
+    replace: "const FLAGS = new Set(['-v', '--verbose', '-q', '--quiet', '--omit-deriver', '--logs', '--listings', '--debug-info']);",
     killedBy: [{ file: 'test/cli/plain-push.test.ts', name: 'every option of the program and of push is stepped over' }],
   },
   {
