@@ -719,8 +719,8 @@ export const MUTANTS: Mutant[] = [
     file: 'src/cli/plain-push.ts',
     breaks:
       'an option push accepts is missing from the plain-push tables, so a plain push with it waits for the parser (or a new option is never weighed)',
-    find: "const FLAGS = new Set(['-v', '--verbose', '--omit-deriver', '--include-upstream', '--logs', '--listings', '--debug-info']);",
-    replace: "const FLAGS = new Set(['-v', '--verbose', '--omit-deriver', '--logs', '--listings', '--debug-info']);",
+    find: "const FLAGS = new Set(['-v', '--verbose', '-q', '--quiet', '--omit-deriver', '--include-upstream', '--logs', '--listings', '--debug-info']);",
+    replace: "const FLAGS = new Set(['-v', '--verbose', '-q', '--quiet', '--omit-deriver', '--logs', '--listings', '--debug-info']);",
     killedBy: [{ file: 'test/cli/plain-push.test.ts', name: 'every option of the program and of push is stepped over' }],
   },
   {
@@ -1423,5 +1423,31 @@ export const MUTANTS: Mutant[] = [
     find: 'const toCopy = hashParts.filter((hashPart) => missing.has(hashPart));',
     replace: 'const toCopy = hashParts.filter((hashPart) => missing.size >= 0 || missing.has(hashPart));',
     killedBy: [{ file: 'test/commands/copy.test.ts', name: 'a second copy uploads nothing' }],
+  },
+  // cachix's daemon protocol: clients end a request on PushFinished and trust the daemon's refusals.
+  {
+    id: 'daemon-push-finished-twice',
+    file: 'src/push/daemon/core.ts',
+    breaks:
+      "a client of the daemon hears PushFinished twice for one request (cachix's client takes the first as the end, a second confuses the next request)",
+    find: 'if (request.finished || request.remaining.size > 0) return;',
+    replace: 'if (request.remaining.size > 0) return;',
+    killedBy: [{ file: 'test/push/daemon/protocol.test.ts', name: 'PushFinished once per request' }],
+  },
+  {
+    id: 'daemon-remote-stop-honoured',
+    file: 'src/push/daemon/server.ts',
+    breaks: 'a daemon run with --no-remote-stop (under systemd) is stopped by any client that sends ClientStop',
+    find: 'if (options.allowRemoteStop) stop();',
+    replace: 'if (options.allowRemoteStop || message.tag) stop();',
+    killedBy: [{ file: 'test/push/daemon/protocol.test.ts', name: 'refuses ClientStop with DaemonError' }],
+  },
+  {
+    id: 'quiet-shows-progress',
+    file: 'src/push/progress.ts',
+    breaks: '--quiet prints every pushed path, as without it (cachix issue 568)',
+    find: 'if (quiet) return new QuietProgress(stderr);',
+    replace: 'if (quiet && !quiet) return new QuietProgress(stderr);',
+    killedBy: [{ file: 'test/commands/push.test.ts', name: 'prints only the summary line' }],
   },
 ];

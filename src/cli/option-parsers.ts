@@ -25,3 +25,13 @@ export function intInRange(name: string, min: number, max: number) {
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/** A number of seconds, fractions allowed, at least 0 (cachix's --narinfo-batch-timeout 0.5). */
+export function seconds(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (value.trim() === '' || !Number.isFinite(parsed) || parsed < 0)
+      throw new InvalidArgumentError(`${name} must be a number of seconds, 0 or more`);
+    return parsed;
+  };
+}

@@ -18,7 +18,7 @@ const PUSH_WITH_VALUE = new Set([
   '--upstream-key',
   '--exclude',
 ]);
-const FLAGS = new Set(['-v', '--verbose', '--omit-deriver', '--include-upstream', '--logs', '--listings', '--debug-info']);
+const FLAGS = new Set(['-v', '--verbose', '-q', '--quiet', '--omit-deriver', '--include-upstream', '--logs', '--listings', '--debug-info']);
 
 /** The tables above, for the test that every option push accepts is in one of them or left to the parser. */
 export const PLAIN_PUSH_OPTIONS = { globalWithValue: GLOBAL_WITH_VALUE, pushWithValue: PUSH_WITH_VALUE, flags: FLAGS };

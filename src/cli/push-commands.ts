@@ -1,6 +1,14 @@
 import { Option, type Command } from './commander.js';
 import type { ActionOf } from './action.js';
-import { compressionOptions, copyOptions, extrasOptions, selectionOptions, socketOption } from './shared-options.js';
+import {
+  compressionOptions,
+  copyOptions,
+  daemonClientOptions,
+  daemonRunOptions,
+  extrasOptions,
+  selectionOptions,
+  socketOption,
+} from './shared-options.js';
 
 /** Pushing: once, while watching the store or a command, and through the daemon. */
 export function addPushCommands(program: Command, action: ActionOf): Command {
@@ -20,6 +28,7 @@ export function addPushCommands(program: Command, action: ActionOf): Command {
       '--with-build-deps',
       "also push what rebuilding them needs: the derivation closure of each path's deriver, with its valid outputs",
     )
+    .option('-q, --quiet', 'print only failures and the closing summary line')
     .action(action(() => import('../commands/push.js')));
 
   extrasOptions(
@@ -31,7 +40,9 @@ export function addPushCommands(program: Command, action: ActionOf): Command {
           .argument('<cache>', 'cache name or URL'),
       ),
     ),
-  ).action(action(() => import('../commands/watch-store.js')));
+  )
+    .option('-q, --quiet', 'print only failures and the closing summary line')
+    .action(action(() => import('../commands/watch-store.js')));
 
   extrasOptions(
     selectionOptions(
@@ -50,6 +61,7 @@ export function addPushCommands(program: Command, action: ActionOf): Command {
               .choices(['auto', 'store', 'post-build-hook'])
               .default('auto'),
           )
+          .option('-q, --quiet', 'print only failures and the closing summary line')
           .passThroughOptions(),
       ),
     ),
@@ -80,30 +92,39 @@ export function addPushCommands(program: Command, action: ActionOf): Command {
 
   const daemon = program.command('daemon').description("a push daemon on a unix socket, fed by clients and by Nix's post-build-hook");
 
-  socketOption(
-    extrasOptions(
-      selectionOptions(
-        compressionOptions(
-          daemon
-            .command('run')
-            .description('push paths handed over by `daemon push` and the post-build-hook until stopped')
-            .argument('<cache>', 'cache name or URL'),
+  daemonRunOptions(
+    daemonClientOptions(
+      extrasOptions(
+        selectionOptions(
+          compressionOptions(
+            daemon
+              .command('run')
+              .description('push paths handed over by `daemon push` and the post-build-hook until stopped')
+              .argument('<cache>', 'cache name or URL'),
+          ),
         ),
       ),
     ),
-  ).action(action(() => import('../commands/daemon/run.js')));
+  )
+    .option('-q, --quiet', 'print only failures and the closing summary line')
+    .action(action(() => import('../commands/daemon/run.js')));
 
-  socketOption(
+  daemonClientOptions(
     daemon
       .command('push')
       .description('hand store paths to the running daemon (from stdin when none are given)')
       .argument('[paths...]', 'store paths')
-      .option('--wait', 'wait until they are pushed; exit 1 if any could not be'),
+      .option('--wait', 'follow their push to the end; exit 3 if any could not be pushed')
+      .option('-q, --quiet', 'with --wait: print only failures and the closing summary line'),
   ).action(action(() => import('../commands/daemon/push.js')));
 
-  socketOption(daemon.command('stop').description('let the daemon push what it has, print its totals, and exit')).action(
+  daemonClientOptions(daemon.command('stop').description('let the daemon push what it has, print its totals, and exit')).action(
     action(() => import('../commands/daemon/stop.js')),
   );
+
+  daemonClientOptions(
+    daemon.command('doctor').description("ask the running daemon for its cache, its key and whether the cache's server accepts it"),
+  ).action(action(() => import('../commands/daemon/doctor.js')));
 
   socketOption(
     daemon

@@ -1,5 +1,5 @@
 import { Option, type Command } from './commander.js';
-import { collect, intInRange, wholeNumber } from './option-parsers.js';
+import { collect, intInRange, seconds, wholeNumber } from './option-parsers.js';
 
 // Options several commands share: how NARs are compressed and uploaded, what to leave out, where
 // `use` writes, which daemon socket.
@@ -71,4 +71,47 @@ export function copyOptions(command: Command): Command {
       collect,
     )
     .option('--no-check-sigs', "copy paths without checking the source's signatures");
+}
+
+/** cachix's options of every daemon command: the socket and the client's keep-alive. */
+export function daemonClientOptions(command: Command): Command {
+  return socketOption(command)
+    .option('--keep-alive-interval <seconds>', 'seconds between pings to the daemon; 0: none', wholeNumber('--keep-alive-interval', 0), 30)
+    .option(
+      '--keep-alive-timeout <seconds>',
+      'seconds without an answer to a ping before the daemon is taken for stalled',
+      wholeNumber('--keep-alive-timeout', 1),
+      180,
+    );
+}
+
+/** cachix's daemon options for how paths are looked up in the cache, and whether clients may stop it. */
+export function daemonRunOptions(command: Command): Command {
+  return command
+    .option('--remote-stop', 'let clients stop the daemon (`daemon stop`); the default', true)
+    .option('--no-remote-stop', 'refuse `daemon stop`: a service manager (systemd) stops the daemon with a signal')
+    .option(
+      '--narinfo-batch-size <n>',
+      'paths whose closures are looked up in the cache together',
+      wholeNumber('--narinfo-batch-size', 1),
+      100,
+    )
+    .option(
+      '--narinfo-batch-timeout <seconds>',
+      'seconds the first path waits for others to join its lookup; 0: at once',
+      seconds('--narinfo-batch-timeout'),
+      0.5,
+    )
+    .option(
+      '--narinfo-cache-ttl <seconds>',
+      'seconds a path found in (or pushed to) the cache is not looked up again; 0: always look',
+      seconds('--narinfo-cache-ttl'),
+      300,
+    )
+    .option(
+      '--narinfo-max-cache-size <n>',
+      'paths remembered so, at most; 0: no limit but the time',
+      wholeNumber('--narinfo-max-cache-size', 0),
+      0,
+    );
 }

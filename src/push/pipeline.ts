@@ -1,7 +1,7 @@
 import type { BinaryCache } from '../caches/cache.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { listingOfPaths, queryClosure, speculateInfos, type ClosureListing } from '../store/closure.js';
-import type { Progress } from './progress.js';
+import { warnLine, type Progress } from './progress.js';
 import { formatBytes } from '../util/quantities.js';
 import { filteredSummary, filteredTotals, filterPaths } from './path-filter.js';
 import type { PushOptions, PushSummary, PushTally } from './push-options.js';
@@ -55,13 +55,16 @@ export async function pushClosure(
   // has not. A local cache answers sooner than Nix starts, so there the question comes first.
   const speculate = closure.paths.length <= SPECULATE_MAX_PATHS && !cache.capabilities.local;
   const speculation = speculate ? speculateInfos(closure) : undefined;
+  const known = options.knownPresent;
+  const unknownHashes = closure.paths.map(hashPartOf).filter((hashPart) => !known?.has(hashPart));
   let missingHashes: Set<string>;
   try {
-    missingHashes = closure.paths.length === 0 ? new Set<string>() : await cache.missing(closure.paths.map(hashPartOf));
+    missingHashes = unknownHashes.length === 0 ? new Set<string>() : await cache.missing(unknownHashes);
   } catch (error) {
     speculation?.drop();
     throw error;
   }
+  if (known) for (const hashPart of unknownHashes) if (!missingHashes.has(hashPart)) known.add(hashPart);
   const missingPaths = closure.paths.filter((path) => missingHashes.has(hashPartOf(path)));
   // Loaded only when something is to be uploaded (a push that finds everything present needs none
   // of it), and while Nix is asked for the records.
@@ -80,7 +83,11 @@ export async function pushClosure(
     ...(options.extras?.logs && { extras: { logsUploaded: 0, logsMissing: 0 } }),
   };
   if (tally) tally.planned = toPush.length;
-  await warnUnmetReferences(cache, toPush, new Set(closure.paths), filtered, options.selection, (line) => progress.log(line));
+  if (progress.pathsSkipped) {
+    const kept = new Set(toPush.map((info) => info.path));
+    progress.pathsSkipped(closure.paths.filter((path) => !kept.has(path)));
+  }
+  await warnUnmetReferences(cache, toPush, new Set(closure.paths), filtered, options.selection, (line) => warnLine(progress, line));
   progress.start(
     toPush.length,
     toPush.reduce((total, info) => total + info.narSize, 0),

@@ -31,6 +31,8 @@ export interface PushFlags {
   logs?: boolean;
   listings?: boolean;
   debugInfo?: boolean;
+  /** --quiet: failures and the closing summary only. */
+  quiet?: boolean;
 }
 
 export interface PreparedPush {
@@ -61,7 +63,7 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
   let signingKey: SigningKey | undefined = early;
   if (isCachixApiCache(opened)) {
     signingKey = resolveSigningKey(opened, context.env, info, hasToken);
-    if (!signingKey) {
+    if (!signingKey && !flags.quiet) {
       context.log(
         `no signing key for ${opened.name}: pushing with the auth token only, and ${opened.cache.description} signs the paths with the key it keeps for the cache`,
       );
@@ -99,7 +101,12 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
     closure: flags.closure !== false,
     extras: narExtras(opened, flags, context),
   };
-  return { cacheName: opened.name, cache: opened.cache, pushOptions, progress: await createProgress(context.stderr, context.env) };
+  return {
+    cacheName: opened.name,
+    cache: opened.cache,
+    pushOptions,
+    progress: await createProgress(context.stderr, context.env, flags.quiet === true),
+  };
 }
 
 /**

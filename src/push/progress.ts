@@ -10,9 +10,45 @@ export interface Progress {
   /** NAR bytes read so far of paths still in flight, so a terminal shows a large path moving. */
   narBytesRead?(bytes: number): void;
   log(line: string): void;
+  /** A failure or warning: shown even where `log` lines are not (--quiet). Without it, `log`. */
+  warn?(line: string): void;
   finish(summaryLine: string): void;
   /** Writes out lines held back, before an error or an interruption is reported. */
   flush?(): void;
+  /** Per-path events, for those that follow single paths (the daemon's push events). */
+  pathStarted?(storePath: string, narSize: number): void;
+  /** NAR bytes of this path read so far (`cumulative`), `delta` of them since the last call. */
+  pathProgress?(storePath: string, cumulative: number, delta: number): void;
+  /** Paths of a closure not uploaded: already in the cache, served upstream or excluded. */
+  pathsSkipped?(storePaths: readonly string[]): void;
+}
+
+/** A failure or warning line: never dropped by --quiet. */
+export function warnLine(progress: Progress, line: string): void {
+  if (progress.warn) progress.warn(line);
+  else progress.log(line);
+}
+
+/**
+ * --quiet: failures, warnings and the closing summary, nothing else: no per-path lines, no
+ * spinner, no notes on what is being watched.
+ */
+export class QuietProgress implements Progress {
+  constructor(private readonly stderr: OutputStream) {}
+
+  start(): void {}
+
+  pathDone(): void {}
+
+  log(): void {}
+
+  warn(line: string): void {
+    this.stderr.write(`${line}\n`);
+  }
+
+  finish(summaryLine: string): void {
+    this.stderr.write(`${summaryLine}\n`);
+  }
 }
 
 /**
@@ -209,7 +245,8 @@ function wantsPlainOutput(stderr: TerminalStream, env: NodeJS.ProcessEnv): boole
 }
 
 /** ora is loaded only on a terminal, so CI runs and --help never pay for it. */
-export async function createProgress(stderr: TerminalStream, env: NodeJS.ProcessEnv): Promise<Progress> {
+export async function createProgress(stderr: TerminalStream, env: NodeJS.ProcessEnv, quiet = false): Promise<Progress> {
+  if (quiet) return new QuietProgress(stderr);
   if (wantsPlainOutput(stderr, env)) return new LineProgress(stderr);
   const { default: ora } = await import('ora');
   // Plain output above is chosen whenever stderr is not a terminal, so here it is the process's.

@@ -17,6 +17,16 @@ export interface PushOptions {
   closure?: boolean | undefined;
   /** Build logs, NAR listings, the debug-info index (--logs, --listings, --debug-info). */
   extras?: NarExtras | undefined;
+  /**
+   * Hash parts known to be in the cache (the daemon's --narinfo-cache-ttl): not asked again. A
+   * path found there or uploaded is added.
+   */
+  knownPresent?: KnownPresent | undefined;
+}
+
+export interface KnownPresent {
+  has(hashPart: string): boolean;
+  add(hashPart: string): void;
 }
 
 /** How far a push got, kept current while it runs (for the line printed when it is interrupted). */

@@ -153,9 +153,11 @@ export async function uploadInOrder(
   async function pushOne(info: PathInfo, small?: SmallNar): Promise<void> {
     const large = info.narSize > SMALL_NAR_BYTES;
     let streamedBytes = 0;
+    progress.pathStarted?.(info.path, info.narSize);
     const onNarBytes = (bytes: number): void => {
       streamedBytes += bytes;
       progress.narBytesRead?.(bytes);
+      progress.pathProgress?.(info.path, streamedBytes, bytes);
     };
     if (serverSigns) {
       // The server compresses and signs: it gets the NAR as dumped, streamed, never spooled.

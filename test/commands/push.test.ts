@@ -67,6 +67,17 @@ describe('create, push to a local file cache, substitute with real Nix', () => {
     expect(again.stderr).toMatch(/pushed 0 paths .* skipped 3/);
   });
 
+  it('--quiet prints only the summary line: no per-path lines (cachix issue 568)', async () => {
+    const fresh = await buildWithNix('push-quiet', 'echo quiet > $out');
+    const loud = await buildWithNix('push-loud', 'echo loud > $out');
+    const quiet = expectOk(await world.run(['push', 'e2e', '--quiet', fresh]), 'push --quiet');
+    expect(quiet.stderr).toMatch(/^pushed 1 paths \(.*\), skipped 0 already in .*\n$/);
+    expect(quiet.stderr.split('\n')).toHaveLength(2);
+    // The same push without --quiet says more: the test above is not passing on an empty log.
+    const said = expectOk(await world.run(['push', 'e2e', loud]), 'push');
+    expect(said.stderr).toContain(`pushed ${loud}`);
+  });
+
   it('reads paths from stdin when none are given', async () => {
     const path = await buildWithNix('push-stdin', 'echo stdin > $out');
     const pushed = expectOk(await world.run(['push', 'e2e'], { input: `${path}\n` }), 'push from stdin');

@@ -72,6 +72,22 @@ exit 3
     expect(result.stderr).toMatch(/^pushed \d+ paths/m);
   });
 
+  it('--quiet: stderr holds only the closing summary line', async () => {
+    const derivation = await writeDerivation(work, 'exec-quiet', `${process.pid}-${Date.now()}-${Math.random()}`);
+    // Options go before the cache name: what follows it is the command's.
+    const result = await world.run([
+      'watch-exec',
+      '--quiet',
+      'exec',
+      '--',
+      'sh',
+      '-c',
+      `nix-build ${derivation} --no-out-link --quiet > /dev/null 2>&1`,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/^pushed 1 paths \(\d+(\.\d)? [KMG]?i?B\)\n$/);
+  });
+
   it('exits 0 with a command that succeeds, and passes its arguments through untouched', async () => {
     const result = await world.run(['watch-exec', 'exec', '--', 'sh', '-c', 'echo "$0|$1"; exit 0', '-m', '--jobs']);
     expect(result.code, result.stderr).toBe(0);

@@ -78,6 +78,21 @@ describe('cachix watch-store on a local file cache', () => {
     expect((await readdir(cacheDir('watched'))).filter((name) => name.endsWith('.narinfo')).length).toBeGreaterThanOrEqual(3);
   });
 
+  it('--quiet: stderr holds only the closing summary line', async () => {
+    watcher = startCachix(['watch-store', 'watched', '--quiet'], world.env);
+    // Nothing is said when it starts: builds go on until one of them is pushed, so the watch is up.
+    const probes: string[] = [];
+    await waitUntil(
+      'the quiet watcher to push a build',
+      async () =>
+        probes.some((path) => inCache(cacheDir('watched'), path)) || void probes.push(await buildWithNix('ws-quiet', 'echo quiet > $out')),
+      { timeoutMs: 60_000, intervalMs: 500, details: watcher.stderr },
+    );
+    watcher.child.kill('SIGTERM');
+    expect(await watcher.exitCode).toBe(0);
+    expect(watcher.stderr()).toMatch(/^pushed \d+ paths \(\d+(\.\d)? [KMG]?i?B\)\n$/);
+  });
+
   it('on SIGTERM during a bigger push, finishes everything queued and exits 0', async () => {
     // xz (about a second per path here), one path at a time: slow enough that the signal lands
     // while the queue is still full.

@@ -1,19 +1,37 @@
 import type { Context } from '../../context.js';
+import type { NarinfoQueryOptions } from '../../push/daemon/core.js';
+import { EXIT_PUSH_FAILURE } from '../../push/daemon/protocol.js';
 import { serveUntilStopped, startDaemon, yieldToBuilds } from '../../push/daemon/server.js';
 import { defaultSocketPath } from '../../push/daemon/socket.js';
 import { preparePush, type PushFlags } from '../../push/prepare.js';
 
-/** `cachix daemon run CACHE [--socket PATH]`: pushes what it is handed until stopped; exit 1 if any path failed. */
-export async function run(context: Context, cacheName: string, flags: PushFlags & { socket?: string }): Promise<number> {
+export interface DaemonRunFlags extends PushFlags {
+  socket?: string;
+  /** --no-remote-stop gives false. */
+  remoteStop?: boolean;
+  narinfoBatchSize: number;
+  narinfoBatchTimeout: number;
+  narinfoCacheTtl: number;
+  narinfoMaxCacheSize: number;
+}
+
+/** `cachix daemon run CACHE [--socket PATH]`: pushes what it is handed until stopped; exit 3 (as cachix) if any path failed. */
+export async function run(context: Context, cacheName: string, flags: DaemonRunFlags): Promise<number> {
   const socketPath = flags.socket ?? defaultSocketPath(context.env);
   yieldToBuilds();
   const prepared = await preparePush(context, cacheName, flags);
-  const daemon = await startDaemon(prepared, socketPath);
+  const narinfo: NarinfoQueryOptions = {
+    batchSize: flags.narinfoBatchSize,
+    batchTimeoutSeconds: flags.narinfoBatchTimeout,
+    cacheTtlSeconds: flags.narinfoCacheTtl,
+    maxCacheSize: flags.narinfoMaxCacheSize,
+  };
+  const daemon = await startDaemon(prepared, socketPath, { allowRemoteStop: flags.remoteStop !== false, narinfo });
   const log = (line: string): void => prepared.progress.log(line);
   log(`cachix daemon for ${prepared.cacheName} listening on ${daemon.socketPath}`);
   log(hookAdvice(daemon.hookScriptPath, socketPath));
   const totals = await serveUntilStopped(daemon, log);
-  return totals.failed > 0 ? 1 : 0;
+  return totals.failed > 0 ? EXIT_PUSH_FAILURE : 0;
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { Context } from '../../context.js';
-import { requestStop } from '../../push/daemon/client.js';
+import { requestStop, type KeepAlive } from '../../push/daemon/client.js';
 import { defaultSocketPath } from '../../push/daemon/socket.js';
 
-/** `cachix daemon stop`: the daemon drains its queue and exits; its totals are printed here; exit 1 if any path failed. */
-export async function run(context: Context, flags: { socket?: string }): Promise<number> {
-  const { totals, summary } = await requestStop(flags.socket ?? defaultSocketPath(context.env));
-  context.stderr.write(`${summary}\n`);
-  return totals.failed > 0 ? 1 : 0;
+/** `cachix daemon stop`: the daemon drains its queue and exits; its totals are printed here; its exit code (3: paths failed) is ours. */
+export async function run(context: Context, flags: KeepAlive & { socket?: string }): Promise<number> {
+  const exit = await requestStop(flags.socket ?? defaultSocketPath(context.env), flags);
+  if (exit.exitMessage) context.stderr.write(`${exit.exitMessage}\n`);
+  return exit.exitCode;
 }

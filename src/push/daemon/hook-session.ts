@@ -8,6 +8,7 @@ import { PushDaemonCore } from './core.js';
 import { prepareInbox, writeHookScript } from './hook.js';
 import { HookInbox } from './inbox.js';
 import type { PreparedPush } from '../prepare.js';
+import { warnLine } from '../progress.js';
 import type { QueueTotals } from '../watch/queue.js';
 import { watchSummaryLine, type WatchSession } from '../watch/session.js';
 
@@ -18,7 +19,8 @@ export interface HookSession extends WatchSession {
 
 export async function startHookSession(prepared: PreparedPush, storeDir: string, env: NodeJS.ProcessEnv): Promise<HookSession> {
   const { cacheName, cache, progress } = prepared;
-  const log = (line: string): void => progress.log(line);
+  // What the queue, the watcher and the inbox say is a failure or a warning: --quiet keeps it.
+  const log = (line: string): void => warnLine(progress, line);
   // mkdtemp makes it 0700: only we (and root, who runs Nix's builds) can put jobs in it.
   const dir = await mkdtemp(join(tmpdir(), 'cachix-hook-'));
   const inboxDir = join(dir, 'inbox');

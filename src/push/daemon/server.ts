@@ -1,17 +1,27 @@
-// The push daemon: a unix socket for `daemon push` and `daemon stop`, and the hook's inbox,
-// both feeding one PushDaemonCore. Stopping drains the queue and reports totals to the client
-// that asked (or to the terminal, on a signal).
+// The push daemon: a unix socket speaking cachix's protocol (protocol.ts) for clients, and the
+// hook's inbox, both feeding one PushDaemonCore. Stopping drains the queue, prints the totals and
+// tells every client DaemonExit.
+import { randomUUID } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
 import { messageOf } from '../../errors.js';
-import { isStorePath } from '../../nix/store-path.js';
-import { PushDaemonCore } from './core.js';
+import { PushDaemonCore, type NarinfoQueryOptions } from './core.js';
 import { hookScriptPathFor, inboxFor, prepareInbox, writeHookScript } from './hook.js';
 import { HookInbox } from './inbox.js';
-import { readMessages, send, type ClientMessage } from './protocol.js';
+import {
+  EXIT_PUSH_FAILURE,
+  parseClientMessage,
+  pushEvent,
+  readMessages,
+  send,
+  type DaemonDiagnostics,
+  type DaemonMessage,
+  type PushRequest,
+} from './protocol.js';
 import { listenOnSocket } from './socket.js';
 import type { PreparedPush } from '../prepare.js';
+import { warnLine } from '../progress.js';
 import type { QueueTotals } from '../watch/queue.js';
 import { onStopSignals, STOP_SIGNALS } from '../stop-signals.js';
 import { watchSummaryLine } from '../watch/session.js';
@@ -25,15 +35,21 @@ export interface RunningDaemon {
   unpushed(): number;
 }
 
-export async function startDaemon(prepared: PreparedPush, socketPath: string): Promise<RunningDaemon> {
-  const log = (line: string): void => prepared.progress.log(line);
+export interface DaemonOptions {
+  /** false (--no-remote-stop): a client's ClientStop is refused; only a signal stops the daemon. */
+  allowRemoteStop: boolean;
+  narinfo: NarinfoQueryOptions;
+}
+
+export async function startDaemon(prepared: PreparedPush, socketPath: string, options: DaemonOptions): Promise<RunningDaemon> {
+  // What the inbox, the queue and the socket say is a failure or a warning: --quiet keeps it.
+  const log = (line: string): void => warnLine(prepared.progress, line);
   const inboxDir = inboxFor(socketPath);
   const hookScriptPath = hookScriptPathFor(socketPath);
-  const core = new PushDaemonCore(prepared, log);
+  const core = new PushDaemonCore(prepared, log, options.narinfo);
   const inbox = new HookInbox(inboxDir, (jobs) => core.takeJobs(jobs), log);
   core.inbox = inbox;
 
-  const stopRequesters: Socket[] = [];
   let stopping: (() => void) | undefined;
   let isStopping = false;
   const stopRequested = new Promise<void>((resolve) => (stopping = resolve));
@@ -51,30 +67,48 @@ export async function startDaemon(prepared: PreparedPush, socketPath: string): P
 
   async function serve(connection: Socket): Promise<void> {
     try {
-      for await (const raw of readMessages(connection)) {
-        const message = raw as Partial<ClientMessage>;
-        if ('push' in message && message.push && Array.isArray(message.push.paths)) {
-          const paths = message.push.paths.filter((path): path is string => typeof path === 'string' && isStorePath(path));
-          if (paths.length !== message.push.paths.length) {
-            send(connection, { error: 'some paths are not store paths' });
-            continue;
-          }
-          if (isStopping) {
-            send(connection, { error: 'the daemon is stopping: start it again, then push' });
-            continue;
-          }
-          const waiting = core.submit(paths, message.push.wait === true);
-          send(connection, { queued: paths.length });
-          if (message.push.wait === true) send(connection, { done: { failed: await waiting } });
-          else await waiting;
-        } else if ('stop' in message) {
-          stopRequesters.push(connection);
-          stop();
-        } else send(connection, { error: 'unknown message' });
+      for await (const line of readMessages(connection)) {
+        if ('invalid' in line) {
+          // As cachix: a line that is not JSON is logged and skipped; the connection goes on.
+          log(`a client sent a line that is not JSON (${line.invalid}); ignored`);
+          continue;
+        }
+        const message = parseClientMessage(line.value);
+        if (typeof message === 'string') {
+          send(connection, { tag: 'DaemonError', contents: message });
+          continue;
+        }
+        switch (message.tag) {
+          case 'ClientPing':
+            send(connection, { tag: 'DaemonPong' });
+            break;
+          case 'ClientStop':
+            if (options.allowRemoteStop) stop();
+            else send(connection, { tag: 'DaemonError', contents: REMOTE_STOP_DISABLED });
+            break;
+          case 'ClientDiagnosticsRequest':
+            send(connection, { tag: 'DaemonDiagnosticsResult', contents: await diagnose(prepared) });
+            break;
+          case 'ClientPushRequest':
+            if (isStopping) send(connection, { tag: 'DaemonError', contents: 'the daemon is stopping: start it again, then push' });
+            else void handlePush(connection, message.contents);
+            break;
+        }
       }
     } catch (error) {
-      send(connection, { error: messageOf(error) });
+      send(connection, { tag: 'DaemonError', contents: messageOf(error) });
       connection.destroy();
+    }
+  }
+
+  async function handlePush(connection: Socket, request: PushRequest): Promise<void> {
+    try {
+      if (!request.subscribeToUpdates) return await core.submit(request.storePaths);
+      const pushId = randomUUID();
+      await core.request(request.storePaths, (event) => send(connection, pushEvent(pushId, event)));
+    } catch (error) {
+      log(`a push request failed: ${messageOf(error)}`);
+      send(connection, { tag: 'DaemonError', contents: messageOf(error) });
     }
   }
 
@@ -96,8 +130,15 @@ export async function startDaemon(prepared: PreparedPush, socketPath: string): P
     const totals = await core.drain();
     const summary = watchSummaryLine(totals);
     prepared.progress.finish(summary);
-    for (const connection of stopRequesters) send(connection, { stopped: { totals, summary } });
-    for (const connection of connections) connection.end();
+    // As cachix: every client hears DaemonExit, 3 when paths failed; the message is our summary.
+    const exit: DaemonMessage = {
+      tag: 'DaemonExit',
+      contents: { exitCode: totals.failed > 0 ? EXIT_PUSH_FAILURE : 0, exitMessage: summary },
+    };
+    for (const connection of connections) {
+      send(connection, exit);
+      connection.end();
+    }
     // Listening until drained: a second daemon started meanwhile is told this one still runs.
     server.close();
     await unlink(socketPath).catch(() => undefined);
@@ -105,6 +146,29 @@ export async function startDaemon(prepared: PreparedPush, socketPath: string): P
     return totals;
   })();
   return { socketPath, hookScriptPath, finished, stop, unpushed: () => core.unpushed };
+}
+
+/** cachix's words for a refused ClientStop. */
+export const REMOTE_STOP_DISABLED = 'Remote stop is disabled on this daemon';
+
+/** cachix's diagnostics: the cache, whether we sign, and whether the server answers us now. */
+async function diagnose(prepared: PreparedPush): Promise<DaemonDiagnostics> {
+  const { cache, cacheName, pushOptions } = prepared;
+  let info;
+  let error: string | null = null;
+  try {
+    info = await cache.info();
+  } catch (failure) {
+    error = messageOf(failure);
+  }
+  return {
+    diagCacheName: cacheName,
+    diagCacheUri: info?.substituterUrl ?? cache.description,
+    diagCachePublic: info?.isPublic ?? false,
+    diagHasSigningKey: pushOptions.signingKey !== undefined,
+    diagAuthOk: error === null,
+    diagError: error,
+  };
 }
 
 /**

@@ -21,8 +21,13 @@ export interface PushQueueOptions {
   maxAttemptsWhenDraining?: number;
   /** Delay before the next push after `failures` failed pushes in a row. */
   retryDelayMs?(failures: number): number;
-  /** Paths done with: pushed (or already in the cache), or given up (`failed`, a subset). */
-  onSettled?(paths: string[], failed: string[]): void;
+  /** Paths done with: pushed (or already in the cache), or given up (`failed`, a subset, for `reason`). */
+  onSettled?(paths: string[], failed: string[], reason?: string): void;
+  /**
+   * How long the first path waits for others to join its batch (cachix's --narinfo-batch-timeout):
+   * one closure query and one cache lookup for many requests. 0: a batch starts at once.
+   */
+  batchWaitMs?: number;
 }
 
 /** Push totals over the whole watch; `failed` counts paths given up after repeated failures. */
@@ -67,6 +72,8 @@ export class PushQueue {
   private readonly roomWaiters: Array<() => void> = [];
   private readonly idleWaiters: Array<() => void> = [];
   private wakeSleeper: (() => void) | undefined;
+  /** Wakes a batch waiting for more paths, so a full batch leaves at once. */
+  private batchWaker: (() => void) | undefined;
 
   constructor(private readonly options: PushQueueOptions) {
     this.maxPending = options.maxPending ?? 10_000;
@@ -90,6 +97,7 @@ export class PushQueue {
       if (this.aborted) return;
       if (this.isKnown(hashPart)) continue;
       this.pending.set(hashPart, path);
+      if (this.pending.size >= this.batchSize) this.batchWaker?.();
       this.startWorker();
     }
   }
@@ -157,6 +165,7 @@ export class PushQueue {
   }
 
   private async work(): Promise<void> {
+    await this.waitForBatch();
     while (this.hasWork() && !this.aborted) {
       const batch = this.takeBatch();
       try {
@@ -169,6 +178,18 @@ export class PushQueue {
         // Someone is waiting for us to stop: do not make them wait a minute per retry.
         await this.sleep(this.draining ? Math.min(delay, DRAINING_RETRY_DELAY_MS) : delay);
       }
+    }
+  }
+
+  /** Lets more paths join a batch, until it is full, the wait is over, or someone waits for a drain. */
+  private async waitForBatch(): Promise<void> {
+    const waitMs = this.options.batchWaitMs ?? 0;
+    if (waitMs <= 0 || this.draining || this.retries.length > 0 || this.pending.size >= this.batchSize) return;
+    const deadline = Date.now() + waitMs;
+    while (!this.draining && !this.aborted && this.pending.size < this.batchSize && Date.now() < deadline) {
+      this.batchWaker = () => this.wakeSleeper?.();
+      await this.sleep(deadline - Date.now());
+      this.batchWaker = undefined;
     }
   }
 
@@ -233,8 +254,8 @@ export class PushQueue {
       this.totals.failed++;
       this.options.log(`gave up on ${givenUp} after ${limit} failed attempts`);
     }
-    const settled = givenUp === undefined ? gone : [...gone, givenUp];
-    if (settled.length > 0) this.options.onSettled?.(settled, settled);
+    if (gone.length > 0) this.options.onSettled?.(gone, gone, 'no longer valid (garbage collected?)');
+    if (givenUp !== undefined) this.options.onSettled?.([givenUp], [givenUp], messageOf(error));
     const half = Math.ceil(retry.length / 2);
     const halves = [retry.slice(0, half), retry.slice(half)].filter((part) => part.length > 0);
     this.retries.unshift(...halves);

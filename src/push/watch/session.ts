@@ -3,7 +3,7 @@ import { queryValidPaths } from '../../store/path-info.js';
 import { removeTrackedFilesSync } from '../../util/temp-files.js';
 import { watchStore } from '../../store/watch.js';
 import { pushPaths } from '../pipeline.js';
-import type { Progress } from '../progress.js';
+import { warnLine, type Progress } from '../progress.js';
 import { formatBytes } from '../../util/quantities.js';
 import { PushQueue, type QueueTotals } from './queue.js';
 import { filteredSummary } from '../path-filter.js';
@@ -23,7 +23,8 @@ export interface WatchSession {
 
 export function startWatchSession(prepared: PreparedPush, storeDir: string): WatchSession {
   const { cacheName, cache, pushOptions, progress } = prepared;
-  const log = (line: string): void => progress.log(line);
+  // What the queue, the watcher and the inbox say is a failure or a warning: --quiet keeps it.
+  const log = (line: string): void => warnLine(progress, line);
   const queue = new PushQueue({
     push: (paths) => pushPaths(cache, paths, pushOptions, progress),
     stillValid: queryValidPaths,
@@ -57,7 +58,7 @@ export function watchSummaryLine(totals: QueueTotals): string {
 export async function finishUnlessStopped(session: WatchSession): Promise<QueueTotals> {
   const removeListeners = onStopSignals((signal) => {
     removeTrackedFilesSync();
-    session.progress.log(`${signal} again: stopping now; ${session.unpushed()} paths were left unpushed; run again to finish`);
+    warnLine(session.progress, `${signal} again: stopping now; ${session.unpushed()} paths were left unpushed; run again to finish`);
     process.exit(STOP_SIGNALS[signal]);
   });
   try {
