@@ -707,8 +707,8 @@ export const MUTANTS: Mutant[] = [
     id: 'spool-failure-leaves-file',
     file: 'src/push/nar/prepare.ts',
     breaks: 'a spool write or placement that fails leaves its .tmp- file behind (on a worker: nothing else removes it)',
-    find: '    removeIfPresent(localPath);\n    forgetTemporaryFile(localPath);\n    throw spoolErrorToUser',
-    replace: '    forgetTemporaryFile(localPath);\n    throw spoolErrorToUser',
+    find: '    removeIfPresent(localPath);\n    forgetTemporaryFile(localPath);\n    throw stagingErrorToUser',
+    replace: '    forgetTemporaryFile(localPath);\n    throw stagingErrorToUser',
     killedBy: [
       { file: 'test/push/nar/small-pool.test.ts', name: 'a worker whose spool write fails' },
       { file: 'test/reliability/user-errors.test.ts', name: 'the spool folder (TMPDIR) fills up' },
