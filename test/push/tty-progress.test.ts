@@ -52,7 +52,8 @@ function cachixAtTerminal(args: string[], size: { columns: number; rows: number 
     child,
     output: () => output,
     exited,
-    cachixPid: async () => Number((await waitUntil('the pid file', () => readFile(pidFile, 'utf8').catch(() => ''))).trim()),
+    cachixPid: async () =>
+      Number(await waitUntil('the pid in the pid file', async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim())),
   };
 }
 
