@@ -630,7 +630,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'spool-enospc',
-    file: 'src/push/nar/spool-errors.ts',
+    file: 'src/errors.ts',
     breaks: 'a full spool folder fails with a raw ENOSPC instead of saying where and what to free',
     find: "    case 'ENOSPC':\n",
     replace: "    case 'ENOSPC-never':\n",
@@ -638,7 +638,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'spool-erofs',
-    file: 'src/push/nar/spool-errors.ts',
+    file: 'src/errors.ts',
     breaks: 'a file cache on a read-only file system fails with a raw EROFS',
     find: "    case 'EROFS':\n",
     replace: "    case 'EROFS-never':\n",
@@ -707,8 +707,8 @@ export const MUTANTS: Mutant[] = [
     id: 'spool-failure-leaves-file',
     file: 'src/push/nar/prepare.ts',
     breaks: 'a spool write or placement that fails leaves its .tmp- file behind (on a worker: nothing else removes it)',
-    find: '    removeIfPresent(localPath);\n    forgetTemporaryFile(localPath);\n    throw spoolErrorToUser',
-    replace: '    forgetTemporaryFile(localPath);\n    throw spoolErrorToUser',
+    find: '    removeIfPresent(localPath);\n    forgetTemporaryFile(localPath);\n    throw stagingErrorToUser',
+    replace: '    forgetTemporaryFile(localPath);\n    throw stagingErrorToUser',
     killedBy: [
       { file: 'test/push/nar/small-pool.test.ts', name: 'a worker whose spool write fails' },
       { file: 'test/reliability/user-errors.test.ts', name: 'the spool folder (TMPDIR) fills up' },
@@ -977,8 +977,8 @@ export const MUTANTS: Mutant[] = [
     id: 'cachix-dhall-problem-for-api',
     file: 'src/caches/open.ts',
     breaks: 'a cachix API cache is used without the token, host or key a malformed cachix.dhall holds, and the user is not told why',
-    find: "if (cachixDhallProblem && url.startsWith('cachix:')) throw cachixDhallProblem;",
-    replace: "if (cachixDhallProblem && url.startsWith('cachix:x')) throw cachixDhallProblem;",
+    find: 'if (cachixDhallProblem && isCachixApiUrl(url)) throw cachixDhallProblem;',
+    replace: 'if (cachixDhallProblem && isCachixApiUrl(`x${url}`)) throw cachixDhallProblem;',
     killedBy: [{ file: 'test/commands/cachix-dhall-fallback.test.ts', name: 'a cachix API cache' }],
   },
   {
@@ -1220,10 +1220,10 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'doctor-any-key-is-the-caches',
-    file: 'src/doctor/cache-checks.ts',
+    file: 'src/push/signing-key.ts',
     breaks: "doctor calls a signing key the cache's when it is not, and CI finds out by Nix rejecting every path",
-    find: "const match = known.find((key) => key.slice(key.indexOf(':') + 1) === publicHalf);",
-    replace: 'const match = known.find((key) => key.length > 0 || key === publicHalf);',
+    find: "return keys.find((key) => key.slice(key.indexOf(':') + 1) === publicHalf);",
+    replace: 'return keys.find((key) => key.length > 0 || key === publicHalf);',
     killedBy: [{ file: 'test/doctor/doctor.test.ts', name: "a signing key that is not the cache's" }],
   },
   {

@@ -53,3 +53,47 @@ export function describeFsError(error: unknown): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return (code && FS_PROBLEMS[code]) || messageOf(error);
 }
+
+/** A place on disk as a message about it names it, and the advice its owner knows best. */
+export interface FsPlace {
+  path: string;
+  /** How messages name it, when not by its path: "the cache at /srv/cache". */
+  name?: string;
+  /** What it is for, when the name does not say: "where compressed NARs are written before upload". */
+  role?: string;
+  /** What was being done to it: "write" unless said. */
+  doing?: string;
+  /** Hints for a full disk, a read-only file system, a refused permission; general advice otherwise. */
+  hints?: { full?: string; readOnly?: string; denied?: string };
+}
+
+/**
+ * The one errno-to-advice mapper: a full disk, a read-only file system or a refused permission
+ * on `place` as a UserError that says where and what to do; any other error as it is.
+ */
+export function fsErrorToUser(error: unknown, place: FsPlace): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const name = place.name ?? place.path;
+  const role = place.role ? `, ${place.role}` : '';
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new UserError(
+        `no space left on the device holding ${place.path}${role}`,
+        place.hints?.full ?? 'free some space and try again',
+      );
+    case 'EROFS':
+      return new UserError(
+        place.role ? `${name} is on a read-only file system, and it is ${place.role}` : `${name} is on a read-only file system`,
+        place.hints?.readOnly,
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new UserError(
+        `no permission to ${place.doing ?? 'write'} ${name}${role}`,
+        place.hints?.denied ?? 'check its owner and mode, or run as a user who can write it',
+      );
+    default:
+      return error;
+  }
+}

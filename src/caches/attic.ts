@@ -85,6 +85,7 @@ class AtticCache implements BinaryCache {
   readonly description: string;
   readonly capabilities: CacheCapabilities = {
     signs: 'server',
+    substituter: 'server',
     staging: { kind: 'temporary' },
     local: false,
     pins: 'none',

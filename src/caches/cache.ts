@@ -77,6 +77,11 @@ export interface CacheCapabilities {
   staging: NarStaging;
   /** Answers lookups from this machine's disk, sooner than Nix answers a query. */
   local: boolean;
+  /**
+   * Where Nix substitutes from: the cache's own URL, or a URL only its server can tell
+   * (info().substituterUrl: the cachix API, attic), so without the server there is none to name.
+   */
+  substituter: 'cache-url' | 'server';
   /** Where pins live: files in the cache (`pins/`), or the cachix service's own. */
   pins: 'files' | 'service' | 'none';
   /**

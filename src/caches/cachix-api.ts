@@ -123,6 +123,7 @@ class CachixApiCache implements BinaryCache {
   readonly description: string;
   readonly capabilities: CacheCapabilities = {
     signs: 'client-or-server',
+    substituter: 'server',
     staging: { kind: 'temporary' },
     local: false,
     pins: 'service',

@@ -1,7 +1,7 @@
 // Listing, deleting and whole-file writes for a cache in a local directory (see FileCache).
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { UserError } from '../errors.js';
+import { fsErrorToUser } from '../errors.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import type { ListedFile } from './cache.js';
@@ -19,14 +19,7 @@ export function pathInCache(root: string, relative: string): string {
 }
 
 function permissionError(error: unknown, root: string, doing: string): never {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    throw new UserError(
-      `no permission to ${doing} the cache at ${root} (${code})`,
-      'check its owner and mode, or run as a user who can write it',
-    );
-  }
-  throw error;
+  throw fsErrorToUser(error, { path: root, name: `the cache at ${root}`, doing });
 }
 
 export async function listDirectory(root: string, folder: string): Promise<ListedFile[]> {

@@ -3,7 +3,7 @@ import { access, copyFile, mkdir, readdir, readFile, rename, stat, unlink } from
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { UserError } from '../errors.js';
+import { fsErrorToUser, UserError } from '../errors.js';
 import { temporaryName } from '../util/temp-name.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
@@ -24,20 +24,19 @@ function isMissing(error: unknown): boolean {
 
 function fileErrorToUser(error: unknown, root: string): never {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC')
-    throw new UserError(
-      `no space left on the device holding ${root}`,
-      'free some space and push again; nothing half-written was left in the cache',
-    );
-  if (code === 'EACCES' || code === 'EPERM')
-    throw new UserError(`no permission to write the cache at ${root}`, 'check its owner and mode, or push as a user who can write it');
-  if (code === 'EROFS') throw new UserError(`the cache at ${root} is on a read-only file system`);
   if (code === 'ENOENT' || code === 'ENOTDIR')
     throw new UserError(
       `the cache at ${root} changed under us: a file being stored vanished (${code}), as when the cache or its nar/ folder is removed or moved while pushing`,
       'check what removed it; if the cache is gone, create it again (cachix create NAME --url …) and push again',
     );
-  throw error;
+  throw fsErrorToUser(error, {
+    path: root,
+    name: `the cache at ${root}`,
+    hints: {
+      full: 'free some space and push again; nothing half-written was left in the cache',
+      denied: 'check its owner and mode, or push as a user who can write it',
+    },
+  });
 }
 
 /** A binary cache in a local directory, laid out exactly as Nix's file:// store. */
@@ -52,6 +51,7 @@ export class FileCache implements BinaryCache {
     this.narDirectory = join(root, 'nar');
     this.capabilities = {
       signs: 'client',
+      substituter: 'cache-url',
       staging: { kind: 'in-cache', directory: this.narDirectory, root },
       local: true,
       pins: 'files',

@@ -44,8 +44,8 @@ export async function cacheForNix(
     substituterUrl = info.substituterUrl;
     isPublic = info.isPublic;
   } catch (error) {
-    // Without its server, a cachix or attic cache has no substituter URL to remove.
-    if (!options.offline || opened.url.startsWith('cachix:') || opened.url.startsWith('attic+')) throw error;
+    // Without its server, a cache whose substituter only the server can name has none to remove.
+    if (!options.offline || opened.cache.capabilities.substituter === 'server') throw error;
   } finally {
     await opened.cache.close?.();
   }

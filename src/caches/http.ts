@@ -78,7 +78,13 @@ interface SendOptions {
 
 class HttpCache implements BinaryCache {
   readonly description: string;
-  readonly capabilities: CacheCapabilities = { signs: 'client', staging: { kind: 'temporary' }, local: false, pins: 'files' };
+  readonly capabilities: CacheCapabilities = {
+    signs: 'client',
+    substituter: 'cache-url',
+    staging: { kind: 'temporary' },
+    local: false,
+    pins: 'files',
+  };
   private readonly base: URL;
   private readonly agent: Agent;
   private readonly userInfo: { login: string; password: string } | undefined;

@@ -47,6 +47,11 @@ export function looksLikeUrl(text: string): boolean {
   return /^[a-z][a-z0-9+.-]*:/i.test(text) && !/^[a-z]:\\/i.test(text);
 }
 
+/** Whether a cache URL (as the config holds it) names a cache on the cachix API, whose keys the service keeps; known without opening it. */
+export function isCachixApiUrl(url: string): boolean {
+  return url.startsWith('cachix:');
+}
+
 export function parseCacheUrl(text: string): URL {
   checkFileUrlText(text);
   let url: URL;
@@ -142,7 +147,7 @@ export async function openCache(nameOrUrl: string, context: Context, backend: Ba
   const cachixDhallKey = dhall && dhallKey ? { text: dhallKey, path: dhall.path } : undefined;
   // A cachix API cache may need anything cachix.dhall holds (token, host, key): no going on without it.
   const needsDhall = (url: string): void => {
-    if (cachixDhallProblem && url.startsWith('cachix:')) throw cachixDhallProblem;
+    if (cachixDhallProblem && isCachixApiUrl(url)) throw cachixDhallProblem;
   };
   if (entry) {
     needsDhall(entry.url);

@@ -14,6 +14,8 @@ import { refusedCredentials, refusedRequest, S3_CREDENTIALS_HINT, statusOf, tidy
 import { AdaptivePace } from './pacing.js';
 import { planParts } from './part-plan.js';
 import { putSpooledObject } from './s3-multipart.js';
+import { createS3Client } from './s3-client.js';
+import { parseS3Url, type S3Location } from './s3-location.js';
 
 /** Parts are held in memory while sent: at most PART_SIZE x PART_QUEUE bytes per NAR in flight (planParts keeps that for bigger parts). */
 export const PART_SIZE = 16 * 1024 * 1024;
@@ -22,42 +24,6 @@ export const PART_QUEUE = 4;
 const LISTING_MIN_LOOKUPS = 64;
 /** Requests to one S3 server at once before it throttles us (the SDK's own socket limit is 50). */
 const MAX_IN_FLIGHT = 48;
-
-/** Where `s3://BUCKET?region=&endpoint=&scheme=&profile=` points, read as Nix's S3 store reads it. */
-export interface S3Location {
-  bucket: string;
-  /** Key prefix inside the bucket ('' or ending in '/'). */
-  prefix: string;
-  region: string;
-  endpoint: string | undefined;
-  profile: string | undefined;
-}
-
-export function parseS3Url(url: URL, env = process.env): S3Location {
-  if (url.protocol !== 's3:' || url.hostname === '') {
-    throw new UserError(
-      `'${url.href}' is not an S3 cache URL`,
-      'write it as s3://BUCKET?region=REGION (plus &endpoint=HOST:PORT&scheme=http for S3-compatible servers)',
-    );
-  }
-  const params = url.searchParams;
-  const endpointParam = params.get('endpoint') ?? undefined;
-  // Nix takes a bare host[:port] plus scheme=, and also a full URL.
-  const endpoint =
-    endpointParam === undefined
-      ? undefined
-      : endpointParam.includes('://')
-        ? endpointParam
-        : `${params.get('scheme') ?? 'https'}://${endpointParam}`;
-  const path = decodeURIComponent(url.pathname).replace(/^\/+|\/+$/g, '');
-  return {
-    bucket: url.hostname,
-    prefix: path === '' ? '' : `${path}/`,
-    region: params.get('region') ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    endpoint,
-    profile: params.get('profile') ?? undefined,
-  };
-}
 
 export interface S3CacheOptions {
   retry?: RetryOptions | undefined;
@@ -71,7 +37,13 @@ export interface S3CacheOptions {
 
 class S3Cache implements BinaryCache {
   readonly description: string;
-  readonly capabilities: CacheCapabilities = { signs: 'client', staging: { kind: 'temporary' }, local: false, pins: 'files' };
+  readonly capabilities: CacheCapabilities = {
+    signs: 'client',
+    substituter: 'cache-url',
+    staging: { kind: 'temporary' },
+    local: false,
+    pins: 'files',
+  };
   private readonly location: S3Location;
   private clientPromise: Promise<S3Client> | undefined;
   private readonly firstAnswer: FirstAnswer;
@@ -98,29 +70,7 @@ class S3Cache implements BinaryCache {
 
   /** The SDK is large; it is loaded only when an S3 cache is really used. */
   private client(): Promise<S3Client> {
-    // The SDK warns on Node < 22 about its own future releases; our users cannot act on that.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.clientPromise ??= import('@aws-sdk/client-s3').then(({ S3Client: Client }) => {
-      const { region, endpoint, profile } = this.location;
-      return new Client({
-        region,
-        endpoint,
-        profile,
-        // Virtual-host addressing needs DNS for every bucket; S3-compatible servers want paths.
-        forcePathStyle: endpoint !== undefined,
-        // Retries are ours (withRetry through the pace), so every throttling answer slows us down.
-        maxAttempts: 1,
-        // Newer SDKs add CRC32 trailers that many S3-compatible servers reject; send them only when required.
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        // socketTimeout is an idle timeout: a stalled server fails the request, a slow but moving
-        // part upload does not. (This SDK's requestTimeout only logs a warning when it expires.)
-        requestHandler: {
-          connectionTimeout: this.options.timeouts?.connectMs ?? 30_000,
-          socketTimeout: this.options.timeouts?.idleMs ?? 60_000,
-        },
-      });
-    });
+    this.clientPromise ??= createS3Client(this.location, this.options.timeouts);
     return this.clientPromise;
   }
 

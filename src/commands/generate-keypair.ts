@@ -1,5 +1,5 @@
 import { registerCachixKey } from '../caches/cachix-keys.js';
-import { authToken, cachixHost } from '../caches/open.js';
+import { authToken, cachixHost, isCachixApiUrl } from '../caches/open.js';
 import { checkCacheName, loadConfig, saveConfig, type Config } from '../config.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
@@ -19,7 +19,7 @@ export async function run(context: Context, name: string, options: { keyName?: s
     );
   }
   // A name the config does not know is a cache on the cachix API host, as with cachix itself.
-  if (!existing || existing.url.startsWith('cachix:')) return generateForCachix(context, name, options);
+  if (!existing || isCachixApiUrl(existing.url)) return generateForCachix(context, name, options);
   let key;
   try {
     key = generateSigningKey(options.keyName ?? `${name}-1`);
@@ -64,10 +64,10 @@ async function generateForCachix(context: Context, name: string, options: { keyN
  */
 async function rotate(context: Context, name: string, config: Config, keyName: string | undefined): Promise<void> {
   const existing = config.caches[name];
-  if (!existing?.signingKey || existing.url.startsWith('cachix:')) {
+  if (!existing?.signingKey || isCachixApiUrl(existing.url)) {
     throw new UserError(
       `${name} has no signing key of ours in ${context.configPath} to rotate`,
-      existing?.url.startsWith('cachix:')
+      existing !== undefined && isCachixApiUrl(existing.url)
         ? 'keys of a cachix API cache are managed by the service: generate one there'
         : `make its first key with: cachix generate-keypair ${name}`,
     );

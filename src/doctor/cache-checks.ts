@@ -6,8 +6,8 @@ import type { CacheInfo } from '../caches/cache.js';
 import { cachixHost, openCache, type OpenedCache } from '../caches/open.js';
 import { storeDirOf, type Context } from '../context.js';
 import { UserError } from '../errors.js';
-import { parseSecretKeyText, publicKeyBase64 } from '../nix/secret-key-formats.js';
-import { findSigningKeyText } from '../push/signing-key.js';
+import { publicKeyBase64 } from '../nix/secret-key-formats.js';
+import { findSigningKeyText, keyWithPublicHalf, parseFoundKey, signerWithoutKey } from '../push/signing-key.js';
 import { cachixApiToken as apiToken } from '../caches/credentials.js';
 import { checkClock, serverBaseUrl } from './clock.js';
 import { finding, type CheckResult } from './report.js';
@@ -31,15 +31,12 @@ function serverFailure(cache: string, error: unknown): CheckResult {
 
 function keyCheck(name: string, opened: OpenedCache, info: CacheInfo, context: Context): CheckResult {
   const env = context.env;
-  const serverSigns = opened.cache.capabilities.signs === 'server';
   const found = findSigningKeyText(opened, env);
   if (!found) {
-    if (serverSigns) return finding(name, 'signing key', 'ok', 'the server signs what it is sent');
-    if (
-      opened.cache.capabilities.signs === 'client-or-server' &&
-      apiToken(context, opened.config, cachixHost(context, opened.config), opened.entry)
-    )
-      return finding(name, 'signing key', 'ok', 'none here: the cachix service signs pushes made with the token');
+    const hasToken = Boolean(apiToken(context, opened.config, cachixHost(context, opened.config), opened.entry));
+    const signer = signerWithoutKey(opened, hasToken);
+    if (signer === 'server') return finding(name, 'signing key', 'ok', 'the server signs what it is sent');
+    if (signer === 'service') return finding(name, 'signing key', 'ok', 'none here: the cachix service signs pushes made with the token');
     return finding(
       name,
       'signing key',
@@ -50,9 +47,9 @@ function keyCheck(name: string, opened: OpenedCache, info: CacheInfo, context: C
   }
   let publicHalf: string;
   try {
-    publicHalf = publicKeyBase64(parseSecretKeyText(found.text));
+    publicHalf = publicKeyBase64(parseFoundKey(found));
   } catch (error) {
-    return finding(name, 'signing key', 'fail', `the signing key from ${found.source} does not parse: ${(error as Error).message}`);
+    return failureOf(name, 'signing key', error);
   }
   const known = [...info.publicKeys, opened.entry?.publicKey, opened.entry?.pinnedPublicKey].filter(
     (key): key is string => typeof key === 'string' && key.includes(':'),
@@ -66,7 +63,7 @@ function keyCheck(name: string, opened: OpenedCache, info: CacheInfo, context: C
       `add public_key under [caches.${name}]`,
     );
   }
-  const match = known.find((key) => key.slice(key.indexOf(':') + 1) === publicHalf);
+  const match = keyWithPublicHalf(known, publicHalf);
   if (!match) {
     return finding(
       name,

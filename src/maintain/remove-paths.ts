@@ -12,10 +12,9 @@
 import { formatGcMarker, GC_MARKER_FILE } from '../caches/gc-marker.js';
 import { messageOf } from '../errors.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { MAX_NARINFO_BYTES, parseNarInfo } from '../nix/narinfo.js';
+import { parseNarInfo } from '../nix/narinfo.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { removePathExtras } from './path-extras.js';
-import { readLimited } from '../util/read-limited.js';
 import { holdIfAsked } from '../util/test-hold.js';
 import type { MaintainableCache } from './capabilities.js';
 import { narInfoHashPart, type CacheInventory } from './inventory.js';
@@ -59,11 +58,10 @@ export interface RemovalResult {
   narInfoBytes: number;
 }
 
-async function readNarInfoReferences(cache: MaintainableCache, name: string): Promise<string[]> {
-  const stream = await cache.getFile(name);
-  if (!stream) return [];
+async function readNarInfoReferences(cache: MaintainableCache, hashPart: string): Promise<string[]> {
   try {
-    const text = await readLimited(stream, MAX_NARINFO_BYTES, () => new Error('too large'));
+    const text = await cache.getNarInfo(hashPart);
+    if (text === undefined) return [];
     return parseNarInfo(text).references.map(hashPartOf);
   } catch {
     return []; // Nix cannot read it either; it refers to nothing usable.
@@ -135,7 +133,7 @@ async function removeInOrder(
       }
       const before = paths.get(hashPart);
       if (before && before.pushedAt.getTime() === file.modified.getTime()) continue;
-      for (const reference of await readNarInfoReferences(cache, file.name)) if (deleted.has(reference)) needed.push(reference);
+      for (const reference of await readNarInfoReferences(cache, hashPart)) if (deleted.has(reference)) needed.push(reference);
     }
     const restore = new Set<string>();
     while (needed.length > 0) {

@@ -1,6 +1,6 @@
 import { chmod, chown, copyFile, lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { UserError } from '../errors.js';
+import { fsErrorToUser, messageOf, UserError } from '../errors.js';
 import { storeDirOf } from '../context.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 
@@ -38,11 +38,9 @@ export async function editTarget(path: string, storeDir = storeDirOf(process.env
 }
 
 function permissionError(path: string, error: unknown): UserError {
-  const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-  return new UserError(
-    `cannot write ${path}: ${code}`,
-    code === 'EACCES' || code === 'EPERM' ? 'run the command with sudo, or pick another place with -O DIR' : undefined,
-  );
+  const told = fsErrorToUser(error, { path, hints: { denied: 'run the command with sudo, or pick another place with -O DIR' } });
+  if (told instanceof UserError) return told;
+  return new UserError(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}`);
 }
 
 /**

@@ -1,19 +1,12 @@
 // After a push: if a gc ran meanwhile (caches/gc-marker.ts), make sure everything this push
 // needs is still there, and push again what is not. Without a gc overlapping, this costs one
 // small read.
-import type { Readable } from 'node:stream';
 import type { BinaryCache } from '../caches/cache.js';
-import { gcOverlapped, GC_MARKER_FILE, parseGcMarker } from '../caches/gc-marker.js';
+import { gcOverlapped, readGcMarker } from '../caches/gc-marker.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { parseNarInfo } from '../nix/narinfo.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
-import { readLimited } from '../util/read-limited.js';
 import { LOOKUP_CONCURRENCY } from '../caches/cache.js';
-
-async function readSmall(stream: Readable | undefined): Promise<string | undefined> {
-  if (!stream) return undefined;
-  return readLimited(stream, 1 << 20, () => new Error('too large'));
-}
 
 /** Whether the file exists; the body is not read (a NAR may be gigabytes). */
 async function fileExists(cache: BinaryCache, relative: string): Promise<boolean> {
@@ -26,13 +19,7 @@ async function fileExists(cache: BinaryCache, relative: string): Promise<boolean
 
 /** The paths of `closure` that a gc overlapping the push since `startedAt` left without a narinfo or a NAR. */
 export async function pathsGoneDuringGc(cache: BinaryCache, closure: readonly string[], startedAt: Date): Promise<string[]> {
-  // A marker that cannot be read (a server that refuses the name) means no gc of ours runs there.
-  const markerText = await cache
-    .getFile(GC_MARKER_FILE)
-    .then(readSmall)
-    .catch(() => undefined);
-  const marker = parseGcMarker(markerText ?? '');
-  if (!gcOverlapped(marker, startedAt)) return [];
+  if (!gcOverlapped(await readGcMarker(cache), startedAt)) return [];
   const missing = await cache.missing(closure.map(hashPartOf));
   const gone = new Set(closure.filter((path) => missing.has(hashPartOf(path))));
   await forEachConcurrently(

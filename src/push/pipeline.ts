@@ -1,6 +1,6 @@
 import type { BinaryCache } from '../caches/cache.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { listingOfPaths, queryClosure, speculateInfos, type ClosureListing } from '../store/closure.js';
+import { queryClosure, speculateInfos, type ClosureListing } from '../store/closure.js';
 import { warnLine, type Progress } from './progress.js';
 import { formatBytes } from '../util/quantities.js';
 import { filteredSummary, filteredTotals, filterPaths } from './path-filter.js';
@@ -22,7 +22,7 @@ export function summaryLine(summary: PushSummary, cacheDescription: string): str
 const SPECULATE_MAX_PATHS = 1000;
 
 /**
- * Pushes the closure of `storePaths`: what the cache lacks is uploaded `jobs` at a time, each path
+ * Pushes the closure of `storePaths` (watch-store, the daemon): what the cache lacks is uploaded `jobs` at a time, each path
  * only after the references it needs are in the cache, so a client never sees a narinfo whose
  * references are missing. The first failure stops new uploads; those in flight finish.
  */
@@ -33,8 +33,7 @@ export async function pushPaths(
   progress: Progress,
   tally?: PushTally,
 ): Promise<PushSummary> {
-  const listing = options.closure === false ? listingOfPaths(storePaths) : await queryClosure(storePaths);
-  return pushClosure(cache, listing, options, progress, tally);
+  return pushClosure(cache, await queryClosure(storePaths), options, progress, tally);
 }
 
 /**

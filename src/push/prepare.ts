@@ -26,8 +26,6 @@ export interface PushFlags {
   includeUpstream?: boolean;
   /** --exclude REGEX (repeatable) */
   exclude?: string[];
-  /** --no-closure gives false: only the paths given. */
-  closure?: boolean;
   logs?: boolean;
   listings?: boolean;
   debugInfo?: boolean;
@@ -98,7 +96,6 @@ export async function preparePush(context: Context, cacheNameOrUrl: string, flag
         : [...new Set([...upstreamKeyNames(opened.entry, flags), ...(info.upstreamCacheKeyNames ?? [])])],
       excludes: compileExcludes(flags.exclude),
     },
-    closure: flags.closure !== false,
     extras: narExtras(opened, flags, context),
   };
   return {

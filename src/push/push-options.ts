@@ -13,8 +13,6 @@ export interface PushOptions {
   signingKey?: SigningKey | undefined;
   /** Upstream keys and excludes; without it, every path of the closure is a candidate. */
   selection?: PathSelection | undefined;
-  /** false: push exactly the given paths, not their closures (--no-closure). */
-  closure?: boolean | undefined;
   /** Build logs, NAR listings, the debug-info index (--logs, --listings, --debug-info). */
   extras?: NarExtras | undefined;
   /**

@@ -23,6 +23,18 @@ export function isCachixApiCache(opened: OpenedCache): boolean {
   return opened.cache.capabilities.signs === 'client-or-server';
 }
 
+/** Who signs a push when no key is found: the server itself, the cachix service for a push with the token, or nobody (push refuses). */
+export function signerWithoutKey(opened: OpenedCache, hasToken: boolean): 'server' | 'service' | undefined {
+  if (opened.cache.capabilities.signs === 'server') return 'server';
+  if (isCachixApiCache(opened) && hasToken) return 'service';
+  return undefined;
+}
+
+/** The one of `keys` (NAME:base64) whose public half is `publicHalf`. */
+export function keyWithPublicHalf(keys: readonly string[], publicHalf: string): string | undefined {
+  return keys.find((key) => key.slice(key.indexOf(':') + 1) === publicHalf);
+}
+
 /** The environment wins over the config, as in cachix; cachix.dhall comes last. */
 export function findSigningKeyText(opened: OpenedCache, env: NodeJS.ProcessEnv): FoundKeyText | undefined {
   if (env.CACHIX_SIGNING_KEY?.trim()) return { text: env.CACHIX_SIGNING_KEY, source: 'CACHIX_SIGNING_KEY' };
@@ -31,7 +43,8 @@ export function findSigningKeyText(opened: OpenedCache, env: NodeJS.ProcessEnv):
   return undefined;
 }
 
-function parseFound(found: FoundKeyText): SecretKeyText {
+/** The key text parsed (and registered for redaction), or a UserError naming where it came from. */
+export function parseFoundKey(found: FoundKeyText): SecretKeyText {
   registerSecret(found.text.trim());
   try {
     return parseSecretKeyText(found.text);
@@ -48,7 +61,7 @@ function parseFound(found: FoundKeyText): SecretKeyText {
 function nameForBareKey(parsed: SecretKeyText, found: FoundKeyText, opened: OpenedCache, info: CacheInfo | undefined): string {
   const publicHalf = publicKeyBase64(parsed);
   if (isCachixApiCache(opened) && info) {
-    const published = info.publicKeys.find((key) => key.slice(key.indexOf(':') + 1) === publicHalf);
+    const published = keyWithPublicHalf(info.publicKeys, publicHalf);
     if (published) return published.slice(0, published.indexOf(':'));
     throw new UserError(
       `the signing key from ${found.source} is not a key cache ${opened.name} publishes (${info.publicKeys.join(', ') || 'none'})`,
@@ -74,7 +87,7 @@ export function resolveSigningKey(
   if (!found) {
     // The key may be in cachix.dhall, which could not be read: say where and why, not "no key".
     if (opened.cachixDhallProblem) throw opened.cachixDhallProblem;
-    if (isCachixApiCache(opened) && hasToken) return undefined;
+    if (signerWithoutKey(opened, hasToken) === 'service') return undefined;
     if (isCachixApiCache(opened)) {
       throw new UserError(
         `neither an auth token nor a signing key for ${opened.name}`,
@@ -89,7 +102,7 @@ export function resolveSigningKey(
           `set CACHIX_SIGNING_KEY to the cache's secret key, or register the cache with it: CACHIX_SIGNING_KEY=<its key> cachix create NAME --url ${shellWord(opened.url)}`,
     );
   }
-  const parsed = parseFound(found);
+  const parsed = parseFoundKey(found);
   const key = parsed.format === 'nix' ? parsed.key : namedKey(parsed, nameForBareKey(parsed, found, opened, info));
   const expected = opened.entry?.publicKey;
   if (expected && formatPublicKey(publicKeyOf(key)) !== formatPublicKey(parsePublicKey(expected))) {

@@ -10,7 +10,8 @@ import { uncompressedNarFixture, type NarFixture } from '../helpers/nar-fixture.
 import { substituteOrThrow } from '../helpers/substitute.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BinaryCache, NarUpload } from '../../src/caches/cache.js';
-import { createS3Cache, parseS3Url } from '../../src/caches/s3.js';
+import { createS3Cache } from '../../src/caches/s3.js';
+import { parseS3Url } from '../../src/caches/s3-location.js';
 import { UserError } from '../../src/errors.js';
 import { encodeBase32 } from '../../src/nix/base32.js';
 import { sha256Hash } from '../../src/nix/hash.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, type CachixEnv } from '../helpers/cachix-env.js';
-import { CACHIX_BIN, type CliResult } from '../helpers/cli.js';
+import { startCachix, type CliResult } from '../helpers/cli.js';
 import { filesUnder, type StoredFile } from '../helpers/cache-files.js';
 import { makeHolds } from '../helpers/hold.js';
 import { hashOf } from '../helpers/nix.js';
@@ -39,23 +39,6 @@ async function fileCache(name: string, paths: string[]): Promise<{ dir: string; 
   const publicKey = expectOk(await world.run(['create', name, '--url', `file://${dir}`]), 'create').stdout.trim();
   if (paths.length > 0) expectOk(await world.run(['push', name, ...paths]), 'push');
   return { dir, publicKey };
-}
-
-/** The real CLI, as a child this test can signal. */
-function startCachix(args: string[], env: NodeJS.ProcessEnv): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
-    env: { ...process.env, CI: 'true', ...world.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const done = new Promise<CliResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, done };
 }
 
 const narInfoNames = (files: StoredFile[]): string[] =>
@@ -263,7 +246,7 @@ describe('interrupting and small things', () => {
     await fileCache('sigint', [chain.at(-1)!]);
     const local = await makeHolds();
     try {
-      const gc = startCachix(['gc', 'sigint', '--older-than', '0'], local.env('deleting'));
+      const gc = startCachix(['gc', 'sigint', '--older-than', '0'], { ...world.env, ...local.env('deleting') });
       await local.waitHeld('deleting');
       gc.child.kill('SIGINT');
       const result = await gc.done;

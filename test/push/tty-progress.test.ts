@@ -7,6 +7,7 @@ import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.j
 import { CACHIX_BIN } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
+import { waitUntil } from '../helpers/wait.js';
 import { buildWithNix, hashOf } from '../helpers/nix.js';
 
 /*
@@ -51,19 +52,9 @@ function cachixAtTerminal(args: string[], size: { columns: number; rows: number 
     child,
     output: () => output,
     exited,
-    cachixPid: async () => Number((await waitFor(() => readFile(pidFile, 'utf8').catch(() => ''), 'the pid file')).trim()),
+    cachixPid: async () =>
+      Number(await waitUntil('the pid in the pid file', async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim())),
   };
-}
-
-/** Polls `probe` until it gives something truthy; fails naming `what` after 60 s. */
-async function waitFor<T>(probe: () => Promise<T> | T, what: string): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Kills what is left of a run that failed its test, so the file ends either way. */
@@ -114,7 +105,7 @@ describe('push at a terminal', () => {
     let pid: number | undefined;
     try {
       pid = await run.cachixPid();
-      await waitFor(() => stalling.requests.slice(before).some((r) => r.method === 'PUT' && r.path.includes('/nar/')), 'the NAR upload');
+      await waitUntil('the NAR upload', () => stalling.requests.slice(before).some((r) => r.method === 'PUT' && r.path.includes('/nar/')));
       process.kill(pid, 'SIGTERM');
       expect(await run.exited).toBe(143);
       expect(run.output()).toContain('interrupted: 0 of 1 paths pushed; run again to finish');
@@ -129,14 +120,14 @@ describe('push at a terminal', () => {
     let pid: number | undefined;
     try {
       pid = await run.cachixPid();
-      await waitFor(() => stalling.requests.slice(before).some((r) => r.method === 'PUT' && r.path.includes('/nar/')), 'the NAR upload');
-      await waitFor(() => run.output().includes('pushing 0/1 paths'), 'the spinner');
+      await waitUntil('the NAR upload', () => stalling.requests.slice(before).some((r) => r.method === 'PUT' && r.path.includes('/nar/')));
+      await waitUntil('the spinner', () => run.output().includes('pushing 0/1 paths'));
       const terminal = await readlink(`/proc/${pid}/fd/2`);
       await new Promise<void>((resolve, reject) => {
         const stty = spawn('stty', ['-F', terminal, 'cols', '0', 'rows', '0']);
         stty.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`stty -F ${terminal} exited ${code}`))));
       });
-      await waitFor(() => run.output().includes('progress goes on in plain lines'), 'the switch to plain lines');
+      await waitUntil('the switch to plain lines', () => run.output().includes('progress goes on in plain lines'));
       process.kill(pid, 'SIGTERM');
       expect(await run.exited).toBe(143);
       expect(run.output()).toContain('interrupted: 0 of 1 paths pushed; run again to finish');

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import { CACHIX_BIN, type CliResult } from '../helpers/cli.js';
 import { buildWithNix } from '../helpers/nix.js';
+import { waitUntil } from '../helpers/wait.js';
 import { checkCacheConsistent, directoryCache } from './consistency.js';
 
 /*
@@ -37,13 +38,11 @@ function push(prefix: string[], args: string[], env: NodeJS.ProcessEnv): { done:
 }
 
 async function waitForSpoolFile(narDir: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const names = await readdir(narDir).catch(() => []);
-    if (names.some((name) => name.startsWith('.tmp-'))) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`no spool file appeared in ${narDir} within ${timeoutMs} ms`);
+  await waitUntil(
+    `a spool file in ${narDir}`,
+    async () => (await readdir(narDir).catch(() => [])).some((name) => name.startsWith('.tmp-')),
+    { timeoutMs, intervalMs: 10 },
+  );
 }
 
 let world: CachixEnv;

@@ -134,16 +134,21 @@ describe('StoreWatcher on a directory we control (the races Nix makes rare)', ()
     const storeDir = await mkdtemp(join(tmpdir(), 'cachix-fake-store-'));
     const base = `${HASH}-appears-unlocked`;
     let validNow = false;
+    let checks = 0;
     const seen: string[] = [];
     const watcher = watchStore({
       storeDir,
-      queryValid: async (paths) => (validNow ? paths.filter((path) => path.endsWith(base)) : []),
+      queryValid: async (paths) => {
+        if (paths.some((path) => path.endsWith(base))) checks++;
+        return validNow ? paths.filter((path) => path.endsWith(base)) : [];
+      },
       onValidPaths: async (paths) => void seen.push(...paths),
       log: () => undefined,
       intervalMs: 50,
     });
     await mkdir(join(storeDir, base));
-    await delay(400); // checked once: not valid yet, no lock, so it is looked at again later
+    // Checked once: not valid yet, no lock, so it is looked at again later.
+    await waitUntil('the first check of the path', () => checks > 0, 5_000);
     expect(seen).toEqual([]);
     validNow = true;
     await waitUntil('the recheck', () => seen.length > 0, 5_000);

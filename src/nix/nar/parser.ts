@@ -1,5 +1,39 @@
 import { FramingReader, MAX_TOKEN_LENGTH, NarParseError } from './framing.js';
 import { NAR_MAGIC, paddingLength } from './wire.js';
+import {
+  SLASH,
+  DIRECTORY,
+  REGULAR,
+  SYMLINK,
+  EXECUTABLE,
+  CONTENTS,
+  ENTRY,
+  CLOSE_PAREN,
+  quote,
+  checkName,
+  MAGIC,
+  OPEN,
+  TYPE_KEYWORD,
+  TYPE,
+  REGULAR_TAG,
+  EXECUTABLE_VALUE,
+  CONTENTS_KEYWORD,
+  TARGET_KEYWORD,
+  TARGET,
+  CLOSE,
+  ENTRY_CLOSE,
+  DIRECTORY_TAG,
+  ENTRY_OPEN,
+  NAME_KEYWORD,
+  NAME,
+  NODE_KEYWORD,
+  SIZE,
+  CONTENTS_BYTES,
+  CONTENTS_PADDING,
+  END,
+  KEYWORD,
+  MAX_VALUE_LENGTH,
+} from './grammar.js';
 
 export { NarParseError } from './framing.js';
 
@@ -22,79 +56,6 @@ export interface NarListener {
   regular?(rawPath: Buffer, executable: boolean, size: number): void;
   contents?(piece: Buffer): void;
 }
-
-// Far above anything real (Linux: 255-byte names, 4096-byte paths), low enough that a corrupt
-// length is an error and not a huge allocation.
-const MAX_NAME_LENGTH = 4096;
-const MAX_TARGET_LENGTH = 65536;
-const SLASH = 0x2f;
-const EMPTY = Buffer.alloc(0);
-const DIRECTORY = Buffer.from('directory');
-const REGULAR = Buffer.from('regular');
-const SYMLINK = Buffer.from('symlink');
-const EXECUTABLE = Buffer.from('executable');
-const CONTENTS = Buffer.from('contents');
-const ENTRY = Buffer.from('entry');
-const CLOSE_PAREN = Buffer.from(')');
-
-/** A short quoted rendering of untrusted bytes for error messages. */
-function quote(bytes: Buffer): string {
-  const text = bytes.subarray(0, 80).toString('utf8');
-  return `'${text}${bytes.length > 80 ? '…' : ''}'`;
-}
-
-/** Nix's rule for entry names, checked byte-wise. */
-function checkName(name: Buffer): string | undefined {
-  if (name.length === 0) return 'empty entry name';
-  if (name.length === 1 && name[0] === 0x2e) return "entry name '.'";
-  if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return "entry name '..'";
-  if (name.includes(SLASH)) return `entry name ${quote(name)} contains '/'`;
-  if (name.includes(0)) return `entry name ${quote(name)} contains a NUL byte`;
-  return undefined;
-}
-
-// Where the parser is in the grammar (wire.ts). The states up to NODE_KEYWORD each read one
-// string: a fixed token (KEYWORD) or a value of at most MAX_VALUE_LENGTH bytes.
-const MAGIC = 0;
-const OPEN = 1;
-const TYPE_KEYWORD = 2;
-const TYPE = 3;
-const REGULAR_TAG = 4;
-const EXECUTABLE_VALUE = 5;
-const CONTENTS_KEYWORD = 6;
-const TARGET_KEYWORD = 7;
-const TARGET = 8;
-const CLOSE = 9;
-const ENTRY_CLOSE = 10;
-const DIRECTORY_TAG = 11;
-const ENTRY_OPEN = 12;
-const NAME_KEYWORD = 13;
-const NAME = 14;
-const NODE_KEYWORD = 15;
-const SIZE = 16;
-const CONTENTS_BYTES = 17;
-const CONTENTS_PADDING = 18;
-const END = 19;
-
-const KEYWORD: Array<Buffer | undefined> = [];
-KEYWORD[MAGIC] = Buffer.from(NAR_MAGIC);
-KEYWORD[OPEN] = Buffer.from('(');
-KEYWORD[TYPE_KEYWORD] = Buffer.from('type');
-KEYWORD[EXECUTABLE_VALUE] = EMPTY;
-KEYWORD[TARGET_KEYWORD] = Buffer.from('target');
-KEYWORD[CLOSE] = CLOSE_PAREN;
-KEYWORD[ENTRY_CLOSE] = CLOSE_PAREN;
-KEYWORD[ENTRY_OPEN] = Buffer.from('(');
-KEYWORD[NAME_KEYWORD] = Buffer.from('name');
-KEYWORD[NODE_KEYWORD] = Buffer.from('node');
-
-const MAX_VALUE_LENGTH: number[] = [];
-MAX_VALUE_LENGTH[TYPE] = MAX_TOKEN_LENGTH;
-MAX_VALUE_LENGTH[REGULAR_TAG] = MAX_TOKEN_LENGTH;
-MAX_VALUE_LENGTH[CONTENTS_KEYWORD] = MAX_TOKEN_LENGTH;
-MAX_VALUE_LENGTH[DIRECTORY_TAG] = MAX_TOKEN_LENGTH;
-MAX_VALUE_LENGTH[NAME] = MAX_NAME_LENGTH;
-MAX_VALUE_LENGTH[TARGET] = MAX_TARGET_LENGTH;
 
 /** An open directory: the last entry name read in it, kept to check the next is greater. */
 interface DirectoryFrame {

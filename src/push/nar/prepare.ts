@@ -4,7 +4,7 @@
 // under their final name). Signing is not part of it: the pipeline signs each narinfo once, after.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { placeStagedNar, stagingDirectory } from '../../caches/nar-staging.js';
+import { placeStagedNar, stagingDirectory, stagingErrorToUser } from '../../caches/nar-staging.js';
 import type { NarStaging } from '../../caches/cache.js';
 import { encodeBase32 } from '../../nix/base32.js';
 import { sha256Hash } from '../../nix/hash.js';
@@ -17,7 +17,6 @@ import { checkNarAgainstRecord } from './check.js';
 import { spoolFileMode } from './spool-mode.js';
 import type { NarListing } from './listing.js';
 import { compressSmall, SMALL_NAR_BYTES, spooledFromMemory, spoolStreamed, type Spooled, type SpoolOptions } from './spool.js';
-import { spoolErrorToUser } from './spool-errors.js';
 
 export interface NarOptions extends SpoolOptions {
   omitDeriver: boolean;
@@ -80,7 +79,7 @@ export async function prepareNar(info: PathInfo, options: NarOptions, stage: Nar
   } catch (error) {
     removeIfPresent(localPath);
     forgetTemporaryFile(localPath);
-    throw spoolErrorToUser(error, directory);
+    throw stagingErrorToUser(stage.staging, error);
   }
 }
 
