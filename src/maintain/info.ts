@@ -2,7 +2,7 @@
 import type { BinaryCache } from '../caches/cache.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { requireListing } from './capabilities.js';
-import { takeInventory } from './inventory.js';
+import { narUrlOf, takeInventory } from './inventory.js';
 import { liveRevisions, type Pin } from './pin-file.js';
 import { readPins } from './pins.js';
 
@@ -33,7 +33,7 @@ export interface CacheSummary {
 /** `cacheArgument`: the cache as the user named it, shell-quoted, for hints. */
 export async function summarizeCache(cache: BinaryCache, cacheArgument: string, log?: (line: string) => void): Promise<CacheSummary> {
   const listable = requireListing(cache);
-  const inventory = await takeInventory(listable, log);
+  const inventory = await takeInventory(listable, { log });
   const pins = await readPins(listable, cacheArgument);
   const summary: CacheSummary = {
     cache: cache.description,
@@ -53,24 +53,27 @@ export async function summarizeCache(cache: BinaryCache, cacheArgument: string, 
   };
   let oldest = Infinity;
   let newest = -Infinity;
-  const named = new Set<string>();
-  for (const path of inventory.paths.values()) {
-    summary.narBytes += path.info.narSize;
-    summary.compression[path.info.compression] = (summary.compression[path.info.compression] ?? 0) + 1;
-    oldest = Math.min(oldest, path.pushedAt.getTime());
-    newest = Math.max(newest, path.pushedAt.getTime());
-    named.add(path.info.url);
-    if (!inventory.nars.has(path.info.url)) summary.problems.missingNars.push(`${path.hashPart}.narinfo -> ${path.info.url}`);
-    for (const reference of path.info.references) {
-      if (!inventory.paths.has(hashPartOf(reference))) summary.problems.missingReferences.push(`${path.info.storePath} -> ${reference}`);
+  const { paths, nars } = inventory;
+  const named = new Uint8Array(nars.count);
+  for (const row of paths.rows()) {
+    summary.narBytes += paths.narSize(row);
+    const compression = paths.compression(row);
+    summary.compression[compression] = (summary.compression[compression] ?? 0) + 1;
+    oldest = Math.min(oldest, paths.pushedAt(row));
+    newest = Math.max(newest, paths.pushedAt(row));
+    const narIndex = paths.narIndex(row);
+    if (narIndex >= 0) named[narIndex] = 1;
+    else summary.problems.missingNars.push(`${paths.hashPart(row)}.narinfo -> ${narUrlOf(inventory, row)}`);
+    for (const target of paths.references(row)) {
+      if (!paths.isPresent(target)) summary.problems.missingReferences.push(`${paths.storePath(row)} -> ${paths.storePath(target)}`);
     }
+    summary.storedBytes += paths.narInfoSize(row);
   }
-  for (const nar of inventory.nars.values()) {
-    summary.storedBytes += nar.size;
-    if (!named.has(nar.name)) summary.problems.unnamedNars.push(nar.name);
+  for (let narIndex = 0; narIndex < nars.count; narIndex++) {
+    summary.storedBytes += nars.size(narIndex);
+    if (named[narIndex] !== 1) summary.problems.unnamedNars.push(nars.name(narIndex));
   }
-  for (const path of inventory.paths.values()) summary.storedBytes += path.narInfoSize;
-  for (const file of inventory.otherFiles) summary.storedBytes += file.size;
+  summary.storedBytes += inventory.otherBytes;
   const pinFiles = await listable.list('pins/');
   for (const file of pinFiles) summary.storedBytes += file.size;
   if (inventory.paths.size > 0) {
