@@ -87,8 +87,10 @@ export class FileCache implements BinaryCache {
         if (isMissing(error)) return new Set(hashParts);
         throw error;
       }
-      const present = new Set(names.filter((name) => name.endsWith('.narinfo')).map((name) => name.slice(0, -'.narinfo'.length)));
-      return new Set(hashParts.filter((hash) => !present.has(hash)));
+      // Only the closure's hash parts are kept in a set: the cache may name millions of files.
+      const missing = new Set(hashParts);
+      for (const name of names) if (name.endsWith('.narinfo')) missing.delete(name.slice(0, -'.narinfo'.length));
+      return missing;
     }
     const results = await Promise.all(
       hashParts.map((hash) =>

@@ -37,11 +37,11 @@ export async function run(context: Context, cacheName: string, paths: string[], 
     });
     if (!removal) {
       const doomed = waves.flat();
-      for (const hashPart of doomed) context.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
+      for (const hashPart of doomed) context.stdout.write(`${inventory.paths.storePath(inventory.paths.indexOf(hashPart))}\n`);
       log(`dry run: would delete ${doomed.length} path(s); nothing was changed`);
       return 0;
     }
-    for (const hashPart of removal.deleted) context.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
+    for (const hashPart of removal.deleted) context.stdout.write(`${inventory.paths.storePath(inventory.paths.indexOf(hashPart))}\n`);
     if (removal.kept.length > 0) log(`${removal.kept.length} path(s) kept because a push running meanwhile needs them`);
     log(
       `deleted ${removal.deleted.length} path(s) and ${removal.nars.length} NAR file(s), freeing ${formatBytes(removal.narBytes + removal.narInfoBytes)}`,

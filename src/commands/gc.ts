@@ -66,14 +66,14 @@ export async function run(context: Context, cacheName: string, options: GcOption
       );
     const doomed = plan.waves.flat();
     if (!removal) {
-      for (const hashPart of doomed) context.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
+      for (const hashPart of doomed) context.stdout.write(`${inventory.paths.storePath(inventory.paths.indexOf(hashPart))}\n`);
       for (const nar of plan.orphanNars) context.stdout.write(`${nar}\n`);
       log(
-        `dry run: would delete ${doomed.length} of ${inventory.paths.size} paths, ${plan.narsOfDeleted.length} NAR file(s) of theirs and ${plan.orphanNars.length} unnamed NAR(s), freeing ${formatBytes(plan.freedBytes)}; ${plan.live.size} paths (${formatBytes(plan.keptBytes)}) stay`,
+        `dry run: would delete ${doomed.length} of ${inventory.paths.size} paths, ${plan.narsOfDeleted.length} NAR file(s) of theirs and ${plan.orphanNars.length} unnamed NAR(s), freeing ${formatBytes(plan.freedBytes)}; ${plan.liveCount} paths (${formatBytes(plan.keptBytes)}) stay`,
       );
       return 0;
     }
-    for (const hashPart of removal.deleted) context.stdout.write(`${inventory.paths.get(hashPart)!.info.storePath}\n`);
+    for (const hashPart of removal.deleted) context.stdout.write(`${inventory.paths.storePath(inventory.paths.indexOf(hashPart))}\n`);
     if (removal.kept.length > 0) log(`${removal.kept.length} path(s) kept because a push running meanwhile needs them`);
     const byOthers = doomed.length - removal.deleted.length - removal.kept.length;
     log(

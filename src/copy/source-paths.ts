@@ -34,14 +34,18 @@ export async function everythingListed(source: BinaryCache, sourceName: string, 
   if (!source.list) throw cannotList('');
   let inventory;
   try {
-    inventory = await takeInventory(source as BinaryCache & { list: NonNullable<BinaryCache['list']> }, log);
+    inventory = await takeInventory(source as BinaryCache & { list: NonNullable<BinaryCache['list']> }, { log, keepTexts: true });
   } catch (error) {
     // Unreadable narinfos are collected, not thrown: what is thrown is the listing itself failing.
     if (error instanceof UserError) throw cannotList(` (${error.message})`);
     throw error;
   }
   const paths = new Map<string, SourcePath>();
-  for (const [hashPart, stored] of inventory.paths) paths.set(hashPart, { hashPart, narInfo: stored.info });
+  const { paths: table, texts } = inventory;
+  for (const row of table.rows()) {
+    const hashPart = table.hashPart(row);
+    paths.set(hashPart, { hashPart, narInfo: parseNarInfo(texts!.get(row)) });
+  }
   return { paths, absent: [], unreadable: inventory.unreadable };
 }
 

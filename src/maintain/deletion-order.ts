@@ -1,50 +1,57 @@
 // The order that keeps a cache consistent while paths leave it: a narinfo goes only once no
 // remaining narinfo refers to it, so at every instant every remaining reference is present.
 
+/** The paths as rows (0 … count-1), each with its references and its referrers. */
+export interface ReferenceGraph {
+  count: number;
+  /** Rows it refers to, each once (itself possibly among them). */
+  references(row: number): ArrayLike<number>;
+  /** Rows referring to it, each once, itself excluded. */
+  referrers(row: number): ArrayLike<number>;
+  /** How a row is named in an error, and the order within a wave. */
+  name(row: number): string;
+}
+
 /**
- * `doomed` in waves: every path of a wave has no referrer left once the waves before it are
- * gone, so a wave may be deleted all at once. `referrers` covers the whole cache; a referrer
- * outside `doomed` is a caller's mistake (it would be left dangling) and throws.
+ * `doomed` (rows) in waves: every path of a wave has no referrer left once the waves before it
+ * are gone, so a wave may be deleted all at once; each wave sorted by name. The graph covers the
+ * whole cache; a referrer outside `doomed` is a caller's mistake (it would be left dangling) and
+ * throws.
  */
-export function deletionWaves(doomed: ReadonlySet<string>, referrers: ReadonlyMap<string, ReadonlySet<string>>): string[][] {
-  const pending = new Map<string, number>();
-  for (const hashPart of doomed) {
-    let count = 0;
-    for (const referrer of referrers.get(hashPart) ?? []) {
-      if (referrer === hashPart) continue; // a path may refer to itself
-      if (!doomed.has(referrer)) throw new Error(`${hashPart} is still referred to by ${referrer}, which stays`);
-      count++;
+export function deletionWaves(doomed: readonly number[], graph: ReferenceGraph): number[][] {
+  const isDoomed = new Uint8Array(graph.count);
+  for (const row of doomed) isDoomed[row] = 1;
+  const pending = new Uint32Array(graph.count);
+  let wave: number[] = [];
+  for (const row of doomed) {
+    const referrers = graph.referrers(row);
+    for (let i = 0; i < referrers.length; i++) {
+      const referrer = referrers[i]!;
+      if (isDoomed[referrer] !== 1) throw new Error(`${graph.name(row)} is still referred to by ${graph.name(referrer)}, which stays`);
     }
-    pending.set(hashPart, count);
+    pending[row] = referrers.length;
+    if (referrers.length === 0) wave.push(row);
   }
-  // References of each doomed path that are doomed too: they lose a referrer when it goes.
-  const referencesOf = new Map<string, string[]>();
-  for (const hashPart of doomed) {
-    for (const referrer of referrers.get(hashPart) ?? []) {
-      if (referrer === hashPart) continue;
-      let list = referencesOf.get(referrer);
-      if (!list) referencesOf.set(referrer, (list = []));
-      list.push(hashPart);
-    }
-  }
-  const waves: string[][] = [];
-  let wave = [...pending].filter(([, count]) => count === 0).map(([hashPart]) => hashPart);
+  const waves: number[][] = [];
   let placed = 0;
   while (wave.length > 0) {
-    wave.sort();
+    const names = new Map(wave.map((row) => [row, graph.name(row)]));
+    wave.sort((a, b) => (names.get(a)! < names.get(b)! ? -1 : 1));
     waves.push(wave);
     placed += wave.length;
-    const next: string[] = [];
-    for (const hashPart of wave) {
-      for (const reference of referencesOf.get(hashPart) ?? []) {
-        const left = pending.get(reference)! - 1;
-        pending.set(reference, left);
-        if (left === 0) next.push(reference);
+    const next: number[] = [];
+    // A doomed path's doomed references lose a referrer when it goes.
+    for (const row of wave) {
+      const references = graph.references(row);
+      for (let i = 0; i < references.length; i++) {
+        const reference = references[i]!;
+        if (reference === row || isDoomed[reference] !== 1) continue;
+        if (--pending[reference]! === 0) next.push(reference);
       }
     }
     wave = next;
   }
   // Nix store paths cannot refer to each other in a cycle (only to themselves, excluded above).
-  if (placed !== doomed.size) throw new Error('the references of the paths to delete form a cycle');
+  if (placed !== doomed.length) throw new Error('the references of the paths to delete form a cycle');
   return waves;
 }

@@ -1,7 +1,9 @@
 // Deciding what gc deletes, without touching the cache: pure, so every rule is tested on its own.
 import { hashPartOf } from '../nix/store-path.js';
-import { deletionWaves } from './deletion-order.js';
-import { closureOf, referrersOf, type CacheInventory, type StoredPath } from './inventory.js';
+import { deletionWaves, type ReferenceGraph } from './deletion-order.js';
+import { narUrlOf, type CacheInventory } from './inventory.js';
+import { addClosure, closureBeyond, Referrers } from './path-graph.js';
+import type { PathTable } from './path-table.js';
 import { liveRevisions, type Pin } from './pin-file.js';
 
 export interface GcPolicy {
@@ -23,8 +25,10 @@ export interface PinGap {
 }
 
 export interface GcPlan {
-  /** Hash parts of the paths that stay. */
-  live: Set<string>;
+  /** 1 for each row of inventory.paths that stays. */
+  live: Uint8Array;
+  /** How many paths stay. */
+  liveCount: number;
   /** Hash parts to delete, in waves: referrers before their references. */
   waves: string[][];
   /** NAR files named only by deleted paths, deleted after their narinfos. */
@@ -44,22 +48,38 @@ export interface GcPlan {
 }
 
 /** What one path costs in the cache: its NAR file (as listed, else FileSize) and its narinfo. */
-export function storedBytes(path: StoredPath, inventory: CacheInventory): number {
-  const listed = inventory.nars.get(path.info.url);
-  return (listed?.size ?? path.info.fileSize ?? 0) + path.narInfoSize;
+export function storedBytes(row: number, inventory: CacheInventory): number {
+  const { paths, nars } = inventory;
+  const narIndex = paths.narIndex(row);
+  return (narIndex >= 0 ? nars.size(narIndex) : (paths.fileSize(row) ?? 0)) + paths.narInfoSize(row);
+}
+
+/** The rows of `paths` as a graph for deletionWaves, named by hash part. */
+export function referenceGraph(paths: PathTable): ReferenceGraph {
+  const referrers = new Referrers(paths);
+  return {
+    count: paths.count,
+    references: (row) => paths.references(row),
+    referrers: (row) => referrers.of(row),
+    name: (row) => paths.hashPart(row),
+  };
 }
 
 /** Where the closures of the pins' live revisions have holes (see GcPlan.pinGaps). */
-export function findPinGaps(paths: CacheInventory['paths'], pins: readonly Pin[], now: Date): PinGap[] {
+export function findPinGaps(paths: PathTable, pins: readonly Pin[], now: Date): PinGap[] {
   const gaps = new Map<string, PinGap>();
   const add = (gap: PinGap): void => void (gaps.has(`${gap.pin} ${gap.missing}`) || gaps.set(`${gap.pin} ${gap.missing}`, gap));
   for (const pin of pins) {
     const roots = liveRevisions(pin, now).map((revision) => revision.storePath);
     for (const root of roots) if (!paths.has(hashPartOf(root))) add({ pin: pin.name, missing: root });
-    for (const hashPart of closureOf(roots.map(hashPartOf), paths)) {
-      const path = paths.get(hashPart)!;
-      for (const reference of path.info.references) {
-        if (!paths.has(hashPartOf(reference))) add({ pin: pin.name, missing: reference, referrer: path.info.storePath });
+    const closure = addClosure(
+      paths,
+      roots.map((root) => paths.indexOf(hashPartOf(root))),
+      new Uint8Array(paths.count),
+    );
+    for (const row of closure) {
+      for (const target of paths.references(row)) {
+        if (!paths.isPresent(target)) add({ pin: pin.name, missing: paths.storePath(target), referrer: paths.storePath(row) });
       }
     }
   }
@@ -67,58 +87,75 @@ export function findPinGaps(paths: CacheInventory['paths'], pins: readonly Pin[]
 }
 
 export function planGc(inventory: CacheInventory, pins: readonly Pin[], policy: GcPolicy): GcPlan {
-  const { paths } = inventory;
-  const roots: string[] = [];
-  for (const pin of pins) for (const revision of liveRevisions(pin, policy.now)) roots.push(hashPartOf(revision.storePath));
+  const { paths, nars } = inventory;
+  const roots: number[] = [];
+  for (const pin of pins) for (const revision of liveRevisions(pin, policy.now)) roots.push(paths.indexOf(hashPartOf(revision.storePath)));
   if (policy.olderThanMs !== undefined) {
     const cutoff = policy.now.getTime() - policy.olderThanMs;
-    for (const [hashPart, path] of paths) if (path.pushedAt.getTime() > cutoff) roots.push(hashPart);
+    for (const row of paths.rows()) if (paths.pushedAt(row) > cutoff) roots.push(row);
   }
-  const live = closureOf(roots, paths);
+  const live = new Uint8Array(paths.count);
+  let liveCount = 0;
   let keptBytes = 0;
-  for (const hashPart of live) keptBytes += storedBytes(paths.get(hashPart)!, inventory);
+  for (const row of addClosure(paths, roots, live)) {
+    liveCount++;
+    keptBytes += storedBytes(row, inventory);
+  }
 
   if (policy.maxSizeBytes !== undefined) {
     // Newest first; a closure that does not fit is skipped and older ones that fit still stay, so
-    // one big recent path does not empty the cache.
-    const candidates = [...paths.values()]
-      .filter((path) => !live.has(path.hashPart))
-      .sort((a, b) => b.pushedAt.getTime() - a.pushedAt.getTime());
+    // one big recent path does not empty the cache. Live rows are closed under references, so a
+    // candidate's closure outside them is all it would add.
+    const candidates = [...paths.rows()].filter((row) => live[row] !== 1).sort((a, b) => paths.pushedAt(b) - paths.pushedAt(a));
+    const seen = new Uint32Array(paths.count);
+    let stamp = 0;
     for (const candidate of candidates) {
-      if (live.has(candidate.hashPart)) continue;
-      const added = [...closureOf([candidate.hashPart], paths)].filter((hashPart) => !live.has(hashPart));
-      const addedBytes = added.reduce((sum, hashPart) => sum + storedBytes(paths.get(hashPart)!, inventory), 0);
+      if (live[candidate] === 1) continue;
+      const added = closureBeyond(paths, candidate, live, seen, ++stamp);
+      const addedBytes = added.reduce((sum, row) => sum + storedBytes(row, inventory), 0);
       if (keptBytes + addedBytes > policy.maxSizeBytes) continue;
-      for (const hashPart of added) live.add(hashPart);
+      for (const row of added) live[row] = 1;
+      liveCount += added.length;
       keptBytes += addedBytes;
     }
   }
 
-  const doomed = new Set([...paths.keys()].filter((hashPart) => !live.has(hashPart)));
-  const waves = deletionWaves(doomed, referrersOf(paths));
+  const doomed: number[] = [];
+  for (const row of paths.rows()) if (live[row] !== 1) doomed.push(row);
+  const waves = deletionWaves(doomed, referenceGraph(paths));
   let freedBytes = 0;
-  for (const hashPart of doomed) freedBytes += storedBytes(paths.get(hashPart)!, inventory);
+  for (const row of doomed) freedBytes += storedBytes(row, inventory);
 
-  const namedByLive = new Set([...live].map((hashPart) => paths.get(hashPart)!.info.url));
-  const namedByAny = new Set([...paths.values()].map((path) => path.info.url));
+  // Which NAR files a path that stays, or any path, names (by row of the NAR table).
+  const namedByLive = new Uint8Array(nars.count);
+  const namedByAny = new Uint8Array(nars.count);
+  for (const row of paths.rows()) {
+    const narIndex = paths.narIndex(row);
+    if (narIndex < 0) continue;
+    namedByAny[narIndex] = 1;
+    if (live[row] === 1) namedByLive[narIndex] = 1;
+  }
+  const narsOfDeleted = new Set<string>();
+  for (const row of doomed) {
+    const narIndex = paths.narIndex(row);
+    if (narIndex >= 0 && namedByLive[narIndex] !== 1) narsOfDeleted.add(narUrlOf(inventory, row));
+  }
   // An unreadable narinfo may name any NAR: while one exists, no NAR counts as unnamed.
   const orphansAllowed = inventory.unreadable.length === 0;
-  const narsOfDeleted = [...new Set([...doomed].map((hashPart) => paths.get(hashPart)!.info.url))].filter(
-    (url) => !namedByLive.has(url) && inventory.nars.has(url),
-  );
   const orphanNars: string[] = [];
   if (orphansAllowed) {
-    for (const nar of inventory.nars.values()) {
-      if (namedByAny.has(nar.name)) continue;
-      if (policy.now.getTime() - nar.modified.getTime() < policy.graceMs) continue;
-      orphanNars.push(nar.name);
-      freedBytes += nar.size;
+    for (let narIndex = 0; narIndex < nars.count; narIndex++) {
+      if (namedByAny[narIndex] === 1) continue;
+      if (policy.now.getTime() - nars.modified(narIndex) < policy.graceMs) continue;
+      orphanNars.push(nars.name(narIndex));
+      freedBytes += nars.size(narIndex);
     }
   }
   return {
     live,
-    waves,
-    narsOfDeleted: narsOfDeleted.sort(),
+    liveCount,
+    waves: waves.map((wave) => wave.map((row) => paths.hashPart(row))),
+    narsOfDeleted: [...narsOfDeleted].sort(),
     orphanNars: orphanNars.sort(),
     pinGaps: findPinGaps(paths, pins, policy.now),
     keptBytes,

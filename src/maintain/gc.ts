@@ -45,7 +45,7 @@ function pinGapError(cache: BinaryCache, gaps: readonly PinGap[], cacheArgument:
 export async function collectGarbage(cache: BinaryCache, policy: Omit<GcPolicy, 'now'>, options: GcOptions): Promise<GcOutcome> {
   // Both capabilities are checked before anything is read, so a cache we cannot delete from is refused untouched.
   const maintainable = requireMaintenance(cache);
-  const inventory = await takeInventory(maintainable, options.log);
+  const inventory = await takeInventory(maintainable, { log: options.log, forRemoval: !options.dryRun });
   const pins = await readPins(maintainable, options.cacheArgument);
   const plan = planGc(inventory, pins, { ...policy, now: new Date() });
   if (plan.pinGaps.length > 0 && !options.dryRun && !options.acceptPinGaps) throw pinGapError(cache, plan.pinGaps, options.cacheArgument);

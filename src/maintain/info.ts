@@ -2,7 +2,7 @@
 import type { BinaryCache } from '../caches/cache.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { requireListing } from './capabilities.js';
-import { narInfoHashPart, takeInventory } from './inventory.js';
+import { narUrlOf, takeInventory } from './inventory.js';
 import { liveRevisions, type Pin } from './pin-file.js';
 import { readPins } from './pins.js';
 
@@ -32,29 +32,23 @@ export interface CacheSummary {
   };
 }
 
-/** `<32 base32 chars>.ls`: a path's NAR listing. */
-function isListingName(name: string): boolean {
-  return name.endsWith('.ls') && narInfoHashPart(`${name.slice(0, -'.ls'.length)}.narinfo`) !== undefined;
-}
-
 /** `cacheArgument`: the cache as the user named it, shell-quoted, for hints. */
 export async function summarizeCache(cache: BinaryCache, cacheArgument: string, log?: (line: string) => void): Promise<CacheSummary> {
   const listable = requireListing(cache);
-  const inventory = await takeInventory(listable, log);
+  const inventory = await takeInventory(listable, { log });
   // After the root's listing, so an HTTP server's way of listing is known and a missing folder is empty.
   const [pins, logFiles, debugInfoFiles] = await Promise.all([
     readPins(listable, cacheArgument),
     listable.list('log/'),
     listable.list('debuginfo/'),
   ]);
-  const listingFiles = inventory.otherFiles.filter((file) => isListingName(file.name));
   const summary: CacheSummary = {
     cache: cache.description,
     paths: inventory.paths.size,
     narBytes: 0,
     storedBytes: 0,
     compression: {},
-    extras: { logs: logFiles.length, listings: listingFiles.length, debugInfo: debugInfoFiles.length },
+    extras: { logs: logFiles.length, listings: inventory.listings.size, debugInfo: debugInfoFiles.length },
     oldestPush: null,
     newestPush: null,
     pins: [],
@@ -67,24 +61,28 @@ export async function summarizeCache(cache: BinaryCache, cacheArgument: string, 
   };
   let oldest = Infinity;
   let newest = -Infinity;
-  const named = new Set<string>();
-  for (const path of inventory.paths.values()) {
-    summary.narBytes += path.info.narSize;
-    summary.compression[path.info.compression] = (summary.compression[path.info.compression] ?? 0) + 1;
-    oldest = Math.min(oldest, path.pushedAt.getTime());
-    newest = Math.max(newest, path.pushedAt.getTime());
-    named.add(path.info.url);
-    if (!inventory.nars.has(path.info.url)) summary.problems.missingNars.push(`${path.hashPart}.narinfo -> ${path.info.url}`);
-    for (const reference of path.info.references) {
-      if (!inventory.paths.has(hashPartOf(reference))) summary.problems.missingReferences.push(`${path.info.storePath} -> ${reference}`);
+  const { paths, nars } = inventory;
+  const named = new Uint8Array(nars.count);
+  for (const row of paths.rows()) {
+    summary.narBytes += paths.narSize(row);
+    const compression = paths.compression(row);
+    summary.compression[compression] = (summary.compression[compression] ?? 0) + 1;
+    oldest = Math.min(oldest, paths.pushedAt(row));
+    newest = Math.max(newest, paths.pushedAt(row));
+    const narIndex = paths.narIndex(row);
+    if (narIndex >= 0) named[narIndex] = 1;
+    else summary.problems.missingNars.push(`${paths.hashPart(row)}.narinfo -> ${narUrlOf(inventory, row)}`);
+    for (const target of paths.references(row)) {
+      if (!paths.isPresent(target)) summary.problems.missingReferences.push(`${paths.storePath(row)} -> ${paths.storePath(target)}`);
     }
+    summary.storedBytes += paths.narInfoSize(row);
   }
-  for (const nar of inventory.nars.values()) {
-    summary.storedBytes += nar.size;
-    if (!named.has(nar.name)) summary.problems.unnamedNars.push(nar.name);
+  for (let narIndex = 0; narIndex < nars.count; narIndex++) {
+    summary.storedBytes += nars.size(narIndex);
+    if (named[narIndex] !== 1) summary.problems.unnamedNars.push(nars.name(narIndex));
   }
-  for (const path of inventory.paths.values()) summary.storedBytes += path.narInfoSize;
-  for (const file of [...inventory.otherFiles, ...logFiles, ...debugInfoFiles]) summary.storedBytes += file.size;
+  summary.storedBytes += inventory.otherBytes;
+  for (const file of [...logFiles, ...debugInfoFiles]) summary.storedBytes += file.size;
   const pinFiles = await listable.list('pins/');
   for (const file of pinFiles) summary.storedBytes += file.size;
   if (inventory.paths.size > 0) {

@@ -41,10 +41,10 @@ export async function removePathExtras(
       log(`could not delete ${name}: ${messageOf(error)}`);
     }
   };
-  const rootNames = new Set(inventory.otherFiles.map((file) => file.name));
+  const { paths } = inventory;
   const deleted = new Set(removed.deleted);
   await forEachConcurrently(
-    removed.deleted.filter((hashPart) => rootNames.has(`${hashPart}.ls`)),
+    removed.deleted.filter((hashPart) => inventory.listings.has(paths.indexOf(hashPart))),
     DELETE_CONCURRENCY,
     (hashPart) => remove(`${hashPart}.ls`, 'listings'),
   );
@@ -58,9 +58,9 @@ export async function removePathExtras(
   }
   if (deleted.size > 0) {
     const namedDerivers = new Set<string>();
-    for (const [hashPart, path] of inventory.paths) {
-      if (deleted.has(hashPart) || !path.info.deriver) continue;
-      namedDerivers.add(path.info.deriver.slice(path.info.deriver.lastIndexOf('/') + 1));
+    for (const row of paths.rows()) {
+      const deriver = paths.deriverName(row);
+      if (deriver !== undefined && !deleted.has(paths.hashPart(row))) namedDerivers.add(deriver);
     }
     // A log written after the inventory belongs to a push in flight, whose narinfo came after it.
     const logs = (await cache.list('log/')).filter((file) => file.modified < inventory.listedAt);

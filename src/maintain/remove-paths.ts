@@ -17,7 +17,7 @@ import { forEachConcurrently } from '../util/for-each-concurrently.js';
 import { removePathExtras } from './path-extras.js';
 import { holdIfAsked } from '../util/test-hold.js';
 import type { MaintainableCache } from './capabilities.js';
-import { narInfoHashPart, type CacheInventory } from './inventory.js';
+import { narInfoHashPart, narUrlOf, type CacheInventory } from './inventory.js';
 
 /** Deletions in flight: enough for a remote server's latency, few enough not to look like an attack. */
 const DELETE_CONCURRENCY = 16;
@@ -113,7 +113,7 @@ async function removeInOrder(
       deleted.add(hashPart);
       if (removed) {
         ours.add(hashPart);
-        narInfoBytes += paths.get(hashPart)!.narInfoSize;
+        narInfoBytes += paths.narInfoSize(paths.indexOf(hashPart));
         if (hooks.tally) hooks.tally.deleted++;
       }
       hooks.onNarInfoChanged?.(hashPart, false);
@@ -131,8 +131,7 @@ async function removeInOrder(
         kept.add(hashPart); // pushed again after we deleted it: its NAR is live again
         continue;
       }
-      const before = paths.get(hashPart);
-      if (before && before.pushedAt.getTime() === file.modified.getTime()) continue;
+      if (paths.has(hashPart) && paths.pushedAt(paths.indexOf(hashPart)) === file.modified.getTime()) continue;
       for (const reference of await readNarInfoReferences(cache, hashPart)) if (deleted.has(reference)) needed.push(reference);
     }
     const restore = new Set<string>();
@@ -140,9 +139,10 @@ async function removeInOrder(
       const hashPart = needed.pop()!;
       if (restore.has(hashPart) || kept.has(hashPart)) continue;
       restore.add(hashPart);
-      for (const reference of paths.get(hashPart)!.info.references) {
-        const target = hashPartOf(reference);
-        if (target !== hashPart && deleted.has(target)) needed.push(target);
+      const row = paths.indexOf(hashPart);
+      for (const reference of paths.references(row)) {
+        const target = paths.hashPart(reference);
+        if (reference !== row && deleted.has(target)) needed.push(target);
       }
     }
     if (restore.size > 0) {
@@ -153,7 +153,7 @@ async function removeInOrder(
           wave.filter((hashPart) => restore.has(hashPart)),
           DELETE_CONCURRENCY,
           async (hashPart) => {
-            await cache.putFile(`${hashPart}.narinfo`, paths.get(hashPart)!.text, 'text/x-nix-narinfo');
+            await cache.putFile(`${hashPart}.narinfo`, inventory.texts!.get(paths.indexOf(hashPart)), 'text/x-nix-narinfo');
             kept.add(hashPart);
             hooks.onNarInfoChanged?.(hashPart, true);
           },
@@ -162,17 +162,20 @@ async function removeInOrder(
     }
   }
 
-  const stillNamed = new Set<string>();
-  for (const [hashPart, path] of paths) if (!deleted.has(hashPart) || kept.has(hashPart)) stillNamed.add(path.info.url);
+  // NAR files by row of inventory.nars: named by a path that stays, or left by one that went.
+  const stillNamed = new Uint8Array(inventory.nars.count);
+  const gone = new Uint8Array(paths.count);
+  for (const hashPart of deleted) if (!kept.has(hashPart)) gone[paths.indexOf(hashPart)] = 1;
+  for (const row of paths.rows()) if (gone[row] !== 1 && paths.narIndex(row) >= 0) stillNamed[paths.narIndex(row)] = 1;
   const candidates = new Set<string>(extraNars);
-  for (const hashPart of deleted) if (!kept.has(hashPart)) candidates.add(paths.get(hashPart)!.info.url);
+  for (const hashPart of deleted) if (!kept.has(hashPart)) candidates.add(narUrlOf(inventory, paths.indexOf(hashPart)));
   await holdIfAsked('deleting-nars');
   // A NAR written again since the inventory belongs to a push in flight: its narinfo may follow.
-  const current = new Map((await cache.list('nar/')).map((file) => [file.name, file]));
+  const current = new Map<string, number>();
+  for (const file of await cache.list('nar/')) if (candidates.has(file.name)) current.set(file.name, file.modified.getTime());
   const nars = [...candidates].filter((name) => {
-    const before = inventory.nars.get(name);
-    const now = current.get(name);
-    return !stillNamed.has(name) && before && now && now.modified.getTime() === before.modified.getTime();
+    const before = inventory.nars.indexOf(name);
+    return before >= 0 && stillNamed[before] !== 1 && current.get(name) === inventory.nars.modified(before);
   });
   let narBytes = 0;
   const narsRemoved: string[] = [];
@@ -185,7 +188,7 @@ async function removeInOrder(
       return;
     }
     narsRemoved.push(name);
-    narBytes += inventory.nars.get(name)!.size;
+    narBytes += inventory.nars.size(inventory.nars.indexOf(name));
   });
   return {
     deleted: [...ours].filter((hashPart) => !kept.has(hashPart)),

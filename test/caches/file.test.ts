@@ -88,3 +88,18 @@ describe('file cache: the NAR is stored before its narinfo', () => {
     expect((await readdir(cache.root)).sort()).toEqual([`${hashPartOf(storePath)}.narinfo`, 'nar', 'nix-cache-info'].sort());
   });
 });
+
+describe('file cache lookups', () => {
+  it('a closure larger than the readdir threshold: exactly the paths without a narinfo are missing', async () => {
+    const root = join(scratch, 'lookup-by-readdir');
+    await mkdir(join(root, 'nar'), { recursive: true });
+    const hashPart = (i: number): string => `${i.toString().padStart(4, '0')}`.padEnd(32, 'a');
+    // 300 narinfos present, 5 asked that are not, and files beside them that are not narinfos.
+    for (let i = 0; i < 300; i++) await writeFile(join(root, `${hashPart(i)}.narinfo`), '');
+    await writeFile(join(root, `${hashPart(900)}.ls`), '');
+    await writeFile(join(root, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+    const asked = [...Array.from({ length: 300 }, (_, i) => hashPart(i)), ...[900, 901, 902, 903, 904].map(hashPart)];
+    const missing = await new FileCache(root).missing(asked);
+    expect([...missing]).toEqual([900, 901, 902, 903, 904].map(hashPart));
+  });
+});
