@@ -166,7 +166,13 @@ async function tryMutant(copy: string, mutant: Mutant): Promise<Result> {
       // vitest's global setup builds with tsc and says so when the mutant does not type-check: a
       // test failing on that proves nothing about the guarantee.
       if (run.tail.includes('tsc reported type errors'))
-        return { mutant, outcome: 'invalid', killer: label, seconds: (Date.now() - started) / 1000 };
+        return {
+          mutant,
+          outcome: 'invalid',
+          killer: label,
+          reason: 'the mutant does not type-check',
+          seconds: (Date.now() - started) / 1000,
+        };
       if (run.timedOut) return { mutant, outcome: 'timeout', killer: label, seconds: (Date.now() - started) / 1000 };
       // A name that matches no test leaves vitest green: the mutant was never put to its test.
       // A setup that failed (beforeAll) skips every test: that is no kill either, whatever broke it.
