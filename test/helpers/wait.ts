@@ -25,7 +25,8 @@ export async function waitUntil<T>(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
-    if (value !== undefined && value !== null && value !== false) return value;
+    // Truthy only: an empty string (a file read before its writer wrote) or 0 is not an answer yet.
+    if (value) return value;
     if (Date.now() > deadline) {
       const details = options.details?.();
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${details ? `\n${details}` : ''}`);

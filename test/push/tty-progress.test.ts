@@ -52,8 +52,12 @@ function cachixAtTerminal(args: string[], size: { columns: number; rows: number 
     child,
     output: () => output,
     exited,
-    cachixPid: async () =>
-      Number(await waitUntil('the pid in the pid file', async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim())),
+    // Only a whole pid above 1 is an answer: process.kill(0) would signal this test's own process group.
+    cachixPid: () =>
+      waitUntil('the pid in the pid file', async () => {
+        const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+        return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+      }),
   };
 }
 
