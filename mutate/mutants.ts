@@ -1393,8 +1393,8 @@ export const MUTANTS: Mutant[] = [
     id: 'info-listing-count',
     file: 'src/maintain/info.ts',
     breaks: 'info counts every root file that is not a narinfo (nix-cache-info, leftovers) as a NAR listing',
-    find: "return name.endsWith('.ls') && narInfoHashPart(",
-    replace: "return !name.endsWith('.narinfo') || narInfoHashPart(",
+    find: 'listings: inventory.listings.size,',
+    replace: 'listings: inventory.listings.size + inventory.otherFiles.length,',
     killedBy: [{ file: 'test/maintain/cache-extras-read.test.ts', name: 'two logs, two listings, one debug-info entry' }],
   },
   {
