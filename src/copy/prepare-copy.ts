@@ -10,16 +10,15 @@ import { formatPublicKey, parseSigningKey, publicKeyOf, type PublicKey, type Sig
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
 import { findSigningKeyText, isCachixApiCache, resolveSigningKey } from '../push/signing-key.js';
 import { createProgress, type Progress } from '../push/progress.js';
-import { checkCachixCompressionLevel, checkCompressionLevel, type CompressionMethod } from '../util/compression.js';
+import { checkCachixCompressionLevel, checkCompressionLevel } from '../util/compression.js';
 import type { Recompression } from '../push/nar/from-cache.js';
+import type { PushFlags } from '../push/prepare.js';
 
-export interface CopyFlags {
-  compressionMethod?: CompressionMethod;
-  compressionLevel?: number;
-  jobs?: number;
-  omitDeriver?: boolean;
-  chunkSize?: number;
-  numConcurrentChunks?: number;
+/** push's options a copy shares (compression, jobs, deriver, cachix API parts), and its own. */
+export interface CopyFlags extends Pick<
+  PushFlags,
+  'compressionMethod' | 'compressionLevel' | 'jobs' | 'omitDeriver' | 'chunkSize' | 'numConcurrentChunks'
+> {
   /** --no-check-sigs gives false. */
   checkSigs?: boolean;
   /** --no-sign gives false. */
