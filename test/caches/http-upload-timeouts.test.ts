@@ -21,8 +21,8 @@ import { listenOnLoopback } from '../helpers/loopback.js';
 
 // bodyMs is also the upload's idle limit. Kernel buffers make a slow upload's progress bursty
 // (the receiver's window opens in steps), so it is kept well above those pauses.
-const LIMITS = { headersMs: 1000, bodyMs: 3000 };
-const NAR_BYTES = 4 * 1024 * 1024;
+const LIMITS = { headersMs: 1500, bodyMs: 4000 };
+const NAR_BYTES = 8 * 1024 * 1024;
 let scratch: string;
 let narFile: string;
 
@@ -91,7 +91,7 @@ afterAll(async () => rm(scratch, { recursive: true, force: true }));
 
 describe('upload timeouts go by progress, not by the clock', () => {
   it('a server that reads slowly but steadily gets the whole NAR, however long it takes', async () => {
-    // About 1 MB/s: the 4 MiB body takes about 4 s, four times the 1 s headers limit, and the last
+    // About 1 MB/s: the 8 MiB body takes about 8 s, five times the 1.5 s headers limit, and the last
     // megabytes are still in the socket buffers for seconds after the last write.
     const slow = await server((req, res, received) => {
       req.on('data', (chunk: Buffer) => {
@@ -123,7 +123,7 @@ describe('upload timeouts go by progress, not by the clock', () => {
       const { error, ms } = await failureOf(stuck.cache.upload(narUpload(), narInfo));
       expect(error).toBeInstanceOf(UserError);
       expect((error as Error).message).toMatch(
-        /failed \d+ times in \d+ s; last error: the server took no data for 3 s while we were uploading$/,
+        /failed \d+ times in \d+ s; last error: the server took no data for 4 s while we were uploading$/,
       );
       expect(ms).toBeLessThan(10_000);
       expect(stuck.puts.some((put) => put.path.endsWith('.narinfo'))).toBe(false);
