@@ -10,9 +10,10 @@
  * default 3, what Nix uses when compression-level is unset), BENCH_RUNS (timed runs of each push of
  * the big closure, median reported; default 1), BENCH_SMALL_PATHS (default 10,000 at full scale),
  * BENCH_MANY_FILES (default 50,000), BENCH_TIMEOUT_S (per push of the big closure),
- * BENCH_SKIP_BUILD=1 (use dist/ as it is), BENCH_ONLY=big,small,copy,many,startup,daemon,daemon-memory (only those
- * workloads), BENCH_HOOK_BUILDS (builds timed with and without the daemon's post-build-hook, default 50),
- * BENCH_DAEMON_PATHS (distinct paths the daemon pushes while its peak RSS is read, default 2,000).
+ * BENCH_SKIP_BUILD=1 (use dist/ as it is), BENCH_ONLY=big,small,copy,many,startup,daemon,daemon-memory,watch-memory
+ * (only those workloads), BENCH_HOOK_BUILDS (builds timed with and without the daemon's post-build-hook, default 50),
+ * BENCH_DAEMON_PATHS (distinct paths the daemon pushes while its peak RSS is read, default 2,000), BENCH_WATCH_PATHS
+ * (paths one nix-build makes while watch-store pushes them and its resident memory is sampled, default 500).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -44,8 +45,9 @@ import { describeMachine, renderMarkdown } from './report.js';
 import { manyFilesPath } from './many-files.js';
 import { manySmallPaths } from './small-paths.js';
 import { startUp } from './startup.js';
+import { watchMemory } from './watch-memory.js';
 
-/** BENCH_ONLY=big,small,copy,many,startup,daemon,daemon-memory runs only those workloads (all when unset). */
+/** BENCH_ONLY=big,small,copy,many,startup,daemon,daemon-memory,watch-memory runs only those workloads (all when unset). */
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
 
 async function main(): Promise<number> {
@@ -75,6 +77,7 @@ async function main(): Promise<number> {
       startup: startUp,
       daemon: daemonHook,
       'daemon-memory': daemonMemory,
+      'watch-memory': watchMemory,
     };
     for (const [name, section] of Object.entries(sections)) if (ONLY.length === 0 || ONLY.includes(name)) await section();
   } finally {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
+import { generateSigningKey } from '../../src/nix/signing.js';
 import { startCachixApiDouble, type CachixApiDouble } from '../helpers/cachix-api-double.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import { buildWithNix, hashOf, NIX_FEATURES, NO_SUBSTITUTERS, run } from '../helpers/nix.js';
@@ -180,7 +181,11 @@ describe('what push --logs says and leaves out', () => {
 describe('a server with no route for logs or listings', () => {
   let api: CachixApiDouble;
   beforeAll(async () => {
-    api = await startCachixApiDouble({ token: 'extras-token', caches: [{ name: 'demo', publicSigningKeys: [], isPublic: true }] });
+    // The service signs: a token-only push goes through at once (a refused one is tried again, 5 s apart).
+    api = await startCachixApiDouble({
+      token: 'extras-token',
+      caches: [{ name: 'demo', publicSigningKeys: [], managedSigningKey: generateSigningKey('demo.cachix.org-1'), isPublic: true }],
+    });
   });
   afterAll(async () => api?.stop());
 
@@ -190,6 +195,8 @@ describe('a server with no route for logs or listings', () => {
       env: { CACHIX_AUTH_TOKEN: 'extras-token' },
     });
     expect(result.stderr.match(/has no route for build logs, NAR listings: they are not uploaded/g)).toHaveLength(1);
+    expect(result.code, result.stderr).toBe(0);
+    expect(api.narinfos.has(`demo/${hashOf(path)}`)).toBe(true);
   });
 });
 

@@ -142,21 +142,34 @@ export interface KilledRun {
   stderr: string;
 }
 
-/** Starts the real CLI and SIGKILLs it after `killAfterMs` (if it is still running then). */
-export function runAndKill(args: string[], env: NodeJS.ProcessEnv, killAfterMs: number): Promise<KilledRun> {
+/**
+ * Starts the real CLI and SIGKILLs it as soon as `reached` holds (asked every 20 ms while it runs):
+ * a kill point chosen by what the cache shows, not by a guess at how long the push takes.
+ */
+export function runAndKillWhen(args: string[], env: NodeJS.ProcessEnv, reached: () => Promise<boolean>): Promise<KilledRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
       env: { ...process.env, CI: 'true', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
+    let running = true;
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    // A bound even when the kill is lost: no test waits forever on a child.
-    const guard = setTimeout(() => child.kill('SIGKILL'), killAfterMs + 60_000);
+    // A bound even when the point is never reached: no test waits forever on a child.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const watch = async (): Promise<void> => {
+      while (running) {
+        if (await reached().catch(() => false)) {
+          child.kill('SIGKILL');
+          return;
+        }
+        await new Promise((resolveSleep) => setTimeout(resolveSleep, 20));
+      }
+    };
+    child.on('spawn', () => void watch());
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      running = false;
       clearTimeout(guard);
       resolve({ code, signal, stderr });
     });

@@ -9,23 +9,28 @@ import { startCachix } from '../helpers/cli.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { buildWithNix, run } from '../helpers/nix.js';
 import { discardIncompletePuts, type RunningS3rver, s3ClientFor } from '../helpers/s3rver.js';
-import { seededRandom } from '../helpers/seeded-random.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
-import { buildChain, checkCacheConsistent, directoryCache, httpReader, runAndKill, type CacheFileReader } from './consistency.js';
+import { buildChain, checkCacheConsistent, directoryCache, httpReader, runAndKillWhen, type CacheFileReader } from './consistency.js';
 import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
 import { waitUntil } from '../helpers/wait.js';
 
 /*
- * SIGKILL `cachix push` at seeded random moments while it uploads a chain of 10 paths (2 MB of
- * random data each, zstd -l 12), then check what a reader of
- * the cache would see: every narinfo's NAR is complete and hashes to FileHash, every reference
- * has a narinfo. Then a second push must finish the job, and real Nix must substitute it all (from the
- * last round of each server; the consistency check reads every byte of every round).
+ * SIGKILL `cachix push` while it uploads a chain of 10 paths (2 MB of random data each, zstd -l 12),
+ * at points chosen by what the cache shows, then check what a reader of the cache would see: every
+ * narinfo's NAR is complete and hashes to FileHash, every reference has a narinfo. Then a second
+ * push must finish the job, and real Nix must substitute it all (from the last round of each
+ * server; the consistency check reads every byte of every round).
  */
 
-/** Kill points are seeded fractions of the time one whole push takes on this machine (measured first). */
-const KILLS_PER_BACKEND = 5;
-const SEED = 20240611;
+/**
+ * Where each push is killed, told by the server's own listing (asked every 20 ms): as soon as
+ * nar/ holds anything (the first NAR being written, or just stored with no narinfo naming it yet),
+ * and once half the narinfos are written with the other uploads in flight.
+ */
+const KILL_POINTS: Array<{ label: string; reached: (nars: number, narinfos: number, total: number) => boolean }> = [
+  { label: 'at the first NAR', reached: (nars) => nars > 0 },
+  { label: 'with half the narinfos written', reached: (_nars, narinfos, total) => narinfos >= total / 2 },
+];
 
 interface Backend {
   /** The cache URL for round `round` (each round starts from an empty cache). */
@@ -34,7 +39,7 @@ interface Backend {
   substituterUrl(round: number): string;
   listNarinfos(round: number): () => Promise<string[]>;
   read(round: number): CacheFileReader;
-  listNars?(round: number): () => Promise<string[]>;
+  listNars(round: number): () => Promise<string[]>;
   /** What the server does about a client that vanished mid-request, before the cache is judged. */
   afterKill?(): Promise<void>;
   env: NodeJS.ProcessEnv;
@@ -46,7 +51,6 @@ let top: string;
 let scratch: string;
 let nginx: RunningNginx;
 let s3: RunningS3rver;
-const random = seededRandom(SEED);
 
 let servers: ServerWorld;
 
@@ -103,64 +107,57 @@ function s3Backend(): Backend {
 }
 
 async function expectConsistent(backend: Backend, round: number, when: string): Promise<number> {
-  const report = await checkCacheConsistent(backend.listNarinfos(round), backend.read(round), { listNars: backend.listNars?.(round) });
+  const report = await checkCacheConsistent(backend.listNarinfos(round), backend.read(round), { listNars: backend.listNars(round) });
   expect(report.problems, `${when}: ${report.problems.join('\n')}`).toEqual([]);
   return report.narinfos;
 }
 
 async function killRounds(name: string, backend: Backend): Promise<void> {
-  // How long a whole push takes here and now (machines and load differ): kill points spread over it.
-  const calibration = KILLS_PER_BACKEND;
-  expectOk(
-    await world.run(['create', `${name}-calibrate`, '--url', backend.url(calibration)], { env: backend.env }),
-    'create for calibration',
-  );
-  const calibrationStart = Date.now();
-  expectOk(await world.run(['push', `${name}-calibrate`, '-l', '12', top], { env: backend.env }), 'calibration push');
-  const wholePushMs = Date.now() - calibrationStart;
-  const killedMidPush: number[] = [];
-  for (let round = 0; round < KILLS_PER_BACKEND; round++) {
+  for (const [round, point] of KILL_POINTS.entries()) {
     const cacheName = `${name}-${round}`;
     const publicKey = expectOk(
       await world.run(['create', cacheName, '--url', backend.url(round)], { env: backend.env }),
       `create ${cacheName}`,
     ).stdout.trim();
-    const killAfterMs = 50 + Math.floor(random() * Math.max(0, wholePushMs - 50));
-    const killed = await runAndKill(['push', cacheName, '-l', '12', top], { ...world.env, ...backend.env }, killAfterMs);
+    const [listNars, listNarinfos] = [backend.listNars(round), backend.listNarinfos(round)];
+    let seen = '';
+    const killed = await runAndKillWhen(['push', cacheName, '-l', '12', top], { ...world.env, ...backend.env }, async () => {
+      const [nars, narinfos] = await Promise.all([listNars(), listNarinfos()]);
+      seen = `${nars.length} NAR files, ${narinfos.length} narinfos`;
+      return point.reached(nars.length, narinfos.length, chain.length);
+    });
+    // A test of crashes must have crashed something: the kill landed while the push ran.
+    expect(killed.signal, `${point.label}: the push ended first (${killed.stderr.trim().split('\n').pop()})`).toBe('SIGKILL');
     await backend.afterKill?.();
-    const atKill = await expectConsistent(backend, round, `after SIGKILL at ${killAfterMs} ms (${killed.stderr.trim().split('\n').pop()})`);
-    if (killed.signal === 'SIGKILL' && atKill < chain.length) killedMidPush.push(atKill);
+    const atKill = await expectConsistent(backend, round, `after SIGKILL ${point.label} (${seen})`);
+    expect(atKill).toBeLessThan(chain.length);
     const started = Date.now();
 
-    const finished = expectOk(await world.run(['push', cacheName, top], { env: backend.env }), `push after the kill at ${killAfterMs} ms`);
+    const finished = expectOk(await world.run(['push', cacheName, top], { env: backend.env }), `push after the kill ${point.label}`);
     expect(finished.stderr).toMatch(new RegExp(`pushed ${chain.length - atKill} paths .* skipped ${atKill} `));
     expect(await expectConsistent(backend, round, 'after the second push')).toBe(chain.length);
     // The consistency check reads every byte a reader would (each NAR against its FileHash, each
     // reference's narinfo); real Nix, which also checks our signatures, substitutes the last round's
     // cache, so a signature broken only after a kill would still show there.
-    if (round === KILLS_PER_BACKEND - 1) {
+    if (round === KILL_POINTS.length - 1) {
       const fresh = await substituteThenDiscard(top, backend.substituterUrl(round), publicKey);
       expect(fresh.stderr).toBe('');
       expect(fresh.ok).toBe(true);
     }
-    console.log(
-      `${name}: push takes ${wholePushMs} ms; kill at ${killAfterMs} ms -> ${killed.signal ?? `exit ${killed.code}`}, ${atKill}/${chain.length} narinfos; completed in ${Date.now() - started} ms`,
-    );
+    console.log(`${name}: killed ${point.label} (${seen}), ${atKill}/${chain.length} narinfos; completed in ${Date.now() - started} ms`);
   }
-  // A test of crashes must have crashed something: at least one kill landed mid-upload.
-  expect(killedMidPush.length, 'no kill landed while the push was running').toBeGreaterThan(0);
 }
 
 describe('SIGKILL during push never leaves a narinfo without its full NAR', () => {
-  it('file:// cache: 5 seeded kills, each followed by a push that completes it', async () => {
+  it('file:// cache: killed at the first NAR and with half the narinfos written, each time completed by the next push', async () => {
     await killRounds('crash-file', fileBackend());
   });
 
-  it('nginx (WebDAV PUT): 5 seeded kills, each followed by a push that completes it', async () => {
+  it('nginx (WebDAV PUT): killed at the first NAR and with half the narinfos written, each time completed by the next push', async () => {
     await killRounds('crash-nginx', nginxBackend());
   });
 
-  it('s3rver: 5 seeded kills, each followed by a push that completes it', async () => {
+  it('s3rver: killed at the first NAR and with half the narinfos written, each time completed by the next push', async () => {
     await killRounds('crash-s3', s3Backend());
   });
 });

@@ -25,6 +25,8 @@ const SLOW_DOWN = {
   headers: { 'content-type': 'application/xml' },
   body: '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
 };
+/** Leaves of the closure pushed through the faults: enough requests for every kind of fault, and more than one burst. */
+const PATHS = 60;
 const TOO_MANY = { kind: 'status' as const, status: 429, headers: { 'retry-after': '2' }, body: 'too many requests' };
 
 /** Requests that stored a whole NAR object: a PutObject (not a part) or a completed multipart upload, that the server took. */
@@ -51,7 +53,7 @@ describe('a push through drops, 503 SlowDown bursts and 429 Retry-After, to moto
   beforeAll(async () => {
     [moto, tiny, world, scratch] = await Promise.all([
       startMoto(),
-      buildTinyClosure(200, `throttle-${process.pid}-${Date.now()}`),
+      buildTinyClosure(PATHS, `throttle-${process.pid}-${Date.now()}`),
       makeCachixEnv(),
       mkdtemp(join(tmpdir(), 'cachix-throttle-')),
     ]);
@@ -74,21 +76,21 @@ describe('a push through drops, 503 SlowDown bursts and 429 Retry-After, to moto
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  it('a 201-path closure: the push completes, slows down, and stores each NAR once', async () => {
+  it(`a ${PATHS + 1}-path closure: the push completes, slows down, and stores each NAR once`, async () => {
     const before = proxy.requests.length;
     proxy.addRule({ probability: 0.1, times: Infinity, action: { kind: 'reset' } });
-    proxy.addRule({ afterRequests: before + 40, times: 30, action: SLOW_DOWN });
-    proxy.addRule({ afterRequests: before + 150, times: 8, action: TOO_MANY });
-    proxy.addRule({ afterRequests: before + 260, times: 30, action: SLOW_DOWN });
+    proxy.addRule({ afterRequests: before + 20, times: 12, action: SLOW_DOWN });
+    proxy.addRule({ afterRequests: before + 60, times: 3, action: TOO_MANY });
+    proxy.addRule({ afterRequests: before + 100, times: 12, action: SLOW_DOWN });
     const pushed = await world.run(['push', 'throttled', tiny.root], { env: { CI: 'true' } });
     const requests = proxy.requests.slice(before);
     proxy.clearRules();
-    expect(pushed.stderr).toMatch(/pushed 201 paths/);
+    expect(pushed.stderr).toMatch(new RegExp(`pushed ${PATHS + 1} paths`));
     expect(pushed.code).toBe(0);
     // The faults really happened, and the log says we slowed down and honoured Retry-After.
     expect(requests.filter((request) => request.fault === 'reset').length).toBeGreaterThan(10);
-    expect(requests.filter((request) => request.status === 503).length).toBeGreaterThanOrEqual(30);
-    expect(requests.filter((request) => request.status === 429).length).toBe(8);
+    expect(requests.filter((request) => request.status === 503).length).toBeGreaterThanOrEqual(12);
+    expect(requests.filter((request) => request.status === 429).length).toBe(3);
     expect(pushed.stderr).toMatch(/asked us to slow down \(HTTP 503 SlowDown\): at most \d+ requests at once/);
     expect(pushed.stderr).toMatch(/retry \d+ in 2\.0 s/);
     // Every NAR stored once, give or take one whole upload again.
@@ -97,7 +99,7 @@ describe('a push through drops, 503 SlowDown bursts and 429 Retry-After, to moto
     // Every narinfo is there (asked of moto itself, past the proxy).
     const listed = await client.send(new ListObjectsV2Command({ Bucket: moto.bucket, Delimiter: '/' }));
     const narinfos = (listed.Contents ?? []).filter((object) => object.Key!.endsWith('.narinfo'));
-    expect(narinfos).toHaveLength(201);
+    expect(narinfos).toHaveLength(PATHS + 1);
   }, 300_000);
 
   it('a NAR forced into two big parts: the part the server refuses is sent again alone', async () => {

@@ -114,7 +114,8 @@ describe("the CLI's error reporter redacts a password in the error of every comm
     ['watch-exec', ['watch-exec', broken, '--', 'true']],
     ['daemon run', ['daemon', 'run', broken, '--socket', '/nonexistent/d.sock']],
   ])('%s', async (_what, args) => {
-    const result = await world.run(args, { env: { CACHIX_SIGNING_KEY: signingKey } });
+    // No substituters: Nix asked about a path it lacks would otherwise try cache.nixos.org (seconds offline).
+    const result = await world.run(args, { env: { CACHIX_SIGNING_KEY: signingKey, NIX_CONFIG: 'substituters =' } });
     expect(result.code, result.stderr).not.toBe(0);
     expect(result.stderr).toContain('alice:<redacted>@[');
     expectNoPassword(result, args.join(' '));

@@ -7,6 +7,9 @@ import { parsePathInfoJson } from '../../src/nix/path-info-json.js';
 import { queryPathInfo, type PathInfo } from '../../src/store/path-info.js';
 import { buildTestClosure, NIX_FEATURES, nixClosure, run } from '../helpers/nix.js';
 
+// This machine cannot reach cache.nixos.org; without this Nix asks it about the missing path for seconds.
+process.env.NIX_CONFIG ??= 'substituters =';
+
 const FIXTURES = join(import.meta.dirname, '../fixtures/path-info');
 
 /** Comparable: hashes as Nix's base32 text, references sorted. */

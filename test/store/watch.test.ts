@@ -80,7 +80,20 @@ describe('StoreWatcher with real Nix builds', () => {
   });
 
   it('does not emit the output of a failed build, which stays invalid', async () => {
-    const seen = startWatching();
+    requireNix();
+    const seen: string[] = [];
+    const queried: string[] = [];
+    const current = watchStore({
+      storeDir: '/nix/store',
+      queryValid: async (paths) => {
+        queried.push(...paths);
+        return queryValidPaths(paths);
+      },
+      onValidPaths: async (paths) => void seen.push(...paths),
+      log: (line) => process.stderr.write(`${line}\n`),
+      intervalMs: 100,
+    });
+    watcher = current;
     const dir = await mkdtemp(join(tmpdir(), 'cachix-watch-'));
     const file = join(dir, 'fail.nix');
     await writeFile(
@@ -93,7 +106,9 @@ describe('StoreWatcher with real Nix builds', () => {
     await expect(run('nix-store', ['--realise', drv])).rejects.toThrow(/failed/);
     const ok = await buildWithNix('watch-after-fail', 'echo ok > $out');
     await waitUntil('the later good build', () => seen.includes(ok));
-    await delay(1500); // well past the watcher's interval and first recheck
+    // Nix was asked about the failed output and the watcher keeps nothing to look at again: the
+    // verdict on it is final, so it can never be emitted later.
+    await waitUntil('the failed output decided on', () => queried.includes(out) && current.waiting === 0, 20_000);
     expect(seen).not.toContain(out);
     await rm(dir, { recursive: true });
   });
@@ -178,9 +193,14 @@ describe('StoreWatcher on a directory we control (the races Nix makes rare)', ()
     await mkdir(join(storeDir, base));
     await mkdir(join(storeDir, gone));
     await rm(join(storeDir, gone), { recursive: true });
-    await delay(1600); // past the first recheck delay: a locked or deleted path is not rechecked
+    // Both asked about once, and neither kept for a recheck: the locked one waits for its unlock
+    // event, the deleted one is dropped.
+    await waitUntil(
+      'both paths asked about, none kept for a recheck',
+      () => queried.some((path) => path.endsWith(base)) && queried.some((path) => path.endsWith(gone)) && watcher.waiting === 0,
+      5_000,
+    );
     const queriedBeforeUnlock = queried.length;
-    expect(queried.filter((path) => path.endsWith(base)).length).toBeGreaterThan(0);
     expect(seen).toEqual([]);
     valid.add(join(storeDir, base));
     await rm(join(storeDir, `${base}.lock`));
