@@ -123,7 +123,9 @@ export function stageSmallCopiedNar(
   trackTemporaryFile(localPath);
   let placedAt: string | undefined;
   try {
-    // A few hundred bytes into the page cache: at once, as push stages its small NARs.
+    // On this thread, not through fs/promises: writing a new file of a few hundred bytes took a
+    // third to a half of the CPU time of an awaited writeFile here (2,000 files: 106-179 ms
+    // against 351-576 ms), and a copy of small paths is bound by that per-file cost.
     writeFileSync(localPath, output, { mode: spoolFileMode(directory) });
     placedAt = placeStagedNar(staging, localPath, url);
   } catch (error) {

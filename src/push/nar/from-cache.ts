@@ -112,6 +112,7 @@ async function stageStreamed(copied: CopiedNar, staging: NarStaging, recompressi
     const fileInSha256 = fileIn.check(copied.mismatch);
     nar.check();
     if (handle) await handle.close();
+    // Written at once when it was held whole (see from-cache-small.ts for why on this thread).
     else writeFileSync(localPath, held.length === 1 ? held[0]! : Buffer.concat(held), { mode: spoolFileMode(directory) });
     const fileSha256 = fileOut ? fileOut.digest() : fileInSha256;
     const fileSize = fileOut ? fileOutSize : fileIn.size;
