@@ -35,15 +35,17 @@ async function readAll(cache: BinaryCache, name: string, limit: number): Promise
 export class ExtrasCopier {
   readonly copied: ExtrasCopied = { logs: 0, listings: 0, debugInfo: 0 };
   private readonly logsSeen = new Set<string>();
-  /** The source's debug-info entries by the NAR they point into (`../nar/…`), read once. */
   /** What the source holds at its root and under log/, when it can list: no request for a file it lacks. */
   private knownFiles: Promise<Set<string> | undefined> | undefined;
+  /** The source's debug-info entries by the NAR they point into (`../nar/…`), read once. */
   private debugInfoByArchive: Promise<Map<string, Array<{ name: string; json: Record<string, unknown> }>>> | undefined;
 
   constructor(
     private readonly source: BinaryCache,
     private readonly destination: BinaryCache & { putFile: NonNullable<BinaryCache['putFile']> },
     private readonly log: (line: string) => void,
+    /** The source's root as already listed (copying everything): not listed a second time. */
+    private readonly rootNames?: ReadonlySet<string>,
   ) {}
 
   /** `.ls` and `debuginfo/`, before the narinfo that makes the path visible. */
@@ -83,8 +85,11 @@ export class ExtrasCopier {
   private async listKnownFiles(): Promise<Set<string> | undefined> {
     if (!this.source.list) return undefined;
     try {
-      const [root, logs] = await Promise.all([this.source.list(''), this.source.list('log/')]);
-      return new Set([...root, ...logs].map((file) => file.name));
+      const [root, logs] = await Promise.all([
+        this.rootNames ? [...this.rootNames] : this.source.list('').then((files) => files.map((file) => file.name)),
+        this.source.list('log/'),
+      ]);
+      return new Set([...root, ...logs.map((file) => file.name)]);
     } catch {
       // Asked file by file instead.
       return undefined;

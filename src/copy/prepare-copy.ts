@@ -127,7 +127,7 @@ export async function prepareCopy(context: Context, sourceName: string, destinat
       recompression,
       jobs,
       omitDeriver: flags.omitDeriver === true,
-      progress: await createProgress(context.stderr, context.env),
+      progress: await createProgress(context.stderr, context.env, false, { doing: 'copying', done: 'copied' }),
       close,
     };
   } catch (error) {

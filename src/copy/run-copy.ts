@@ -29,7 +29,7 @@ export async function runCopy(
     for (const { name, problem } of selection.unreadable) log(`error: ${name} in ${prepared.sourceName} cannot be read: ${problem}`);
     const incomplete = roots ? withoutIncompleteClosures(selection) : [];
     for (const storePath of incomplete) log(`not copied: ${storePath} needs a path ${prepared.sourceName} cannot give (named above)`);
-    const extras = extrasCopier(prepared, log);
+    const extras = extrasCopier(prepared, log, selection.rootNames);
     const summary = await copyPaths(prepared, selection, extras, tally);
     summary.failed += selection.absent.length + selection.unreadable.length + incomplete.length;
     progress.finish(copySummaryLine(summary, prepared.destinationName, extras?.copied));
@@ -40,11 +40,11 @@ export async function runCopy(
     await prepared.close();
   }
 
-  function extrasCopier(copy: typeof prepared, log: (line: string) => void): ExtrasCopier | undefined {
+  function extrasCopier(copy: typeof prepared, log: (line: string) => void, rootNames?: ReadonlySet<string>): ExtrasCopier | undefined {
     if (!destination.putFile || destination.capabilities.signs === 'server') {
       log(`note: ${destination.description} has no route for build logs, listings or debug info: only narinfos and NARs are copied`);
       return undefined;
     }
-    return new ExtrasCopier(copy.source, destination as ConstructorParameters<typeof ExtrasCopier>[1], log);
+    return new ExtrasCopier(copy.source, destination as ConstructorParameters<typeof ExtrasCopier>[1], log, rootNames);
   }
 }

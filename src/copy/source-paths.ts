@@ -2,11 +2,11 @@
 // everything it lists, or the closures of the paths given, followed through each narinfo's
 // References.
 import type { BinaryCache } from '../caches/cache.js';
-import { UserError } from '../errors.js';
-import { takeInventory } from '../maintain/inventory.js';
+import { messageOf, UserError } from '../errors.js';
+import { narInfoHashPart } from '../maintain/inventory.js';
 import { parseNarInfo, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { messageOf } from '../errors.js';
+import { forEachConcurrently } from '../util/for-each-concurrently.js';
 
 /** Narinfos fetched at once while following references. */
 const READ_CONCURRENCY = 32;
@@ -22,9 +22,34 @@ export interface SourceSelection {
   absent: string[];
   /** Narinfos that could not be read or parsed, with why. */
   unreadable: Array<{ name: string; problem: string }>;
+  /** Every file of the source's root, when it was listed: what else it holds beside narinfos (`.ls` listings). */
+  rootNames?: ReadonlySet<string> | undefined;
 }
 
-/** Every path the source lists: a source that cannot list asks for paths, in one line. */
+/** A narinfo the source holds, parsed and checked to describe the path its name says. */
+type NarInfoRead = { narInfo: NarInfo } | { absent: true } | { problem: string };
+
+async function readNarInfo(source: BinaryCache, hashPart: string): Promise<NarInfoRead> {
+  let text: string | undefined;
+  try {
+    text = await source.getNarInfo(hashPart);
+  } catch (error) {
+    return { problem: messageOf(error) };
+  }
+  if (text === undefined) return { absent: true };
+  try {
+    const narInfo = parseNarInfo(text);
+    if (hashPartOf(narInfo.storePath) !== hashPart) throw new Error(`it describes ${narInfo.storePath}`);
+    return { narInfo };
+  } catch (error) {
+    return { problem: messageOf(error) };
+  }
+}
+
+/**
+ * Every path the source lists: one listing of its root (no NAR listing, no sizes needed), each
+ * narinfo read and parsed once. A source that cannot list asks for paths, in one line.
+ */
 export async function everythingListed(source: BinaryCache, sourceName: string, log: (line: string) => void): Promise<SourceSelection> {
   const cannotList = (why: string): UserError =>
     new UserError(
@@ -32,21 +57,31 @@ export async function everythingListed(source: BinaryCache, sourceName: string, 
       `name the store paths to copy: cachix copy ${sourceName} DST /nix/store/...`,
     );
   if (!source.list) throw cannotList('');
-  let inventory;
+  let rootNames: string[];
   try {
-    inventory = await takeInventory(source as BinaryCache & { list: NonNullable<BinaryCache['list']> }, { log, keepTexts: true });
+    rootNames = (await source.list('')).map((file) => file.name);
   } catch (error) {
-    // Unreadable narinfos are collected, not thrown: what is thrown is the listing itself failing.
     if (error instanceof UserError) throw cannotList(` (${error.message})`);
     throw error;
   }
-  const paths = new Map<string, SourcePath>();
-  const { paths: table, texts } = inventory;
-  for (const row of table.rows()) {
-    const hashPart = table.hashPart(row);
-    paths.set(hashPart, { hashPart, narInfo: parseNarInfo(texts!.get(row)) });
-  }
-  return { paths, absent: [], unreadable: inventory.unreadable };
+  const hashParts = rootNames.map(narInfoHashPart).filter((hashPart): hashPart is string => hashPart !== undefined);
+  if (hashParts.length > 1000) log(`reading ${hashParts.length} narinfos from ${source.description}`);
+  const reads: NarInfoRead[] = new Array(hashParts.length);
+  await forEachConcurrently(
+    hashParts.map((_, index) => index),
+    READ_CONCURRENCY,
+    async (index) => void (reads[index] = await readNarInfo(source, hashParts[index]!)),
+  );
+  // In listing order, whatever order the reads finished in: the same source copies in the same order.
+  const selection: SourceSelection = { paths: new Map(), absent: [], unreadable: [], rootNames: new Set(rootNames) };
+  hashParts.forEach((hashPart, index) => {
+    const read = reads[index]!;
+    // Gone between the listing and the read (a gc of the source): simply not there.
+    if ('absent' in read) return;
+    if ('problem' in read) selection.unreadable.push({ name: `${hashPart}.narinfo`, problem: read.problem });
+    else selection.paths.set(hashPart, { hashPart, narInfo: read.narInfo });
+  });
+  return selection;
 }
 
 /** The closures of `roots` as the source's narinfos record them. */
@@ -65,25 +100,16 @@ export async function closuresOf(source: BinaryCache, roots: readonly string[]):
       while (index < frontier.length) {
         const storePath = frontier[index++]!;
         const hashPart = hashPartOf(storePath);
-        let text: string | undefined;
-        try {
-          text = await source.getNarInfo(hashPart);
-        } catch (error) {
-          selection.unreadable.push({ name: `${hashPart}.narinfo`, problem: messageOf(error) });
-          continue;
-        }
-        if (text === undefined) {
+        const read = await readNarInfo(source, hashPart);
+        if ('absent' in read) {
           selection.absent.push(storePath);
           continue;
         }
-        let narInfo: NarInfo;
-        try {
-          narInfo = parseNarInfo(text);
-          if (hashPartOf(narInfo.storePath) !== hashPart) throw new Error(`it describes ${narInfo.storePath}`);
-        } catch (error) {
-          selection.unreadable.push({ name: `${hashPart}.narinfo`, problem: messageOf(error) });
+        if ('problem' in read) {
+          selection.unreadable.push({ name: `${hashPart}.narinfo`, problem: read.problem });
           continue;
         }
+        const { narInfo } = read;
         selection.paths.set(hashPart, { hashPart, narInfo });
         for (const reference of narInfo.references) {
           const referenceHash = hashPartOf(reference);

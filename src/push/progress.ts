@@ -23,6 +23,14 @@ export interface Progress {
   pathsSkipped?(storePaths: readonly string[]): void;
 }
 
+/** What progress lines call the work: a push says "pushing" and "pushed", a copy "copying" and "copied". */
+export interface ProgressWords {
+  doing: string;
+  done: string;
+}
+
+const PUSH_WORDS: ProgressWords = { doing: 'pushing', done: 'pushed' };
+
 /** A failure or warning line: never dropped by --quiet. */
 export function warnLine(progress: Progress, line: string): void {
   if (progress.warn) progress.warn(line);
@@ -62,13 +70,16 @@ class LineProgress implements Progress {
   private pending = '';
   private flushScheduled: NodeJS.Immediate | undefined;
 
-  constructor(private readonly stderr: OutputStream) {}
+  constructor(
+    private readonly stderr: OutputStream,
+    private readonly words: ProgressWords = PUSH_WORDS,
+  ) {}
 
   start(totalPaths: number, totalNarBytes: number): void {
     // watch-store pushes batch after batch through one Progress: each batch counts afresh.
     this.total = totalPaths;
     this.done = 0;
-    if (totalPaths > 0) this.write(`pushing ${totalPaths} paths (${formatBytes(totalNarBytes)} of NAR)\n`);
+    if (totalPaths > 0) this.write(`${this.words.doing} ${totalPaths} paths (${formatBytes(totalNarBytes)} of NAR)\n`);
   }
 
   /** Carries on counting where a spinner that gave up on its terminal left off. */
@@ -79,7 +90,7 @@ class LineProgress implements Progress {
 
   pathDone(storePath: string, narSize: number, fileSize: number): void {
     this.done++;
-    this.pending += `[${this.done}/${this.total}] pushed ${storePath} (${formatBytes(narSize)} -> ${formatBytes(fileSize)})\n`;
+    this.pending += `[${this.done}/${this.total}] ${this.words.done} ${storePath} (${formatBytes(narSize)} -> ${formatBytes(fileSize)})\n`;
     if (this.pending.length >= LINE_BATCH_CHARS) this.flush();
     else this.flushScheduled ??= setImmediate(() => this.flush());
   }
@@ -128,6 +139,7 @@ class SpinnerProgress implements Progress {
     private readonly spinner: Ora,
     private readonly stderr: OutputStream,
     terminal: TerminalStream,
+    private readonly words: ProgressWords = PUSH_WORDS,
   ) {
     const onResize = (): void => {
       if ((terminal.columns ?? 0) >= MIN_PROGRESS_COLUMNS) return;
@@ -140,7 +152,7 @@ class SpinnerProgress implements Progress {
   private switchToLines(): void {
     if (this.lines) return;
     if (this.spinner.isSpinning) this.spinner.stop();
-    this.lines = new LineProgress(this.stderr);
+    this.lines = new LineProgress(this.stderr, this.words);
     this.lines.resume(this.total, this.done);
     this.lines.log(`the terminal is narrower than ${MIN_PROGRESS_COLUMNS} columns: progress goes on in plain lines`);
   }
@@ -158,7 +170,7 @@ class SpinnerProgress implements Progress {
   private text(): string {
     const seconds = Math.max((Date.now() - this.startedAt) / 1000, 0.001);
     const bytes = Math.min(this.doneBytes + this.streamingBytes, this.totalBytes);
-    return `pushing ${this.done}/${this.total} paths, ${formatBytes(bytes)}/${formatBytes(this.totalBytes)} of NAR, ${formatBytes(bytes / seconds)}/s`;
+    return `${this.words.doing} ${this.done}/${this.total} paths, ${formatBytes(bytes)}/${formatBytes(this.totalBytes)} of NAR, ${formatBytes(bytes / seconds)}/s`;
   }
 
   pathDone(storePath: string, narSize: number, fileSize: number, streamedBytes = 0): void {
@@ -245,11 +257,16 @@ function wantsPlainOutput(stderr: TerminalStream, env: NodeJS.ProcessEnv): boole
 }
 
 /** ora is loaded only on a terminal, so CI runs and --help never pay for it. */
-export async function createProgress(stderr: TerminalStream, env: NodeJS.ProcessEnv, quiet = false): Promise<Progress> {
+export async function createProgress(
+  stderr: TerminalStream,
+  env: NodeJS.ProcessEnv,
+  quiet = false,
+  words: ProgressWords = PUSH_WORDS,
+): Promise<Progress> {
   if (quiet) return new QuietProgress(stderr);
-  if (wantsPlainOutput(stderr, env)) return new LineProgress(stderr);
+  if (wantsPlainOutput(stderr, env)) return new LineProgress(stderr, words);
   const { default: ora } = await import('ora');
   // Plain output above is chosen whenever stderr is not a terminal, so here it is the process's.
   const spinner = ora({ stream: boundedTerminal(process.stderr), discardStdin: false });
-  return new SpinnerProgress(spinner, stderr, process.stderr);
+  return new SpinnerProgress(spinner, stderr, process.stderr, words);
 }

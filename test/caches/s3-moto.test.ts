@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase32 } from '../../src/nix/base32.js';
@@ -84,6 +86,8 @@ describe('an S3 bucket of more than 1,000 narinfos on moto: every listing pages'
   let syntheticBytes: number;
   /** The real hash that sorts right after every synthetic one: the first lookup page ends before it. */
   let firstAfterSynthetic: string;
+  /** A file cache the bucket's real paths were copied into. */
+  let copied: string;
 
   const listings = (): string[] =>
     proxy.requests
@@ -154,6 +158,23 @@ describe('an S3 bucket of more than 1,000 narinfos on moto: every listing pages'
     expect(verified.stdout.trim().split('\n')).toHaveLength(LEAVES + 1);
   }, 120_000);
 
+  it('copy of everything the bucket lists into a file cache reads every page; the unsigned made-up paths are refused, Nix substitutes the rest', async () => {
+    copied = join(world.home, 'copied');
+    await mkdir(copied, { recursive: true });
+    await writeFile(join(copied, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+    const before = listings().length;
+    const result = await world.run(['copy', 'moto', `file://${copied}`], { env: { CI: 'true' } });
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`copied ${LEAVES + 1} paths .*, ${SYNTHETIC} not copied`));
+    expect(result.stderr).toContain(`/nix/store/${synthetic[0]}-synthetic in moto has no signature by`);
+    expect(
+      listings()
+        .slice(before)
+        .some((path) => path.includes('continuation-token=')),
+    ).toBe(true);
+    await substituteOrThrow(tiny.root, `file://${copied}`, publicKey);
+  }, 120_000);
+
   it('delete and gc see every page: gc keeps the newest (made-up) paths that fit and deletes exactly the rest', async () => {
     const deleted = expectOk(await world.run(['delete', 'moto', tiny.root]), 'delete');
     expect(deleted.stdout).toContain(tiny.root);
@@ -161,6 +182,18 @@ describe('an S3 bucket of more than 1,000 narinfos on moto: every listing pages'
     expect(gc.stdout.trim().split('\n').sort()).toEqual([...tiny.leaves].sort());
     expect(gc.stderr).toMatch(new RegExp(`deleted ${LEAVES} of ${SYNTHETIC + LEAVES} paths`));
   }, 180_000);
+
+  it('copy from that file cache back into the bucket: its lookups page (StartAfter), and Nix substitutes from the bucket', async () => {
+    const before = proxy.requests.length;
+    const result = expectOk(
+      await world.run(['copy', '--public-key', publicKey, `file://${copied}`, 'moto'], { env: { CI: 'true' } }),
+      'copy into moto',
+    );
+    expect(result.stderr).toMatch(new RegExp(`copied ${LEAVES + 1} paths .*, skipped 0 already in moto`));
+    const pages = proxy.requests.slice(before).filter((request) => request.path.includes('list-type=2'));
+    expect(pages.some((page) => decodeURIComponent(page.path).includes('start-after='))).toBe(true);
+    await substituteOrThrow(tiny.root, moto.httpUrl, publicKey);
+  }, 120_000);
 });
 
 describe('moto checking signatures: a wrong secret is a refused credential, never a missing nix-cache-info', () => {

@@ -1,10 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOk } from '../helpers/cachix-env.js';
 import { startAtticDouble, type AtticDouble } from '../helpers/attic-double.js';
 import { startCachixApiDouble, type CachixApiDouble } from '../helpers/cachix-api-double.js';
-import { startCachix } from '../helpers/cli.js';
+import { CACHIX_BIN, startCachix } from '../helpers/cli.js';
 import { makeHolds } from '../helpers/hold.js';
 import { buildWithNix, hashOf, NIX_FEATURES, run } from '../helpers/nix.js';
 import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
@@ -225,6 +226,34 @@ describe('cachix copy refuses what it cannot vouch for', () => {
     const result = await copy('web', await bareFileCache('unlisted'));
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/cannot list its paths.*\n.*name the store paths to copy/);
+  });
+});
+
+describe('cachix copy reports copying, not pushing', () => {
+  it('plain lines (CI, a pipe): "copying N paths" and "[i/N] copied PATH", never "pushed"', async () => {
+    await create('worded', fileUrl('worded'));
+    const result = expectOk(await servers.world.run(['copy', 'src', 'worded', top], { env: { CI: 'true' } }), 'copy src worded');
+    expect(result.stderr).toMatch(/^copying 2 paths \(/m);
+    expect(result.stderr).toContain(`[2/2] copied ${top} (`);
+    expect(result.stderr).not.toMatch(/push/);
+  });
+
+  it('the spinner at a terminal says "copying i/N paths"', async () => {
+    if (spawnSync('sh', ['-c', 'command -v script']).status !== 0)
+      throw new Error('this test needs script: install it with `apt-get install util-linux`');
+    await create('spun', fileUrl('spun'));
+    const env: NodeJS.ProcessEnv = { ...process.env, ...servers.world.env, TERM: 'xterm-256color' };
+    delete env.CI;
+    const command = [
+      'stty cols 100 rows 30;',
+      'exec',
+      ...[process.execPath, CACHIX_BIN, 'copy', 'src', 'spun', top].map((word) => `'${word}'`),
+    ].join(' ');
+    const terminal = spawnSync('script', ['-qfec', command, '/dev/null'], { env, encoding: 'utf8', timeout: 60_000 });
+    expect(terminal.status, terminal.stdout + terminal.stderr).toBe(0);
+    expect(terminal.stdout).toMatch(/copying [0-2]\/2 paths, /);
+    expect(terminal.stdout).toMatch(/copied 2 paths/);
+    expect(terminal.stdout).not.toMatch(/push/);
   });
 });
 

@@ -4,95 +4,33 @@
 // again for a cache that wants another method. Whatever does not match is refused before the
 // destination gets any of it: a staged file is checked before upload, a stream holds its last
 // chunk back until the check.
-import { createHash, type Hash as Hasher } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, writeFileSync } from 'node:fs';
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BinaryCache, NarSource, NarStaging } from '../../caches/cache.js';
 import { stagingDirectory } from '../../caches/nar-staging.js';
-import { UserError } from '../../errors.js';
-import { encodeBase32 } from '../../nix/base32.js';
-import { formatHashBase32, hashesEqual, sha256Hash, type Hash } from '../../nix/hash.js';
+import { sha256Hash } from '../../nix/hash.js';
 import type { NarInfo } from '../../nix/narinfo.js';
-import { decompressInto } from '../../util/compression.js';
 import { temporaryName } from '../../util/temp-name.js';
 import { forgetTemporaryFile, trackTemporaryFile } from '../../util/temp-files.js';
-import { checkNarAgainstRecord, type Mismatch } from './check.js';
+import { FileDigests, NarDigest, narExtension, narUrlOf, type CopiedNar } from './copied-digests.js';
+import { copiedWhole, readSmallCompressed, stageSmallCopiedNar } from './from-cache-small.js';
 import { compressed, type Recompression } from './recompress.js';
-
-export type { Recompression };
 import { removeIfPresent, type PreparedNar } from './prepare.js';
 import { spoolFileMode } from './spool-mode.js';
+import { unpacked } from './unpack-stream.js';
 
-/** The extension Nix gives a NAR file of each compression it writes. */
-const EXTENSION: Record<string, string> = { zstd: '.zst', xz: '.xz', bzip2: '.bz2', br: '.br', none: '' };
+export type { CopiedNar, Recompression };
 
-/** Unpacked chunks queued ahead of the reader: a few MiB at most. */
-const QUEUED_CHUNKS = 4;
-const ROOM_BYTES = 1 << 20;
+const READ_BYTES = 1 << 20;
+/** A streamed NAR's file is held in memory up to this size, so a small one touches the disk once, whole and checked. */
+const HELD_BYTES = 1 << 20;
 
-/** What a copied NAR is checked against, and how a mismatch is worded. */
-export interface CopiedNar {
-  source: BinaryCache;
-  narInfo: NarInfo;
-  mismatch: Mismatch;
-  /** Told of each unpacked chunk, for progress. */
-  onNarBytes?: ((bytes: number) => void) | undefined;
-}
-
-/** A NAR file this small is read, checked and written in one piece each: no stream, no file open until checked. */
-const SMALL_FILE_BYTES = 1 << 20;
-
-async function openCompressed(source: BinaryCache, narInfo: NarInfo): Promise<AsyncIterable<Buffer> | Iterable<Buffer> | undefined> {
-  if (source.localFile) {
-    const path = await source.localFile(narInfo.url);
-    if (path === undefined) return undefined;
-    if (narInfo.fileSize !== undefined && narInfo.fileSize <= SMALL_FILE_BYTES) {
-      try {
-        return [await readFile(path)];
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw error;
-      }
-    }
-    return createReadStream(path, { highWaterMark: ROOM_BYTES });
-  }
-  return source.getFile(narInfo.url);
-}
-
-/** The compressed file's bytes, hashed as they pass (sha256 for the copy, and the narinfo's own FileHash algorithm). */
-class FileDigests {
-  readonly sha256 = createHash('sha256');
-  private readonly recorded: Hasher | undefined;
-  size = 0;
-
-  constructor(private readonly narInfo: NarInfo) {
-    const algorithm = narInfo.fileHash?.algorithm;
-    this.recorded = algorithm && algorithm !== 'sha256' ? createHash(algorithm) : undefined;
-  }
-
-  update(chunk: Buffer): void {
-    this.sha256.update(chunk);
-    this.recorded?.update(chunk);
-    this.size += chunk.length;
-  }
-
-  /** Throws when the compressed file is not the one the narinfo names; returns its sha256. */
-  check(mismatch: Mismatch): Buffer {
-    const digest = this.sha256.digest();
-    const { narInfo } = this;
-    const path = { path: narInfo.storePath };
-    if (narInfo.fileSize !== undefined && narInfo.fileSize !== this.size) {
-      throw mismatch(path, `file size ${this.size}, narinfo says ${narInfo.fileSize}`);
-    }
-    if (narInfo.fileHash) {
-      const actual: Hash = this.recorded ? { algorithm: narInfo.fileHash.algorithm, digest: this.recorded.digest() } : sha256Hash(digest);
-      if (!hashesEqual(actual, narInfo.fileHash)) {
-        throw mismatch(path, `FileHash ${formatHashBase32(actual)}, narinfo says ${formatHashBase32(narInfo.fileHash)}`);
-      }
-    }
-    return digest;
-  }
+async function openCompressed(source: BinaryCache, narInfo: NarInfo): Promise<AsyncIterable<Buffer> | undefined> {
+  if (!source.localFile) return source.getFile(narInfo.url);
+  const path = await source.localFile(narInfo.url);
+  return path === undefined ? undefined : createReadStream(path, { highWaterMark: READ_BYTES });
 }
 
 async function* hashedCompressed(copied: CopiedNar, digests: FileDigests): AsyncGenerator<Buffer> {
@@ -105,117 +43,27 @@ async function* hashedCompressed(copied: CopiedNar, digests: FileDigests): Async
   }
 }
 
-/**
- * The unpacked NAR as chunks of memory no one reuses, read ahead by a few; the unpacking stops
- * when the reader does.
- */
-async function* unpacked(compressed: AsyncIterable<Buffer>, narInfo: NarInfo): AsyncGenerator<Buffer> {
-  const queue: Buffer[] = [];
-  let finished = false;
-  let failure: unknown;
-  let stopped = false;
-  let wakeReader: (() => void) | undefined;
-  let wakeWriter: (() => void) | undefined;
-  let current = Buffer.allocUnsafe(0);
-  let offset = 0;
-  let unpackedBytes = 0;
-  const wake = (): void => {
-    wakeReader?.();
-    wakeReader = undefined;
-  };
-  const running = decompressInto(compressed, narInfo.compression, {
-    room: async () => {
-      while (queue.length >= QUEUED_CHUNKS && !stopped) await new Promise<void>((resolve) => (wakeWriter = resolve));
-      if (stopped) throw new Error('stopped');
-      if (offset >= current.length) {
-        // Sized to what is left of the NAR (and a byte over, to see one larger than recorded):
-        // a fresh MiB per tiny path would keep the garbage collector busy.
-        current = Buffer.allocUnsafe(Math.max(1, Math.min(ROOM_BYTES, narInfo.narSize - unpackedBytes + 1)));
-        offset = 0;
-      }
-      return current.subarray(offset);
-    },
-    commit: (count) => {
-      if (count === 0) return;
-      queue.push(current.subarray(offset, offset + count));
-      offset += count;
-      unpackedBytes += count;
-      wake();
-    },
-  }).then(
-    (readable) => {
-      if (!readable) {
-        failure = new UserError(
-          `${narInfo.storePath}: its NAR is compressed with ${narInfo.compression}, which this client cannot unpack`,
-          'copy it with nix copy, or ask for it to be stored with zstd, xz or bzip2',
-        );
-      }
-      finished = true;
-      wake();
-    },
-    (error: unknown) => {
-      failure = error;
-      finished = true;
-      wake();
-    },
-  );
-  try {
-    for (;;) {
-      if (queue.length > 0) {
-        const chunk = queue.shift()!;
-        wakeWriter?.();
-        wakeWriter = undefined;
-        yield chunk;
-        continue;
-      }
-      if (finished) {
-        if (failure !== undefined) throw failure;
-        return;
-      }
-      await new Promise<void>((resolve) => (wakeReader = resolve));
-    }
-  } finally {
-    stopped = true;
-    wakeWriter?.();
-    await running;
-  }
-}
-
-/** NAR bytes counted and hashed as they pass; more than recorded stops at once. */
-class NarDigest {
-  readonly hasher = createHash('sha256');
-  size = 0;
-
-  constructor(private readonly copied: CopiedNar) {}
-
-  update(chunk: Buffer): void {
-    this.size += chunk.length;
-    const { narInfo, mismatch } = this.copied;
-    if (this.size > narInfo.narSize) throw mismatch({ path: narInfo.storePath }, `NAR larger than the recorded ${narInfo.narSize} bytes`);
-    this.hasher.update(chunk);
-    this.copied.onNarBytes?.(chunk.length);
-  }
-
-  check(): void {
-    const { narInfo, mismatch } = this.copied;
-    checkNarAgainstRecord({ path: narInfo.storePath, ...narInfo }, this.hasher.digest(), this.size, mismatch);
-  }
-}
-
 async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
   for (let written = 0; written < chunk.length;) written += (await handle.write(chunk, written)).bytesWritten;
 }
 
-function narUrlOf(fileSha256: Buffer, compression: string): string {
-  return `nar/${encodeBase32(fileSha256)}.nar${EXTENSION[compression] ?? ''}`;
+/**
+ * The NAR from the source cache, checked, in a staged file in the destination's staging place
+ * (under its final name, for a small one copied into a local folder).
+ */
+export async function stageCopiedNar(copied: CopiedNar, staging: NarStaging, recompression?: Recompression): Promise<PreparedNar> {
+  if (copiedWhole(copied.narInfo, recompression)) {
+    const whole = await readSmallCompressed(copied);
+    if (whole) return stageSmallCopiedNar(copied, whole, staging, recompression);
+  }
+  return stageStreamed(copied, staging, recompression);
 }
 
-/** The NAR from the source cache, checked, in a staged file in the destination's staging place. */
-export async function stageCopiedNar(copied: CopiedNar, staging: NarStaging, recompression?: Recompression): Promise<PreparedNar> {
+async function stageStreamed(copied: CopiedNar, staging: NarStaging, recompression: Recompression | undefined): Promise<PreparedNar> {
   const { narInfo } = copied;
   const compression = recompression?.method ?? narInfo.compression;
   const directory = stagingDirectory(staging);
-  const localPath = join(directory, `${temporaryName()}.nar${EXTENSION[compression] ?? ''}`);
+  const localPath = join(directory, `${temporaryName()}.nar${narExtension(compression)}`);
   trackTemporaryFile(localPath);
   const fileIn = new FileDigests(narInfo);
   const nar = new NarDigest(copied);
@@ -227,7 +75,7 @@ export async function stageCopiedNar(copied: CopiedNar, staging: NarStaging, rec
   let handle: FileHandle | undefined;
   try {
     const write = async (chunk: Buffer): Promise<void> => {
-      if (!handle && heldBytes + chunk.length <= SMALL_FILE_BYTES) {
+      if (!handle && heldBytes + chunk.length <= HELD_BYTES) {
         held.push(chunk);
         heldBytes += chunk.length;
         return;
@@ -264,6 +112,7 @@ export async function stageCopiedNar(copied: CopiedNar, staging: NarStaging, rec
     const fileInSha256 = fileIn.check(copied.mismatch);
     nar.check();
     if (handle) await handle.close();
+    // Written at once when it was held whole (see from-cache-small.ts for why on this thread).
     else writeFileSync(localPath, held.length === 1 ? held[0]! : Buffer.concat(held), { mode: spoolFileMode(directory) });
     const fileSha256 = fileOut ? fileOut.digest() : fileInSha256;
     const fileSize = fileOut ? fileOutSize : fileIn.size;
