@@ -506,7 +506,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'report-message',
-    file: 'src/cli.ts',
+    file: 'src/cli/report.ts',
     breaks: "a user error's message is printed unredacted",
     find: 'stderr.write(`cachix: ${redactSecrets(error.message)}\\n`);',
     replace: 'stderr.write(`cachix: ${error.message}\\n`);',
@@ -519,7 +519,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'report-hint',
-    file: 'src/cli.ts',
+    file: 'src/cli/report.ts',
     breaks: "a user error's hint is printed unredacted",
     find: 'if (error.hint) stderr.write(`  ${redactSecrets(error.hint)}\\n`);',
     replace: 'if (error.hint) stderr.write(`  ${error.hint}\\n`);',
@@ -532,7 +532,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'report-unexpected',
-    file: 'src/cli.ts',
+    file: 'src/cli/report.ts',
     breaks: "an unexpected error's message is printed unredacted",
     find: 'stderr.write(`cachix: ${redactSecrets(message)}\\n`);',
     replace: 'stderr.write(`cachix: ${message}\\n`);',
@@ -545,7 +545,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'report-stack',
-    file: 'src/cli.ts',
+    file: 'src/cli/report.ts',
     breaks: 'the stack printed with --verbose is unredacted',
     find: "if (verbose) stderr.write(redactSecrets(String((error as Error).stack ?? '')) + '\\n');",
     replace: "if (verbose) stderr.write(String((error as Error).stack ?? '') + '\\n');",
@@ -1151,7 +1151,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'reporter-not-redacting',
-    file: 'src/cli.ts',
+    file: 'src/cli/report.ts',
     breaks: "an error quoting a URL's password or a token is printed as it is",
     find: '    stderr.write(`cachix: ${redactSecrets(error.message)}\\n`);',
     replace: '    stderr.write(`cachix: ${error.message}\\n`);',
@@ -1424,6 +1424,22 @@ export const MUTANTS: Mutant[] = [
     find: 'const xml = await readCapped(response.body, maxEntries * BYTES_PER_ENTRY.propfind);',
     replace: 'const xml = await readCapped(response.body, Number.MAX_SAFE_INTEGER);',
     killedBy: [{ file: 'test/caches/http-listed-lookup.test.ts', name: 'far more files than lookups' }],
+  },
+  {
+    id: 'bare-push-flags',
+    file: 'src/cli/bare-push.ts',
+    breaks: 'a push with no option runs with other flags than the same command line parsed (fewer jobs)',
+    find: 'Object.freeze({ jobs: 8, closure: true })',
+    replace: 'Object.freeze({ jobs: 4, closure: true })',
+    killedBy: [{ file: 'test/cli/plain-push.test.ts', name: 'the flags commander hands push' }],
+  },
+  {
+    id: 'bare-push-any-option',
+    file: 'src/cli/bare-push.ts',
+    breaks: 'a push with options (--no-closure, -j 4) skips the parser, and its options are ignored',
+    find: "argv.every((arg) => !arg.startsWith('-'))",
+    replace: 'argv.length > 0',
+    killedBy: [{ file: 'test/cli/plain-push.test.ts', name: 'any option, no path, or another command' }],
   },
   {
     id: 'verify-listing-get-always',
