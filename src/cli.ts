@@ -3,15 +3,12 @@ import type { ActionOf } from './cli/action.js';
 import { addMaintainCommands } from './cli/maintain-commands.js';
 import { addPushCommands } from './cli/push-commands.js';
 import { addSetupCommands } from './cli/setup-commands.js';
-import { makeContext, type ContextStreams } from './context.js';
-import { EXIT_USAGE, UserError } from './errors.js';
-import { redactSecrets } from './redact.js';
+import { makeContext } from './context.js';
+import { EXIT_USAGE } from './errors.js';
+import { report, type CliIo } from './cli/report.js';
 import { VERSION_LINE } from './cli/version.js';
 
-/** Where a run's results and logs go, and the environment it sees: the process's, or a test's. */
-export interface CliIo extends ContextStreams {
-  env: NodeJS.ProcessEnv;
-}
+export type { CliIo } from './cli/report.js';
 
 /** The commander program for one run: built afresh, so a test can run several in one process. */
 export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
@@ -48,20 +45,6 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     if (command !== configCommand) command.option('-v, --verbose', 'show details and stack traces');
   }
   return program;
-}
-
-function report(error: unknown, verbose: boolean, stderr: CliIo['stderr']): number {
-  if (error instanceof UserError) {
-    stderr.write(`cachix: ${redactSecrets(error.message)}\n`);
-    if (error.hint) stderr.write(`  ${redactSecrets(error.hint)}\n`);
-    if (verbose && error.cause) stderr.write(redactSecrets(String((error.cause as Error).stack ?? error.cause)) + '\n');
-    return error.exitCode;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  stderr.write(`cachix: ${redactSecrets(message)}\n`);
-  if (verbose) stderr.write(redactSecrets(String((error as Error).stack ?? '')) + '\n');
-  else stderr.write('  (run with --verbose for details)\n');
-  return 1;
 }
 
 /** Runs one command line (`argv` without node and the script) and returns its exit code. */

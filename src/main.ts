@@ -1,3 +1,4 @@
+import { isBarePush, runBarePush } from './cli/bare-push.js';
 import { plainPushPaths } from './cli/plain-push.js';
 import { guardOutput } from './util/closed-output.js';
 
@@ -9,13 +10,8 @@ if (earlyPushPaths) (await import('./store/early-closure.js')).startClosureEarly
 // no command with a stack trace.
 const stdout = guardOutput(process.stdout);
 guardOutput(process.stderr);
-const { runCli } = await import('./cli.js');
-const exitCode = await runCli(argv, {
-  env: process.env,
-  stdout: process.stdout,
-  stderr: process.stderr,
-  stdin: process.stdin,
-});
+const io = { env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+const exitCode = earlyPushPaths && isBarePush(argv) ? await runBarePush(argv, io) : await (await import('./cli.js')).runCli(argv, io);
 // A write's error arrives as an event after the write: let it come before judging.
 await new Promise((resolve) => setImmediate(resolve));
 const stdoutFailure = stdout.failure();

@@ -92,6 +92,27 @@ export interface CacheCapabilities {
 }
 
 /**
+ * A plain binary cache on a server that stores files as it is given them (HTTP with PUT, S3): we
+ * sign, Nix substitutes from the cache URL, NARs are staged in the OS temporary folder, and pins
+ * are files in the cache.
+ */
+export const FILE_SERVER_CAPABILITIES: Readonly<CacheCapabilities> = Object.freeze({
+  signs: 'client',
+  substituter: 'cache-url',
+  staging: Object.freeze({ kind: 'temporary' }),
+  local: false,
+  pins: 'files',
+});
+
+/** What a listing of the cache root says about `<hash part><suffix>` files. */
+export interface ListedAbsence {
+  /** Hash parts whose file the listing showed absent. */
+  absent: Set<string>;
+  /** Hash parts no listing answered: ask for each file itself. */
+  undecided: string[];
+}
+
+/**
  * The one interface the push pipeline sees. Every implementation writes a NAR completely before
  * the narinfo that points at it, and never leaves a partial file under a final name.
  */
@@ -153,6 +174,13 @@ export interface BinaryCache {
    * written as files into the cache.
    */
   createPin?(pin: PinCreate): Promise<void>;
+  /**
+   * Present on servers that can list their root (HTTP with PROPFIND or a JSON index, S3): of these
+   * hash parts, those with no `<hash part><suffix>` file, from one listing (or a few pages) when
+   * there are enough of them for a listing to cost less than asking for each file; whatever the
+   * listing did not answer is left undecided, never guessed.
+   */
+  listedAbsent?(hashParts: readonly string[], suffix: string): Promise<ListedAbsence>;
 }
 
 /** One file as a listing shows it. */

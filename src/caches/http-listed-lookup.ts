@@ -11,10 +11,12 @@ import { parseAutoindexJson, propfindFileNames, PROPFIND_BODY } from './http-lis
 
 /** Below this, HEADs cost a few milliseconds: no listing of any cache beats them by much. */
 export const LISTING_MIN_LOOKUPS = 256;
-/** A listed file costs ~320 bytes of PROPFIND XML, ~125 of autoindex JSON: two entries per lookup. */
-const BYTES_PER_LOOKUP = { propfind: 640, autoindex: 256 } as const;
+/** A listed file costs ~320 bytes of PROPFIND XML, ~125 of autoindex JSON. */
+const BYTES_PER_ENTRY = { propfind: 320, autoindex: 128 } as const;
+/** A HEAD costs about what two or three listed entries do: a narinfo lookup's share of a listing. */
+export const NARINFO_ENTRIES_PER_LOOKUP = 2;
 
-export type ListingKind = keyof typeof BYTES_PER_LOOKUP;
+export type ListingKind = keyof typeof BYTES_PER_ENTRY;
 
 export type RootListing =
   | { outcome: 'listed'; kind: ListingKind; names: Set<string> }
@@ -41,8 +43,16 @@ async function readCapped(body: Dispatcher.ResponseData['body'], limit: number):
   }
 }
 
-/** The names in the cache root, read with the listing the server answered before (if any). */
-export async function listRootNames(send: SendListing, base: URL, known: ListingKind | undefined, lookups: number): Promise<RootListing> {
+/**
+ * The names in the cache root, read with the listing the server answered before (if any); 'too
+ * large' once it holds more than about `maxEntries`.
+ */
+export async function listRootNames(
+  send: SendListing,
+  base: URL,
+  known: ListingKind | undefined,
+  maxEntries: number,
+): Promise<RootListing> {
   if (known !== 'autoindex') {
     const response = await send(
       'PROPFIND',
@@ -51,7 +61,7 @@ export async function listRootNames(send: SendListing, base: URL, known: Listing
       [207, 400, 401, 403, 404, 405, 501],
     );
     if (response.statusCode === 207) {
-      const xml = await readCapped(response.body, lookups * BYTES_PER_LOOKUP.propfind);
+      const xml = await readCapped(response.body, maxEntries * BYTES_PER_ENTRY.propfind);
       if (xml === undefined) return { outcome: 'too large' };
       try {
         return { outcome: 'listed', kind: 'propfind', names: new Set(propfindFileNames(xml, base)) };
@@ -67,7 +77,7 @@ export async function listRootNames(send: SendListing, base: URL, known: Listing
     await response.body.dump();
     return { outcome: 'refused' };
   }
-  const text = await readCapped(response.body, lookups * BYTES_PER_LOOKUP.autoindex);
+  const text = await readCapped(response.body, maxEntries * BYTES_PER_ENTRY.autoindex);
   if (text === undefined) return { outcome: 'too large' };
   try {
     return { outcome: 'listed', kind: 'autoindex', names: new Set(parseAutoindexJson(text, '').map((file) => file.name)) };

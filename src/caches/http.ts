@@ -1,25 +1,29 @@
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { NotABinaryCacheError, UserError } from '../errors.js';
 import { binaryCacheInfo, looksLikeMarkup, looksLikeNixCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
-import { readLimited } from '../util/read-limited.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { findNetrcCredentials, parseNetrc } from '../netrc.js';
 import { registerSecret } from '../redact.js';
-import { isLoopbackHost } from './credentials.js';
-import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload, type CacheCapabilities } from './cache.js';
+import {
+  FILE_SERVER_CAPABILITIES,
+  LOOKUP_CONCURRENCY,
+  type BinaryCache,
+  type CacheInfo,
+  type ListedAbsence,
+  type ListedFile,
+  type NarUpload,
+} from './cache.js';
+import { authorizationHeader, publicBaseUrl, userInfoOf } from './http-authorization.js';
+import { describeNotCacheFile, isHtml, readBody } from './http-body.js';
 import { errorDetailOf, explainHttpError, FirstAnswer, HTTP_CREDENTIALS_HINT } from './http-errors.js';
 import { WebDavFolders, type FolderAttempt } from './http-folders.js';
+import { HttpLister } from './http-lister.js';
 import { lookupPipelined } from './http-lookup.js';
-import { LISTING_MIN_LOOKUPS, listRootNames } from './http-listed-lookup.js';
-import { cannotListError, MAX_LISTING_BYTES, parseAutoindexJson, parsePropfindListing, PROPFIND_BODY } from './http-listing.js';
+import { NARINFO_ENTRIES_PER_LOOKUP } from './http-listed-lookup.js';
 import { HttpStatusError, parseRetryAfter, withRetry, type RetryOptions } from './retry.js';
 import { requestWatchingUpload, type UploadLimits } from './upload-watchdog.js';
-
-export const DEFAULT_NETRC_FILE = '/etc/nix/netrc';
 
 /** From this many lookups on, they go pipelined (http-lookup.ts); fewer are not worth a connection of their own. */
 const PIPELINE_MIN_LOOKUPS = 16;
@@ -39,32 +43,6 @@ export interface HttpCacheOptions {
   warn?: ((line: string) => void) | undefined;
 }
 
-/** The URL without user:password, ending in '/' so relative names resolve under it. */
-function publicBaseUrl(url: URL): URL {
-  const base = new URL(url.href);
-  base.username = '';
-  base.password = '';
-  base.search = '';
-  base.hash = '';
-  if (!base.pathname.endsWith('/')) base.pathname += '/';
-  return base;
-}
-
-function readBody(body: Dispatcher.ResponseData['body'], limit: number, what = 'a response from the cache'): Promise<string> {
-  return readLimited(
-    body,
-    limit,
-    () => new UserError(`${what} is larger than ${limit} bytes, which no real one is`, 'check what the server serves at that URL'),
-    // A body that stalls (bodyTimeout) or is cut off: say what was being read, not just undici's words.
-    (error, bytesRead) =>
-      new UserError(
-        `reading ${what} failed after ${bytesRead} bytes: ${(error as Error).message}`,
-        'the server stopped sending; try again later, or check the server',
-        1,
-      ),
-  );
-}
-
 interface SendOptions {
   /** Statuses returned to the caller; any other is an HttpStatusError (retried when 5xx/429). */
   expect: number[];
@@ -78,13 +56,7 @@ interface SendOptions {
 
 class HttpCache implements BinaryCache {
   readonly description: string;
-  readonly capabilities: CacheCapabilities = {
-    signs: 'client',
-    substituter: 'cache-url',
-    staging: { kind: 'temporary' },
-    local: false,
-    pins: 'files',
-  };
+  readonly capabilities = FILE_SERVER_CAPABILITIES;
   private readonly base: URL;
   private readonly agent: Agent;
   private readonly userInfo: { login: string; password: string } | undefined;
@@ -96,6 +68,7 @@ class HttpCache implements BinaryCache {
     await response.body.dump();
     return response.statusCode;
   });
+  private readonly lister: HttpLister;
 
   constructor(
     url: URL,
@@ -112,36 +85,23 @@ class HttpCache implements BinaryCache {
       bodyTimeout: options.timeouts?.bodyMs ?? 60_000,
     });
     registerSecret(options.token);
-    if (url.password) registerSecret(decodeURIComponent(url.password));
-    this.userInfo = url.username ? { login: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+    this.userInfo = userInfoOf(url);
+    this.lister = new HttpLister(
+      (method, relativeUrl, { expect, headers, body }) =>
+        this.send(method, relativeUrl, { expect, headers, body: body === undefined ? undefined : () => body }),
+      this.base,
+      this.description,
+    );
   }
 
-  /** Bearer token if given; else user:password in the URL; else the netrc entry for the host, as Nix's curl would. */
+  /** Asked once per cache: the token, the URL's user:password or the netrc entry (http-authorization.ts). */
   private authorizationHeader(): Promise<string | undefined> {
-    this.authorization ??= (async () => {
-      if (this.options.token) return `Bearer ${this.options.token}`;
-      let credentials = this.userInfo;
-      if (!credentials) {
-        const netrcFile = this.options.netrcFile ?? DEFAULT_NETRC_FILE;
-        const text = await readFile(netrcFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
-          // No netrc file is the usual case: Nix goes on without credentials, so do we.
-          if (error.code === 'ENOENT') return '';
-          throw new UserError(`cannot read the netrc file ${netrcFile}: ${error.message}`, 'check its permissions, or set netrc-file');
-        });
-        credentials = findNetrcCredentials(parseNetrc(text), this.base.hostname);
-      }
-      if (!credentials) return undefined;
-      registerSecret(credentials.password);
-      return `Basic ${Buffer.from(`${credentials.login}:${credentials.password}`).toString('base64')}`;
-    })();
-    void this.authorization.then(
-      (header) => {
-        if (header && this.base.protocol === 'http:' && !isLoopbackHost(this.base.hostname)) {
-          this.options.warn?.(`warning: credentials for ${this.description} go over plain http, readable by anyone on the way; use https`);
-        }
-      },
-      () => undefined,
-    );
+    this.authorization ??= authorizationHeader({
+      ...this.options,
+      userInfo: this.userInfo,
+      base: this.base,
+      description: this.description,
+    });
     return this.authorization;
   }
 
@@ -219,34 +179,20 @@ class HttpCache implements BinaryCache {
     return info;
   }
 
-  /** The server refused to list its root for lookups: HEADs from then on, in this process. */
-  private listingRefused = false;
-
-  /** From LISTING_MIN_LOOKUPS on, one listing of the root answers every lookup: a narinfo counts only when listed. */
-  private async missingByListing(unique: readonly string[]): Promise<Set<string> | undefined> {
-    if (unique.length < LISTING_MIN_LOOKUPS || this.listingRefused) return undefined;
-    // Anything wrong with the listing (an odd answer, a dropped connection) is asked again by HEAD.
-    const listing = await listRootNames(
-      (method, headers, body, expect) => this.send(method, '', { expect, headers, body: body === undefined ? undefined : () => body }),
-      this.base,
-      this.listing,
-      unique.length,
-    ).catch(() => undefined);
-    if (listing?.outcome === 'refused') this.listingRefused = true;
-    if (listing?.outcome !== 'listed') return undefined;
-    this.listing = listing.kind;
-    return new Set(unique.filter((hashPart) => !listing.names.has(`${hashPart}.narinfo`)));
+  /** Files beside the narinfos (`.ls`): the root holds one entry more per path than narinfo lookups allow for. */
+  listedAbsent(hashParts: readonly string[], suffix: string): Promise<ListedAbsence> {
+    return this.lister.absent(hashParts, suffix, NARINFO_ENTRIES_PER_LOOKUP + 1);
   }
 
   async missing(hashParts: readonly string[]): Promise<Set<string>> {
-    let unique = [...new Set(hashParts)];
-    const listed = await this.missingByListing(unique);
-    if (listed) return listed;
-    let missing = new Set<string>();
+    // From enough lookups on, one listing of the root answers them all: a narinfo counts only when listed.
+    const listed = await this.lister.absent(hashParts, '.narinfo', NARINFO_ENTRIES_PER_LOOKUP);
+    const missing = listed.absent;
+    let unique = listed.undecided;
     if (unique.length >= PIPELINE_MIN_LOOKUPS) {
       const authorization = await this.authorizationHeader();
       const { present, absent } = await lookupPipelined(unique, { base: this.base, authorization, idleMs: this.uploadLimits.headersMs });
-      missing = absent;
+      for (const hashPart of absent) missing.add(hashPart);
       // Only a plain 200 counts as present: whatever was not answered plainly is asked again below.
       unique = unique.filter((hashPart) => !present.has(hashPart) && !absent.has(hashPart));
     }
@@ -318,45 +264,9 @@ class HttpCache implements BinaryCache {
     await this.put('nix-cache-info', 'text/x-nix-cache-info', () => text);
   }
 
-  /** Which listing the server answered first; asked once per cache. */
-  private listing: 'propfind' | 'autoindex' | undefined;
-
   /** WebDAV PROPFIND (Depth 1), else nginx's JSON autoindex; a server with neither says so. */
-  async list(folder: string): Promise<ListedFile[]> {
-    const folderUrl = new URL(folder, this.base);
-    if (this.listing !== 'autoindex') {
-      const response = await this.send('PROPFIND', folder, {
-        expect: [207, 400, 403, 404, 405, 501],
-        headers: { depth: '1', 'content-type': 'application/xml; charset=utf-8' },
-        body: () => PROPFIND_BODY,
-      });
-      if (response.statusCode === 207) {
-        this.listing = 'propfind';
-        return parsePropfindListing(
-          await readBody(response.body, MAX_LISTING_BYTES, `the listing of ${folderUrl.href}`),
-          folderUrl,
-          folder,
-        );
-      }
-      await response.body.dump();
-      if (this.listing === 'propfind') {
-        if (response.statusCode === 404) return [];
-        throw cannotListError(this.description, `PROPFIND ${folder || '/'} answered ${response.statusCode}`);
-      }
-    }
-    const response = await this.send('GET', folder, { expect: [200, 403, 404, 405], headers: { accept: 'application/json' } });
-    const type = String(response.headers['content-type'] ?? '');
-    if (response.statusCode === 200 && type.includes('json')) {
-      this.listing = 'autoindex';
-      return parseAutoindexJson(await readBody(response.body, MAX_LISTING_BYTES, `the listing of ${folderUrl.href}`), folder);
-    }
-    await response.body.dump();
-    // A folder nothing was written to yet; the root itself missing means no listing at all.
-    if (response.statusCode === 404 && folder !== '') return [];
-    throw cannotListError(
-      this.description,
-      `PROPFIND and GET ${folder || '/'} as JSON answered ${response.statusCode === 200 ? `200 with ${type || 'no content type'}` : response.statusCode}`,
-    );
+  list(folder: string): Promise<ListedFile[]> {
+    return this.lister.list(folder);
   }
 
   /** 404: another client deleted it first, which is not an error but not our deletion either. */
@@ -379,15 +289,4 @@ class HttpCache implements BinaryCache {
 /** A cache served over HTTP(S) that takes PUT, as `nix copy --to http://…` expects (nginx WebDAV and the like). */
 export function createHttpCache(url: URL, options: HttpCacheOptions = {}): BinaryCache {
   return new HttpCache(url, options);
-}
-
-function isHtml(contentType: string | string[] | undefined): boolean {
-  return /^\s*(text\/html|application\/xhtml)/i.test(String(contentType ?? ''));
-}
-
-/** What came instead of a cache file, in a few words (never the page itself). */
-function describeNotCacheFile(text: string, contentType: string | string[] | undefined): string {
-  if (isHtml(contentType) || /^\s*<(!doctype html|html)/i.test(text)) return 'an HTML page';
-  if (looksLikeMarkup(text)) return 'markup, not a cache file';
-  return `not one (no StoreDir, WantMassQuery or Priority line in ${text.length} bytes)`;
 }

@@ -1,4 +1,5 @@
-// narinfo lookups answered by listing the bucket instead of one HEAD per path. A listing page
+// narinfo lookups (or of any `<hash part><suffix>` file in the root, such as a path's `.ls`)
+// answered by listing the bucket instead of one request per path. A listing page
 // names up to a thousand keys in order, so one request can answer every lookup whose narinfo
 // would fall inside it: for a push whose closure is a good part of the cache (the no-op re-push CI
 // does most), tens of requests instead of thousands. Pages start at the next unanswered hash
@@ -28,7 +29,7 @@ const MIN_ANSWERED_PER_PAGE = 16;
 /** Ranges of the sorted lookups listed at once, each page after page. */
 const STREAMS = 4;
 
-export async function lookupByListing(hashParts: readonly string[], listPage: ListPage): Promise<ListedLookup> {
+export async function lookupByListing(hashParts: readonly string[], listPage: ListPage, suffix = '.narinfo'): Promise<ListedLookup> {
   const sorted = [...new Set(hashParts)].sort();
   const missing = new Set<string>();
   const undecided: string[] = [];
@@ -43,10 +44,10 @@ export async function lookupByListing(hashParts: readonly string[], listPage: Li
         const listed = new Set(page.names);
         // The page covers every name up to its last one, or everything when it is the last page.
         const lastName = page.names.reduce((last, name) => (name > last ? name : last), '');
-        const covers = (hashPart: string): boolean => !page.truncated || `${hashPart}.narinfo` <= lastName;
+        const covers = (hashPart: string): boolean => !page.truncated || `${hashPart}${suffix}` <= lastName;
         const first = next;
         while (next < range.length && covers(range[next]!)) {
-          if (!listed.has(`${range[next]!}.narinfo`)) missing.add(range[next]!);
+          if (!listed.has(`${range[next]!}${suffix}`)) missing.add(range[next]!);
           next++;
         }
         if (next - first < MIN_ANSWERED_PER_PAGE && next < range.length) {

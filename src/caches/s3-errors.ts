@@ -4,6 +4,8 @@
 // must never read as a missing nix-cache-info or narinfo.
 
 import { UserError } from '../errors.js';
+import { explainHttpError } from './http-errors.js';
+import type { S3Location } from './s3-location.js';
 
 export const S3_CREDENTIALS_HINT =
   'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile from ~/.aws/credentials with ?profile=NAME (or AWS_PROFILE)';
@@ -57,4 +59,23 @@ export function tidySdkTimeout(error: unknown): unknown {
       .replace(/ \((configured by client requestHandler|service default socket timeout)\)\.?$/, '');
   }
   return error;
+}
+
+/** What a request's last failure (after its retries) tells the user, in one line where there is one. */
+export function explainS3Failure(
+  error: unknown,
+  request: { what: string; writing: boolean; description: string; location: S3Location },
+): unknown {
+  const { what, writing, description, location } = request;
+  const refused = refusedCredentials(error, description);
+  if (refused) return refused;
+  const name = (error as { name?: string } | undefined)?.name;
+  if (name === 'CredentialsProviderError') return new UserError(`no AWS credentials found for ${description}`, S3_CREDENTIALS_HINT);
+  if (name === 'NoSuchBucket') {
+    return new UserError(
+      `the bucket '${location.bucket}' does not exist at ${location.endpoint ?? 'AWS S3'}`,
+      'create it first, or check the bucket name and endpoint',
+    );
+  }
+  return refusedRequest(explainHttpError(error, { url: description, writing, credentialsHint: S3_CREDENTIALS_HINT }), what, description);
 }

@@ -3,19 +3,28 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../errors.js';
 import { formatNarInfo, MAX_NARINFO_BYTES, type NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
-import { LOOKUP_CONCURRENCY, type BinaryCache, type CacheInfo, type ListedFile, type NarUpload, type CacheCapabilities } from './cache.js';
+import {
+  FILE_SERVER_CAPABILITIES,
+  LOOKUP_CONCURRENCY,
+  type BinaryCache,
+  type CacheInfo,
+  type ListedAbsence,
+  type ListedFile,
+  type NarUpload,
+} from './cache.js';
 import { binaryCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
-import { explainHttpError, FirstAnswer } from './http-errors.js';
+import { FirstAnswer } from './http-errors.js';
 import { readLimited } from '../util/read-limited.js';
 import { serverWaitMs, withRetry, type RetryOptions } from './retry.js';
-import { lookupByListing, type ListingPage } from './listed-lookup.js';
-import { refusedCredentials, refusedRequest, S3_CREDENTIALS_HINT, statusOf, tidySdkTimeout } from './s3-errors.js';
+import { lookupByListing } from './listed-lookup.js';
+import { explainS3Failure, refusedCredentials, statusOf, tidySdkTimeout } from './s3-errors.js';
 import { AdaptivePace } from './pacing.js';
 import { planParts } from './part-plan.js';
 import { putSpooledObject } from './s3-multipart.js';
 import { createS3Client } from './s3-client.js';
 import { parseS3Url, type S3Location } from './s3-location.js';
+import { listFolder, listRootPage, type S3ListTarget } from './s3-listing.js';
 
 /** Parts are held in memory while sent: at most PART_SIZE x PART_QUEUE bytes per NAR in flight (planParts keeps that for bigger parts). */
 export const PART_SIZE = 16 * 1024 * 1024;
@@ -37,13 +46,7 @@ export interface S3CacheOptions {
 
 class S3Cache implements BinaryCache {
   readonly description: string;
-  readonly capabilities: CacheCapabilities = {
-    signs: 'client',
-    substituter: 'cache-url',
-    staging: { kind: 'temporary' },
-    local: false,
-    pins: 'files',
-  };
+  readonly capabilities = FILE_SERVER_CAPABILITIES;
   private readonly location: S3Location;
   private clientPromise: Promise<S3Client> | undefined;
   private readonly firstAnswer: FirstAnswer;
@@ -100,23 +103,7 @@ class S3Cache implements BinaryCache {
     try {
       return await this.attempts(what, operation);
     } catch (error) {
-      const refused = refusedCredentials(error, this.description);
-      if (refused) throw refused;
-      const name = (error as { name?: string } | undefined)?.name;
-      if (name === 'CredentialsProviderError') {
-        throw new UserError(`no AWS credentials found for ${this.description}`, S3_CREDENTIALS_HINT);
-      }
-      if (name === 'NoSuchBucket') {
-        throw new UserError(
-          `the bucket '${this.location.bucket}' does not exist at ${this.location.endpoint ?? 'AWS S3'}`,
-          'create it first, or check the bucket name and endpoint',
-        );
-      }
-      throw refusedRequest(
-        explainHttpError(error, { url: this.description, writing, credentialsHint: S3_CREDENTIALS_HINT }),
-        what,
-        this.description,
-      );
+      throw explainS3Failure(error, { what, writing, description: this.description, location: this.location });
     }
   }
 
@@ -161,25 +148,38 @@ class S3Cache implements BinaryCache {
     return binaryCacheInfo(text, this.url.href, false);
   }
 
+  private async listTarget(): Promise<S3ListTarget> {
+    return {
+      client: await this.client(),
+      bucket: this.location.bucket,
+      prefix: this.location.prefix,
+      attempts: (what, request) => this.attempts(what, request),
+      call: (what, request) => this.call(what, false, request),
+    };
+  }
+
+  async listedAbsent(hashParts: readonly string[], suffix: string): Promise<ListedAbsence> {
+    const unique = [...new Set(hashParts)];
+    if (unique.length < LISTING_MIN_LOOKUPS || !this.listingWorks) return { absent: new Set(), undecided: unique };
+    const target = await this.listTarget();
+    // A key that may not list the bucket, or a server that cannot, still has its requests file by
+    // file: a refused listing is not asked again by this process.
+    const listed = await lookupByListing(unique, (startAfter, maxKeys) => listRootPage(target, startAfter, maxKeys), suffix).catch(
+      (error: unknown) => {
+        // Wrong credentials would fail every HEAD too: say so rather than call everything missing.
+        const refused = refusedCredentials(error, this.description);
+        if (refused) throw refused;
+        this.listingWorks = false;
+        return undefined;
+      },
+    );
+    return listed ? { absent: listed.missing, undecided: listed.undecided } : { absent: new Set(), undecided: unique };
+  }
+
   async missing(hashParts: readonly string[]): Promise<Set<string>> {
     const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
     const client = await this.client();
-    let undecided = [...new Set(hashParts)];
-    let missing = new Set<string>();
-    if (undecided.length >= LISTING_MIN_LOOKUPS && this.listingWorks) {
-      // A key that may not list the bucket, or a server that cannot, still has its HEADs: a
-      // refused listing is not asked again by this process.
-      const listed = await lookupByListing(undecided, (startAfter, maxKeys) => this.listPage(startAfter, maxKeys)).catch(
-        (error: unknown) => {
-          // Wrong credentials would fail every HEAD too: say so rather than call everything missing.
-          const refused = refusedCredentials(error, this.description);
-          if (refused) throw refused;
-          this.listingWorks = false;
-          return undefined;
-        },
-      );
-      if (listed) ({ missing, undecided } = listed);
-    }
+    const { absent: missing, undecided } = await this.listedAbsent(hashParts, '.narinfo');
     await forEachConcurrently(undecided, LOOKUP_CONCURRENCY, async (hashPart) => {
       const present = await this.call(`HEAD ${hashPart}.narinfo in`, false, async () => {
         try {
@@ -243,53 +243,9 @@ class S3Cache implements BinaryCache {
     return this.putText('nix-cache-info', text, 'text/x-nix-cache-info');
   }
 
-  /** One ListObjectsV2 page of the names directly under the cache's prefix, after `startAfter`. */
-  private async listPage(startAfter: string, maxKeys: number): Promise<ListingPage> {
-    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-    const client = await this.client();
-    const prefix = this.location.prefix;
-    const page = await this.attempts(`list after ${startAfter} in`, () =>
-      client.send(
-        new ListObjectsV2Command({
-          Bucket: this.location.bucket,
-          Prefix: prefix,
-          Delimiter: '/',
-          StartAfter: prefix + startAfter,
-          MaxKeys: maxKeys,
-        }),
-      ),
-    );
-    const names = [
-      ...(page.Contents ?? []).map((object) => object.Key ?? ''),
-      ...(page.CommonPrefixes ?? []).map((folder) => folder.Prefix ?? ''),
-    ].map((key) => key.slice(prefix.length));
-    return { names, truncated: page.IsTruncated === true };
-  }
-
   /** ListObjectsV2, a page of up to 1000 keys at a time, only the keys directly in `folder`. */
   async list(folder: string): Promise<ListedFile[]> {
-    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-    const client = await this.client();
-    const prefix = this.key(folder);
-    const files: ListedFile[] = [];
-    let continuationToken: string | undefined;
-    do {
-      const page = await this.call(`list ${folder || '/'} in`, false, () =>
-        client.send(
-          new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: continuationToken }),
-        ),
-      );
-      for (const object of page.Contents ?? []) {
-        if (!object.Key || object.Key === prefix) continue;
-        files.push({
-          name: folder + object.Key.slice(prefix.length),
-          size: object.Size ?? 0,
-          modified: object.LastModified ?? new Date(0),
-        });
-      }
-      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (continuationToken);
-    return files;
+    return listFolder(await this.listTarget(), folder);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { prepareVerify, verifyPath } from '../maintain/verify-path.js';
+import { absentListings } from '../maintain/verify-listings.js';
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';
@@ -9,6 +10,7 @@ import { resolveStorePaths } from '../store/resolve-paths.js';
 import { printable } from '../util/printable.js';
 import { parsePublicKeyFrom } from '../caches/public-key.js';
 import { upstreamKeyNames, upstreamKeyOf } from '../store/upstream.js';
+import { hashPartOf } from '../nix/store-path.js';
 
 export interface VerifyOptions {
   publicKey?: string;
@@ -71,6 +73,10 @@ export async function run(context: Context, cacheName: string, paths: string[], 
     const keys = keyTexts.map((text) => parsePublicKeyFrom(text, options.publicKey ? '--public-key' : `the key of ${opened.name}`));
     const targets = await listing;
     prepareVerify(targets.map(([, local]) => local?.narSize));
+    const absent = await absentListings(
+      opened.cache,
+      targets.map(([storePath]) => hashPartOf(storePath)),
+    );
     // What push leaves out on purpose is not a failure: Nix gets it from the upstream cache.
     const upstreamKeys = upstreamKeyNames(entry, options);
     let failures = 0;
@@ -82,7 +88,8 @@ export async function run(context: Context, cacheName: string, paths: string[], 
       targets.map((target, index) => ({ target, index })),
       VERIFY_CONCURRENCY,
       async ({ target: [storePath, local], index }) => {
-        const verdict = await verifyPath(opened.cache, storePath, keys, local, { fileHash: options.fileHash === true });
+        const checks = { fileHash: options.fileHash === true, absentListings: absent };
+        const verdict = await verifyPath(opened.cache, storePath, keys, local, checks);
         const upstreamKey = verdict.absent && local ? upstreamKeyOf(local, upstreamKeys) : undefined;
         if (upstreamKey !== undefined) upstream += 1;
         else if (verdict.problems.length > 0) failures += 1;

@@ -22,6 +22,8 @@ import { readStoredListing } from './stored-listing.js';
 export interface VerifyChecks {
   /** Also hash the NAR file as stored and compare it with the narinfo's FileHash. */
   fileHash: boolean;
+  /** Hash parts whose `.ls` a listing of the cache showed absent (verify-listings.ts): not asked for. */
+  absentListings?: ReadonlySet<string> | undefined;
 }
 
 export interface PathVerdict {
@@ -140,13 +142,16 @@ export async function verifyPath(
   }
   if (local) checkAgainstLocal(info, local, problems);
   else verdict.notes.push('not in the local store, so only checked against the cache');
-  const listingName = `${hashPartOf(storePath)}.ls`;
+  const hashPart = hashPartOf(storePath);
+  const listingName = `${hashPart}.ls`;
   const [file, storedListing] = await Promise.all([
     openNarFile(cache, info.url),
-    readStoredListing(cache, hashPartOf(storePath)).catch((error: unknown) => {
-      problems.push(`its listing ${listingName} cannot be read: ${messageOf(error)}`);
-      return undefined;
-    }),
+    checks.absentListings?.has(hashPart)
+      ? undefined
+      : readStoredListing(cache, hashPart).catch((error: unknown) => {
+          problems.push(`its listing ${listingName} cannot be read: ${messageOf(error)}`);
+          return undefined;
+        }),
   ]);
   if (!file) {
     problems.push(`its NAR ${info.url} is missing`);

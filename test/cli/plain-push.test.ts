@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildProgram, type CliIo } from '../../src/cli.js';
-import type { Option } from 'commander';
+import type { Command, Option } from 'commander';
+import { BARE_PUSH_FLAGS, isBarePush } from '../../src/cli/bare-push.js';
 import { PLAIN_PUSH_OPTIONS, plainPushPaths } from '../../src/cli/plain-push.js';
 
 const A = '/nix/store/5601vs11k2wx20l78lb6ncf51nbrjpsm-probe.txt';
@@ -77,5 +78,35 @@ describe('the plain-push tables follow the options push accepts', () => {
     const accepted = new Set([...program.options, ...push.options].flatMap(flagsOf));
     const tables = [...PLAIN_PUSH_OPTIONS.globalWithValue, ...PLAIN_PUSH_OPTIONS.pushWithValue, ...PLAIN_PUSH_OPTIONS.flags];
     expect(tables.filter((flag) => !accepted.has(flag))).toEqual([]);
+  });
+});
+
+describe('a bare push (no option at all) runs without the parser, with what the parser would give', () => {
+  it('push CACHE PATH...: the cache, the paths as given and the flags commander hands push', async () => {
+    const io: CliIo = { env: {}, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+    const program = buildProgram(io, () => {});
+    const push = program.commands.find((command) => command.name() === 'push')!;
+    let seen: unknown;
+    push.action((...args: unknown[]) => {
+      const command = args[args.length - 1] as Command;
+      seen = { args: args.slice(0, -1), globals: command.optsWithGlobals() };
+    });
+    const argv = ['push', 'mycache', A, `${B}/`];
+    expect(isBarePush(argv)).toBe(true);
+    await program.parseAsync(argv, { from: 'user' });
+    expect(seen).toEqual({ args: ['mycache', [A, `${B}/`], { ...BARE_PUSH_FLAGS }], globals: { ...BARE_PUSH_FLAGS } });
+  });
+
+  it('any option, no path, or another command: the parser', () => {
+    for (const argv of [
+      ['push', 'mycache', A, '-j', '4'],
+      ['push', 'mycache', A, '--no-closure'],
+      ['-v', 'push', 'mycache', A],
+      ['push', 'mycache', '--', A],
+      ['push', 'mycache'],
+      ['verify', 'mycache', A],
+    ]) {
+      expect(isBarePush(argv), argv.join(' ')).toBe(false);
+    }
   });
 });
