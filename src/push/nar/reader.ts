@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { takeEarlyDump } from '../../store/early-dump.js';
 import { nixDumpIsCheaper, nixStoreDump } from '../../store/nix-store-dump.js';
 
 /** `ack` says a chunk was used; with `buffer`, its memory comes back to be filled again. */
@@ -18,7 +19,8 @@ export interface NarReadResult {
  * A small pool of worker threads that each dump and hash one NAR at a time. Idle workers are
  * unref'd, so they never keep the process alive. A tree of many small entries is read from
  * `nix-store --dump` instead, and hashed here: nix-store does the walk on a core of its own, and
- * no worker has to start first.
+ * no worker has to start first; the path a push names may have been dumping since the process
+ * started (store/early-dump.ts).
  */
 class NarReaderPool {
   private readonly idle: Worker[] = [];
@@ -52,6 +54,8 @@ class NarReaderPool {
    * `giveBack(chunk)`, and the caller must not touch it after that.
    */
   async *read(path: string, narSize: number, recycle = false): AsyncGenerator<Buffer, NarReadResult> {
+    const started = await takeEarlyDump(path, narSize);
+    if (started) return yield* hashed(started);
     if (nixDumpIsCheaper(path, narSize)) return yield* hashed(nixStoreDump(path));
     const worker = this.take();
     const queue: ReaderReply[] = [];

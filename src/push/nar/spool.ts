@@ -5,6 +5,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { dumpNar } from '../../store/nar-dump.js';
+import { takeEarlyDump } from '../../store/early-dump.js';
 import type { PathInfo } from '../../store/path-info.js';
 import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../../util/compression.js';
 import { narReaders, type NarReadResult } from './reader.js';
@@ -58,8 +59,10 @@ export async function compressSmall(info: PathInfo, options: SpoolOptions): Prom
   const narHasher = createHash('sha256');
   const chunks: Buffer[] = [];
   let narSize = 0;
-  // One chunk sized to the NAR: a fresh 1 MiB chunk per tiny path would keep the GC busy.
-  for await (const chunk of dumpNar(info.path, { chunkSize: Math.max(4096, info.narSize) })) {
+  // One chunk sized to the NAR: a fresh 1 MiB chunk per tiny path would keep the GC busy. The
+  // path a push names may have been dumping since the process started (store/early-dump.ts).
+  const early = await takeEarlyDump(info.path, info.narSize);
+  for await (const chunk of early ?? dumpNar(info.path, { chunkSize: Math.max(4096, info.narSize) })) {
     narHasher.update(chunk);
     narSize += chunk.length;
     chunks.push(chunk);
