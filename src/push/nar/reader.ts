@@ -10,6 +10,9 @@ export type ReaderReply =
   | { type: 'end'; digest: Uint8Array; size: number }
   | { type: 'error'; message: string };
 
+/** Who walks the tree: nix-store in a process of its own (many small entries), or our walk on a reader thread. */
+export type NarWalk = 'nix-store' | 'reader-thread';
+
 export interface NarReadResult {
   narDigest: Buffer;
   narSize: number;
@@ -51,12 +54,14 @@ class NarReaderPool {
    * Yields the NAR of `path` (whose size Nix recorded as `narSize`) in chunks; the generator's
    * return value is its sha256 and size.
    * With `recycle`, a chunk's memory goes back to the reader once the caller calls
-   * `giveBack(chunk)`, and the caller must not touch it after that.
+   * `giveBack(chunk)`, and the caller must not touch it after that. `toldWalk` hears, before the
+   * first chunk, which walk reads the tree.
    */
-  async *read(path: string, narSize: number, recycle = false): AsyncGenerator<Buffer, NarReadResult> {
+  async *read(path: string, narSize: number, recycle = false, toldWalk?: (walk: NarWalk) => void): AsyncGenerator<Buffer, NarReadResult> {
     const started = await takeEarlyDump(path, narSize);
-    if (started) return yield* hashed(started);
-    if (nixDumpIsCheaper(path, narSize)) return yield* hashed(nixStoreDump(path));
+    const fromNix = started ?? (nixDumpIsCheaper(path, narSize) ? nixStoreDump(path) : undefined);
+    toldWalk?.(fromNix ? 'nix-store' : 'reader-thread');
+    if (fromNix) return yield* hashed(fromNix);
     const worker = this.take();
     const queue: ReaderReply[] = [];
     let notify: (() => void) | undefined;
