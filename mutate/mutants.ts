@@ -1506,7 +1506,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/store/early-closure.ts',
     breaks: 'a path of tens of thousands of tiny files is dumped only once Node has loaded and Nix has answered, not from the start',
     find: 'if (paths[0] !== undefined) startDumpEarly(paths[0]);',
-    replace: '',
+    replace: 'if (paths[0] !== undefined && paths.length < 0) startDumpEarly(paths[0]);',
     killedBy: [{ file: 'test/commands/push.test.ts', name: 'its NAR is read before' }],
   },
   {
@@ -1522,7 +1522,7 @@ export const MUTANTS: Mutant[] = [
     file: 'src/store/early-dump.ts',
     breaks: "a tree of big files started early goes through nix-store's pipe, where our walk is cheaper",
     find: 'limit === undefined || entries <= limit) {',
-    replace: 'limit === undefined) {',
+    replace: 'limit === undefined || entries < 0) {',
     killedBy: [{ file: 'test/store/early-dump.test.ts', name: 'nor where our walk is the cheaper' }],
   },
   {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { opendir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { UserError } from '../errors.js';
 
@@ -22,6 +22,8 @@ export const NIX_MIN_ENTRIES = 1024;
 /** The count reads directories on the caller's thread: never more than this many entries. */
 export const NIX_MAX_ENTRIES = 16384;
 const SLASH = Buffer.from('/');
+/** Entries read per call when counting off the caller's thread. */
+const COUNT_BATCH = 512;
 const STDERR_LIMIT = 4096;
 
 /**
@@ -64,7 +66,9 @@ export function nixDumpIsCheaper(path: string, narSize: number): boolean {
 
 /**
  * hasMoreEntriesThan off the caller's thread: the entries of the tree at `path`, counted up to
- * one past `limit` at most (`onPassing` is told once the count passes `passing`).
+ * one past `limit` at most (`onPassing` is told once the count passes `passing`). Directories are
+ * read a batch of entries at a time, so a folder of fifty thousand files tells as soon as the
+ * first batches pass, not after all of them.
  */
 export async function countEntriesUpTo(path: string, limit: number, passing = limit, onPassing?: () => void): Promise<number> {
   const directories: Buffer[] = [Buffer.from(path)];
@@ -73,17 +77,26 @@ export async function countEntriesUpTo(path: string, limit: number, passing = li
   for (let directory = directories.pop(); directory; directory = directories.pop()) {
     let listing;
     try {
-      listing = await readdir(directory, { encoding: 'buffer', withFileTypes: true });
+      // Names as raw bytes (Node reads them so, though its types say only text encodings).
+      listing = await opendir(directory as unknown as string, { encoding: 'buffer' as BufferEncoding, bufferSize: COUNT_BATCH });
     } catch {
       continue;
     }
-    entries += listing.length;
-    if (!told && entries > passing) {
-      told = true;
-      onPassing?.();
+    try {
+      for await (const dirent of listing) {
+        entries++;
+        if (!told && entries > passing) {
+          told = true;
+          onPassing?.();
+        }
+        if (entries > limit) return entries;
+        if (dirent.isDirectory()) directories.push(Buffer.concat([directory, SLASH, dirent.name as unknown as Buffer]));
+      }
+    } catch {
+      // unreadable halfway: what was counted stands (the dump itself will report it)
+    } finally {
+      await listing.close().catch(() => undefined);
     }
-    if (entries > limit) return entries;
-    for (const dirent of listing) if (dirent.isDirectory()) directories.push(Buffer.concat([directory, SLASH, dirent.name]));
   }
   return entries;
 }
