@@ -1521,8 +1521,8 @@ export const MUTANTS: Mutant[] = [
     id: 'early-dump-ignores-walk-rule',
     file: 'src/store/early-dump.ts',
     breaks: "a tree of big files started early goes through nix-store's pipe, where our walk is cheaper",
-    find: 'limit === undefined || entries <= limit) {',
-    replace: 'limit === undefined || entries < 0) {',
+    find: 'if (candidate.stopped || !candidate.dump || !nixDumpIsCheaper(path, narSize)) {',
+    replace: 'if (candidate.stopped || !candidate.dump || !nixDumpIsCheaper(path, 0)) {',
     killedBy: [{ file: 'test/store/early-dump.test.ts', name: 'nor where our walk is the cheaper' }],
   },
   {

@@ -5,14 +5,7 @@
 // answers; the push takes it when it comes to upload that path, and stops it when the path is in
 // the cache already or turns out to be read another way. Whatever it reads is checked against
 // Nix's NarHash like any other dump.
-import {
-  countEntriesUpTo,
-  NIX_MAX_ENTRIES,
-  NIX_MIN_ENTRIES,
-  nixDumpEntryLimit,
-  startNixStoreDump,
-  type RunningDump,
-} from './nix-store-dump.js';
+import { countEntriesUpTo, NIX_MIN_ENTRIES, nixDumpIsCheaper, startNixStoreDump, type RunningDump } from './nix-store-dump.js';
 
 /**
  * Read ahead while nobody asks: enough for Node's start and Nix's queries at Nix's pace (tens of
@@ -22,7 +15,7 @@ export const EARLY_READ_AHEAD_BYTES = 32 << 20;
 
 interface EarlyDump {
   path: string;
-  /** The tree's entries, counted up to one past NIX_MAX_ENTRIES. */
+  /** The tree's entries, counted up to one past NIX_MIN_ENTRIES. */
   entries: Promise<number>;
   /** Started once the count passes NIX_MIN_ENTRIES. */
   dump?: RunningDump | undefined;
@@ -38,7 +31,7 @@ let early: EarlyDump | undefined;
 export function startDumpEarly(path: string): void {
   stopEarlyDump();
   const started: EarlyDump = { path, entries: Promise.resolve(0), stopped: false };
-  started.entries = countEntriesUpTo(path, NIX_MAX_ENTRIES, NIX_MIN_ENTRIES, () => {
+  started.entries = countEntriesUpTo(path, NIX_MIN_ENTRIES, NIX_MIN_ENTRIES, () => {
     if (started.stopped) return;
     started.dump = startNixStoreDump(path, { readAheadBytes: EARLY_READ_AHEAD_BYTES, keepAlive: false });
     process.once('exit', () => started.dump?.stop());
@@ -54,9 +47,9 @@ export async function takeEarlyDump(path: string, narSize: number): Promise<Asyn
   const candidate = early;
   if (!candidate || candidate.path !== path) return undefined;
   early = undefined;
-  const limit = nixDumpEntryLimit(narSize);
-  const entries = await candidate.entries;
-  if (candidate.stopped || !candidate.dump || limit === undefined || entries <= limit) {
+  await candidate.entries;
+  // The rule every dump follows, now that the NAR's size is known (the count stops once it knows).
+  if (candidate.stopped || !candidate.dump || !nixDumpIsCheaper(path, narSize)) {
     stop(candidate);
     return undefined;
   }
