@@ -1003,8 +1003,8 @@ export const MUTANTS: Mutant[] = [
     id: 'spool-mode-file-cache',
     file: 'src/push/nar/spool-mode.ts',
     breaks: "a file cache's NARs become 0600, unreadable by the web server or users that share the cache",
-    find: 'return spoolDirectory === tmpdir() ? 0o600 : 0o666;',
-    replace: 'return spoolDirectory === tmpdir() || true ? 0o600 : 0o666;',
+    find: 'return spoolDirectory === temporaryDirectory() ? 0o600 : 0o666;',
+    replace: 'return spoolDirectory === temporaryDirectory() || true ? 0o600 : 0o666;',
     killedBy: [{ file: 'test/push/spool-mode.test.ts', name: 'a file cache' }],
   },
   {
