@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildManySmall, type ManySmallInput } from './input.js';
-import { measure, treeBytes, type Measured } from './measure.js';
+import { measure, runCommand, treeBytes, type Measured } from './measure.js';
 import { megabytes, seconds } from './report.js';
 import {
   GOALS,
@@ -13,10 +13,14 @@ import {
   SMALL_PATHS,
   SMALL_TIMEOUT_MS,
   cacheDir,
+  cachixEnv,
   cachixOk,
+  CACHIX_BIN,
   check,
+  envNumber,
   log,
   ratioTarget,
+  SCALE,
   step,
   sync,
   timings,
@@ -147,7 +151,14 @@ function httpTargets(us: Side, them: Side): void {
   );
 }
 
+/** BENCH_SMALL_SHAPES=closure,stdin (both when unset): the one top path's closure, the one-file paths from stdin. */
 export async function manySmallPaths(): Promise<void> {
+  const shapes = (process.env.BENCH_SMALL_SHAPES ?? 'closure,stdin').split(',');
+  if (shapes.includes('closure')) await closureOfSmallPaths();
+  if (shapes.includes('stdin')) await oneFilePathsFromStdin();
+}
+
+async function closureOfSmallPaths(): Promise<void> {
   const many: ManySmallInput | undefined = await step(`build ${SMALL_PATHS} small paths and one referring to all (once per machine)`, () =>
     buildManySmall(SMALL_PATHS, 3600_000),
   );
@@ -194,4 +205,86 @@ export async function manySmallPaths(): Promise<void> {
     if (nginx) await step('stop nginx', () => nginx!.stop());
   }
   httpTargets(us, them);
+}
+
+/** The second shape: independent one-file paths (nix-store --add), piped in as `nix-store -qR … | cachix push` does. */
+export const STDIN_PATHS = Math.round(envNumber('BENCH_STDIN_PATHS', SCALE >= 1 ? 3000 : Math.max(100, Math.round(3000 * SCALE))));
+
+/** `count` one-file store paths added by `nix-store --add` (the same paths on every run), listed as `nix-store -qR` lists them. */
+async function addOneFilePaths(count: number): Promise<string[]> {
+  const dir = join(workDir(), 'stdin-files');
+  await mkdir(dir, { recursive: true });
+  const names: string[] = [];
+  for (let index = 0; index < count; index++) {
+    const name = `bench-stdin-${index}.txt`;
+    await writeFile(join(dir, name), `cachix-bench-v1 one-file path ${index}\n`);
+    names.push(name);
+  }
+  const added = check('nix-store --add', await runCommand('nix-store', ['--add', ...names], { cwd: dir, timeoutMs: SMALL_TIMEOUT_MS }));
+  const paths = added.stdout.trim().split('\n').filter(Boolean);
+  if (paths.length !== count) throw new Error(`nix-store --add printed ${paths.length} paths, not ${count}`);
+  const listed = check('nix-store -qR', await runCommand('nix-store', ['-qR', ...paths], { timeoutMs: SMALL_TIMEOUT_MS }));
+  return listed.stdout.trim().split('\n').filter(Boolean);
+}
+
+/**
+ * Independent one-file paths pushed from stdin into a file cache, against `nix copy` of the same
+ * paths and `cp -a` of the pushed cache: no closure to walk, every path named, so what each path
+ * costs on its own (Nix's queries about it, its files in the cache) is all there is.
+ */
+export async function oneFilePathsFromStdin(): Promise<void> {
+  const paths = await step(`add ${STDIN_PATHS} one-file paths (nix-store --add)`, () => addOneFilePaths(STDIN_PATHS));
+  const key = paths ? await nixCopySecretKey(' of the one-file paths', 'bench-stdin-1') : undefined;
+  let us: Measured | undefined;
+  let them: Measured | undefined;
+  let floor: Measured | undefined;
+  let oursBytes: number | undefined;
+  let theirBytes: number | undefined;
+  const label = `${STDIN_PATHS} one-file paths from stdin`;
+  if (paths && key && (await step('create the file cache bench-stdin', () => cachixOk(['create', 'bench-stdin'], 60_000)))) {
+    await sync();
+    us = await step(`${label}: nix-store -qR … | cachix push to a file cache`, async () =>
+      check(
+        'cachix push',
+        await measure(process.execPath, [CACHIX_BIN, 'push', 'bench-stdin', '-m', 'zstd', '-l', String(LEVEL)], {
+          env: cachixEnv(),
+          timeoutMs: SMALL_TIMEOUT_MS,
+          input: paths.join('\n') + '\n',
+        }),
+      ),
+    );
+    timing(`${label}: cachix push (paths on stdin), first push`, us);
+    if (us) floor = await fileCreationFloor(cacheDir('bench-stdin'));
+    timing(`${label}: floor, cp -a of the pushed cache`, floor, 'creating the same files, nothing computed');
+    oursBytes = await treeBytes(join(cacheDir('bench-stdin'), 'nar')).catch(() => undefined);
+    const dir = join(workDir(), 'nix-copy-stdin');
+    await sync();
+    them = await step(`${label}: nix copy of the same paths`, async () =>
+      check(
+        'nix copy',
+        await measure(
+          'nix',
+          [...NIX_FEATURES, 'copy', '--to', `file://${dir}?compression=zstd&compression-level=${LEVEL}&secret-key=${key}`, ...paths],
+          { env: { ...process.env, XDG_CACHE_HOME: join(workDir(), 'nix-cache-home-stdin') }, timeoutMs: SMALL_TIMEOUT_MS },
+        ),
+      ),
+    );
+    timing(`${label}: nix copy, first copy`, them, 'the peer');
+    theirBytes = await treeBytes(join(dir, 'nar')).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    await rm(cacheDir('bench-stdin'), { recursive: true, force: true });
+  }
+  ratioTarget(
+    `${label}, first push to a file cache: ours / nix copy (${versus(us, them)}; creating the same files alone, cp -a: ${seconds(floor?.wallMs)})`,
+    ratio(us, them),
+    `≤ ${GOALS.smallFirstVsNixCopy}×`,
+    (v) => v <= GOALS.smallFirstVsNixCopy,
+  );
+  ratioTarget(
+    `${label}: output size, ours / nix copy (${megabytes(oursBytes)} / ${megabytes(theirBytes)})`,
+    oursBytes !== undefined && theirBytes ? oursBytes / theirBytes : undefined,
+    `≤ ${GOALS.sizeVsNixCopy}×`,
+    (v) => v <= GOALS.sizeVsNixCopy,
+    (v) => `${v.toFixed(3)}×`,
+  );
 }

@@ -1,6 +1,7 @@
 import type { BinaryCache } from '../caches/cache.js';
 import { hashPartOf } from '../nix/store-path.js';
 import { queryClosure, speculateInfos, type ClosureListing } from '../store/closure.js';
+import { stopEarlyDump } from '../store/early-dump.js';
 import { warnLine, type Progress } from './progress.js';
 import { formatBytes } from '../util/quantities.js';
 import { filteredSummary, filteredTotals, filterPaths } from './path-filter.js';
@@ -65,6 +66,8 @@ export async function pushClosure(
   }
   if (known) for (const hashPart of unknownHashes) if (!missingHashes.has(hashPart)) known.add(hashPart);
   const missingPaths = closure.paths.filter((path) => missingHashes.has(hashPartOf(path)));
+  // A dump started at the process entry for a path the cache holds already is not wanted.
+  stopEarlyDump((path) => missingHashes.has(hashPartOf(path)));
   // Loaded only when something is to be uploaded (a push that finds everything present needs none
   // of it), and while Nix is asked for the records.
   const loadingUploads = missingPaths.length > 0 ? import('./upload-order.js') : undefined;
@@ -72,6 +75,8 @@ export async function pushClosure(
   const missingInfos = await (speculation ?? closure).infos(missingPaths);
   const filtered = filterPaths(missingInfos, options.selection);
   const toPush = filtered.kept;
+  const pushing = new Set(toPush.map((info) => info.path));
+  stopEarlyDump((path) => pushing.has(path));
   const summary: PushSummary = {
     pushed: 0,
     skipped: closure.paths.length - missingPaths.length,
@@ -83,8 +88,7 @@ export async function pushClosure(
   };
   if (tally) tally.planned = toPush.length;
   if (progress.pathsSkipped) {
-    const kept = new Set(toPush.map((info) => info.path));
-    progress.pathsSkipped(closure.paths.filter((path) => !kept.has(path)));
+    progress.pathsSkipped(closure.paths.filter((path) => !pushing.has(path)));
   }
   await warnUnmetReferences(cache, toPush, new Set(closure.paths), filtered, options.selection, (line) => warnLine(progress, line));
   progress.start(
@@ -94,7 +98,12 @@ export async function pushClosure(
   if (toPush.length > 0) {
     await holdIfAsked('push-uploading');
     const { uploadInOrder } = await (loadingUploads ?? import('./upload-order.js'));
-    await uploadInOrder(cache, toPush, options, progress, summary, tally);
+    try {
+      await uploadInOrder(cache, toPush, options, progress, summary, tally);
+    } finally {
+      // Its path was read another way (a small NAR, on a worker), or the push failed first.
+      stopEarlyDump();
+    }
     // A gc overlapping this push may have deleted a NAR as we wrote it again: upload those once more.
     const gone = await pathsGoneDuringGc(cache, closure.paths, startedAt);
     if (gone.length > 0) {

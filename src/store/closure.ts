@@ -23,7 +23,11 @@ export function listingOf(infos: readonly PathInfo[]): ClosureListing {
  * The closure of `storePaths`. An invalid path fails with the validity check's message: that
  * check runs only then, since `nix-store -qR` refuses invalid paths without asking substituters.
  */
-export async function queryClosure(storePaths: string[], signal?: AbortSignal): Promise<ClosureListing> {
+export async function queryClosure(
+  storePaths: string[],
+  signal?: AbortSignal,
+  onFailure: (batch: string[]) => Promise<void> = requireValid,
+): Promise<ClosureListing> {
   if (storePaths.length === 0) return listingOf([]);
   const paths = new Set<string>();
   await runNixBatched(
@@ -34,7 +38,7 @@ export async function queryClosure(storePaths: string[], signal?: AbortSignal): 
     (stdout) => {
       for (const line of stdout.split('\n')) if (line) paths.add(line);
     },
-    requireValid,
+    onFailure,
   );
   const closure = [...paths];
   return {
@@ -47,6 +51,19 @@ export async function queryClosure(storePaths: string[], signal?: AbortSignal): 
       return (await queryPathInfo(storePaths, { recursive: true, signal: infoSignal })).filter((info) => want.has(info.path));
     },
   };
+}
+
+/**
+ * The closure of paths not known to be valid, or undefined when Nix refuses to list it (one of
+ * them is invalid, or Nix cannot run): a listing proves every path valid, so a caller that must
+ * sort valid from invalid asks which are valid only when this fails.
+ */
+export async function queryClosureIfValid(storePaths: string[]): Promise<ClosureListing | undefined> {
+  try {
+    return await queryClosure(storePaths, undefined, async () => undefined);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Records asked of Nix before anyone knows which are wanted; `drop` kills the query if none are. */

@@ -2,6 +2,7 @@
 // a push that finds everything in the cache is mostly this query, and Nix needs no help from the
 // parser to start it. The push command takes it over when it asks for the same paths.
 import { queryClosure, type ClosureListing } from './closure.js';
+import { startDumpEarly } from './early-dump.js';
 
 interface EarlyQuery {
   paths: string[];
@@ -18,6 +19,17 @@ export function startClosureEarly(paths: string[]): void {
   // Nobody may ever take it (the command fails first): its failure is then nobody's to report.
   listing.catch(() => undefined);
   early = { paths, listing, stop };
+  // The first path's own NAR, when Nix's walk is the one to read it: see early-dump.ts.
+  if (paths[0] !== undefined) startDumpEarly(paths[0]);
+}
+
+/**
+ * A closure already listed for exactly `paths` (a push from stdin lists it to learn that they are
+ * all valid): the push command takes it as it takes one started early, instead of asking again.
+ */
+export function offerClosure(paths: string[], listing: ClosureListing): void {
+  early?.stop.abort();
+  early = { paths, listing: Promise.resolve(listing), stop: new AbortController() };
 }
 
 /** The query started early for exactly `paths`, once; stopping `signal` stops it. */

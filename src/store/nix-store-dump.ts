@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { opendir } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { UserError } from '../errors.js';
 
 // `nix-store --dump PATH`, Nix's own walk, as a stream. Ours (nar-dump.ts) goes through Node's
@@ -16,10 +18,12 @@ import { UserError } from '../errors.js';
  */
 const NIX_BYTES_PER_ENTRY = 2 << 10;
 /** Fewer entries than this would not pay for starting nix-store. */
-const NIX_MIN_ENTRIES = 1024;
+export const NIX_MIN_ENTRIES = 1024;
 /** The count reads directories on the caller's thread: never more than this many entries. */
-const NIX_MAX_ENTRIES = 16384;
+export const NIX_MAX_ENTRIES = 16384;
 const SLASH = Buffer.from('/');
+/** Entries read per call when counting off the caller's thread. */
+const COUNT_BATCH = 512;
 const STDERR_LIMIT = 4096;
 
 /**
@@ -44,23 +48,97 @@ export function hasMoreEntriesThan(path: string, limit: number): boolean {
   return false;
 }
 
+/**
+ * How many entries a tree with `narSize` bytes of NAR must have for Nix's walk to be the cheaper;
+ * undefined for a NAR too large to count (over 256 MiB): counting would hold up the caller's
+ * thread, and the pipe's cost on that many bytes rivals what Nix's walk could save.
+ */
+export function nixDumpEntryLimit(narSize: number): number | undefined {
+  const limit = Math.max(NIX_MIN_ENTRIES, Math.floor(narSize / NIX_BYTES_PER_ENTRY));
+  return limit > NIX_MAX_ENTRIES ? undefined : limit;
+}
+
 /** Whether `nix-store --dump` is the cheaper walk of store path `path`, of `narSize` bytes of NAR. */
 export function nixDumpIsCheaper(path: string, narSize: number): boolean {
-  const limit = Math.max(NIX_MIN_ENTRIES, Math.floor(narSize / NIX_BYTES_PER_ENTRY));
-  // Past this (a NAR over 256 MiB) counting would hold up the caller's thread, and the pipe's
-  // cost on that many bytes rivals what Nix's walk could save.
-  if (limit > NIX_MAX_ENTRIES) return false;
-  return hasMoreEntriesThan(path, limit);
+  const limit = nixDumpEntryLimit(narSize);
+  return limit !== undefined && hasMoreEntriesThan(path, limit);
 }
 
 /**
- * The NAR of `path` from `nix-store --dump`, in the pieces the pipe delivers (up to 64 KiB). The
- * caller's pace is nix-store's: it waits on a full pipe, so memory stays at a few pieces.
+ * hasMoreEntriesThan off the caller's thread: the entries of the tree at `path`, counted up to
+ * one past `limit` at most (`onPassing` is told once the count passes `passing`). Directories are
+ * read a batch of entries at a time, so a folder of fifty thousand files tells as soon as the
+ * first batches pass, not after all of them.
  */
-export async function* nixStoreDump(path: string): AsyncGenerator<Buffer> {
+export async function countEntriesUpTo(path: string, limit: number, passing = limit, onPassing?: () => void): Promise<number> {
+  const directories: Buffer[] = [Buffer.from(path)];
+  let entries = 0;
+  let told = false;
+  for (let directory = directories.pop(); directory; directory = directories.pop()) {
+    let listing;
+    try {
+      // Names as raw bytes (Node reads them so, though its types say only text encodings).
+      listing = await opendir(directory as unknown as string, { encoding: 'buffer' as BufferEncoding, bufferSize: COUNT_BATCH });
+    } catch {
+      continue;
+    }
+    try {
+      for await (const dirent of listing) {
+        entries++;
+        if (!told && entries > passing) {
+          told = true;
+          onPassing?.();
+        }
+        if (entries > limit) return entries;
+        if (dirent.isDirectory()) directories.push(Buffer.concat([directory, SLASH, dirent.name as unknown as Buffer]));
+      }
+    } catch {
+      // unreadable halfway: what was counted stands (the dump itself will report it)
+    } finally {
+      await listing.close().catch(() => undefined);
+    }
+  }
+  return entries;
+}
+
+/** A running `nix-store --dump`: its NAR as it comes, and a way to stop it unread. */
+export interface RunningDump {
+  /** The NAR, from the first byte; iterable once. Stopping early stops nix-store. */
+  chunks: AsyncGenerator<Buffer>;
+  /** Stops nix-store if it still runs (the dump is not wanted after all). */
+  stop(): void;
+  /** Bytes read from the pipe and not yet taken. */
+  heldBytes(): number;
+}
+
+export interface DumpStartOptions {
+  /**
+   * Bytes read ahead of the caller and held in memory; nix-store waits once they are held. Ahead
+   * of the pipe's own 64 KiB, it lets Nix walk while the caller compresses, or before it asks.
+   */
+  readAheadBytes: number;
+  /** Until the chunks are asked for, nix-store keeps this process alive only if this is true. */
+  keepAlive: boolean;
+}
+
+/** Read ahead of a caller that asks at once: enough to decouple Nix's walk from our compression. */
+const READ_AHEAD_BYTES = 4 << 20;
+
+/**
+ * The NAR of `path` from `nix-store --dump`, in the pieces the pipe delivers (up to 64 KiB). The
+ * caller's pace is nix-store's, a few MiB ahead at most: memory stays bounded.
+ */
+export function nixStoreDump(path: string): AsyncGenerator<Buffer> {
+  return startNixStoreDump(path, { readAheadBytes: READ_AHEAD_BYTES, keepAlive: true }).chunks;
+}
+
+/** Starts `nix-store --dump path` now; its output is read into memory up to `readAheadBytes`. */
+export function startNixStoreDump(path: string, options: DumpStartOptions): RunningDump {
   const child = spawn('nix-store', ['--dump', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = child.stdout as Socket;
+  const stderrStream = child.stderr as Socket;
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => {
+  stderrStream.setEncoding('utf8').on('data', (text: string) => {
     if (stderr.length < STDERR_LIMIT) stderr += text;
   });
   const exited = new Promise<string | undefined>((resolve, reject) => {
@@ -68,15 +146,61 @@ export async function* nixStoreDump(path: string): AsyncGenerator<Buffer> {
     child.on('close', (code, signal) => resolve(code === 0 ? undefined : signal ? `killed by ${signal}` : `exit ${code}`));
   });
   exited.catch(() => undefined);
-  try {
-    yield* child.stdout as AsyncIterable<Buffer>;
-    const failure = await exited.catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-      throw new UserError('cannot run nix-store: it is not on PATH', 'install Nix (https://nixos.org/download) or fix PATH');
-    });
-    if (failure) throw new Error(`nix-store --dump ${path} failed: ${stderr.trim() || failure}`);
-  } finally {
-    // A caller that stopped early: nix-store would go on walking until its next write fails.
-    if (child.exitCode === null && child.signalCode === null) child.kill();
+  const held: Buffer[] = [];
+  let heldBytes = 0;
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const woken = (): void => {
+    const waiting = wake;
+    wake = undefined;
+    waiting?.();
+  };
+  stdout.on('data', (chunk: Buffer) => {
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes >= options.readAheadBytes) stdout.pause();
+    woken();
+  });
+  const finished = (): void => {
+    ended = true;
+    woken();
+  };
+  stdout.on('end', finished).on('close', finished);
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const stop = (): void => {
+    if (running()) child.kill();
+    stdout.destroy();
+  };
+  const setAlive = (alive: boolean): void => {
+    for (const handle of [child, stdout, stderrStream]) {
+      if (alive) handle.ref();
+      else handle.unref();
+    }
+  };
+  if (!options.keepAlive) setAlive(false);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    setAlive(true);
+    try {
+      for (;;) {
+        const chunk = held.shift();
+        if (chunk) {
+          heldBytes -= chunk.length;
+          if (stdout.isPaused() && heldBytes < options.readAheadBytes) stdout.resume();
+          yield chunk;
+          continue;
+        }
+        if (ended) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      const failure = await exited.catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+        throw new UserError('cannot run nix-store: it is not on PATH', 'install Nix (https://nixos.org/download) or fix PATH');
+      });
+      if (failure) throw new Error(`nix-store --dump ${path} failed: ${stderr.trim() || failure}`);
+    } finally {
+      // A caller that stopped early: nix-store would go on walking until its next write fails.
+      stop();
+    }
   }
+  return { chunks: chunks(), stop, heldBytes: () => heldBytes };
 }

@@ -62,8 +62,25 @@ export async function queryValidPaths(paths: string[]): Promise<string[]> {
 }
 
 /**
- * Runs `command ...args ...batch` over `paths` ARGS_PER_CALL at a time, handing each batch's
- * output to `take`. `onFailure` may replace the error of a failed batch (with a sharper one).
+ * Nix answers a query on one thread, and a push waits for it with its own threads idle: from this
+ * many paths on, the query is split in two halves asked side by side.
+ */
+const SPLIT_FROM_PATHS = 1000;
+const CALLS_AT_ONCE = 2;
+
+/** `paths` in batches of at most ARGS_PER_CALL, as even as can be, and at least two from SPLIT_FROM_PATHS. */
+function batchesOf(paths: string[]): string[][] {
+  const count = Math.max(Math.ceil(paths.length / ARGS_PER_CALL), paths.length >= SPLIT_FROM_PATHS ? CALLS_AT_ONCE : 1);
+  const size = Math.ceil(paths.length / count);
+  const batches: string[][] = [];
+  for (let start = 0; start < paths.length; start += size) batches.push(paths.slice(start, start + size));
+  return batches;
+}
+
+/**
+ * Runs `command ...args ...batch` over `paths`, CALLS_AT_ONCE batches at a time, handing each
+ * batch's output to `take` in the order of the batches. `onFailure` may replace the error of a
+ * failed batch (with a sharper one); the first failure stops the other calls.
  */
 export async function runNixBatched(
   command: 'nix' | 'nix-store',
@@ -73,23 +90,51 @@ export async function runNixBatched(
   take: (stdout: string) => void,
   onFailure: (batch: string[]) => Promise<void> = async () => undefined,
 ): Promise<void> {
-  for (let start = 0; start < paths.length; start += ARGS_PER_CALL) {
-    const batch = paths.slice(start, start + ARGS_PER_CALL);
-    let stdout: string;
+  const batches = batchesOf(paths);
+  const stopOthers = new AbortController();
+  const callSignal = signal ? AbortSignal.any([signal, stopOthers.signal]) : stopOthers.signal;
+  // The error of the batch that failed first, in the user's terms; the others were stopped for it.
+  let firstFailure: unknown;
+  const call = async (batch: string[]): Promise<string> => {
     try {
       // A query nobody waits for any more is killed outright: it only reads, and a process that
       // ended its work would otherwise keep this one from exiting until Nix noticed a SIGTERM.
-      ({ stdout } = await execFileAsync(command, [...args, ...batch], {
+      const { stdout } = await execFileAsync(command, [...args, ...batch], {
         maxBuffer: 1 << 30,
         encoding: 'utf8',
-        signal,
+        signal: callSignal,
         killSignal: 'SIGKILL',
-      }));
+      });
+      return stdout;
     } catch (error) {
-      if (signal?.aborted) throw error;
-      await onFailure(batch);
-      throw nixFailure(error, batch);
+      if (signal?.aborted || stopOthers.signal.aborted) throw error;
+      stopOthers.abort();
+      try {
+        await onFailure(batch);
+        firstFailure = nixFailure(error, batch);
+      } catch (sharper) {
+        firstFailure = sharper;
+      }
+      throw firstFailure;
     }
-    take(stdout);
+  };
+  const outputs: Array<Promise<string>> = [];
+  const startNext = (): void => {
+    if (outputs.length >= batches.length || stopOthers.signal.aborted) return;
+    const output = call(batches[outputs.length]!);
+    output.catch(() => undefined);
+    outputs.push(output);
+  };
+  for (let started = 0; started < CALLS_AT_ONCE; started++) startNext();
+  let failure: unknown;
+  for (let index = 0; index < outputs.length; index++) {
+    try {
+      const stdout = await outputs[index]!;
+      if (failure === undefined) take(stdout);
+      startNext();
+    } catch (error) {
+      failure ??= error;
+    }
   }
+  if (failure !== undefined) throw firstFailure ?? failure;
 }

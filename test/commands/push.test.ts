@@ -4,7 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNarInfo } from '../../src/nix/narinfo.js';
 import { makeCachixEnv, expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { substituteIntoFreshStore } from '../helpers/substitute.js';
-import { buildTestClosure, buildWithNix, nixClosure, nixDump, run } from '../helpers/nix.js';
+import { buildTestClosure, buildWithNix, NIX_FEATURES, nixClosure, nixDump, run } from '../helpers/nix.js';
+import { spawnSync } from 'node:child_process';
+import { decompress } from 'zstd-napi';
+import { startCachix } from '../helpers/cli.js';
+import { makeHolds } from '../helpers/hold.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** 3000 files of 400 bytes in one path: more than 1 MiB of NAR (streamed) in many small entries. */
 const MANY_SMALL_FILES = `mkdir $out; awk 'BEGIN { for (i = 1; i <= 3000; i++) { f = ENVIRON["out"] "/f" i; printf "%400s", i > f; close(f) } }'`;
@@ -78,6 +83,16 @@ describe('create, push to a local file cache, substitute with real Nix', () => {
     expect(said.stderr).toContain(`pushed ${loud}`);
   });
 
+  it('a path piped in alone is pushed with its whole closure', async () => {
+    const piped = await buildTestClosure('push-stdin-closure');
+    const pushed = expectOk(await world.run(['push', 'e2e'], { input: `${piped.top}\n` }), 'push from stdin');
+    expect(pushed.stderr).toMatch(/pushed 3 paths .* skipped 0/);
+    for (const path of await nixClosure(piped.top)) {
+      const hash = path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+      expect(parseNarInfo(await readFile(join(cacheDir, `${hash}.narinfo`), 'utf8')).storePath).toBe(path);
+    }
+  });
+
   it('reads paths from stdin when none are given', async () => {
     const path = await buildWithNix('push-stdin', 'echo stdin > $out');
     const pushed = expectOk(await world.run(['push', 'e2e'], { input: `${path}\n` }), 'push from stdin');
@@ -118,6 +133,73 @@ describe('push -m none stores NARs byte-identical to nix-store --dump', () => {
     const hash = path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
     const narInfo = parseNarInfo(await readFile(join(cacheDir, `${hash}.narinfo`), 'utf8'));
     expect((await readFile(join(cacheDir, narInfo.url))).equals(await nixDump(path))).toBe(true);
+  });
+});
+
+describe('a path of many small files named on the command line is dumped from the start', () => {
+  let world: CachixEnv;
+  beforeAll(async () => {
+    world = await makeCachixEnv();
+    expectOk(await world.run(['create', 'early']), 'create');
+  });
+  afterAll(async () => world.cleanup());
+
+  // Its NAR is read (nix-store --dump, read ahead) while Node loads and Nix answers: held after
+  // Nix's answers and before the upload, the push has the whole NAR already, so a change made
+  // now is not what it reads. A push that dumped the path only now would read the change.
+  it('its NAR is read before the push asks Nix for its record; the cache gets that NAR, checked', async () => {
+    const path = await buildWithNix('early-dump', MANY_SMALL_FILES);
+    const holds = await makeHolds();
+    try {
+      const original = await nixDump(path);
+      expect(original.length).toBeGreaterThan(1 << 20);
+      const push = startCachix(['push', 'early', path], { ...world.env, ...holds.env('push-uploading') });
+      await holds.waitHeld('push-uploading');
+      const dumping = (): boolean => spawnSync('pgrep', ['-f', `nix-store --dump ${path}$`]).status === 0;
+      await waitUntil('nix-store --dump of the path to have ended', () => !dumping());
+      await chmod(path, 0o755);
+      await chmod(join(path, 'f1'), 0o644);
+      await writeFile(join(path, 'f1'), 'X'.repeat(400));
+      await holds.release('push-uploading');
+      const { code, stderr } = await push.done;
+      expect(code, stderr).toBe(0);
+      const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'early');
+      const narInfo = parseNarInfo(
+        await readFile(join(cacheDir, `${path.slice('/nix/store/'.length, '/nix/store/'.length + 32)}.narinfo`), 'utf8'),
+      );
+      expect(decompress(await readFile(join(cacheDir, narInfo.url))).equals(original)).toBe(true);
+    } finally {
+      await holds.cleanup();
+      await run('nix-store', ['--delete', path]).catch(() => undefined);
+    }
+  });
+});
+
+describe('a folder of thousands of empty files compresses as Nix compresses it', () => {
+  let world: CachixEnv;
+  beforeAll(async () => {
+    world = await makeCachixEnv();
+    expectOk(await world.run(['create', 'empties']), 'create');
+  });
+  afterAll(async () => world.cleanup());
+
+  // 20,000 empty files side by side: 3.7 MB of NAR that zstd -3 packs into some 32 KB. Split
+  // into zstd's worker jobs it came out a fifth larger than nix copy's file.
+  it('the file decompresses to the NAR and is no larger than nix copy ?compression=zstd&compression-level=3 makes it', async () => {
+    const path = await buildWithNix('empty-files', 'mkdir $out; cd $out; seq 1 20000 | xargs touch');
+    const nixCache = join(world.home, 'nix-copy');
+    await run('nix', [...NIX_FEATURES, 'copy', '--to', `file://${nixCache}?compression=zstd&compression-level=3`, path]);
+    const [theirs] = await readdir(join(nixCache, 'nar'));
+    const theirBytes = (await stat(join(nixCache, 'nar', theirs!))).size;
+    expectOk(await world.run(['push', 'empties', '-m', 'zstd', '-l', '3', path]), 'push');
+    const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'empties');
+    const narInfo = parseNarInfo(
+      await readFile(join(cacheDir, `${path.slice('/nix/store/'.length, '/nix/store/'.length + 32)}.narinfo`), 'utf8'),
+    );
+    const ours = await readFile(join(cacheDir, narInfo.url));
+    expect(decompress(ours).equals(await nixDump(path))).toBe(true);
+    expect(ours.length, `ours ${ours.length} bytes, nix copy's ${theirBytes}`).toBeLessThanOrEqual(theirBytes);
+    await run('nix-store', ['--delete', path]).catch(() => undefined);
   });
 });
 

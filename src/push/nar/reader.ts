@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { takeEarlyDump } from '../../store/early-dump.js';
 import { nixDumpIsCheaper, nixStoreDump } from '../../store/nix-store-dump.js';
 
 /** `ack` says a chunk was used; with `buffer`, its memory comes back to be filled again. */
@@ -8,6 +9,9 @@ export type ReaderReply =
   | { type: 'chunk'; buffer: ArrayBuffer; offset: number; length: number }
   | { type: 'end'; digest: Uint8Array; size: number }
   | { type: 'error'; message: string };
+
+/** Who walks the tree: nix-store in a process of its own (many small entries), or our walk on a reader thread. */
+export type NarWalk = 'nix-store' | 'reader-thread';
 
 export interface NarReadResult {
   narDigest: Buffer;
@@ -18,7 +22,8 @@ export interface NarReadResult {
  * A small pool of worker threads that each dump and hash one NAR at a time. Idle workers are
  * unref'd, so they never keep the process alive. A tree of many small entries is read from
  * `nix-store --dump` instead, and hashed here: nix-store does the walk on a core of its own, and
- * no worker has to start first.
+ * no worker has to start first; the path a push names may have been dumping since the process
+ * started (store/early-dump.ts).
  */
 class NarReaderPool {
   private readonly idle: Worker[] = [];
@@ -49,10 +54,14 @@ class NarReaderPool {
    * Yields the NAR of `path` (whose size Nix recorded as `narSize`) in chunks; the generator's
    * return value is its sha256 and size.
    * With `recycle`, a chunk's memory goes back to the reader once the caller calls
-   * `giveBack(chunk)`, and the caller must not touch it after that.
+   * `giveBack(chunk)`, and the caller must not touch it after that. `toldWalk` hears, before the
+   * first chunk, which walk reads the tree.
    */
-  async *read(path: string, narSize: number, recycle = false): AsyncGenerator<Buffer, NarReadResult> {
-    if (nixDumpIsCheaper(path, narSize)) return yield* hashed(nixStoreDump(path));
+  async *read(path: string, narSize: number, recycle = false, toldWalk?: (walk: NarWalk) => void): AsyncGenerator<Buffer, NarReadResult> {
+    const started = await takeEarlyDump(path, narSize);
+    const fromNix = started ?? (nixDumpIsCheaper(path, narSize) ? nixStoreDump(path) : undefined);
+    toldWalk?.(fromNix ? 'nix-store' : 'reader-thread');
+    if (fromNix) return yield* hashed(fromNix);
     const worker = this.take();
     const queue: ReaderReply[] = [];
     let notify: (() => void) | undefined;

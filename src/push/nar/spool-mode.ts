@@ -8,5 +8,16 @@ import { tmpdir } from 'node:os';
  * or other users that read the cache.
  */
 export function spoolFileMode(spoolDirectory: string): number {
-  return spoolDirectory === tmpdir() ? 0o600 : 0o666;
+  return spoolDirectory === temporaryDirectory() ? 0o600 : 0o666;
+}
+
+let temporary: string | undefined;
+
+/**
+ * tmpdir() once: it reads TMPDIR, TMP and TEMP afresh on every call, each read a handful of
+ * system calls (Node checks the process's credentials first), and a push asks once per NAR.
+ */
+function temporaryDirectory(): string {
+  temporary ??= tmpdir();
+  return temporary;
 }

@@ -5,9 +5,10 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { dumpNar } from '../../store/nar-dump.js';
+import { takeEarlyDump } from '../../store/early-dump.js';
 import type { PathInfo } from '../../store/path-info.js';
 import { compressWhole, createXzCompressStream, DEFAULT_ZSTD_LEVEL, type CompressionMethod } from '../../util/compression.js';
-import { narReaders, type NarReadResult } from './reader.js';
+import { narReaders, type NarReadResult, type NarWalk } from './reader.js';
 import { zstdBinding } from '../../util/zstd-lazy.js';
 import { NarLister, type NarListing } from './listing.js';
 import { spoolFileMode } from './spool-mode.js';
@@ -58,8 +59,10 @@ export async function compressSmall(info: PathInfo, options: SpoolOptions): Prom
   const narHasher = createHash('sha256');
   const chunks: Buffer[] = [];
   let narSize = 0;
-  // One chunk sized to the NAR: a fresh 1 MiB chunk per tiny path would keep the GC busy.
-  for await (const chunk of dumpNar(info.path, { chunkSize: Math.max(4096, info.narSize) })) {
+  // One chunk sized to the NAR: a fresh 1 MiB chunk per tiny path would keep the GC busy. The
+  // path a push names may have been dumping since the process started (store/early-dump.ts).
+  const early = await takeEarlyDump(info.path, info.narSize);
+  for await (const chunk of early ?? dumpNar(info.path, { chunkSize: Math.max(4096, info.narSize) })) {
     narHasher.update(chunk);
     narSize += chunk.length;
     chunks.push(chunk);
@@ -90,14 +93,26 @@ export async function spoolStreamed(info: PathInfo, options: SpoolOptions, local
 }
 
 /**
- * zstd and no compression: each chunk from the reader thread goes through zstd's streaming API
- * (its own worker threads do the compressing) into one reused output buffer that is hashed and
+ * zstd and no compression: each chunk from the reader goes through zstd's streaming API (zstd's
+ * own worker threads compress, or this thread for a tree nix-store walks) into one reused output buffer that is hashed and
  * written at once, then the chunk goes back to the reader. No stream objects, no per-chunk
  * garbage: a gigabyte NAR cycles through a few MiB.
  */
 async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: string): Promise<Spooled> {
   const readers = narReaders();
-  const reading = readers.read(info.path, info.narSize, true);
+  const zstd = options.compression === 'zstd' ? zstdBinding() : undefined;
+  let context: ZstdBinding.CCtx | undefined;
+  if (zstd) {
+    context = new zstd.CCtx();
+    context.setParameter(zstd.CParameter.compressionLevel, options.compressionLevel ?? DEFAULT_ZSTD_LEVEL);
+  }
+  // A tree nix-store walks (many small entries) arrives at tens of MB a second: one thread
+  // compresses that as it comes, and gives the bytes Nix's own compressor gives, where zstd's
+  // worker jobs wait for 8 MiB or the end and came out up to a fifth larger on a folder of empty
+  // files. A NAR we read ourselves comes faster than one thread compresses it: zstd's threads.
+  const chooseThreads = (walk: NarWalk): void =>
+    context?.setParameter(zstd!.CParameter.nbWorkers, walk === 'nix-store' ? 0 : options.zstdWorkers);
+  const reading = readers.read(info.path, info.narSize, true, chooseThreads);
   const fileHasher = createHash('sha256');
   let fileSize = 0;
   const fd = openSync(localPath, 'w', spoolFileMode(dirname(localPath)));
@@ -107,8 +122,6 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
     for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
   };
   const lister = options.listing ? new NarLister() : undefined;
-  const zstd = options.compression === 'zstd' ? zstdBinding() : undefined;
-  let context: ZstdBinding.CCtx | undefined;
   const output = Buffer.allocUnsafe(1 << 20);
   const compress = (input: Buffer, end: ZstdBinding.EndDirective): void => {
     let rest = input;
@@ -119,11 +132,6 @@ async function spoolDirect(info: PathInfo, options: SpoolOptions, localPath: str
       if (rest.length === 0 && (end === zstd!.EndDirective.continue || remaining === 0)) return;
     }
   };
-  if (zstd) {
-    context = new zstd.CCtx();
-    context.setParameter(zstd.CParameter.compressionLevel, options.compressionLevel ?? DEFAULT_ZSTD_LEVEL);
-    context.setParameter(zstd.CParameter.nbWorkers, options.zstdWorkers);
-  }
   try {
     let result: NarReadResult;
     for (;;) {
