@@ -1482,6 +1482,22 @@ export const MUTANTS: Mutant[] = [
     killedBy: [{ file: 'test/commands/copy.test.ts', name: 'as stored' }],
   },
   {
+    id: 'copy-listing-kept-compressed',
+    file: 'src/copy/copy-extras.ts',
+    breaks: 'a listing the source stored br-compressed lands in a file cache still compressed, where Nix reads it raw and fails',
+    find: 'const text = Buffer.from(await decodeStoredText(listing));',
+    replace: 'const text = listing;',
+    killedBy: [{ file: 'test/commands/copy.test.ts', name: 'storing them compressed' }],
+  },
+  {
+    id: 'copy-log-kept-compressed',
+    file: 'src/copy/copy-extras.ts',
+    breaks: 'a build log the source stored xz-compressed lands in a file cache still compressed, and nix log prints bytes',
+    find: 'const text = Buffer.from(await decodeStoredText(log));',
+    replace: 'const text = log;',
+    killedBy: [{ file: 'test/commands/copy.test.ts', name: 'storing them compressed' }],
+  },
+  {
     id: 'copy-progress-says-pushed',
     file: 'src/copy/prepare-copy.ts',
     breaks: 'a copy reports each path as "pushed", as if it came from the local store',

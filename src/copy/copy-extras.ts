@@ -1,7 +1,10 @@
 // What the source keeps beside a path (build log, `<hash>.ls`, `debuginfo/` entries) goes along
-// with it, as Nix wrote it: the listing and debug-info entries before the narinfo, a debug-info
-// entry pointing at the NAR under its name in the destination.
+// with it: the listing and debug-info entries before the narinfo, a debug-info entry pointing at
+// the NAR under its name in the destination. A log or listing is decoded from however the source
+// stored it and stored as the destination's URL asks (plain in a file cache, which Nix reads raw).
 import type { BinaryCache } from '../caches/cache.js';
+import { decodeStoredText } from '../maintain/stored-listing.js';
+import { putExtra, type NarExtras } from '../push/cache-extras.js';
 import { messageOf } from '../errors.js';
 import type { NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
@@ -43,6 +46,7 @@ export class ExtrasCopier {
   constructor(
     private readonly source: BinaryCache,
     private readonly destination: BinaryCache & { putFile: NonNullable<BinaryCache['putFile']> },
+    private readonly compressions: Pick<NarExtras, 'logCompression' | 'lsCompression'>,
     private readonly log: (line: string) => void,
     /** The source's root as already listed (copying everything): not listed a second time. */
     private readonly rootNames?: ReadonlySet<string>,
@@ -53,7 +57,8 @@ export class ExtrasCopier {
     const listingName = `${hashPartOf(sourceInfo.storePath)}.ls`;
     const listing = (await this.mayHave(listingName)) ? await readAll(this.source, listingName, MAX_EXTRA_BYTES) : undefined;
     if (listing) {
-      await this.destination.putFile(listingName, listing, 'application/json');
+      const text = Buffer.from(await decodeStoredText(listing));
+      await putExtra(this.destination, listingName, text, 'application/json', this.compressions.lsCompression);
       this.copied.listings++;
     }
     const entries = (await this.debugInfo()).get(`../${sourceInfo.url}`) ?? [];
@@ -72,7 +77,8 @@ export class ExtrasCopier {
     this.logsSeen.add(name);
     const log = (await this.mayHave(name)) ? await readAll(this.source, name, MAX_EXTRA_BYTES) : undefined;
     if (!log) return;
-    await this.destination.putFile(name, log, 'text/plain; charset=utf-8');
+    const text = Buffer.from(await decodeStoredText(log));
+    await putExtra(this.destination, name, text, 'text/plain; charset=utf-8', this.compressions.logCompression);
     this.copied.logs++;
   }
 

@@ -13,6 +13,7 @@ import { createProgress, type Progress } from '../push/progress.js';
 import { checkCachixCompressionLevel, checkCompressionLevel } from '../util/compression.js';
 import type { Recompression } from '../push/nar/from-cache.js';
 import type { PushFlags } from '../push/prepare.js';
+import { urlExtraCompressions, type NarExtras } from '../push/cache-extras.js';
 
 /** push's options a copy shares (compression, jobs, deriver, cachix API parts), and its own. */
 export interface CopyFlags extends Pick<
@@ -41,6 +42,8 @@ export interface PreparedCopy {
   keepSourceSigs: boolean;
   /** Set when the destination takes another compression than the source's (-m, or a method it cannot take). */
   recompression: (compression: string) => Recompression | undefined;
+  /** How the destination's URL asks logs and listings to be stored (`log-compression=`, `ls-compression=`). */
+  extraCompressions: Pick<NarExtras, 'logCompression' | 'lsCompression'>;
   jobs: number;
   omitDeriver: boolean;
   progress: Progress;
@@ -116,6 +119,12 @@ export async function prepareCopy(context: Context, sourceName: string, destinat
       return { method: wanted, level };
     };
     if (flags.compressionMethod) recompression('');
+    let extraCompressions;
+    try {
+      extraCompressions = urlExtraCompressions(new URL(destination.url));
+    } catch (error) {
+      throw new UserError(`${(error as Error).message} in the URL of ${destination.name}`, 'use br, xz, zstd or none, as Nix takes them');
+    }
     return {
       sourceName: source.name,
       destinationName: destination.name,
@@ -125,6 +134,7 @@ export async function prepareCopy(context: Context, sourceName: string, destinat
       signingKey,
       keepSourceSigs: !cachixApi,
       recompression,
+      extraCompressions,
       jobs,
       omitDeriver: flags.omitDeriver === true,
       progress: await createProgress(context.stderr, context.env, false, { doing: 'copying', done: 'copied' }),

@@ -45,6 +45,12 @@ export async function runCopy(
       log(`note: ${destination.description} has no route for build logs, listings or debug info: only narinfos and NARs are copied`);
       return undefined;
     }
-    return new ExtrasCopier(copy.source, destination as ConstructorParameters<typeof ExtrasCopier>[1], log, rootNames);
+    return new ExtrasCopier(
+      copy.source,
+      destination as ConstructorParameters<typeof ExtrasCopier>[1],
+      copy.extraCompressions,
+      log,
+      rootNames,
+    );
   }
 }

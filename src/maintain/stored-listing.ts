@@ -44,8 +44,11 @@ async function unpack(bytes: Buffer, compression: 'xz' | 'zstd'): Promise<Buffer
   return Buffer.concat(pieces);
 }
 
-/** The text of a `.ls` file's bytes, whichever way Nix may have stored it. */
-export async function decodeListing(bytes: Buffer): Promise<string> {
+/**
+ * The text of a `.ls` file's or build log's bytes, whichever way Nix may have stored it (plain, or
+ * as `ls-compression=` / `log-compression=` wrote it).
+ */
+export async function decodeStoredText(bytes: Buffer): Promise<string> {
   if (bytes.subarray(0, XZ_MAGIC.length).equals(XZ_MAGIC)) return (await unpack(bytes, 'xz')).toString('utf8');
   if (bytes.subarray(0, ZSTD_MAGIC.length).equals(ZSTD_MAGIC)) return (await unpack(bytes, 'zstd')).toString('utf8');
   // Plain JSON starts with '{' (maybe after spaces); brotli has no magic of its own.
@@ -60,5 +63,5 @@ export async function decodeListing(bytes: Buffer): Promise<string> {
 /** The `.ls` text of the path with this hash part, or undefined when the cache has none. */
 export async function readStoredListing(cache: BinaryCache, hashPart: string): Promise<string | undefined> {
   const stream = await cache.getFile(`${hashPart}.ls`);
-  return stream && decodeListing(await readAll(stream));
+  return stream && decodeStoredText(await readAll(stream));
 }

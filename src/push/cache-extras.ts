@@ -39,6 +39,12 @@ export function extraCompression(url: URL, parameter: string): ExtraCompression 
   return value as ExtraCompression;
 }
 
+/** What a cache URL asks of logs and listings: Nix honours these for HTTP and S3 caches, never a file cache, which it reads raw. */
+export function urlExtraCompressions(url: URL): Pick<NarExtras, 'logCompression' | 'lsCompression'> {
+  if (url.protocol === 'file:') return {};
+  return { logCompression: extraCompression(url, 'log-compression'), lsCompression: extraCompression(url, 'ls-compression') };
+}
+
 async function compressed(method: ExtraCompression | undefined, body: Buffer): Promise<Buffer> {
   if (method === undefined) return body;
   if (method === 'br') return brotliCompressSync(body);
@@ -56,7 +62,8 @@ async function compressed(method: ExtraCompression | undefined, body: Buffer): P
   return Buffer.concat(chunks);
 }
 
-async function put(
+/** A log, listing or debug-info entry, compressed by `method` and sent with it as Content-Encoding. */
+export async function putExtra(
   cache: BinaryCache,
   name: string,
   body: Buffer,
@@ -69,7 +76,7 @@ async function put(
 /** `<hash>.ls` and the `debuginfo/` entries of one NAR, when asked for. */
 export async function writeListingFiles(cache: BinaryCache, narInfo: NarInfo, listing: NarListing, extras: NarExtras): Promise<void> {
   if (extras.listings) {
-    await put(cache, `${hashPartOf(narInfo.storePath)}.ls`, Buffer.from(listing.json), 'application/json', extras.lsCompression);
+    await putExtra(cache, `${hashPartOf(narInfo.storePath)}.ls`, Buffer.from(listing.json), 'application/json', extras.lsCompression);
   }
   if (extras.debugInfo) {
     for (const member of listing.debugInfo) {
@@ -98,6 +105,6 @@ export async function writeBuildLog(
     return;
   }
   const name = deriver.slice(deriver.lastIndexOf('/') + 1);
-  await put(cache, `log/${name}`, log, 'text/plain; charset=utf-8', extras.logCompression);
+  await putExtra(cache, `log/${name}`, log, 'text/plain; charset=utf-8', extras.logCompression);
   tally.logsUploaded++;
 }

@@ -1,6 +1,6 @@
 import type { BinaryCache } from '../caches/cache.js';
 import { authToken, configuredNames, openCache, type OpenedCache } from '../caches/open.js';
-import { extraCompression, type NarExtras } from './cache-extras.js';
+import { urlExtraCompressions, type NarExtras } from './cache-extras.js';
 import type { Context } from '../context.js';
 import { UserError } from '../errors.js';
 import { DEFAULT_STORE_DIR } from '../nix/store-path.js';
@@ -122,7 +122,6 @@ function narExtras(opened: OpenedCache, flags: PushFlags, context: Context): Nar
     return undefined;
   }
   const url = new URL(opened.url);
-  const remote = url.protocol !== 'file:';
   const http = url.protocol === 'http:' || url.protocol === 'https:';
   if (http && (url.searchParams.has('log-compression') || url.searchParams.has('ls-compression'))) {
     context.log(
@@ -134,8 +133,7 @@ function narExtras(opened: OpenedCache, flags: PushFlags, context: Context): Nar
       logs,
       listings,
       debugInfo,
-      logCompression: remote ? extraCompression(url, 'log-compression') : undefined,
-      lsCompression: remote ? extraCompression(url, 'ls-compression') : undefined,
+      ...urlExtraCompressions(url),
     };
   } catch (error) {
     throw new UserError(`${(error as Error).message} in the URL of ${opened.name}`, 'use br, xz, zstd or none, as Nix takes them');

@@ -267,6 +267,27 @@ describe('cachix copy carries logs and listings', () => {
     const listing = await run('nix', [...NIX_FEATURES, 'store', 'ls', '--store', fileUrl('carry'), '-R', top]);
     expect(listing).toContain('./bin/dep');
   });
+
+  it('s3rver storing them compressed (ls-compression=br, log-compression=xz) -> file: decoded, Nix reads them from the destination', async () => {
+    await create('packed', `${servers.s3.s3Url.replace('?', '/packed?')}&ls-compression=br&log-compression=xz`);
+    expectOk(await servers.world.run(['push', 'packed', '--logs', '--listings', top]), 'push to packed');
+    await create('unpacked', fileUrl('unpacked'));
+    const result = expectOk(await copy('packed', 'unpacked', top), 'copy packed unpacked');
+    expect(result.stderr).toMatch(/2 build logs, 2 listings/);
+    // Stored plain, as push writes a file cache: the bytes themselves, not only what Nix makes of them.
+    const directory = join(servers.scratch, 'unpacked');
+    expect(JSON.parse(await readFile(join(directory, `${hashOf(top)}.ls`), 'utf8'))).toMatchObject({ version: 1 });
+    const logs = await readdir(join(directory, 'log'));
+    const topLog = logs.find((name) => name.endsWith('-copy-top.drv'));
+    // Whole, byte for byte as push wrote it into the file cache src (xz keeps a short log readable inside its framing).
+    expect(await readFile(join(directory, 'log', topLog!), 'utf8')).toBe(
+      await readFile(join(servers.scratch, 'src', 'log', topLog!), 'utf8'),
+    );
+    const log = await run('nix', [...NIX_FEATURES, 'log', '--store', fileUrl('unpacked'), top]);
+    expect(log).toContain('building the top');
+    const listing = await run('nix', [...NIX_FEATURES, 'store', 'ls', '--store', fileUrl('unpacked'), '-R', top]);
+    expect(listing).toContain('./bin/dep');
+  });
 });
 
 describe('SIGKILL mid-copy, then a rerun', () => {
