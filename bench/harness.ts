@@ -42,7 +42,8 @@ export const GOALS = {
   /** One path of tens of thousands of files: ours / nix copy's, and ours / dump | zstd. */
   manyFilesVsNixCopy: 1.0,
   manyFilesVsFloor: 1.1,
-  pushOneMs: 150,
+  /** 60 ms above `node -e 0` (issue 28), written as the total where node took nodeFloorAtGoalMs. */
+  pushOneMs: 113,
   /** cachix copy of the small paths file -> file: ours / nix copy --from --to. */
   copyVsNixCopy: 1.0,
   verifyVsNix: 1.0,
