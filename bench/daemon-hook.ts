@@ -2,9 +2,9 @@
 // independent derivations (default 50, 0.3 s each) with the hook set and without, alternately,
 // best of two each (one run can land in a burst of load on a shared machine).
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CACHIX_BIN, cachixEnv, cachixOk, check, envNumber, log, ratioTarget, step, timings, workDir } from './harness.js';
+import { freshSalt, writeSaltedDerivations } from './input.js';
 import { runCommand } from './measure.js';
 
 const BUILDS = Math.round(envNumber('BENCH_HOOK_BUILDS', 50));
@@ -13,15 +13,11 @@ const GOAL_RATIO = 1.1;
 
 export async function daemonHook(): Promise<void> {
   const file = join(workDir(), 'hook-builds.nix');
-  await writeFile(
-    file,
-    `{ salt }: builtins.genList (i: derivation { name = "bench-hook-\${toString i}"; system = builtins.currentSystem; builder = "/bin/sh";
-  args = [ "-c" "PATH=/bin:/usr/bin; sleep 0.3; echo \${toString i} > $out; :" ]; inherit salt; }) ${BUILDS}`,
-  );
+  await writeSaltedDerivations(file, 'bench-hook', 'PATH=/bin:/usr/bin; sleep 0.3; echo ${toString i} > $out', BUILDS);
   const socket = join(workDir(), 'hook-daemon', 'cachix-daemon.sock');
   const build = async (hooked: boolean): Promise<number> => {
     const env = { ...process.env, NIX_CONFIG: `substituters =\n${hooked ? `post-build-hook = ${socket}.post-build-hook\n` : ''}` };
-    const salt = `${process.pid}-${Date.now()}-${Math.random()}`;
+    const salt = freshSalt();
     const args = [file, '--argstr', 'salt', salt, '--no-out-link', '--quiet'];
     return check('nix-build', await runCommand('nix-build', args, { env, timeoutMs: 600_000 })).wallMs;
   };

@@ -1,9 +1,10 @@
 // The daemon's peak resident memory while it pushes BENCH_DAEMON_PATHS (default 2,000) distinct
 // real paths handed over in one `daemon push --wait`: what a CI runner's daemon holds at most.
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CACHIX_BIN, cachixEnv, cachixOk, check, envNumber, log, step, timings, workDir } from './harness.js';
+import { freshSalt, writeSaltedDerivations } from './input.js';
 import { runCommand } from './measure.js';
 
 const PATHS = Math.round(envNumber('BENCH_DAEMON_PATHS', 2000));
@@ -17,12 +18,8 @@ async function peakResidentBytes(pid: number): Promise<number> {
 
 export async function daemonMemory(): Promise<void> {
   const file = join(workDir(), 'daemon-paths.nix');
-  await writeFile(
-    file,
-    `{ salt }: builtins.genList (i: derivation { name = "bench-daemon-\${toString i}"; system = builtins.currentSystem; builder = "/bin/sh";
-  args = [ "-c" "echo \${toString i} \${salt} > $out; :" ]; inherit salt; }) ${PATHS}`,
-  );
-  const salt = `${process.pid}-${Date.now()}-${Math.random()}`;
+  await writeSaltedDerivations(file, 'bench-daemon', 'echo ${toString i} ${salt} > $out', PATHS);
+  const salt = freshSalt();
   const built = await step(`build ${PATHS} distinct paths`, async () => {
     const result = check(
       'nix-build',

@@ -16,6 +16,24 @@ export function benchCacheDir(): string {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cachix-bench');
 }
 
+/**
+ * A Nix file `{ salt }: [ COUNT derivations named PREFIX-i ]`, each running `script` (a shell line
+ * that may use `${toString i}` and `${salt}`), written to `file`. Built with `--argstr salt
+ * (freshSalt())`, every build makes paths no store has yet.
+ */
+export async function writeSaltedDerivations(file: string, namePrefix: string, script: string, count: number): Promise<void> {
+  await writeFile(
+    file,
+    `{ salt }: builtins.genList (i: derivation { name = "${namePrefix}-\${toString i}"; system = builtins.currentSystem; builder = "/bin/sh";
+  args = [ "-c" "${script}; :" ]; inherit salt; }) ${count}`,
+  );
+}
+
+/** A salt no earlier build used. */
+export function freshSalt(): string {
+  return `${process.pid}-${Date.now()}-${Math.random()}`;
+}
+
 export interface BigInput {
   top: string;
   closure: string[];

@@ -3,10 +3,12 @@
 // every path it has pushed. Sampled every half second; growth is the last sample against the
 // first one after 50 paths were pushed (start-up and the first uploads warm the heap).
 import { spawn } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CACHIX_BIN, cacheDir, cachixEnv, cachixOk, check, envNumber, log, ratioTarget, step, timings, workDir } from './harness.js';
+import { residentBytes } from '../test/helpers/peak-rss.js';
+import { freshSalt, writeSaltedDerivations } from './input.js';
 import { runCommand } from './measure.js';
 
 const PATHS = Math.round(envNumber('BENCH_WATCH_PATHS', 500));
@@ -14,19 +16,11 @@ const PATHS = Math.round(envNumber('BENCH_WATCH_PATHS', 500));
 const GOAL_GROWTH_MIB = 50;
 const WARM_AFTER = Math.min(50, Math.floor(PATHS / 10));
 
-async function residentMiB(pid: number): Promise<number> {
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-  if (!match) throw new Error(`no VmRSS for ${pid}`);
-  return Number(match[1]) / 1024;
-}
+const residentMiB = async (pid: number): Promise<number> => (await residentBytes(pid)) / 2 ** 20;
 
 export async function watchMemory(): Promise<void> {
   const file = join(workDir(), 'watch-paths.nix');
-  await writeFile(
-    file,
-    `{ salt }: builtins.genList (i: derivation { name = "bench-watch-\${toString i}"; system = builtins.currentSystem; builder = "/bin/sh";
-  args = [ "-c" "/usr/bin/head -c 2000 /dev/urandom > $out; :" ]; inherit salt; }) ${PATHS}`,
-  );
+  await writeSaltedDerivations(file, 'bench-watch', '/usr/bin/head -c 2000 /dev/urandom > $out', PATHS);
   const measured = await step(`watch-store's resident memory while ${PATHS} paths are built and pushed`, async () => {
     await cachixOk(['create', 'bench-watch'], 60_000);
     const dir = cacheDir('bench-watch');
@@ -52,7 +46,7 @@ export async function watchMemory(): Promise<void> {
           await delay(500);
         }
       })();
-      const salt = `${process.pid}-${Date.now()}-${Math.random()}`;
+      const salt = freshSalt();
       const env = { ...process.env, NIX_CONFIG: 'substituters =' };
       const built = check(
         'nix-build',
