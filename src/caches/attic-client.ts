@@ -1,6 +1,7 @@
 // The attic server's HTTP API, as attic's own client speaks it.
 import { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from './undici-lean.js';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { readLimited } from '../util/read-limited.js';

@@ -2,7 +2,8 @@
 // 429 and dropped connections, a NAR part timed by its progress, and the answers no retry can fix
 // (a refused token, no such cache, a page that is not JSON) said in one line.
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from './undici-lean.js';
 import { UserError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { errorDetailOf, FirstAnswer } from './http-errors.js';

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from './undici-lean.js';
 import { NotABinaryCacheError, UserError } from '../errors.js';
 import { binaryCacheInfo, looksLikeMarkup, looksLikeNixCacheInfo } from '../nix/cache-info.js';
 import { forEachConcurrently } from '../util/for-each-concurrently.js';

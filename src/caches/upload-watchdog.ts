@@ -1,5 +1,6 @@
 import { Readable, Transform } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './undici-lean.js';
 
 /** Our own upload timeouts; `code` makes them retryable, as a socket timeout is. */
 export class UploadTimeoutError extends Error {
