@@ -698,7 +698,7 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'worker-pool-held-unref',
     file: 'src/util/worker-pool.ts',
-    breaks: 'a worker that has finished its work stays ref\'d: a push or verify that is done never exits',
+    breaks: "a worker that has finished its work stays ref'd: a push or verify that is done never exits",
     find: 'if (entry.held.size === 0) entry.worker.unref();',
     replace: 'if (entry.held.size < 0) entry.worker.unref();',
     killedBy: [{ file: 'test/util/worker-pool.test.ts', name: 'lets it exit once every worker is idle' }],
@@ -714,7 +714,7 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'worker-pool-hold-ref',
     file: 'src/util/worker-pool.ts',
-    breaks: 'a worker holding work is unref\'d: the process may exit with paths or NARs half done',
+    breaks: "a worker holding work is unref'd: the process may exit with paths or NARs half done",
     find: 'if (entry.held.size === 0) entry.worker.ref();',
     replace: 'if (entry.held.size < 0) entry.worker.ref();',
     killedBy: [{ file: 'test/util/worker-pool.test.ts', name: 'keeps the process alive while a worker holds work' }],
