@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { NarParseError } from '../nix/nar/parser.js';
 import { ChunkSender } from '../util/chunk-sender.js';
 import { Semaphore } from '../util/semaphore.js';
+import { WorkerPool, type PoolWorker } from '../util/worker-pool.js';
 import { CHUNK_SIZE, WINDOW, type FromWorker, type Half, type ToWorker } from './digest-protocol.js';
 import type { DigestWants, NarDigest } from './nar-digest.js';
 
@@ -23,11 +24,7 @@ interface JobHalf {
   job: number;
   /** About how many bytes this half has yet to digest. */
   remaining: () => number;
-}
-
-interface PoolWorker {
-  worker: Worker;
-  halves: Set<JobHalf>;
+  fail(error: Error): void;
 }
 
 interface HalfDigest {
@@ -149,9 +146,14 @@ export class NarDigestJob {
  * Idle workers are unref'd, so they never keep the process alive.
  */
 class DigestPool {
-  private readonly workers: PoolWorker[] = [];
-  private readonly jobs = new Map<number, NarDigestJob>();
   private readonly size = Math.max(1, Math.min(availableParallelism(), 4));
+  private readonly pool = new WorkerPool<JobHalf, FromWorker>({
+    script: new URL('./digest-worker.js', import.meta.url),
+    size: this.size,
+    onMessage: (_entry, reply) => this.jobs.get(reply.job)?.receive(reply),
+    exited: (code) => new Error(`a digest worker exited (${code})`),
+  });
+  private readonly jobs = new Map<number, NarDigestJob>();
   /**
    * NARs in the workers at once: two per worker keep every core busy (and the last NAR's two
    * halves on two cores); more only interleave, each holding its buffers and zstd window.
@@ -161,7 +163,7 @@ class DigestPool {
 
   /** Starts every worker now, so their start-up overlaps what comes before the first NAR. */
   warm(): void {
-    while (this.workers.length < this.size) this.startWorker();
+    while (!this.pool.full) this.pool.start();
   }
 
   /** A NAR into the workers, once one of the slots is free. */
@@ -182,23 +184,24 @@ class DigestPool {
     // Rough costs in bytes hashed: unpacking (hashes the file if asked and) writes the NAR, the other half hashes the NAR.
     const unpackCost = (file.fileHash ? fileSize : fileSize / 4) + (file.compression === 'none' ? 0 : file.narSize / 2);
     const left = (): number => 1 - Math.min((this.jobs.get(id)?.written ?? 0) / Math.max(fileSize, 1), 1);
-    const unpackHalf: JobHalf = { job: id, remaining: () => unpackCost * left() };
-    const narHalf: JobHalf = { job: id, remaining: () => file.narSize * left() };
-    const unpacker = this.pick();
-    this.take(unpacker, unpackHalf);
-    let checker: PoolWorker;
+    const fail = (error: Error): void => this.jobs.get(id)?.fail(error);
+    const unpackHalf: JobHalf = { job: id, remaining: () => unpackCost * left(), fail };
+    const narHalf: JobHalf = { job: id, remaining: () => file.narSize * left(), fail };
+    const unpacker = this.pool.pick(load);
+    this.pool.hold(unpacker, unpackHalf);
+    let checker: PoolWorker<JobHalf>;
     try {
-      checker = this.pick();
+      checker = this.pool.pick(load);
     } catch (error) {
-      this.give(unpacker, unpackHalf);
+      this.pool.release(unpacker, unpackHalf);
       throw error;
     }
-    this.take(checker, narHalf);
+    this.pool.hold(checker, narHalf);
     const job = new NarDigestJob(id, unpacker.worker, checker.worker, file.path !== undefined, file.fileHash, () => {
       this.slots.release();
       this.jobs.delete(id);
-      this.give(unpacker, unpackHalf);
-      this.give(checker, narHalf);
+      this.pool.release(unpacker, unpackHalf);
+      this.pool.release(checker, narHalf);
     });
     this.jobs.set(id, job);
     const channel = new MessageChannel();
@@ -216,46 +219,13 @@ class DigestPool {
     checker.worker.postMessage({ type: 'nar', job: id, listing: file.listing, port: channel.port2 } satisfies ToWorker, [channel.port2]);
     return job;
   }
+}
 
-  private take(entry: PoolWorker, half: JobHalf): void {
-    if (entry.halves.size === 0) entry.worker.ref();
-    entry.halves.add(half);
-  }
-
-  private give(entry: PoolWorker, half: JobHalf): void {
-    entry.halves.delete(half);
-    if (entry.halves.size === 0) entry.worker.unref();
-  }
-
-  /** The worker with the least left to do; a new one while some core has none. */
-  private pick(): PoolWorker {
-    let best: PoolWorker | undefined;
-    let bestLoad = Infinity;
-    for (const candidate of this.workers) {
-      let load = candidate.halves.size;
-      for (const half of candidate.halves) load += half.remaining();
-      if (load < bestLoad) [best, bestLoad] = [candidate, load];
-    }
-    if (best && (best.halves.size === 0 || this.workers.length >= this.size)) return best;
-    return this.startWorker();
-  }
-
-  private startWorker(): PoolWorker {
-    const worker = new Worker(new URL('./digest-worker.js', import.meta.url));
-    const entry: PoolWorker = { worker, halves: new Set() };
-    worker.on('message', (reply: FromWorker) => this.jobs.get(reply.job)?.receive(reply));
-    const failAll = (error: Error): void => {
-      const index = this.workers.indexOf(entry);
-      if (index >= 0) this.workers.splice(index, 1);
-      for (const half of entry.halves) this.jobs.get(half.job)?.fail(error);
-    };
-    worker.on('error', failAll);
-    worker.on('exit', (code) => failAll(new Error(`a digest worker exited (${code})`)));
-    // After the listeners: adding a 'message' listener refs the worker's port again.
-    worker.unref();
-    this.workers.push(entry);
-    return entry;
-  }
+/** What a worker has left to do: its halves, and the bytes they have yet to digest. */
+function load(entry: PoolWorker<JobHalf>): number {
+  let total = entry.held.size;
+  for (const half of entry.held) total += half.remaining();
+  return total;
 }
 
 let pool: DigestPool | undefined;

@@ -1,7 +1,7 @@
+import { OpenDirectories } from './directories.js';
 import { FramingReader, MAX_TOKEN_LENGTH, NarParseError } from './framing.js';
 import { NAR_MAGIC, paddingLength } from './wire.js';
 import {
-  SLASH,
   DIRECTORY,
   REGULAR,
   SYMLINK,
@@ -10,7 +10,6 @@ import {
   ENTRY,
   CLOSE_PAREN,
   quote,
-  checkName,
   MAGIC,
   OPEN,
   TYPE_KEYWORD,
@@ -57,13 +56,6 @@ export interface NarListener {
   contents?(piece: Buffer): void;
 }
 
-/** An open directory: the last entry name read in it, kept to check the next is greater. */
-interface DirectoryFrame {
-  name: Buffer;
-  nameLength: number;
-  hasName: boolean;
-}
-
 /**
  * A push parser: `write` each chunk as it arrives, `end` after the last. Both throw
  * NarParseError at the first thing that is wrong, and every call after that throws it again.
@@ -74,9 +66,7 @@ export class NarParser {
   private state = MAGIC;
   private readonly framing = new FramingReader();
   private readonly describeString = (): string => this.describe();
-  /** Open directories, outermost first; frames past `depth` are kept for reuse. */
-  private readonly frames: DirectoryFrame[] = [];
-  private depth = 0;
+  private readonly directories = new OpenDirectories();
   // The regular file being read.
   private executable = false;
   private size = 0;
@@ -112,24 +102,6 @@ export class NarParser {
     throw this.failure;
   }
 
-  /**
-   * The path of the node at `depth` (0 is the root): its ancestors' names joined with '/'. The
-   * node being read is at `this.depth`, an open directory's own frame at its depth.
-   */
-  private pathAt(depth: number): Buffer {
-    const parts: Buffer[] = [];
-    for (let index = 0; index < depth; index++) {
-      const frame = this.frames[index]!;
-      if (index > 0) parts.push(Buffer.of(SLASH));
-      parts.push(frame.name.subarray(0, frame.nameLength));
-    }
-    return Buffer.concat(parts);
-  }
-
-  private pathText(depth = this.depth): string {
-    return this.pathAt(depth).toString('utf8');
-  }
-
   /** What the parser is in the middle of reading, for a truncation message. */
   private expected(): string {
     switch (this.state) {
@@ -160,9 +132,9 @@ export class NarParser {
       case TARGET:
         return 'symlink target';
       case CLOSE:
-        return `')' closing '${this.pathText()}'`;
+        return `')' closing '${this.directories.pathText()}'`;
       case ENTRY_CLOSE:
-        return `')' closing the entry '${this.pathText()}'`;
+        return `')' closing the entry '${this.directories.pathText()}'`;
       case DIRECTORY_TAG:
         return "'entry' or ')'";
       case NAME:
@@ -190,7 +162,7 @@ export class NarParser {
         if (size === undefined) return;
         this.size = size;
         this.remaining = size;
-        if (this.listener.regular) this.listener.regular(this.pathAt(this.depth), this.executable, size);
+        if (this.listener.regular) this.listener.regular(this.directories.path(), this.executable, size);
         this.state = CONTENTS_BYTES;
         if (size === 0) this.endContents();
         return;
@@ -224,8 +196,8 @@ export class NarParser {
         return;
       case TYPE:
         if (framing.valueIs(DIRECTORY)) {
-          if (this.listener.directory) this.listener.directory(this.pathAt(this.depth));
-          this.openDirectory();
+          if (this.listener.directory) this.listener.directory(this.directories.path());
+          this.directories.open();
           this.state = DIRECTORY_TAG;
         } else if (framing.valueIs(REGULAR)) {
           this.executable = false;
@@ -244,7 +216,10 @@ export class NarParser {
         } else if (framing.valueIs(CONTENTS)) {
           this.state = SIZE;
         } else {
-          throw new NarParseError(start, `expected 'contents' for file '${this.pathText()}', got ${quote(framing.valueCopy())}`);
+          throw new NarParseError(
+            start,
+            `expected 'contents' for file '${this.directories.pathText()}', got ${quote(framing.valueCopy())}`,
+          );
         }
         return;
       case EXECUTABLE_VALUE:
@@ -256,14 +231,14 @@ export class NarParser {
       case TARGET: {
         const target = framing.valueView();
         // Nix could never dump these (the kernel refuses them), so only a forged NAR has them.
-        if (target.length === 0) throw new NarParseError(start, `symlink '${this.pathText()}' has an empty target`);
-        if (target.includes(0)) throw new NarParseError(start, `symlink '${this.pathText()}' target contains a NUL byte`);
-        if (this.listener.symlink) this.listener.symlink(this.pathAt(this.depth), framing.valueCopy());
+        if (target.length === 0) throw new NarParseError(start, `symlink '${this.directories.pathText()}' has an empty target`);
+        if (target.includes(0)) throw new NarParseError(start, `symlink '${this.directories.pathText()}' target contains a NUL byte`);
+        if (this.listener.symlink) this.listener.symlink(this.directories.path(), framing.valueCopy());
         this.state = CLOSE;
         return;
       }
       case CLOSE:
-        this.state = this.depth === 0 ? END : ENTRY_CLOSE;
+        this.state = this.directories.depth === 0 ? END : ENTRY_CLOSE;
         return;
       case ENTRY_CLOSE:
         this.state = DIRECTORY_TAG;
@@ -273,12 +248,12 @@ export class NarParser {
           this.state = ENTRY_OPEN;
         } else if (framing.valueIs(CLOSE_PAREN)) {
           // The directory is closed; what follows closes the entry that held it, if any.
-          this.depth--;
-          this.state = this.depth === 0 ? END : ENTRY_CLOSE;
+          this.directories.close();
+          this.state = this.directories.depth === 0 ? END : ENTRY_CLOSE;
         } else {
           throw new NarParseError(
             start,
-            `expected 'entry' or ')' in directory '${this.pathText(this.depth - 1)}', got ${quote(framing.valueCopy())}`,
+            `expected 'entry' or ')' in directory '${this.directories.pathText(this.directories.depth - 1)}', got ${quote(framing.valueCopy())}`,
           );
         }
         return;
@@ -289,7 +264,7 @@ export class NarParser {
         this.state = NAME;
         return;
       case NAME:
-        this.acceptName(start);
+        this.directories.acceptName(framing.valueView(), start);
         this.state = NODE_KEYWORD;
         return;
       case NODE_KEYWORD:
@@ -298,40 +273,5 @@ export class NarParser {
       default:
         throw new Error(`NarParser: no string is read in state ${this.state}`);
     }
-  }
-
-  /**
-   * A directory node was read: its frame opens, and the node being read is now its entries'
-   * (depth counts the directories around the node being read).
-   */
-  private openDirectory(): void {
-    let frame = this.frames[this.depth];
-    if (!frame) this.frames.push((frame = { name: Buffer.alloc(64), nameLength: 0, hasName: false }));
-    frame.hasName = false;
-    this.depth++;
-  }
-
-  /** An entry's name, checked and kept as the directory's last, which also makes it part of the path. */
-  private acceptName(start: number): void {
-    const frame = this.frames[this.depth - 1]!;
-    const name = this.framing.valueView();
-    const length = name.length;
-    const problem = checkName(name);
-    if (problem) throw new NarParseError(start, `invalid ${problem} in '${this.pathText(this.depth - 1)}'`);
-    if (frame.hasName) {
-      const order = frame.name.compare(name, 0, length, 0, frame.nameLength);
-      if (order >= 0) {
-        const previous = frame.name.subarray(0, frame.nameLength);
-        const what =
-          order === 0
-            ? `duplicate directory entry ${quote(name)}`
-            : `directory entries out of order: ${quote(name)} after ${quote(previous)}`;
-        throw new NarParseError(start, what);
-      }
-    }
-    if (frame.name.length < length) frame.name = Buffer.alloc(Math.max(length, frame.name.length * 2));
-    name.copy(frame.name, 0, 0, length);
-    frame.nameLength = length;
-    frame.hasName = true;
   }
 }

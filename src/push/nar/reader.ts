@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { takeEarlyDump } from '../../store/early-dump.js';
 import { nixDumpIsCheaper, nixStoreDump } from '../../store/nix-store-dump.js';
+import { WorkerPool, type PoolWorker } from '../../util/worker-pool.js';
 
 /** `ack` says a chunk was used; with `buffer`, its memory comes back to be filled again. */
 export type ReaderRequest = { type: 'read'; path: string } | { type: 'ack'; buffer?: ArrayBuffer | undefined };
@@ -18,6 +19,34 @@ export interface NarReadResult {
   narSize: number;
 }
 
+/** One NAR being read: what its worker has sent, and whether the worker was lost. */
+class Reading {
+  readonly queue: ReaderReply[] = [];
+  failure: Error | undefined;
+  private notify: (() => void) | undefined;
+
+  receive(reply: ReaderReply): void {
+    this.queue.push(reply);
+    this.wake();
+  }
+
+  fail(error: Error): void {
+    this.failure = error;
+    this.wake();
+  }
+
+  /** Resolves at the next reply or failure (asked for only while there is neither). */
+  arrival(): Promise<void> {
+    return new Promise<void>((resolve) => (this.notify = resolve));
+  }
+
+  private wake(): void {
+    const notify = this.notify;
+    this.notify = undefined;
+    notify?.();
+  }
+}
+
 /**
  * A small pool of worker threads that each dump and hash one NAR at a time. Idle workers are
  * unref'd, so they never keep the process alive. A tree of many small entries is read from
@@ -26,7 +55,14 @@ export interface NarReadResult {
  * started (store/early-dump.ts).
  */
 class NarReaderPool {
-  private readonly idle: Worker[] = [];
+  private readonly pool = new WorkerPool<Reading, ReaderReply>({
+    script: new URL('./reader-worker.js', import.meta.url),
+    size: Infinity,
+    onMessage: (entry, reply) => this.reading.get(entry)?.receive(reply),
+    exited: (code) => new Error(`a NAR reader thread exited (${code}) midway`),
+  });
+  /** Each lent worker's one NAR. */
+  private readonly reading = new Map<PoolWorker<Reading>, Reading>();
   private readonly lent = new WeakMap<Buffer, Worker>();
 
   /** Hands a chunk from a recycling read back to its reader; it is also the reader's credit. */
@@ -36,18 +72,6 @@ class NarReaderPool {
     this.lent.delete(chunk);
     const buffer = chunk.buffer as ArrayBuffer;
     worker.postMessage({ type: 'ack', buffer } satisfies ReaderRequest, [buffer]);
-  }
-
-  private take(): Worker {
-    const worker = this.idle.pop() ?? new Worker(new URL('./reader-worker.js', import.meta.url));
-    worker.ref();
-    return worker;
-  }
-
-  private give(worker: Worker): void {
-    worker.removeAllListeners('message').removeAllListeners('error');
-    worker.unref();
-    this.idle.push(worker);
   }
 
   /**
@@ -62,26 +86,18 @@ class NarReaderPool {
     const fromNix = started ?? (nixDumpIsCheaper(path, narSize) ? nixStoreDump(path) : undefined);
     toldWalk?.(fromNix ? 'nix-store' : 'reader-thread');
     if (fromNix) return yield* hashed(fromNix);
-    const worker = this.take();
-    const queue: ReaderReply[] = [];
-    let notify: (() => void) | undefined;
-    let failure: Error | undefined;
-    worker.on('message', (reply: ReaderReply) => {
-      queue.push(reply);
-      notify?.();
-    });
-    worker.on('error', (error) => {
-      failure = error;
-      notify?.();
-    });
+    const entry = this.pool.pick();
+    const { worker } = entry;
+    const reading = new Reading();
+    this.reading.set(entry, reading);
+    this.pool.hold(entry, reading);
     worker.postMessage({ type: 'read', path } satisfies ReaderRequest);
     let finished = false;
     try {
       for (;;) {
-        while (queue.length === 0 && !failure) await new Promise<void>((resolve) => (notify = resolve));
-        notify = undefined;
-        if (failure) throw failure;
-        const reply = queue.shift()!;
+        while (reading.queue.length === 0 && !reading.failure) await reading.arrival();
+        if (reading.failure) throw reading.failure;
+        const reply = reading.queue.shift()!;
         if (reply.type === 'error') throw new Error(reply.message);
         if (reply.type === 'end') {
           finished = true;
@@ -96,9 +112,10 @@ class NarReaderPool {
         yield chunk;
       }
     } finally {
+      this.reading.delete(entry);
       // A reader abandoned midway or failed may still be dumping: that worker is not reused.
-      if (finished) this.give(worker);
-      else void worker.terminate();
+      if (finished) this.pool.release(entry, reading);
+      else void this.pool.discard(entry);
     }
   }
 }

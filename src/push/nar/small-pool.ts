@@ -1,7 +1,7 @@
 // Worker threads that prepare small NARs in batches (see small-worker.ts). One message per
 // batch, not per path: a push of ten thousand tiny paths would spend more on messages than on work.
-import { Worker } from 'node:worker_threads';
 import { UserError } from '../../errors.js';
+import { WorkerPool, type PoolWorker } from '../../util/worker-pool.js';
 import type { PathInfo } from '../../store/path-info.js';
 import type { NarOptions, NarStage, PreparedNar } from './prepare.js';
 
@@ -31,9 +31,11 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
-interface PoolWorker {
-  worker: Worker;
-  batches: Map<number, Waiting[]>;
+/** One message's paths, held by the worker preparing them. */
+interface Batch {
+  id: number;
+  waiting: Waiting[];
+  fail(error: Error): void;
 }
 
 /** Paths per message: large enough to amortise a message, small enough to keep every worker fed. */
@@ -43,15 +45,25 @@ const MAX_BATCH_NAR_BYTES = 4 << 20;
 const BATCHES_PER_WORKER = 2;
 
 export class SmallNarPool {
-  private readonly workers: PoolWorker[] = [];
+  private readonly pool: WorkerPool<Batch, SmallNarReply>;
+  private readonly batches = new Map<number, Batch>();
   private readonly queue: Waiting[] = [];
   private flushScheduled = false;
   private nextId = 0;
 
   constructor(
     private readonly size: number,
-    private readonly options: SmallNarOptions,
-  ) {}
+    options: SmallNarOptions,
+  ) {
+    this.pool = new WorkerPool({
+      script: new URL('./small-worker.js', import.meta.url),
+      workerOptions: { workerData: options, resourceLimits: { maxYoungGenerationSizeMb: 4 } },
+      size,
+      onMessage: (entry, reply) => this.receive(entry, reply),
+      exited: (code) => new Error(`a small-NAR worker exited (${code}) with paths in hand`),
+      onLost: () => this.flush(),
+    });
+  }
 
   /** Resolves once this path's NAR is ready in memory; paths asked for together go out in batches. */
   prepare(info: PathInfo): Promise<SmallNar> {
@@ -67,62 +79,46 @@ export class SmallNarPool {
     });
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map(({ worker }) => worker.terminate()));
-    this.workers.length = 0;
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   private flush(): void {
     while (this.queue.length > 0) {
-      const target = this.idlestWorker();
-      if (!target) return;
+      const target = this.pool.pick();
+      if (target.held.size >= BATCHES_PER_WORKER) return;
       // Split what is queued evenly, so the last batches do not leave a core idle.
       const share = Math.ceil(this.queue.length / (this.size * BATCHES_PER_WORKER));
-      const batch: Waiting[] = [];
+      const waiting: Waiting[] = [];
       let narBytes = 0;
-      while (this.queue.length > 0 && batch.length < Math.min(MAX_BATCH_PATHS, share) && narBytes < MAX_BATCH_NAR_BYTES) {
+      while (this.queue.length > 0 && waiting.length < Math.min(MAX_BATCH_PATHS, share) && narBytes < MAX_BATCH_NAR_BYTES) {
         const next = this.queue.shift()!;
-        batch.push(next);
+        waiting.push(next);
         narBytes += next.info.narSize;
       }
       const id = this.nextId++;
-      target.batches.set(id, batch);
-      target.worker.postMessage({ id, requests: batch.map(({ info }) => ({ info }) satisfies SmallNarRequest) });
+      const batch: Batch = {
+        id,
+        waiting,
+        fail: (error) => {
+          this.batches.delete(id);
+          for (const each of waiting) each.reject(error);
+        },
+      };
+      this.batches.set(id, batch);
+      this.pool.hold(target, batch);
+      target.worker.postMessage({ id, requests: waiting.map(({ info }) => ({ info }) satisfies SmallNarRequest) });
     }
   }
 
-  private idlestWorker(): PoolWorker | undefined {
-    let best: PoolWorker | undefined;
-    for (const candidate of this.workers) if (!best || candidate.batches.size < best.batches.size) best = candidate;
-    if (best && best.batches.size === 0) return best;
-    if (this.workers.length < this.size) return this.startWorker();
-    return best && best.batches.size < BATCHES_PER_WORKER ? best : undefined;
-  }
-
-  private startWorker(): PoolWorker {
-    const worker = new Worker(new URL('./small-worker.js', import.meta.url), {
-      workerData: this.options,
-      resourceLimits: { maxYoungGenerationSizeMb: 4 },
-    });
-    const entry: PoolWorker = { worker, batches: new Map() };
-    worker.on('message', (reply: SmallNarReply) => {
-      const batch = entry.batches.get(reply.id);
-      entry.batches.delete(reply.id);
-      batch?.forEach((waiting, index) => settle(waiting, reply.results[index]));
-      this.flush();
-    });
-    const failAll = (error: Error): void => {
-      for (const batch of entry.batches.values()) for (const waiting of batch) waiting.reject(error);
-      entry.batches.clear();
-      this.workers.splice(this.workers.indexOf(entry), 1);
-      this.flush();
-    };
-    worker.on('error', failAll);
-    worker.on('exit', (code) => {
-      if (entry.batches.size > 0) failAll(new Error(`a small-NAR worker exited (${code}) with paths in hand`));
-    });
-    this.workers.push(entry);
-    return entry;
+  private receive(entry: PoolWorker<Batch>, reply: SmallNarReply): void {
+    const batch = this.batches.get(reply.id);
+    if (batch) {
+      this.batches.delete(reply.id);
+      this.pool.release(entry, batch);
+      batch.waiting.forEach((waiting, index) => settle(waiting, reply.results[index]));
+    }
+    this.flush();
   }
 }
 
