@@ -1677,4 +1677,12 @@ export const MUTANTS: Mutant[] = [
     replace: 'for (let start = 0; start < paths.length - size; start += size)',
     killedBy: [{ file: 'test/store/nix-batches.test.ts', name: 'answer for every path' }],
   },
+  {
+    id: 'undici-whole-index',
+    file: 'src/caches/undici-lean.ts',
+    breaks: "every HTTP command loads undici's whole index (fetch, WebSocket, mocks): about 110 ms more CPU at each start",
+    find: "export const Agent = load('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;",
+    replace: "export const Agent = (load('undici') as typeof Undici).Agent;",
+    killedBy: [{ file: 'test/caches/undici-lean.test.ts', name: "HTTP, attic and cachix API caches: undici's index" }],
+  },
 ];
