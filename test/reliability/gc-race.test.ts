@@ -1,6 +1,7 @@
-import { readdir, utimes } from 'node:fs/promises';
+import { cp, readdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { filesUnder, objectsUnder, type StoredFile } from '../helpers/cache-files.js';
 import { type RunningNginx } from '../helpers/nginx.js';
@@ -23,6 +24,11 @@ import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
 const GC_DELAYS_MS = [300, 900, 1800];
 
 interface Backend {
+  /**
+   * The server serves the round's folder as it is on disk: the round starts from a copy of the
+   * old closure pushed once (registered under the same key), not from a push of its own.
+   */
+  servesFolder: boolean;
   /** Where the server keeps the round's files on disk, to age them as if pushed long ago. */
   storage(round: string): string;
   url(round: string): string;
@@ -37,6 +43,8 @@ let nginx: RunningNginx;
 let s3: RunningS3rver;
 let old: string[];
 let fresh: string[];
+/** The old closure pushed once into a file cache, and that cache's keys. */
+let pushedOld: { dir: string; signingKey: string; publicKey: string };
 
 let servers: ServerWorld;
 
@@ -44,6 +52,13 @@ beforeAll(async () => {
   old = await buildChain('race-old', 4, 0);
   [fresh, servers] = await Promise.all([buildChain('race-new', 4, 2, [old.at(-1)!]), startServerWorld('gc-race', { listing: 'propfind' })]);
   ({ world, scratch, nginx, s3 } = servers);
+  const template = 'race-old-pushed';
+  const dir = `${scratch}/${template}`;
+  expectOk(await world.runInProcess(['create', template, '--url', `file://${dir}`]), 'create (old closure)');
+  expectOk(await world.run(['push', template, old.at(-1)!]), 'push of the old closure');
+  const entry = (await loadConfig(world.configPath)).caches[template];
+  if (!entry?.signingKey || !entry.publicKey) throw new Error(`create ${template} left no keys in ${world.configPath}`);
+  pushedOld = { dir, signingKey: entry.signingKey, publicKey: entry.publicKey };
 });
 afterAll(() => servers?.stop());
 
@@ -51,6 +66,7 @@ const backends: Array<[string, () => Backend]> = [
   [
     'file',
     () => ({
+      servesFolder: true,
       storage: (round) => `${scratch}/${round}`,
       url: (round) => `file://${scratch}/${round}`,
       readUrl: (round) => `file://${scratch}/${round}`,
@@ -61,6 +77,7 @@ const backends: Array<[string, () => Backend]> = [
   [
     'nginx',
     () => ({
+      servesFolder: true,
       storage: (round) => join(nginx.root, round),
       url: (round) => `${nginx.url}/${round}`,
       readUrl: (round) => `${nginx.url}/${round}`,
@@ -71,6 +88,7 @@ const backends: Array<[string, () => Backend]> = [
   [
     's3rver',
     () => ({
+      servesFolder: false,
       // s3rver reports an object's LastModified from its file's mtime.
       storage: (round) => join(s3.directory, s3.bucket, round),
       url: (round) => s3.s3Url.replace(`s3://${s3.bucket}?`, `s3://${s3.bucket}/${round}?`),
@@ -95,8 +113,16 @@ describe.each(backends)('a push racing a gc on %s', (label, makeBackend) => {
       const backend = makeBackend();
       const round = `race-${delay}`;
       const name = `${label}-${delay}`;
-      const publicKey = expectOk(await world.run(['create', name, '--url', backend.url(round)]), 'create').stdout.trim();
-      expectOk(await world.run(['push', name, old.at(-1)!]), 'push of the old closure');
+      let publicKey: string;
+      if (backend.servesFolder) {
+        await cp(pushedOld.dir, backend.storage(round), { recursive: true });
+        const register = ['create', name, '--url', backend.url(round)];
+        expectOk(await world.runInProcess(register, { env: { CACHIX_SIGNING_KEY: pushedOld.signingKey } }), 'register the copy');
+        publicKey = pushedOld.publicKey;
+      } else {
+        publicKey = expectOk(await world.run(['create', name, '--url', backend.url(round)]), 'create').stdout.trim();
+        expectOk(await world.run(['push', name, old.at(-1)!]), 'push of the old closure');
+      }
       await ageFiles(backend.storage(round), 2 * 3600_000);
       const push = world.run(['push', name, fresh.at(-1)!]);
       await new Promise((resolve) => setTimeout(resolve, delay));
