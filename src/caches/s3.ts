@@ -30,7 +30,7 @@ import { listFolder, listRootPage, type S3ListTarget } from './s3-listing.js';
 export const PART_SIZE = 16 * 1024 * 1024;
 export const PART_QUEUE = 4;
 /** From this many lookups on, a listing of the bucket is tried before one HEAD per path. */
-const LISTING_MIN_LOOKUPS = 64;
+export const LISTING_MIN_LOOKUPS = 64;
 /** Requests to one S3 server at once before it throttles us (the SDK's own socket limit is 50). */
 const MAX_IN_FLIGHT = 48;
 

@@ -1,7 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import { filesUnder, objectsUnder, type StoredFile } from '../helpers/cache-files.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
@@ -14,11 +15,15 @@ import { buildChain, checkCacheConsistent, httpReader } from '../reliability/con
  * The whole story on each kind of server, through the built CLI: two closures pushed, one pinned;
  * `info` equals a recount of the files; `gc --older-than 0` leaves exactly the pinned closure,
  * which real Nix then substitutes into a fresh store with signatures required; `delete` refuses
- * what is still referred to or pinned.
+ * what is still referred to or pinned. The two closures are pushed once, into a file cache;
+ * the file cache and each nginx start from a copy of its folder (registered under its key), so
+ * only s3rver, which serves no folder, is pushed to again.
  */
 
 interface Backend {
   url: string;
+  /** The folder the server serves, which the round starts from a copy of; none for s3rver. */
+  folder?: string;
   /** Where Nix (and the consistency check) reads the cache over HTTP or file://. */
   readUrl: string;
   files(): Promise<StoredFile[]>;
@@ -31,6 +36,8 @@ let nginxAutoindex: RunningNginx;
 let s3: RunningS3rver;
 let kept: string[];
 let dropped: string[];
+/** Both closures pushed once into a file cache, and that cache's keys. */
+let pushed: { dir: string; signingKey: string; publicKey: string };
 
 beforeAll(async () => {
   world = await makeCachixEnv();
@@ -43,6 +50,13 @@ beforeAll(async () => {
     startS3rver(),
   ]);
   Object.assign(world.env, s3.env);
+  const template = 'pushed-once';
+  const dir = `${scratch}/${template}`;
+  expectOk(await world.runInProcess(['create', template, '--url', `file://${dir}`]), 'create (pushed once)');
+  expectOk(await world.run(['push', template, kept.at(-1)!, dropped.at(-1)!]), 'push');
+  const entry = (await loadConfig(world.configPath)).caches[template];
+  if (!entry?.signingKey || !entry.publicKey) throw new Error(`create ${template} left no keys in ${world.configPath}`);
+  pushed = { dir, signingKey: entry.signingKey, publicKey: entry.publicKey };
 });
 afterAll(async () => {
   await Promise.all([world?.cleanup(), nginxPropfind?.stop(), nginxAutoindex?.stop(), s3?.stop()]);
@@ -54,17 +68,28 @@ const backends: Array<[string, () => Backend]> = [
     'file',
     () => ({
       url: `file://${scratch}/file-cache`,
+      folder: `${scratch}/file-cache`,
       readUrl: `file://${scratch}/file-cache`,
       files: () => filesUnder(`${scratch}/file-cache`),
     }),
   ],
   [
     'nginx with WebDAV PROPFIND',
-    () => ({ url: `${nginxPropfind.url}/c`, readUrl: `${nginxPropfind.url}/c`, files: () => filesUnder(join(nginxPropfind.root, 'c')) }),
+    () => ({
+      url: `${nginxPropfind.url}/c`,
+      folder: join(nginxPropfind.root, 'c'),
+      readUrl: `${nginxPropfind.url}/c`,
+      files: () => filesUnder(join(nginxPropfind.root, 'c')),
+    }),
   ],
   [
     'nginx with autoindex_format json',
-    () => ({ url: `${nginxAutoindex.url}/c`, readUrl: `${nginxAutoindex.url}/c`, files: () => filesUnder(join(nginxAutoindex.root, 'c')) }),
+    () => ({
+      url: `${nginxAutoindex.url}/c`,
+      folder: join(nginxAutoindex.root, 'c'),
+      readUrl: `${nginxAutoindex.url}/c`,
+      files: () => filesUnder(join(nginxAutoindex.root, 'c')),
+    }),
   ],
   [
     's3rver',
@@ -91,8 +116,15 @@ describe.each(backends)('info, pin, gc and delete on %s', (label, makeBackend) =
 
   beforeAll(async () => {
     backend = makeBackend();
-    publicKey = expectOk(await world.run(['create', name, '--url', backend.url]), 'create').stdout.trim();
-    expectOk(await world.run(['push', name, kept.at(-1)!, dropped.at(-1)!]), 'push');
+    if (backend.folder) {
+      await cp(pushed.dir, backend.folder, { recursive: true });
+      const register = ['create', name, '--url', backend.url];
+      expectOk(await world.runInProcess(register, { env: { CACHIX_SIGNING_KEY: pushed.signingKey } }), 'register the copy');
+      publicKey = pushed.publicKey;
+    } else {
+      publicKey = expectOk(await world.run(['create', name, '--url', backend.url]), 'create').stdout.trim();
+      expectOk(await world.run(['push', name, kept.at(-1)!, dropped.at(-1)!]), 'push');
+    }
   });
 
   async function expectInfoEqualsRecount(expectedPaths: string[]): Promise<void> {

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase32 } from '../../src/nix/base32.js';
-import { cachix, type CliResult } from '../helpers/cli.js';
+import { loadConfig } from '../../src/config.js';
+import { defaultConfigPath } from '../../src/config-paths.js';
+import { cachix, cachixInProcess, type CliResult } from '../helpers/cli.js';
 import { buildTestClosure, buildWithNix, requireNix } from '../helpers/nix.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { makeNixConfDirs, removeDir, type NixSandboxDirs } from '../helpers/nix-user.js';
@@ -11,6 +13,8 @@ import { makeNixConfDirs, removeDir, type NixSandboxDirs } from '../helpers/nix-
 const OTHER_KEY = 'other-1:7d4ZwZqZdqZjyP4TEBqgtBNU0mvzoZyJLYJ2vr2FVM0=';
 let dirs: NixSandboxDirs;
 let closure: { top: string; lib: string; data: string };
+/** The public key the 'web' cache (a copy of 'zstd') is signed with. */
+let webPublicKey: string;
 
 function run(args: string[]): Promise<CliResult> {
   return cachix(args, { env: dirs.env });
@@ -29,10 +33,25 @@ beforeAll(async () => {
     ['xz', 'xz'],
     ['none', 'none'],
   ]) {
-    expect((await run(['create', name!])).code).toBe(0);
+    // create starts no Nix: it runs in this process (setup, not the subject).
+    expect((await cachixInProcess(['create', name!], { env: dirs.env })).code).toBe(0);
     const pushed = await run(['push', name!, '-m', method!, closure.top]);
     expect(pushed.code, pushed.stderr).toBe(0);
   }
+  // The caches some tests change on their own are copies of a pushed one, made before any test
+  // tampers with it, and registered under its key: 'plain' and 'filehash' read closure.data's
+  // uncompressed and zstd NARs, 'web' is served by nginx.
+  const config = await loadConfig(defaultConfigPath(dirs.env));
+  for (const [copy, of] of [
+    ['plain', 'none'],
+    ['filehash', 'zstd'],
+    ['web', 'zstd'],
+  ] as const) {
+    await cp(cacheDir(of), cacheDir(copy), { recursive: true });
+    const registered = await cachixInProcess(['create', copy], { env: { ...dirs.env, CACHIX_SIGNING_KEY: config.caches[of]!.signingKey } });
+    expect(registered.code, registered.stderr).toBe(0);
+  }
+  webPublicKey = config.caches['zstd']!.publicKey!;
 });
 afterAll(async () => removeDir(dirs.root));
 
@@ -106,10 +125,8 @@ describe('cachix verify', () => {
   });
 
   it('a large uncompressed NAR cut short is reported as one that does not unpack (the digest workers check it)', async () => {
-    // closure.data is megabytes: more than is digested on the main thread.
-    expect((await run(['create', 'plain'])).code).toBe(0);
-    const pushed = await run(['push', 'plain', '-m', 'none', closure.data]);
-    expect(pushed.code, pushed.stderr).toBe(0);
+    // closure.data is megabytes: more than is digested on the main thread. 'plain' is the
+    // uncompressed cache as pushed (copied before any test changed it).
     const narinfo = await readFile(join(cacheDir('plain'), `${hashPart(closure.data)}.narinfo`), 'utf8');
     expect(Number(/^NarSize: (\d+)$/m.exec(narinfo)![1])).toBeGreaterThan(2 << 20);
     const nar = join(cacheDir('plain'), /^URL: (.*)$/m.exec(narinfo)![1]!);
@@ -169,9 +186,7 @@ describe('cachix verify', () => {
   });
 
   it('--file-hash reports a FileHash that does not match the NAR file, which the default does not check (main thread and workers)', async () => {
-    expect((await run(['create', 'filehash'])).code).toBe(0);
-    const pushed = await run(['push', 'filehash', '-m', 'zstd', closure.top]);
-    expect(pushed.code, pushed.stderr).toBe(0);
+    // 'filehash' is the zstd cache as pushed (copied before any test changed it).
     // closure.data's NAR is megabytes (digested on the workers); closure.top's a few bytes (here).
     expect(
       Number(/^NarSize: (\d+)$/m.exec(await readFile(join(cacheDir('filehash'), `${hashPart(closure.data)}.narinfo`), 'utf8'))![1]),
@@ -213,11 +228,8 @@ describe('cachix verify of a cache served over HTTP (each NAR streamed to the di
   let nginx: RunningNginx;
   let publicKey: string;
   beforeAll(async () => {
-    const created = await run(['create', 'web']);
-    expect(created.code, created.stderr).toBe(0);
-    publicKey = created.stdout.trim();
-    const pushed = await run(['push', 'web', '-m', 'zstd', closure.top]);
-    expect(pushed.code, pushed.stderr).toBe(0);
+    // 'web' is the zstd cache as pushed (copied before any test changed it).
+    publicKey = webPublicKey;
     nginx = await startNginx(cacheDir('web'));
   });
   afterAll(async () => nginx?.stop());

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPublicKey, formatSigningKey, generateSigningKey, publicKeyOf } from '../../src/nix/signing.js';
 import { startAtticDouble, type AtticDouble } from '../helpers/attic-double.js';
 import { startCachixApiDouble, type CachixApiDouble } from '../helpers/cachix-api-double.js';
-import { cachix, CACHIX_BIN, type CliResult } from '../helpers/cli.js';
+import { cachix, CACHIX_BIN, cachixInProcess, type CliResult } from '../helpers/cli.js';
 import { listenOnLoopback, type Listening } from '../helpers/loopback.js';
 import { requireNix } from '../helpers/nix.js';
 import { startNixDaemon } from '../helpers/nix-daemon.js';
@@ -44,6 +44,11 @@ const READ_TOKEN = 'doctor-read-token-0123456789';
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return cachix(args, { env: { ...dirs.env, CACHIX_AUTH_TOKEN: '', CACHIX_SIGNING_KEY: '', ...env } });
+}
+
+/** `create` of a file or HTTP cache (setup: it starts no Nix), in this process. */
+function create(args: string[]): Promise<CliResult> {
+  return cachixInProcess(['create', ...args], { env: { ...dirs.env, CACHIX_AUTH_TOKEN: '', CACHIX_SIGNING_KEY: '' } });
 }
 
 async function doctor(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; findings: Finding[]; stderr: string }> {
@@ -92,7 +97,7 @@ afterAll(async () => {
 
 describe('cachix doctor: a healthy cache of each kind passes', () => {
   it('file cache that Nix uses: every check ok; human output names each and exits 0', async () => {
-    expect((await run(['create', 'local'])).code).toBe(0);
+    expect((await create(['local'])).code).toBe(0);
     const before = await doctor(['--cache', 'local']);
     expect(the(before.findings, 'local', 'nix uses it')).toMatchObject({ status: 'warn', hint: 'cachix use local' });
     expect((await run(['use', 'local', '-m', 'root-nixconf'])).code).toBe(0);
@@ -106,7 +111,7 @@ describe('cachix doctor: a healthy cache of each kind passes', () => {
   });
 
   it('nginx (WebDAV PUT), s3rver, the cachix API and attic: no check fails', async () => {
-    expect((await run(['create', 'web', '--url', nginx.url])).code).toBe(0);
+    expect((await create(['web', '--url', nginx.url])).code).toBe(0);
     expect((await run(['create', 'bucket', '--url', s3.s3Url], s3.env)).code).toBe(0);
     for (const [cache, env] of [
       ['web', {}],
@@ -210,7 +215,7 @@ describe('cachix doctor: each failure named, with its fix', () => {
     afterAll(async () => disk?.cleanup());
 
     it('fails the write check, and --read-only leaves it out', async () => {
-      expect((await run(['create', 'ro', '--url', disk.dir])).code).toBe(0);
+      expect((await create(['ro', '--url', disk.dir])).code).toBe(0);
       await execFileAsync('mount', ['-o', 'remount,ro', disk.dir]);
       const result = await doctor(['--cache', 'ro']);
       expect(result.code).toBe(1);

@@ -1,8 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LISTING_MIN_LOOKUPS } from '../../src/caches/http-listed-lookup.js';
+import { LISTING_MIN_LOOKUPS as S3_LISTING_MIN_LOOKUPS } from '../../src/caches/s3.js';
+import { loadConfig } from '../../src/config.js';
+import { localCacheDir } from '../../src/config-paths.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { hashOf } from '../helpers/nix.js';
@@ -16,16 +19,29 @@ import { buildTinyClosure, type TinyClosure } from '../helpers/tiny-paths.js';
  * sent for an absent `.ls`; a present one is still read and checked against its NAR (a tampered
  * one is caught). A server that does not list gets one GET per path, as before. Requests are
  * counted through a proxy in front of each server.
+ *
+ * The subject is reading, not pushing: the closure is pushed once into a file cache, and each
+ * nginx serves a copy of that cache's folder (registered under the same signing key). Only
+ * s3rver, which serves no folder, is pushed to over the network, with a closure just past S3's
+ * own (lower) listing threshold.
  */
 let world: CachixEnv;
-/** Enough paths for the HTTP listing (S3 lists from fewer). */
+/** Enough paths for the HTTP listing. */
 let closure: TinyClosure;
+/** Enough for S3's, which lists from fewer lookups (a push to S3 costs more than a copy). */
+let s3Closure: TinyClosure;
+/** The file cache the closure was pushed to, and the key it is signed with. */
+let pushed: { dir: string; signingKey: string };
 const stops: Array<() => Promise<void>> = [];
 
 interface Served {
   /** The cache's URL through the counting proxy. */
   url: string;
   env: NodeJS.ProcessEnv;
+  /** It serves a copy of the pushed file cache: nothing to push. */
+  copied: boolean;
+  /** The closure it holds (or is pushed). */
+  closure: TinyClosure;
   proxy: FaultProxy;
   readListing(hashPart: string): Promise<Buffer>;
   writeListing(hashPart: string, bytes: Buffer): Promise<void>;
@@ -36,10 +52,13 @@ async function nginxServed(listing: 'propfind' | 'autoindex' | undefined, folder
   stops.push(() => nginx.stop());
   const proxy = await startFaultProxy(nginx.url);
   stops.push(() => proxy.stop());
+  await cp(pushed.dir, join(nginx.root, folder), { recursive: true });
   const file = (hashPart: string): string => join(nginx.root, folder, `${hashPart}.ls`);
   return {
     url: `${proxy.url}/${folder}`,
     env: {},
+    copied: true,
+    closure,
     proxy,
     readListing: (hashPart) => readFile(file(hashPart)),
     writeListing: (hashPart, bytes) => writeFile(file(hashPart), bytes),
@@ -57,6 +76,8 @@ async function s3rverServed(folder: string): Promise<Served> {
   return {
     url: `s3://${s3.bucket}/${folder}?endpoint=127.0.0.1:${new URL(proxy.url).port}&scheme=http&region=us-east-1`,
     env: s3.env,
+    copied: false,
+    closure: s3Closure,
     proxy,
     readListing: async (hashPart) => {
       const object = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key(hashPart) }));
@@ -71,12 +92,26 @@ async function s3rverServed(folder: string): Promise<Served> {
 beforeAll(async () => {
   world = await makeCachixEnv();
   closure = await buildTinyClosure(LISTING_MIN_LOOKUPS, 'verify-listings');
+  s3Closure = await buildTinyClosure(S3_LISTING_MIN_LOOKUPS, 'verify-listings-s3');
+  const withListing = listed(closure);
+  const name = 'verify-ls-pushed';
+  expectOk(await world.runInProcess(['create', name]), 'create (file)');
+  expectOk(await world.run(['push', name, '--listings', ...withListing]), 'push --listings (file)');
+  expectOk(await world.run(['push', name, closure.root]), 'push (file)');
+  const signingKey = (await loadConfig(world.configPath)).caches[name]?.signingKey;
+  if (!signingKey) throw new Error(`create ${name} left no signing key in ${world.configPath}`);
+  pushed = { dir: localCacheDir(name, world.env), signingKey };
 });
 
 afterAll(async () => {
   for (const stop of stops.reverse()) await stop();
   await world?.cleanup();
 });
+
+/** Two paths with a listing, the rest of the closure without. */
+function listed(paths: TinyClosure): string[] {
+  return paths.leaves.slice(0, 2);
+}
 
 /** GETs of `.ls` files that reached the server, by hash part. */
 function listingGets(proxy: FaultProxy, since: number): string[] {
@@ -100,11 +135,16 @@ describe('verify asks only for the .ls files a listing shows', () => {
       const name = `verify-ls-${index}`;
       const served = await kind.serve(name);
       const run = (args: string[]): ReturnType<CachixEnv['run']> => world.run(args, { env: served.env });
-      expectOk(await run(['create', name, '--url', served.url]), 'create');
-      // Two paths with a listing, the rest of the closure without.
-      const withListing = closure.leaves.slice(0, 2);
-      expectOk(await run(['push', name, '--listings', ...withListing]), 'push --listings');
-      expectOk(await run(['push', name, closure.root]), 'push');
+      const { closure } = served;
+      const withListing = listed(closure);
+      if (served.copied) {
+        const register = ['create', name, '--url', served.url];
+        expectOk(await world.runInProcess(register, { env: { CACHIX_SIGNING_KEY: pushed.signingKey } }), 'create (register the copy)');
+      } else {
+        expectOk(await run(['create', name, '--url', served.url]), 'create');
+        expectOk(await run(['push', name, '--listings', ...withListing]), 'push --listings');
+        expectOk(await run(['push', name, closure.root]), 'push');
+      }
 
       const before = served.proxy.requests.length;
       const verified = expectOk(await run(['verify', name, '-r', closure.root]), 'verify');

@@ -43,6 +43,11 @@ interface Backend {
   /** What the server does about a client that vanished mid-request, before the cache is judged. */
   afterKill?(): Promise<void>;
   env: NodeJS.ProcessEnv;
+  /**
+   * `create` (setup: it starts no Nix) may run in the test process; not for S3, whose SDK reads
+   * its credentials from the process environment.
+   */
+  createInProcess: boolean;
 }
 
 let world: CachixEnv;
@@ -70,6 +75,7 @@ function fileBackend(): Backend {
     listNars: (round) => directoryCache(dir(round)).listNars,
     read: (round) => directoryCache(dir(round)).read,
     env: {},
+    createInProcess: true,
   };
 }
 
@@ -82,6 +88,7 @@ function nginxBackend(): Backend {
     listNars: (round) => directoryCache(join(nginx.root, `round-${round}`)).listNars,
     read: (round) => httpReader(`${nginx.url}/round-${round}`),
     env: {},
+    createInProcess: true,
   };
 }
 
@@ -103,6 +110,7 @@ function s3Backend(): Backend {
       if (discarded.length > 0) console.log(`s3rver: discarded ${discarded.length} incomplete PUT(s): ${discarded.join(', ')}`);
     },
     env: s3.env,
+    createInProcess: false,
   };
 }
 
@@ -115,8 +123,9 @@ async function expectConsistent(backend: Backend, round: number, when: string): 
 async function killRounds(name: string, backend: Backend): Promise<void> {
   for (const [round, point] of KILL_POINTS.entries()) {
     const cacheName = `${name}-${round}`;
+    const create = ['create', cacheName, '--url', backend.url(round)];
     const publicKey = expectOk(
-      await world.run(['create', cacheName, '--url', backend.url(round)], { env: backend.env }),
+      await (backend.createInProcess ? world.runInProcess(create, { env: backend.env }) : world.run(create, { env: backend.env })),
       `create ${cacheName}`,
     ).stdout.trim();
     const [listNars, listNarinfos] = [backend.listNars(round), backend.listNarinfos(round)];
@@ -174,7 +183,8 @@ describe('two pushes of overlapping closures to the same cache at once', () => {
     url: string,
     backend: { listNarinfos: () => Promise<string[]>; read: CacheFileReader; listNars: () => Promise<string[]> },
   ): Promise<string> {
-    const publicKey = expectOk(await world.run(['create', cacheName, '--url', url]), `create ${cacheName}`).stdout.trim();
+    // A file or nginx cache: create (setup, no Nix) runs in the test process.
+    const publicKey = expectOk(await world.runInProcess(['create', cacheName, '--url', url]), `create ${cacheName}`).stdout.trim();
     const [first, second] = await Promise.all([
       world.run(['push', cacheName, '-j', '4', top]),
       world.run(['push', cacheName, '-j', '4', other[other.length - 1]!]),

@@ -1,6 +1,7 @@
-import { readdir, utimes } from 'node:fs/promises';
+import { cp, readdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { expectOk, type CachixEnv } from '../helpers/cachix-env.js';
 import { filesUnder, objectsUnder, type StoredFile } from '../helpers/cache-files.js';
 import { type RunningNginx } from '../helpers/nginx.js';
@@ -23,6 +24,14 @@ import { startServerWorld, type ServerWorld } from '../helpers/server-world.js';
 const GC_DELAYS_MS = [300, 900, 1800];
 
 interface Backend {
+  /**
+   * The round starts from a copy, on disk, of the old closure pushed once to a server of the
+   * same kind (registered under the same key), not from a push of its own: a file cache's folder
+   * for the file cache and nginx, s3rver's own prefix folder for s3rver.
+   */
+  copyOf: () => PushedOld;
+  /** `create` (setup: it starts no Nix) may run in the test process; not for S3 (the SDK's credentials). */
+  createInProcess: boolean;
   /** Where the server keeps the round's files on disk, to age them as if pushed long ago. */
   storage(round: string): string;
   url(round: string): string;
@@ -37,6 +46,14 @@ let nginx: RunningNginx;
 let s3: RunningS3rver;
 let old: string[];
 let fresh: string[];
+/** The old closure pushed once: where the server keeps its files, and the cache's keys. */
+interface PushedOld {
+  dir: string;
+  signingKey: string;
+  publicKey: string;
+}
+let inFileCache: PushedOld;
+let inS3rver: PushedOld;
 
 let servers: ServerWorld;
 
@@ -44,13 +61,33 @@ beforeAll(async () => {
   old = await buildChain('race-old', 4, 0);
   [fresh, servers] = await Promise.all([buildChain('race-new', 4, 2, [old.at(-1)!]), startServerWorld('gc-race', { listing: 'propfind' })]);
   ({ world, scratch, nginx, s3 } = servers);
+  const folder = `${scratch}/race-old-pushed`;
+  expectOk(await world.runInProcess(['create', 'old-in-file', '--url', `file://${folder}`]), 'create (old closure)');
+  expectOk(await world.run(['create', 'old-in-s3', '--url', s3Url('race-old-pushed')]), 'create (old closure, S3)');
+  await Promise.all(
+    ['old-in-file', 'old-in-s3'].map(async (name) => expectOk(await world.run(['push', name, old.at(-1)!]), `push to ${name}`)),
+  );
+  const config = await loadConfig(world.configPath);
+  const pushedTo = (name: string, dir: string): PushedOld => {
+    const entry = config.caches[name];
+    if (!entry?.signingKey || !entry.publicKey) throw new Error(`create ${name} left no keys in ${world.configPath}`);
+    return { dir, signingKey: entry.signingKey, publicKey: entry.publicKey };
+  };
+  inFileCache = pushedTo('old-in-file', folder);
+  inS3rver = pushedTo('old-in-s3', s3Storage('race-old-pushed'));
 });
+
+const s3Url = (round: string): string => s3.s3Url.replace(`s3://${s3.bucket}?`, `s3://${s3.bucket}/${round}?`);
+// s3rver keeps each object as files under its directory, and reports LastModified from their mtime.
+const s3Storage = (round: string): string => join(s3.directory, s3.bucket, round);
 afterAll(() => servers?.stop());
 
 const backends: Array<[string, () => Backend]> = [
   [
     'file',
     () => ({
+      copyOf: () => inFileCache,
+      createInProcess: true,
       storage: (round) => `${scratch}/${round}`,
       url: (round) => `file://${scratch}/${round}`,
       readUrl: (round) => `file://${scratch}/${round}`,
@@ -61,6 +98,8 @@ const backends: Array<[string, () => Backend]> = [
   [
     'nginx',
     () => ({
+      copyOf: () => inFileCache,
+      createInProcess: true,
       storage: (round) => join(nginx.root, round),
       url: (round) => `${nginx.url}/${round}`,
       readUrl: (round) => `${nginx.url}/${round}`,
@@ -71,9 +110,10 @@ const backends: Array<[string, () => Backend]> = [
   [
     's3rver',
     () => ({
-      // s3rver reports an object's LastModified from its file's mtime.
-      storage: (round) => join(s3.directory, s3.bucket, round),
-      url: (round) => s3.s3Url.replace(`s3://${s3.bucket}?`, `s3://${s3.bucket}/${round}?`),
+      copyOf: () => inS3rver,
+      createInProcess: false,
+      storage: s3Storage,
+      url: s3Url,
       readUrl: (round) => `${s3.httpUrl}/${round}`,
       files: (round) => objectsUnder(s3, `${round}/`),
       read: (round) => httpReader(`${s3.httpUrl}/${round}`),
@@ -95,8 +135,12 @@ describe.each(backends)('a push racing a gc on %s', (label, makeBackend) => {
       const backend = makeBackend();
       const round = `race-${delay}`;
       const name = `${label}-${delay}`;
-      const publicKey = expectOk(await world.run(['create', name, '--url', backend.url(round)]), 'create').stdout.trim();
-      expectOk(await world.run(['push', name, old.at(-1)!]), 'push of the old closure');
+      const pushedOld = backend.copyOf();
+      await cp(pushedOld.dir, backend.storage(round), { recursive: true });
+      const register = ['create', name, '--url', backend.url(round)];
+      const options = { env: { CACHIX_SIGNING_KEY: pushedOld.signingKey } };
+      expectOk(await (backend.createInProcess ? world.runInProcess(register, options) : world.run(register, options)), 'register the copy');
+      const publicKey = pushedOld.publicKey;
       await ageFiles(backend.storage(round), 2 * 3600_000);
       const push = world.run(['push', name, fresh.at(-1)!]);
       await new Promise((resolve) => setTimeout(resolve, delay));
