@@ -1,3 +1,4 @@
+import { isBarePush, runBarePush } from './cli/bare-push.js';
 import { plainPushPaths } from './cli/plain-push.js';
 import { guardOutput } from './util/closed-output.js';
 
@@ -10,9 +11,7 @@ if (earlyPushPaths) (await import('./store/early-closure.js')).startClosureEarly
 const stdout = guardOutput(process.stdout);
 guardOutput(process.stderr);
 const io = { env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
-// The rest of the program loads while Nix answers the closure query started above.
-const barePush = earlyPushPaths ? await import('./cli/bare-push.js') : undefined;
-const exitCode = barePush?.isBarePush(argv) ? await barePush.runBarePush(argv, io) : await (await import('./cli.js')).runCli(argv, io);
+const exitCode = earlyPushPaths && isBarePush(argv) ? await runBarePush(argv, io) : await (await import('./cli.js')).runCli(argv, io);
 // A write's error arrives as an event after the write: let it come before judging.
 await new Promise((resolve) => setImmediate(resolve));
 const stdoutFailure = stdout.failure();
