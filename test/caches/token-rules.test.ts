@@ -52,7 +52,7 @@ beforeAll(async () => {
     await mkdir(join(webB.root, folder), { recursive: true });
     await writeFile(join(webB.root, folder, 'nix-cache-info'), 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n');
   }
-  const created = expectOk(await world.run(['create', 'keyholder']), 'create keyholder');
+  const created = expectOk(await world.create('keyholder'), 'create keyholder');
   expect(created.stdout).toMatch(/^keyholder-1:/);
   keyholderPublic = created.stdout.trim();
   signingKey = /signing_key = "([^"]+)"/.exec(await readFile(world.configPath, 'utf8'))![1]!;
