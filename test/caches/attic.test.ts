@@ -213,7 +213,7 @@ describe('tokens', () => {
   it('a per-server token in the config (authtoken --server) is used over the global one', async () => {
     const before = await readFile(world.configPath, 'utf8').catch(() => undefined);
     try {
-      const stored = await world.run(['authtoken', '--server', new URL(attic.endpoint).host, '--stdin'], { input: PUSH_TOKEN });
+      const stored = await world.runInProcess(['authtoken', '--server', new URL(attic.endpoint).host, '--stdin'], { input: PUSH_TOKEN });
       expectOk(stored, 'authtoken --server');
       const config = await readFile(world.configPath, 'utf8');
       expect(config).toContain(`[servers."${new URL(attic.endpoint).host}"]`);

@@ -17,19 +17,19 @@ beforeAll(async () => {
   world = await makeCachixEnv();
   [open, guarded] = await Promise.all([startNginx(), startNginx({ bearerToken: GLOBAL_TOKEN })]);
   paths = await Promise.all(['cred-a', 'cred-b', 'cred-c'].map((name) => buildWithNix(name, `echo ${name} > $out`)));
-  expectOk(await world.run(['authtoken', '--stdin'], { input: GLOBAL_TOKEN }), 'authtoken');
+  expectOk(await world.runInProcess(['authtoken', '--stdin'], { input: GLOBAL_TOKEN }), 'authtoken');
 }, 120_000);
 afterAll(async () => Promise.all([world?.cleanup(), open?.stop(), guarded?.stop()]));
 
 describe('which token an HTTP cache is sent', () => {
   it('a push with only the stored cachix token sends no Authorization at all; with a per-cache token, exactly that one', async () => {
-    expectOk(await world.run(['create', 'third', '--url', `${open.url}/third`]), 'create');
+    expectOk(await world.create('third', `${open.url}/third`), 'create');
     expectOk(await world.run(['push', 'third', paths[0]!]), 'push with only the global token');
     const before = await open.requests();
     expect(before.filter((request) => request.method === 'PUT').length).toBeGreaterThan(0);
     expect(before.map((request) => request.authorization).filter(Boolean)).toEqual([]);
 
-    expectOk(await world.run(['authtoken', '--cache', 'third', '--stdin'], { input: CACHE_TOKEN }), 'authtoken --cache');
+    expectOk(await world.runInProcess(['authtoken', '--cache', 'third', '--stdin'], { input: CACHE_TOKEN }), 'authtoken --cache');
     expectOk(await world.run(['push', 'third', paths[1]!]), 'push with a per-cache token');
     const after = (await open.requests()).slice(before.length);
     expect(after.length).toBeGreaterThan(0);
@@ -37,10 +37,7 @@ describe('which token an HTTP cache is sent', () => {
   });
 
   it('a server that wants the old global token refuses, and the hint says how to give it to this cache', async () => {
-    expectOk(
-      await world.run(['create', 'wants-global', '--url', `${guarded.url}/w`], { env: { CACHIX_AUTH_TOKEN: GLOBAL_TOKEN } }),
-      'create',
-    );
+    expectOk(await world.create('wants-global', `${guarded.url}/w`, { env: { CACHIX_AUTH_TOKEN: GLOBAL_TOKEN } }), 'create');
     const refused = await world.run(['push', 'wants-global', paths[2]!]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/refused our credentials/);

@@ -208,7 +208,7 @@ describe('push by listing: a narinfo deleted by someone else between two pushes 
       const proxy = await startFaultProxy(new URL(server.url).origin);
       try {
         const cacheName = `listed${name.replace(/\W/g, '').slice(0, 12)}`;
-        expectOk(await world.run(['create', cacheName, '--url', throughProxy(proxy, server)]), 'create');
+        expectOk(await world.create(cacheName, throughProxy(proxy, server)), 'create');
         expectOk(await world.run(['push', cacheName, '--listings', closure.root]), 'first push');
         const victim = closure.leaves[7]!;
         await deleteOnServer(server, `${hashOf(victim)}.narinfo`);

@@ -35,7 +35,7 @@ beforeAll(async () => {
     }),
   );
   path = await buildWithNix('not-a-cache', 'echo not a cache > $out');
-  publicKey = expectOk(await world.run(['create', 'keyholder']), 'create keyholder').stdout.trim();
+  publicKey = expectOk(await world.create('keyholder'), 'create keyholder').stdout.trim();
   const { readFile } = await import('node:fs/promises');
   signingKey = /signing_key = "([^"]+)"/.exec(await readFile(world.configPath, 'utf8'))![1]!;
 }, 120_000);

@@ -17,7 +17,7 @@ let path: string;
 beforeAll(async () => {
   world = await makeCachixEnv();
   path = await buildWithNix('dhall-fallback', 'mkdir -p $out; echo fallback > $out/name');
-  expectOk(await world.run(['create', 'mine']), 'create');
+  expectOk(await world.create('mine'), 'create');
   dhallPath = join(world.env.XDG_CONFIG_HOME!, 'cachix', 'cachix.dhall');
   await mkdir(join(world.env.XDG_CONFIG_HOME!, 'cachix'), { recursive: true });
   // A hand edit gone wrong: the key is not quoted.

@@ -34,7 +34,7 @@ async function bareFileCache(name: string): Promise<string> {
 const copy = (...args: string[]) => servers.world.run(['copy', ...args]);
 
 async function create(name: string, url: string): Promise<string> {
-  keys[name] = expectOk(await servers.world.run(['create', name, '--url', url]), `create ${name}`).stdout.trim();
+  keys[name] = expectOk(await servers.world.create(name, url), `create ${name}`).stdout.trim();
   return keys[name];
 }
 

@@ -36,7 +36,7 @@ afterAll(() => servers?.stop());
 /** A file cache named `name` holding `paths` (with closures); returns its folder and public key. */
 async function fileCache(name: string, paths: string[]): Promise<{ dir: string; publicKey: string }> {
   const dir = join(scratch, name);
-  const publicKey = expectOk(await world.run(['create', name, '--url', `file://${dir}`]), 'create').stdout.trim();
+  const publicKey = expectOk(await world.create(name, `file://${dir}`), 'create').stdout.trim();
   if (paths.length > 0) expectOk(await world.run(['push', name, ...paths]), 'push');
   return { dir, publicKey };
 }
@@ -142,7 +142,7 @@ describe('two gcs at once', () => {
   it.each(backends)('on %s: each deletion is reported by exactly one of them', async (label, makeBackend) => {
     const backend = makeBackend();
     const name = `twice-${label.split(' ')[0]}`;
-    expectOk(await world.run(['create', name, '--url', backend.url], { env: backend.env }), 'create');
+    expectOk(await world.create(name, backend.url, { env: backend.env }), 'create');
     expectOk(await world.run(['push', name, chain.at(-1)!], { env: backend.env }), 'push');
     const local = await makeHolds();
     try {

@@ -26,7 +26,7 @@ function expectRefused(result: CliResult, message: string, hint: string): void {
 describe('cachix generate-keypair', () => {
   it('stores a new key 0600 and prints only its public half', async () => {
     const url = `file://${world.home}/fresh`;
-    expectOk(await world.run(['create', 'fresh', '--url', url, '--no-signing-key']), 'create --no-signing-key');
+    expectOk(await world.create('fresh', url, { flags: ['--no-signing-key'] }), 'create --no-signing-key');
     const result = expectOk(await world.run(['generate-keypair', 'fresh']), 'generate-keypair');
     const entry = (await loadConfig(world.configPath)).caches.fresh!;
     expect(result.stdout).toBe(`${entry.publicKey}\n`);
@@ -37,7 +37,7 @@ describe('cachix generate-keypair', () => {
   });
 
   it('refuses to replace an existing key, and leaves the config byte for byte as it was', async () => {
-    expectOk(await world.run(['create', 'kept', '--url', `file://${world.home}/kept`, '--no-signing-key']), 'create');
+    expectOk(await world.create('kept', `file://${world.home}/kept`, { flags: ['--no-signing-key'] }), 'create');
     const first = expectOk(await world.run(['generate-keypair', 'kept']), 'first generate-keypair').stdout.trim();
     const before = await readFile(world.configPath);
     const again = await world.run(['generate-keypair', 'kept', '--key-name', 'kept-2']);
@@ -50,7 +50,7 @@ describe('cachix generate-keypair', () => {
   });
 
   it('refuses for a cache made by create, which already holds a key', async () => {
-    const publicKey = expectOk(await world.run(['create', 'made']), 'create').stdout.trim();
+    const publicKey = expectOk(await world.create('made'), 'create').stdout.trim();
     const before = await readFile(world.configPath);
     expectRefused(
       await world.run(['generate-keypair', 'made']),
@@ -62,7 +62,7 @@ describe('cachix generate-keypair', () => {
 
   it('adds a key to a cache created without one, keeping its URL', async () => {
     const url = `file://${world.home}/unsigned`;
-    expectOk(await world.run(['create', 'unsigned', '--url', url, '--no-signing-key']), 'create --no-signing-key');
+    expectOk(await world.create('unsigned', url, { flags: ['--no-signing-key'] }), 'create --no-signing-key');
     const publicKey = expectOk(await world.run(['generate-keypair', 'unsigned']), 'generate-keypair').stdout.trim();
     const entry = (await loadConfig(world.configPath)).caches.unsigned!;
     expect(entry).toMatchObject({ url, publicKey });
@@ -72,7 +72,7 @@ describe('cachix generate-keypair', () => {
 
 describe('cachix create of a name that exists', () => {
   it('refuses, and keeps the key and the config byte for byte', async () => {
-    expectOk(await world.run(['create', 'twice']), 'first create');
+    expectOk(await world.create('twice'), 'first create');
     const before = await readFile(world.configPath);
     const url = (await loadConfig(world.configPath)).caches.twice!.url;
     expectRefused(

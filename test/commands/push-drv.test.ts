@@ -33,7 +33,7 @@ beforeAll(async () => {
   world = await makeCachixEnv();
   scratch = await mkdtemp(join(tmpdir(), 'cachix-drv-'));
   cacheDir = join(scratch, 'cache');
-  expectOk(await world.run(['create', 'drvs', '--url', `file://${cacheDir}`]), 'create');
+  expectOk(await world.create('drvs', `file://${cacheDir}`), 'create');
 });
 afterAll(async () => Promise.all([world?.cleanup(), rm(scratch, { recursive: true, force: true })]));
 

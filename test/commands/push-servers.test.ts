@@ -33,7 +33,7 @@ describe.each([
       readUrl = s3.httpUrl;
       Object.assign(world.env, s3.env);
     }
-    publicKey = expectOk(await world.run(['create', 'remote', '--url', createUrl]), 'create').stdout.trim();
+    publicKey = expectOk(await world.create('remote', createUrl), 'create').stdout.trim();
   });
   afterAll(async () => {
     await nginx?.stop();

@@ -58,7 +58,7 @@ describe('create, push to a local file cache, substitute with real Nix', () => {
   });
 
   it('real Nix refuses the cache under a different key', async () => {
-    const other = expectOk(await world.run(['create', 'other']), 'generate-keypair').stdout.trim();
+    const other = expectOk(await world.create('other'), 'generate-keypair').stdout.trim();
     const fresh = await substituteIntoFreshStore(closure.top, `file://${cacheDir}`, other);
     expect(fresh.ok).toBe(false);
     // Nix 2.8 warns that the substitute is not signed by a trusted key, then has nothing to build from.
@@ -109,7 +109,7 @@ describe('push -m none stores NARs byte-identical to nix-store --dump', () => {
 
   it('every NAR equals the dump of its path', async () => {
     const closure = await buildTestClosure('push-none');
-    expectOk(await world.run(['create', 'plain']), 'create');
+    expectOk(await world.create('plain'), 'create');
     expectOk(await world.run(['push', 'plain', '-m', 'none', closure.top]), 'push -m none');
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'plain');
     const paths = await nixClosure(closure.top);
@@ -127,7 +127,7 @@ describe('push -m none stores NARs byte-identical to nix-store --dump', () => {
   it('also for a path of thousands of small files, streamed from nix-store --dump', async () => {
     const path = await buildWithNix('push-none-many', MANY_SMALL_FILES);
     expect(Number(await run('nix-store', ['-q', '--size', path]))).toBeGreaterThan(1 << 20);
-    expectOk(await world.run(['create', 'many']), 'create');
+    expectOk(await world.create('many'), 'create');
     expectOk(await world.run(['push', 'many', '-m', 'none', path]), 'push -m none');
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'many');
     const hash = path.slice('/nix/store/'.length, '/nix/store/'.length + 32);
@@ -140,7 +140,7 @@ describe('a path of many small files named on the command line is dumped from th
   let world: CachixEnv;
   beforeAll(async () => {
     world = await makeCachixEnv();
-    expectOk(await world.run(['create', 'early']), 'create');
+    expectOk(await world.create('early'), 'create');
   });
   afterAll(async () => world.cleanup());
 
@@ -179,7 +179,7 @@ describe('a folder of thousands of empty files compresses as Nix compresses it',
   let world: CachixEnv;
   beforeAll(async () => {
     world = await makeCachixEnv();
-    expectOk(await world.run(['create', 'empties']), 'create');
+    expectOk(await world.create('empties'), 'create');
   });
   afterAll(async () => world.cleanup());
 
@@ -212,7 +212,7 @@ describe('a corrupted store path is refused', () => {
 
   it('names the path and nix-store --verify-path, and leaves nothing of it in the cache', async () => {
     const path = await buildWithNix('corrupt-me', 'mkdir $out; echo original > $out/file; head -c 3000000 /dev/urandom > $out/big');
-    expectOk(await world.run(['create', 'guarded']), 'create');
+    expectOk(await world.create('guarded'), 'create');
     await chmod(path, 0o755);
     await chmod(join(path, 'file'), 0o644);
     const recordedSize = Number(await run('nix-store', ['-q', '--size', path]));
@@ -238,7 +238,7 @@ describe('a same-size tampered store path is refused by its NarHash', () => {
   let world: CachixEnv;
   beforeAll(async () => {
     world = await makeCachixEnv();
-    expectOk(await world.run(['create', 'hashed']), 'create');
+    expectOk(await world.create('hashed'), 'create');
   });
   afterAll(async () => world.cleanup());
 
@@ -273,7 +273,7 @@ describe('push errors a user can fix', () => {
   let world: CachixEnv;
   beforeAll(async () => {
     world = await makeCachixEnv();
-    expectOk(await world.run(['create', 'errs']), 'create');
+    expectOk(await world.create('errs'), 'create');
   });
   afterAll(async () => world.cleanup());
 
@@ -297,7 +297,7 @@ describe('push errors a user can fix', () => {
   });
 
   it('a public key given as CACHIX_SIGNING_KEY', async () => {
-    const publicKey = expectOk(await world.run(['create', 'k']), 'generate-keypair').stdout.trim();
+    const publicKey = expectOk(await world.create('k'), 'generate-keypair').stdout.trim();
     const result = await world.run(['push', `file://${world.home}/elsewhere`, '/nix/store/00000000000000000000000000000000-x'], {
       env: { CACHIX_SIGNING_KEY: publicKey },
     });

@@ -87,7 +87,7 @@ describe('a cache in a folder that exists: pin, info, gc and delete through PROP
     [kept, dropped] = await Promise.all([buildChain('rclone-kept', 3, 0), buildChain('rclone-dropped', 3, 0)]);
     url = `${rclone.url}/existing`;
     expect((await fetch(`${url}/`, { method: 'MKCOL' })).status).toBe(201);
-    publicKey = expectOk(await world.run(['create', 'existing', '--url', url]), 'create').stdout.trim();
+    publicKey = expectOk(await world.create('existing', url), 'create').stdout.trim();
     expectOk(await world.run(['push', 'existing', kept.at(-1)!, dropped.at(-1)!]), 'push');
   });
 

@@ -11,7 +11,7 @@ let scratch: string;
 beforeAll(async () => {
   world = await makeCachixEnv();
   scratch = await mkdtemp(join(tmpdir(), 'cachix-flags-'));
-  expectOk(await world.run(['create', 'flags', '--url', `file://${join(scratch, 'c')}`]), 'create');
+  expectOk(await world.create('flags', `file://${join(scratch, 'c')}`), 'create');
 });
 afterAll(async () => Promise.all([world?.cleanup(), rm(scratch, { recursive: true, force: true })]));
 

@@ -14,7 +14,7 @@ let path: string;
 beforeAll(async () => {
   world = await makeCachixEnv();
   scratch = await mkdtemp(join(tmpdir(), 'cachix-names-'));
-  expectOk(await world.run(['create', 'mycache', '--url', `file://${join(scratch, 'mycache')}`]), 'create');
+  expectOk(await world.create('mycache', `file://${join(scratch, 'mycache')}`), 'create');
   path = await buildWithNix('names', 'echo names > $out');
 });
 afterAll(async () => Promise.all([world?.cleanup(), rm(scratch, { recursive: true, force: true })]));

@@ -47,7 +47,7 @@ describe('cachix watch-store on a local file cache', () => {
   beforeAll(async () => {
     requireNix();
     world = await makeCachixEnv();
-    for (const name of ['watched', 'drained', 'stopped']) expectOk(await world.run(['create', name]), `cachix create ${name}`);
+    for (const name of ['watched', 'drained', 'stopped']) expectOk(await world.create(name), `cachix create ${name}`);
   });
   afterEach(() => {
     if (watcher?.child.exitCode === null) watcher.child.kill('SIGKILL');
@@ -145,7 +145,7 @@ describe('cachix watch-store on nginx (HTTP PUT)', () => {
     requireNix();
     world = await makeCachixEnv();
     nginx = await startNginx();
-    expectOk(await world.run(['create', 'web', '--url', `${nginx.url}/`]), 'cachix create --url http://');
+    expectOk(await world.create('web', `${nginx.url}/`), 'cachix create --url http://');
   });
   afterAll(async () => {
     if (watcher?.child.exitCode === null) watcher.child.kill('SIGKILL');

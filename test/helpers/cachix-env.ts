@@ -11,6 +11,11 @@ export interface CachixEnv {
   run(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
   /** The same, in this process (see cachixInProcess: for commands that start no Nix). */
   runInProcess(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
+  /**
+   * `cachix create NAME [--url URL] [FLAGS]` as a test's setup. In this process (create starts no
+   * Nix), except for s3://: the AWS SDK reads its credentials from the process environment.
+   */
+  create(name: string, url?: string, options?: { env?: NodeJS.ProcessEnv; flags?: string[] }): Promise<CliResult>;
   cleanup(): Promise<void>;
 }
 
@@ -23,12 +28,19 @@ export async function makeCachixEnv(): Promise<CachixEnv> {
     CACHIX_AUTH_TOKEN: '',
     CACHIX_SIGNING_KEY: '',
   };
+  const run: CachixEnv['run'] = (args, options = {}) => cachix(args, { input: options.input, env: { ...env, ...options.env } });
+  const runInProcess: CachixEnv['runInProcess'] = (args, options = {}) =>
+    cachixInProcess(args, { input: options.input, env: { ...env, ...options.env } });
   return {
     home,
     env,
     configPath: join(home, 'config', 'cachix', 'config.toml'),
-    run: (args, options = {}) => cachix(args, { input: options.input, env: { ...env, ...options.env } }),
-    runInProcess: (args, options = {}) => cachixInProcess(args, { input: options.input, env: { ...env, ...options.env } }),
+    run,
+    runInProcess,
+    create: (name, url, options = {}) => {
+      const args = ['create', name, ...(url === undefined ? [] : ['--url', url]), ...(options.flags ?? [])];
+      return (url?.startsWith('s3://') ? run : runInProcess)(args, { env: options.env });
+    },
     cleanup: () => rm(home, { recursive: true, force: true }),
   };
 }
@@ -54,7 +66,7 @@ export interface LocalCache {
 export async function makeLocalCache(name: string): Promise<LocalCache> {
   const world = await makeCachixEnv();
   const work = await mkdtemp(join(tmpdir(), `cachix-${name}-work-`));
-  const created = expectOk(await world.run(['create', name]), `cachix create ${name}`);
+  const created = expectOk(await world.create(name), `cachix create ${name}`);
   return {
     world,
     work,

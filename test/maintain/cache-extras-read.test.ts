@@ -43,10 +43,10 @@ beforeAll(async () => {
     'extras-read-small',
     'echo "the build log of the small one"; mkdir -p $out/share; printf 0123456789 > $out/share/10',
   );
-  expectOk(await world.run(['create', 'local']), 'create local');
-  expectOk(await world.run(['create', 'dav', '--url', propfind.url]), 'create dav');
-  expectOk(await world.run(['create', 'index', '--url', autoindex.url]), 'create index');
-  expectOk(await world.run(['create', 'bucket', '--url', s3.s3Url], { env: s3.env }), 'create bucket');
+  expectOk(await world.create('local'), 'create local');
+  expectOk(await world.create('dav', propfind.url), 'create dav');
+  expectOk(await world.create('index', autoindex.url), 'create index');
+  expectOk(await world.create('bucket', s3.s3Url, { env: s3.env }), 'create bucket');
 });
 
 afterAll(async () => {
@@ -116,7 +116,7 @@ describe('verify checks each listing against its NAR', () => {
   it('nginx, listing stored with ls-compression=br: read back through its encoding, checked the same', async () => {
     const web = await startNginx();
     try {
-      const created = expectOk(await world.run(['create', 'brweb', '--url', web.url]), 'create');
+      const created = expectOk(await world.create('brweb', web.url), 'create');
       const publicKey = created.stdout.trim();
       const signingKey = /signing_key = "([^"]+)"/.exec((await readFile(world.configPath, 'utf8')).split('[caches.brweb]')[1]!)![1]!;
       expectOk(

@@ -42,9 +42,9 @@ beforeAll(async () => {
   referenceDir = await mkdtemp(join(tmpdir(), 'cachix-extras-reference-'));
   reference = `file://${referenceDir}`;
   await nix(['copy', '--to', `${reference}?write-nar-listing=true&index-debug-info=true&compression=none`, built]);
-  expectOk(await world.run(['create', 'local']), 'create local');
-  expectOk(await world.run(['create', 'web', '--url', nginx.url]), 'create web');
-  expectOk(await world.run(['create', 'bucket', '--url', s3.s3Url], { env: s3.env }), 'create bucket');
+  expectOk(await world.create('local'), 'create local');
+  expectOk(await world.create('web', nginx.url), 'create web');
+  expectOk(await world.create('bucket', s3.s3Url, { env: s3.env }), 'create bucket');
 });
 
 afterAll(async () => {
@@ -220,8 +220,8 @@ describe('gc takes what push wrote beside a path with the path', () => {
     try {
       const gcWorld = await makeCachixEnv();
       try {
-        expectOk(await gcWorld.run(['create', 'gclocal']), 'create');
-        expectOk(await gcWorld.run(['create', 'gcweb', '--url', webdav.url]), 'create');
+        expectOk(await gcWorld.create('gclocal'), 'create');
+        expectOk(await gcWorld.create('gcweb', webdav.url), 'create');
         const kept = await buildWithNix('extras-kept', 'echo kept log; echo k > $out');
         for (const cache of ['gclocal', 'gcweb']) {
           expectOk(await gcWorld.run(['push', cache, built, kept, '--logs', '--listings', '--debug-info']), `push ${cache}`);

@@ -53,7 +53,7 @@ describe('a push interrupted by a signal', () => {
   it('SIGINT during a push to nginx: the spool in TMPDIR is removed, one line says how far it got, exit 130', async () => {
     const spoolDir = join(scratch, 'tmp');
     await mkdir(spoolDir);
-    expectOk(await world.run(['create', 'web', '--url', `${nginx.url}/web`]), 'create');
+    expectOk(await world.create('web', `${nginx.url}/web`), 'create');
     const result = await interruptWhileSpooling(['push', 'web', '-l', '9', large], { ...world.env, TMPDIR: spoolDir }, spoolDir, 'SIGINT');
     expect(result.code).toBe(130);
     expect(result.stderr).toContain('interrupted: 0 of 1 paths pushed; run again to finish');
@@ -62,7 +62,7 @@ describe('a push interrupted by a signal', () => {
 
   it('SIGTERM during a push to a file cache: nothing is left in nar/, exit 143', async () => {
     const cacheDir = join(scratch, 'files');
-    expectOk(await world.run(['create', 'files', '--url', `file://${cacheDir}`]), 'create');
+    expectOk(await world.create('files', `file://${cacheDir}`), 'create');
     const result = await interruptWhileSpooling(['push', 'files', '-l', '9', large], world.env, join(cacheDir, 'nar'), 'SIGTERM');
     expect(result.code).toBe(143);
     expect(result.stderr).toContain('interrupted: 0 of 1 paths pushed; run again to finish');

@@ -44,7 +44,7 @@ describe('the upstream filter: paths signed by cache.nixos.org-1 are not pushed'
   });
 
   it('skips them by default, says how many and how much, and real Nix gets the closure from both caches', async () => {
-    const publicKey = expectOk(await world.run(['create', 'ours']), 'create').stdout.trim();
+    const publicKey = expectOk(await world.create('ours'), 'create').stdout.trim();
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'ours');
     const pushed = expectOk(await world.run(['push', 'ours', closure.top]), 'push');
     expect(pushed.stderr).toMatch(
@@ -74,7 +74,7 @@ describe('the upstream filter: paths signed by cache.nixos.org-1 are not pushed'
   });
 
   it('--include-upstream pushes everything, and the cache alone then serves the closure', async () => {
-    const publicKey = expectOk(await world.run(['create', 'all']), 'create').stdout.trim();
+    const publicKey = expectOk(await world.create('all'), 'create').stdout.trim();
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'all');
     const pushed = expectOk(await world.run(['push', 'all', '--include-upstream', closure.top]), 'push');
     expect(pushed.stderr).toMatch(/pushed 3 paths/);
@@ -89,7 +89,7 @@ describe('the upstream filter: paths signed by cache.nixos.org-1 are not pushed'
     const own = await makeUpstreamKey('workstation.example-1');
     const path = await buildWithNix('signed-here', 'echo signed by the machine that built it > $out');
     await signLocally(own.secretFile, [path]);
-    expectOk(await world.run(['create', 'signedhere']), 'create');
+    expectOk(await world.create('signedhere'), 'create');
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'signedhere');
     const pushed = expectOk(await world.run(['push', 'signedhere', path]), 'push');
     expect(pushed.stderr).toMatch(/pushed 1 paths/);
@@ -101,7 +101,7 @@ describe('the upstream filter: paths signed by cache.nixos.org-1 are not pushed'
     const other = await makeUpstreamKey('company-upstream-1');
     const path = await buildWithNix('upstream-other', 'echo other > $out');
     await signLocally(other.secretFile, [path]);
-    expectOk(await world.run(['create', 'keys']), 'create');
+    expectOk(await world.create('keys'), 'create');
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'keys');
     const skipped = expectOk(await world.run(['push', 'keys', '--upstream-key', 'company-upstream-1', path]), 'push');
     expect(skipped.stderr).toMatch(/pushed 0 paths.*not pushed: 1 path .* signed by company-upstream-1/);
@@ -133,7 +133,7 @@ describe('--exclude, --no-closure, --with-build-deps on real builds', () => {
   afterAll(async () => world.cleanup());
 
   it('--exclude leaves out matching names and warns once per pushed path that references one the cache lacks', async () => {
-    expectOk(await world.run(['create', 'ex']), 'create');
+    expectOk(await world.create('ex'), 'create');
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'ex');
     const pushed = expectOk(await world.run(['push', 'ex', '--exclude', '-data$', '--exclude', 'never-matches', closure.top]), 'push');
     expect(await cachedPaths(cacheDir, await nixClosure(closure.top))).toEqual([closure.lib, closure.top].sort());
@@ -157,7 +157,7 @@ describe('--exclude, --no-closure, --with-build-deps on real builds', () => {
   });
 
   it('--no-closure pushes exactly the paths given and names the reference the cache lacks', async () => {
-    expectOk(await world.run(['create', 'nc']), 'create');
+    expectOk(await world.create('nc'), 'create');
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'nc');
     const pushed = expectOk(await world.run(['push', 'nc', '--no-closure', closure.top]), 'push');
     expect(await cachedPaths(cacheDir, await nixClosure(closure.top))).toEqual([closure.top]);
@@ -195,7 +195,7 @@ in mk "bd-app" "read x < $tool; echo \\"built with $x\\" > $out" { inherit tool;
     expect(tool).toBeDefined();
     expect(await nixClosure(app)).toEqual([app]); // runtime closure: app alone
 
-    expectOk(await world.run(['create', 'bd']), 'create');
+    expectOk(await world.create('bd'), 'create');
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'bd');
     expectOk(await world.run(['push', 'bd', app]), 'push without');
     expect(await cachedPaths(cacheDir, requisites)).toEqual([app]);

@@ -43,7 +43,7 @@ beforeAll(async () => {
   // Every NAR upload waits until the test ends, so its spool file stays in TMPDIR to be looked at.
   proxy.addRule({ method: 'PUT', path: '/held/nar/', times: Number.MAX_SAFE_INTEGER, action: { kind: 'delay', ms: 10 * 60_000 } });
   [[big], small] = await Promise.all([buildChain('spool-mode', 1, 2), smallPaths(SMALL_POOL_MIN_PATHS + 2)]);
-  expectOk(await world.run(['create', 'held', '--url', `${proxy.url}/held`]), 'create');
+  expectOk(await world.create('held', `${proxy.url}/held`), 'create');
 });
 afterAll(async () => {
   await Promise.all([proxy?.stop(), nginx?.stop(), world?.cleanup(), rm(sharedTmp, { recursive: true, force: true })]);
@@ -88,7 +88,7 @@ describe('spool files in a shared TMPDIR are 0600', () => {
 
   it('a file cache: its NARs are spooled in place and keep the mode new files get there', async () => {
     const cacheDir = join(world.home, 'file-cache');
-    expectOk(await world.run(['create', 'local', '--url', `file://${cacheDir}`]), 'create');
+    expectOk(await world.create('local', `file://${cacheDir}`), 'create');
     expectOk(await world.run(['push', 'local', big!, ...small]), 'push');
     const nars = (await filesUnder(cacheDir)).filter((file) => file.name.startsWith('nar/'));
     expect(nars.length).toBe(small.length + 1);

@@ -82,8 +82,8 @@ beforeAll(async () => {
   // The NAR uploads never get an answer: the push is reliably in the middle when the test acts.
   stalling.addRule({ method: 'PUT', path: '/nar/', times: 1000, action: { kind: 'delay', ms: 600_000 } });
   paths = await Promise.all(['one', 'two', 'three'].map((name) => buildWithNix(`tty-${name}`, `echo ${name} > $out`)));
-  expectOk(await world.run(['create', 'files']), 'create files');
-  expectOk(await world.run(['create', 'stalled', '--url', `${stalling.url}/stalled`]), 'create stalled');
+  expectOk(await world.create('files'), 'create files');
+  expectOk(await world.create('stalled', `${stalling.url}/stalled`), 'create stalled');
 }, 120_000);
 afterAll(async () => Promise.all([world?.cleanup(), rm(scratch, { recursive: true, force: true }), stalling?.stop(), nginx?.stop()]));
 

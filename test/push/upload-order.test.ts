@@ -83,7 +83,7 @@ describe('narinfos land references first, on every kind of cache', () => {
     const { world, scratch } = servers;
     const dir = join(scratch, 'file-order');
     await mkdir(dir, { recursive: true });
-    expectOk(await world.run(['create', 'order-file', '--url', `file://${dir}`]), 'create');
+    expectOk(await world.create('order-file', `file://${dir}`), 'create');
     // inotify reports the renames that put each narinfo in place, in the order they happen.
     const landed: string[] = [];
     const watcher: FSWatcher = watch(dir, (_event, name) => {
@@ -104,7 +104,7 @@ describe('narinfos land references first, on every kind of cache', () => {
     const { world, nginx } = servers;
     const proxy: FaultProxy = await startFaultProxy(nginx.url);
     try {
-      expectOk(await world.run(['create', 'order-http', '--url', `${proxy.url}/order-http`]), 'create');
+      expectOk(await world.create('order-http', `${proxy.url}/order-http`), 'create');
       expectOk(await world.run(['push', 'order-http', '-j', '8', top]), 'push');
       expectPutsReferencesFirst(proxy.requests);
     } finally {
@@ -117,7 +117,7 @@ describe('narinfos land references first, on every kind of cache', () => {
     const proxy: FaultProxy = await startFaultProxy(s3.endpoint, { preserveHost: true });
     try {
       const url = `s3://${s3.bucket}/order-s3?endpoint=127.0.0.1:${new URL(proxy.url).port}&scheme=http&region=us-east-1`;
-      expectOk(await world.run(['create', 'order-s3', '--url', url]), 'create');
+      expectOk(await world.create('order-s3', url), 'create');
       expectOk(await world.run(['push', 'order-s3', '-j', '8', top]), 'push');
       expectPutsReferencesFirst(proxy.requests);
     } finally {

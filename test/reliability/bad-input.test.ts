@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NarWriter } from '../../src/nix/nar/writer.js';
 import { NarParseError, parseNar } from '../../src/nix/nar/parse.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
-import { cachix, type CliResult } from '../helpers/cli.js';
+import { cachix, cachixInProcess, type CliResult } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { nixDump, buildWithNix } from '../helpers/nix.js';
 import { makeNixConfDirs, nixConfigError, removeDir } from '../helpers/nix-user.js';
@@ -33,7 +33,7 @@ beforeAll(async () => {
   world = await makeCachixEnv();
   path = await buildWithNix('bad-input', 'mkdir -p $out/bin; echo "#!/bin/sh" > $out/bin/sh; chmod +x $out/bin/sh');
   cacheUrl = `file://${world.home}/keys-cache`;
-  publicKey = expectOk(await world.run(['create', 'keys', '--url', cacheUrl]), 'create').stdout.trim();
+  publicKey = expectOk(await world.create('keys', cacheUrl), 'create').stdout.trim();
   secretKey = /signing_key = "([^"]+)"/.exec(await readFile(world.configPath, 'utf8'))![1]!;
 });
 afterAll(async () => world?.cleanup());
@@ -116,7 +116,7 @@ describe('signing keys that are not usable, in the config', () => {
   });
 
   it('the key of another cache: refused, since Nix would reject what it signs', async () => {
-    const foreign = (await other.run(['create', 'foreign'])).stdout;
+    const foreign = (await other.create('foreign')).stdout;
     expect(foreign).toMatch(/^foreign-1:/);
     const foreignSecret = /\[caches\.foreign\][^[]*signing_key = "([^"]+)"/.exec(await readFile(other.configPath, 'utf8'))![1]!;
     const result = await withConfigKey(foreignSecret);
@@ -290,8 +290,10 @@ describe('a nix.conf that Nix itself rejects: cachix use', () => {
   it('fails with one line naming the file, and leaves it byte-identical', async () => {
     const dirs = await makeNixConfDirs('cachix-badconf-');
     try {
-      const run = (args: string[]): Promise<CliResult> => cachix(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9' } });
-      expectOk(await run(['create', 'demo']), 'create');
+      const env = { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9' };
+      const run = (args: string[]): Promise<CliResult> => cachix(args, { env });
+      // Setup, in this process: create starts no Nix.
+      expectOk(await cachixInProcess(['create', 'demo'], { env }), 'create');
       const nixConf = join(dirs.confDir, 'nix.conf');
       const broken = 'substituters = https://cache.nixos.org/\nthis line has no equals sign\n';
       await writeFile(nixConf, broken);

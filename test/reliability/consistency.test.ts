@@ -20,7 +20,7 @@ beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'cachix-checker-'));
   pristine = join(scratch, 'pristine');
   chain = await buildChain('checker', 2, 1);
-  expectOk(await world.run(['create', 'checker', '--url', `file://${pristine}`]), 'create');
+  expectOk(await world.create('checker', `file://${pristine}`), 'create');
   expectOk(await world.run(['push', 'checker', chain[1]!]), 'push');
 });
 afterAll(async () => Promise.all([world?.cleanup(), rm(scratch, { recursive: true, force: true })]));

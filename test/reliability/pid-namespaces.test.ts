@@ -60,7 +60,7 @@ afterAll(async () => Promise.all([world?.cleanup(), rm(scratch, { recursive: tru
 describe('pushes in different PID namespaces into one file cache', () => {
   it('both complete: a push sweeping for leftovers leaves the other namespace’s in-flight NAR alone', async () => {
     const cacheDir = join(scratch, 'shared');
-    expectOk(await world.run(['create', 'shared', '--url', `file://${cacheDir}`]), 'create');
+    expectOk(await world.create('shared', `file://${cacheDir}`), 'create');
     // A slow compression level keeps the host push's spool file in nar/ for seconds.
     const onHost = push([], ['push', 'shared', '-l', '9', large[0]!], world.env);
     await waitForSpoolFile(join(cacheDir, 'nar'), 120_000);

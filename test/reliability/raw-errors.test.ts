@@ -22,7 +22,7 @@ beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'cachix-raw-'));
   await chmod(scratch, 0o755);
   user = await createTestUser();
-  expectOk(await world.run(['create', 'here', '--url', `file://${join(scratch, 'cache')}`]), 'create');
+  expectOk(await world.create('here', `file://${join(scratch, 'cache')}`), 'create');
 });
 afterAll(async () => Promise.all([world?.cleanup(), rm(scratch, { recursive: true, force: true }), user?.remove()]));
 
@@ -71,7 +71,7 @@ describe('errors in words', () => {
   it('a file cache deleted while a push is storing into it', async () => {
     const large = await buildWithNix('vanishing', 'head -c 64000000 /dev/urandom > $out');
     const cacheDir = join(scratch, 'vanishing');
-    expectOk(await world.run(['create', 'vanishing', '--url', `file://${cacheDir}`]), 'create');
+    expectOk(await world.create('vanishing', `file://${cacheDir}`), 'create');
     const push = startCachix(['push', 'vanishing', '-l', '9', large], world.env);
     await waitUntil(
       'a NAR being stored under nar/',

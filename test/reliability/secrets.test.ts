@@ -73,7 +73,7 @@ describe('the config holding secrets is 0600 after every command that writes it'
 
   it('generate-keypair --verbose: 0600, the secret half never printed', async () => {
     // A cache served by us (not on the cachix API), registered without a key: generate-keypair makes it here.
-    expectOk(await world.run(['create', 'other', '--no-signing-key']), 'create --no-signing-key');
+    expectOk(await world.create('other', undefined, { flags: ['--no-signing-key'] }), 'create --no-signing-key');
     const generated = expectOk(await runRecorded('generate-keypair', ['--verbose', 'generate-keypair', 'other']), 'generate-keypair');
     secrets.push(await signingKeyOf('other'));
     expect(generated.stdout).toMatch(/^other-1:[A-Za-z0-9+/]{43}=\n$/);
@@ -97,7 +97,7 @@ describe('the config holding secrets is 0600 after every command that writes it'
 describe('secrets stay out of errors, also with --verbose', () => {
   it('push --verbose to a server that refuses our token (401): one line, no token, no key', async () => {
     expectOk(
-      await world.run(['create', 'guarded', '--url', `${nginx.url}/guarded`], { env: { CACHIX_AUTH_TOKEN: SERVER_TOKEN } }),
+      await world.create('guarded', `${nginx.url}/guarded`, { env: { CACHIX_AUTH_TOKEN: SERVER_TOKEN } }),
       'create with the right token',
     );
     secrets.push(await signingKeyOf('guarded'));
@@ -176,7 +176,7 @@ describe("the CLI's error reporter redacts whatever reaches it", () => {
   ])('an unexpected error (%s) naming a path that holds a secret', async (_what, verbose) => {
     const root = join(world.home, `token=${PATH_SECRET}-${verbose ? 'v' : 'q'}`);
     const name = verbose ? 'pathsecretv' : 'pathsecretq';
-    expectOk(await world.run(['create', name, '--url', `file://${root}`]), 'create');
+    expectOk(await world.create(name, `file://${root}`), 'create');
     // A directory where the NAR must go: storing it fails with an OS error that quotes both paths.
     const narName = `${encodeBase32(
       createHash('sha256')

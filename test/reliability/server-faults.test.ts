@@ -68,7 +68,7 @@ async function anySigningKey(): Promise<string> {
 /** A fresh cache on nginx under `sub`, created directly (not through the faulty front). */
 async function nginxCache(name: string, sub: string): Promise<{ publicKey: string; url: string }> {
   const url = `${nginx.url}/${sub}`;
-  const publicKey = expectOk(await world.run(['create', name, '--url', url]), `create ${name}`).stdout.trim();
+  const publicKey = expectOk(await world.create(name, url), `create ${name}`).stdout.trim();
   return { publicKey, url };
 }
 
@@ -248,7 +248,7 @@ describe('HTML error pages and bad JSON', () => {
           }
         }),
       );
-      const generated = expectOk(await world.run(['create', 'apikey']), 'create');
+      const generated = expectOk(await world.create('apikey'), 'create');
       expect(generated.stdout).toMatch(/^apikey-1:/);
       signingKey = /\[caches\.apikey\][^[]*signing_key = "([^"]+)"/.exec(await readFile(world.configPath, 'utf8'))![1]!;
     });
@@ -346,7 +346,7 @@ describe('a disk that fills up', () => {
     try {
       const chain = await buildChain('diskfull', 3, 2);
       const cacheDir = join(disk.dir, 'cache');
-      expectOk(await world.run(['create', 'smalldisk', '--url', `file://${cacheDir}`]), 'create on tmpfs');
+      expectOk(await world.create('smalldisk', `file://${cacheDir}`), 'create on tmpfs');
       const result = await world.run(['push', 'smalldisk', '-j', '1', chain[chain.length - 1]!]);
       expectOneLineError(result, new RegExp(`no space left on the device holding ${cacheDir.replace(/[.]/g, '\\.')}`));
       const local = directoryCache(cacheDir);

@@ -45,7 +45,7 @@ afterAll(async () => Promise.all([world?.cleanup(), nginx?.stop(), s3?.stop()]))
 
 describe('an HTTP cache', () => {
   it('a NAR larger than the server takes (413): says which limit to raise; no narinfo', async () => {
-    expectOk(await world.run(['create', 'limited', '--url', `${nginx.url}/limited`]), 'create');
+    expectOk(await world.create('limited', `${nginx.url}/limited`), 'create');
     const result = await world.run(['push', 'limited', big]);
     expectUserError(
       result,
@@ -70,7 +70,7 @@ describe('an HTTP cache', () => {
   it('the spool folder (TMPDIR) fills up: says where, and that nothing half-written reached the cache', async () => {
     const disk = await mountSmallTmpfs('1m');
     try {
-      expectOk(await world.run(['create', 'spoolfull', '--url', `${nginx.url}/spoolfull`]), 'create');
+      expectOk(await world.create('spoolfull', `${nginx.url}/spoolfull`), 'create');
       // The 413 limit is per request; this server takes the NAR, the spool is what fails.
       const result = await world.run(['push', 'spoolfull', '-m', 'none', big], { env: { TMPDIR: disk.dir } });
       expectUserError(
@@ -102,7 +102,7 @@ describe('a file cache', () => {
     const disk = await mountSmallTmpfs('8m');
     try {
       const cacheDir = join(disk.dir, 'cache');
-      expectOk(await world.run(['create', 'readonly', '--url', `file://${cacheDir}`]), 'create');
+      expectOk(await world.create('readonly', `file://${cacheDir}`), 'create');
       await execFileAsync('mount', ['-o', 'remount,ro', disk.dir]);
       const result = await world.run(['push', 'readonly', big]);
       expectUserError(
@@ -120,7 +120,7 @@ describe('a file cache', () => {
 
   it('that we may not write (an immutable folder, so even root is refused): says so; nothing written', async () => {
     const cacheDir = join(world.home, 'immutable-cache');
-    expectOk(await world.run(['create', 'immutable', '--url', `file://${cacheDir}`]), 'create');
+    expectOk(await world.create('immutable', `file://${cacheDir}`), 'create');
     await execFileAsync('chattr', ['+i', cacheDir, join(cacheDir, 'nar')]).catch((error: Error) => {
       throw new Error(`this test needs chattr (apt-get install e2fsprogs) on a file system that supports +i: ${error.message}`);
     });
@@ -141,7 +141,7 @@ describe('a file cache', () => {
 
 describe('Nix itself', () => {
   it('not on PATH: says so and how to get it', async () => {
-    expectOk(await world.run(['create', 'nonix']), 'create');
+    expectOk(await world.create('nonix'), 'create');
     const result = await world.run(['push', 'nonix', big], { env: { PATH: '/nonexistent' } });
     expectUserError(result, 'cannot run nix: it is not on PATH', 'install Nix (https://nixos.org/download) or fix PATH');
   });

@@ -312,7 +312,7 @@ describe('the daemon speaks cachix protocol', () => {
   });
 
   it('daemon run --quiet: its stderr holds only the closing summary line', async () => {
-    expectOk(await world.run(['create', 'dquiet']), 'create dquiet');
+    expectOk(await world.create('dquiet'), 'create dquiet');
     const quietSocket = join(world.home, 'run', 'quiet.sock');
     const daemon = startCachix(['daemon', 'run', 'dquiet', '--socket', quietSocket, '--quiet'], world.env);
     started.push(daemon);
@@ -335,7 +335,7 @@ describe('the daemon speaks cachix protocol', () => {
     beforeAll(async () => {
       nginx = await startNginx();
       proxy = await startFaultProxy(nginx.url);
-      expectOk(await world.run(['create', 'refusing', '--url', proxy.url]), 'create refusing');
+      expectOk(await world.create('refusing', proxy.url), 'create refusing');
     });
     afterAll(async () => {
       await proxy?.stop();

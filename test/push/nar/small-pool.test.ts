@@ -52,7 +52,7 @@ describe('many small paths go through the worker pool', () => {
 
   it('every NAR equals the dump of its path, and real Nix substitutes the closure with signatures required', async () => {
     const { top } = await buildManySmall('ok');
-    const publicKey = expectOk(await world.run(['create', 'many']), 'create').stdout.trim();
+    const publicKey = expectOk(await world.create('many'), 'create').stdout.trim();
     const pushed = expectOk(await world.run(['push', 'many', top]), 'push');
     expect(pushed.stderr).toMatch(new RegExp(`pushed ${SMALL_PATHS + 1} paths .* skipped 0`));
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'many');
@@ -74,7 +74,7 @@ describe('many small paths go through the worker pool', () => {
 
   it('no NAR is larger than the one nix copy writes at the same method and level', async () => {
     const { top } = await buildManySmall('size');
-    expectOk(await world.run(['create', 'sizes']), 'create');
+    expectOk(await world.create('sizes'), 'create');
     expectOk(await world.run(['push', 'sizes', top, '-m', 'zstd', '-l', '3']), 'push');
     const ours = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'sizes');
     const theirs = join(world.home, 'nix-copy');
@@ -90,7 +90,7 @@ describe('many small paths go through the worker pool', () => {
   it('a corrupted path among them is named, and neither it nor what refers to it reaches the cache', async () => {
     const { top, small } = await buildManySmall('corrupt');
     const victim = small[Math.floor(SMALL_PATHS / 2)]!;
-    expectOk(await world.run(['create', 'guarded']), 'create');
+    expectOk(await world.create('guarded'), 'create');
     await chmod(victim, 0o644);
     await appendFile(victim, 'tampered\n');
     try {
@@ -114,7 +114,7 @@ describe('many small paths go through the worker pool', () => {
     const first = await buildManySmall('twin-a', { salt, name: 'pool-twin-a' });
     const second = await buildManySmall('twin-b', { salt, name: 'pool-twin-b' });
     const victim = second.small[Math.floor(SMALL_PATHS / 2)]!;
-    expectOk(await world.run(['create', 'twins']), 'create');
+    expectOk(await world.create('twins'), 'create');
     const cacheDir = join(world.env.XDG_DATA_HOME!, 'cachix', 'caches', 'twins');
     try {
       expectOk(await world.run(['push', 'twins', first.top]), 'first push');
@@ -144,7 +144,7 @@ describe('many small paths go through the worker pool', () => {
     const disk = await mountSmallTmpfs('1m');
     try {
       const root = join(disk.dir, 'cache');
-      expectOk(await world.run(['create', 'fulldisk', '--url', pathToFileURL(root).href]), 'create');
+      expectOk(await world.create('fulldisk', pathToFileURL(root).href), 'create');
       // Fill every block, then free room for a few NARs only: the workers run out of space part-way.
       const filler = join(disk.dir, 'filler');
       await expect(writeFile(filler, Buffer.alloc(2 << 20, 1))).rejects.toThrow('ENOSPC');
