@@ -1685,4 +1685,20 @@ export const MUTANTS: Mutant[] = [
     replace: "export const Agent = (load('undici') as typeof Undici).Agent;",
     killedBy: [{ file: 'test/caches/undici-lean.test.ts', name: "HTTP, attic and cachix API caches: undici's index" }],
   },
+  {
+    id: 'verify-order-smallest-first',
+    file: 'src/maintain/verify-path.ts',
+    breaks: 'verify starts the smallest of the large NARs first, so one core waits alone on the biggest at the end',
+    find: 'large.sort((a, b) => narSizeOf(b)! - narSizeOf(a)!);',
+    replace: 'large.sort((a, b) => narSizeOf(a)! - narSizeOf(b)!);',
+    killedBy: [{ file: 'test/maintain/verify-order.test.ts', name: 'NARs the workers digest go first, largest first' }],
+  },
+  {
+    id: 'verify-order-small-dropped',
+    file: 'src/maintain/verify-path.ts',
+    breaks: 'verify checks only the large NARs when a closure has some: the small paths are never checked',
+    find: 'return [...large, ...items.filter((item) => (narSizeOf(item) ?? 0) <= NAR_HERE_MAX)];',
+    replace: 'return large;',
+    killedBy: [{ file: 'test/maintain/verify-order.test.ts', name: 'NARs the workers digest go first, largest first' }],
+  },
 ];

@@ -1,4 +1,4 @@
-import { prepareVerify, verifyPath } from '../maintain/verify-path.js';
+import { prepareVerify, verifyOrder, verifyPath } from '../maintain/verify-path.js';
 import { absentListings } from '../maintain/verify-listings.js';
 import { openCache } from '../caches/open.js';
 import type { Context } from '../context.js';
@@ -85,7 +85,10 @@ export async function run(context: Context, cacheName: string, paths: string[], 
     const lines: Array<string | undefined> = new Array(targets.length);
     let printed = 0;
     await forEachConcurrently(
-      targets.map((target, index) => ({ target, index })),
+      verifyOrder(
+        targets.map((target, index) => ({ target, index })),
+        ({ target: [, local] }) => local?.narSize,
+      ),
       VERIFY_CONCURRENCY,
       async ({ target: [storePath, local], index }) => {
         const checks = { fileHash: options.fileHash === true, absentListings: absent };

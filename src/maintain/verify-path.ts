@@ -95,6 +95,18 @@ function checkAgainstLocal(info: NarInfo, local: PathInfo, problems: string[]): 
 }
 
 /**
+ * The order to check paths in: NARs big enough for the workers first, largest first (by the local
+ * store's NarSize), so the last to finish are small and no core waits alone on a big one at the
+ * end; the rest in the order given, so results still print as they come.
+ */
+export function verifyOrder<T>(items: readonly T[], narSizeOf: (item: T) => number | undefined): T[] {
+  const large = items.filter((item) => (narSizeOf(item) ?? 0) > NAR_HERE_MAX);
+  if (large.length === 0) return [...items];
+  large.sort((a, b) => narSizeOf(b)! - narSizeOf(a)!);
+  return [...large, ...items.filter((item) => (narSizeOf(item) ?? 0) <= NAR_HERE_MAX)];
+}
+
+/**
  * Starts the threads that digest large NARs, when some path is large as the local store knows
  * it, so their start-up overlaps reading the first narinfos. Small NARs need none.
  */
