@@ -119,12 +119,7 @@ export async function prepareCopy(context: Context, sourceName: string, destinat
       return { method: wanted, level };
     };
     if (flags.compressionMethod) recompression('');
-    let extraCompressions;
-    try {
-      extraCompressions = urlExtraCompressions(new URL(destination.url));
-    } catch (error) {
-      throw new UserError(`${(error as Error).message} in the URL of ${destination.name}`, 'use br, xz, zstd or none, as Nix takes them');
-    }
+    const extraCompressions = urlExtraCompressions(new URL(destination.url), destination.name);
     return {
       sourceName: source.name,
       destinationName: destination.name,

@@ -6,6 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { brotliCompressSync } from 'node:zlib';
 import type { BinaryCache } from '../caches/cache.js';
+import { UserError } from '../errors.js';
 import { debugInfoJson } from '../nix/nar/listing.js';
 import type { NarInfo } from '../nix/narinfo.js';
 import { hashPartOf } from '../nix/store-path.js';
@@ -39,10 +40,17 @@ export function extraCompression(url: URL, parameter: string): ExtraCompression 
   return value as ExtraCompression;
 }
 
-/** What a cache URL asks of logs and listings: Nix honours these for HTTP and S3 caches, never a file cache, which it reads raw. */
-export function urlExtraCompressions(url: URL): Pick<NarExtras, 'logCompression' | 'lsCompression'> {
+/**
+ * What the URL of cache `cacheName` asks of logs and listings: Nix honours these for HTTP and S3
+ * caches, never a file cache, which it reads raw. A value Nix does not take is the user's to fix.
+ */
+export function urlExtraCompressions(url: URL, cacheName: string): Pick<NarExtras, 'logCompression' | 'lsCompression'> {
   if (url.protocol === 'file:') return {};
-  return { logCompression: extraCompression(url, 'log-compression'), lsCompression: extraCompression(url, 'ls-compression') };
+  try {
+    return { logCompression: extraCompression(url, 'log-compression'), lsCompression: extraCompression(url, 'ls-compression') };
+  } catch (error) {
+    throw new UserError(`${(error as Error).message} in the URL of ${cacheName}`, 'use br, xz, zstd or none, as Nix takes them');
+  }
 }
 
 async function compressed(method: ExtraCompression | undefined, body: Buffer): Promise<Buffer> {

@@ -128,14 +128,5 @@ function narExtras(opened: OpenedCache, flags: PushFlags, context: Context): Nar
       'note: log-compression and ls-compression are sent as Content-Encoding; Nix decodes them only if the server serves that header back (S3 does, nginx WebDAV does not)',
     );
   }
-  try {
-    return {
-      logs,
-      listings,
-      debugInfo,
-      ...urlExtraCompressions(url),
-    };
-  } catch (error) {
-    throw new UserError(`${(error as Error).message} in the URL of ${opened.name}`, 'use br, xz, zstd or none, as Nix takes them');
-  }
+  return { logs, listings, debugInfo, ...urlExtraCompressions(url, opened.name) };
 }
