@@ -2,7 +2,7 @@
 // floors below its own; modules on one floor (push and maintain, netrc and util) do not import
 // each other. Within a floor's own folder anything goes.
 const floors = [
-  ['main', '^src/main\\.ts$'],
+  ['main', '^src/(main|entry)\\.ts$'],
   ['cli', '^src/cli(\\.ts$|/)'],
   ['commands', '^src/commands/'],
   ['doctor', '^src/doctor/', 'copy', '^src/copy/'],

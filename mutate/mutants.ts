@@ -1701,4 +1701,20 @@ export const MUTANTS: Mutant[] = [
     replace: 'return large;',
     killedBy: [{ file: 'test/maintain/verify-order.test.ts', name: 'NARs the workers digest go first, largest first' }],
   },
+  {
+    id: 'upload-watchdog-interval-left',
+    file: 'src/caches/upload-watchdog.ts',
+    breaks: "an upload's watchdog keeps ticking after the upload: a push to an HTTP or attic cache never exits",
+    find: '      clearInterval(timer);',
+    replace: '      void timer;',
+    killedBy: [{ file: 'test/cli/exits.test.ts', name: 'nginx \\(WebDAV PUT\\): create, push' }],
+  },
+  {
+    id: 'entry-early-work-left',
+    file: 'src/entry.ts',
+    breaks: 'a push that failed before taking the closure query started early leaves it to the next command line run in the same process',
+    find: '    early?.dropEarlyWork();',
+    replace: '    void early;',
+    killedBy: [{ file: 'test/cli/in-process.test.ts', name: 'nothing started early outlives its command line' }],
+  },
 ];

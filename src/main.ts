@@ -1,17 +1,13 @@
-import { isBarePush, runBarePush } from './cli/bare-push.js';
-import { plainPushPaths } from './cli/plain-push.js';
+import { runEntry } from './entry.js';
 import { guardOutput } from './util/closed-output.js';
 
 // The process entry: the command line, environment and streams of this process.
-const argv = process.argv.slice(2);
-const earlyPushPaths = plainPushPaths(argv, process.env);
-if (earlyPushPaths) (await import('./store/early-closure.js')).startClosureEarly(earlyPushPaths);
 // Where every result and log of the process is written: a reader that goes away (`| head`) ends
 // no command with a stack trace.
 const stdout = guardOutput(process.stdout);
 guardOutput(process.stderr);
 const io = { env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
-const exitCode = earlyPushPaths && isBarePush(argv) ? await runBarePush(argv, io) : await (await import('./cli.js')).runCli(argv, io);
+const exitCode = await runEntry(process.argv.slice(2), io);
 // A write's error arrives as an event after the write: let it come before judging.
 await new Promise((resolve) => setImmediate(resolve));
 const stdoutFailure = stdout.failure();

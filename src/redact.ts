@@ -9,6 +9,11 @@ export function registerSecret(secret: string | undefined): void {
   if (secret && secret.length >= 8) registered.add(secret);
 }
 
+/** Forgets every registered secret: for a process that runs one command line after another (tests). */
+export function forgetSecrets(): void {
+  registered.clear();
+}
+
 export function redactSecrets(text: string): string {
   let out = text;
   for (const secret of registered) out = out.split(secret).join('<redacted>');

@@ -2,7 +2,7 @@
 // a push that finds everything in the cache is mostly this query, and Nix needs no help from the
 // parser to start it. The push command takes it over when it asks for the same paths.
 import { queryClosure, type ClosureListing } from './closure.js';
-import { startDumpEarly } from './early-dump.js';
+import { startDumpEarly, stopEarlyDump } from './early-dump.js';
 
 interface EarlyQuery {
   paths: string[];
@@ -40,4 +40,11 @@ export function takeEarlyClosure(paths: string[], signal: AbortSignal): Promise<
   if (signal.aborted) taken.stop.abort();
   else signal.addEventListener('abort', () => taken.stop.abort(), { once: true });
   return taken.listing;
+}
+
+/** Ends what was started early and not taken (a command that failed first, or took another path). */
+export function dropEarlyWork(): void {
+  early?.stop.abort();
+  early = undefined;
+  stopEarlyDump();
 }

@@ -213,7 +213,7 @@ describe('tokens', () => {
   it('a per-server token in the config (authtoken --server) is used over the global one', async () => {
     const before = await readFile(world.configPath, 'utf8').catch(() => undefined);
     try {
-      const stored = await world.runInProcess(['authtoken', '--server', new URL(attic.endpoint).host, '--stdin'], { input: PUSH_TOKEN });
+      const stored = await world.run(['authtoken', '--server', new URL(attic.endpoint).host, '--stdin'], { input: PUSH_TOKEN });
       expectOk(stored, 'authtoken --server');
       const config = await readFile(world.configPath, 'utf8');
       expect(config).toContain(`[servers."${new URL(attic.endpoint).host}"]`);
@@ -249,9 +249,12 @@ describe('retries and the upstream filter', () => {
         file,
         `derivation { name = "attic-watched"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo watched > $out; :" ]; salt = "${salt}"; }`,
       );
-      const result = await world.run(['watch-exec', attic.cacheUrl('main'), '--', 'nix-build', file, '--no-out-link', ...NO_SUBSTITUTERS], {
-        env: { CACHIX_AUTH_TOKEN: PUSH_TOKEN },
-      });
+      const result = await world.spawn(
+        ['watch-exec', attic.cacheUrl('main'), '--', 'nix-build', file, '--no-out-link', ...NO_SUBSTITUTERS],
+        {
+          env: { CACHIX_AUTH_TOKEN: PUSH_TOKEN },
+        },
+      );
       expect(result.code, result.stderr).toBe(0);
       const built = result.stdout.trim().split('\n').pop()!;
       expect(built).toMatch(/^\/nix\/store\/.*-attic-watched$/);

@@ -17,7 +17,7 @@ beforeAll(async () => {
   world = await makeCachixEnv();
   [open, guarded] = await Promise.all([startNginx(), startNginx({ bearerToken: GLOBAL_TOKEN })]);
   paths = await Promise.all(['cred-a', 'cred-b', 'cred-c'].map((name) => buildWithNix(name, `echo ${name} > $out`)));
-  expectOk(await world.runInProcess(['authtoken', '--stdin'], { input: GLOBAL_TOKEN }), 'authtoken');
+  expectOk(await world.run(['authtoken', '--stdin'], { input: GLOBAL_TOKEN }), 'authtoken');
 }, 120_000);
 afterAll(async () => Promise.all([world?.cleanup(), open?.stop(), guarded?.stop()]));
 
@@ -29,7 +29,7 @@ describe('which token an HTTP cache is sent', () => {
     expect(before.filter((request) => request.method === 'PUT').length).toBeGreaterThan(0);
     expect(before.map((request) => request.authorization).filter(Boolean)).toEqual([]);
 
-    expectOk(await world.runInProcess(['authtoken', '--cache', 'third', '--stdin'], { input: CACHE_TOKEN }), 'authtoken --cache');
+    expectOk(await world.run(['authtoken', '--cache', 'third', '--stdin'], { input: CACHE_TOKEN }), 'authtoken --cache');
     expectOk(await world.run(['push', 'third', paths[1]!]), 'push with a per-cache token');
     const after = (await open.requests()).slice(before.length);
     expect(after.length).toBeGreaterThan(0);

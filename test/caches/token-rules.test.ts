@@ -79,7 +79,7 @@ describe('attic: only the server its own token', () => {
 
   it('authtoken --server HOST (no port) is the token of attic+http://HOST:PORT/…', async () => {
     await writeConfig('');
-    expectOk(await world.runInProcess(['authtoken', '--server', '127.0.0.1', '--stdin'], { input: SERVER_TOKEN }), 'authtoken --server');
+    expectOk(await world.run(['authtoken', '--server', '127.0.0.1', '--stdin'], { input: SERVER_TOKEN }), 'authtoken --server');
     const result = await world.run(['push', atticA.cacheUrl('private'), path]);
     expect(result.code, result.stderr).toBe(0);
     expect(uploadsTo(atticA)).toBeGreaterThan(0);
@@ -160,7 +160,7 @@ describe("cachix-action's token (`cachix authtoken TOKEN`) and a private HTTP ca
     await writeFile(join(privateWeb.root, 'nix-cache-info'), 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n');
     await writeConfig(`[caches.team]\nurl = "${privateWeb.url}"\npublic_key = "${keyholderPublic}"\nsigning_key = "${signingKey}"\n`);
     // What the action runs with its authToken input.
-    expectOk(await world.runInProcess(['authtoken', CACHE_TOKEN]), 'authtoken TOKEN');
+    expectOk(await world.run(['authtoken', CACHE_TOKEN]), 'authtoken TOKEN');
     const hint =
       "  store this cache's token: cachix authtoken --cache team --stdin, or set CACHIX_AUTH_TOKEN for one command; " +
       'or check the netrc file Nix reads (netrc-file, default /etc/nix/netrc); ' +
@@ -173,7 +173,7 @@ describe("cachix-action's token (`cachix authtoken TOKEN`) and a private HTTP ca
     expect(useRefused.stderr).toContain(hint);
     // Both ways the hint names work.
     expectOk(await world.run(['push', 'team', path], { env: { CACHIX_AUTH_TOKEN: CACHE_TOKEN } }), 'push with CACHIX_AUTH_TOKEN');
-    expectOk(await world.runInProcess(['authtoken', '--cache', 'team', '--stdin'], { input: CACHE_TOKEN }), 'authtoken --cache team');
+    expectOk(await world.run(['authtoken', '--cache', 'team', '--stdin'], { input: CACHE_TOKEN }), 'authtoken --cache team');
     const second = await buildWithNix('token-rules-team', 'echo team > $out');
     expectOk(await world.run(['push', 'team', second]), 'push with the per-cache token');
   });

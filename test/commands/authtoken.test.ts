@@ -21,38 +21,38 @@ async function expectStored(token: string): Promise<void> {
 
 describe('cachix authtoken', () => {
   it('reads the token from stdin, stores it 0600 and never prints it', async () => {
-    const result = expectOk(await world.runInProcess(['authtoken', '--stdin'], { input: `  ${TOKEN}\n` }), 'authtoken --stdin');
+    const result = expectOk(await world.run(['authtoken', '--stdin'], { input: `  ${TOKEN}\n` }), 'authtoken --stdin');
     await expectStored(TOKEN);
     expect(result.stdout).toContain(world.configPath);
     expect(result.stdout + result.stderr).not.toContain(TOKEN);
   });
 
   it('takes the token as an argument and keeps the rest of the config', async () => {
-    expectOk(await world.runInProcess(['create', 'mine']), 'create');
-    const result = expectOk(await world.runInProcess(['authtoken', TOKEN]), 'authtoken TOKEN');
+    expectOk(await world.run(['create', 'mine']), 'create');
+    const result = expectOk(await world.run(['authtoken', TOKEN]), 'authtoken TOKEN');
     await expectStored(TOKEN);
     expect((await loadConfig(world.configPath)).caches.mine?.signingKey).toMatch(/^mine-1:/);
     expect(result.stdout + result.stderr).not.toContain(TOKEN);
   });
 
   it('replaces an earlier token', async () => {
-    expectOk(await world.runInProcess(['authtoken', '--stdin'], { input: 'first-token-123456789' }), 'first authtoken');
-    expectOk(await world.runInProcess(['authtoken', '--stdin'], { input: TOKEN }), 'second authtoken');
+    expectOk(await world.run(['authtoken', '--stdin'], { input: 'first-token-123456789' }), 'first authtoken');
+    expectOk(await world.run(['authtoken', '--stdin'], { input: TOKEN }), 'second authtoken');
     await expectStored(TOKEN);
     expect(await readFile(world.configPath, 'utf8')).not.toContain('first-token-123456789');
   });
 
   it('says how to give a token when none is given, or stdin is empty, or both ways are used', async () => {
-    const none = await world.runInProcess(['authtoken']);
+    const none = await world.run(['authtoken']);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('cachix: no token given');
     expect(none.stderr).toContain('cachix authtoken --stdin');
 
-    const empty = await world.runInProcess(['authtoken', '--stdin'], { input: '\n' });
+    const empty = await world.run(['authtoken', '--stdin'], { input: '\n' });
     expect(empty.code).toBe(1);
     expect(empty.stderr).toContain('the token is empty');
 
-    const both = await world.runInProcess(['authtoken', '--stdin', TOKEN], { input: TOKEN });
+    const both = await world.run(['authtoken', '--stdin', TOKEN], { input: TOKEN });
     expect(both.code).toBe(1);
     expect(both.stderr).toContain('not both');
     expect(both.stdout + both.stderr).not.toContain(TOKEN);

@@ -52,7 +52,7 @@ beforeAll(async () => {
   Object.assign(world.env, s3.env);
   const template = 'pushed-once';
   const dir = `${scratch}/${template}`;
-  expectOk(await world.runInProcess(['create', template, '--url', `file://${dir}`]), 'create (pushed once)');
+  expectOk(await world.run(['create', template, '--url', `file://${dir}`]), 'create (pushed once)');
   expectOk(await world.run(['push', template, kept.at(-1)!, dropped.at(-1)!]), 'push');
   const entry = (await loadConfig(world.configPath)).caches[template];
   if (!entry?.signingKey || !entry.publicKey) throw new Error(`create ${template} left no keys in ${world.configPath}`);
@@ -119,7 +119,7 @@ describe.each(backends)('info, pin, gc and delete on %s', (label, makeBackend) =
     if (backend.folder) {
       await cp(pushed.dir, backend.folder, { recursive: true });
       const register = ['create', name, '--url', backend.url];
-      expectOk(await world.runInProcess(register, { env: { CACHIX_SIGNING_KEY: pushed.signingKey } }), 'register the copy');
+      expectOk(await world.run(register, { env: { CACHIX_SIGNING_KEY: pushed.signingKey } }), 'register the copy');
       publicKey = pushed.publicKey;
     } else {
       publicKey = expectOk(await world.run(['create', name, '--url', backend.url]), 'create').stdout.trim();

@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachix, cachixInProcess, type CliResult } from '../helpers/cli.js';
+import { cachixRun, type CliResult } from '../helpers/cli.js';
 import { requireNix } from '../helpers/nix.js';
 import { makeNixConfDirs, removeDir, snapshotFiles, type NixSandboxDirs } from '../helpers/nix-user.js';
 
@@ -9,10 +9,8 @@ let dirs: NixSandboxDirs;
 let systemConf: string;
 let cacheDir: string;
 
-// push starts Nix, which must see the test's environment: it runs as a process; the rest in-process.
 function run(args: string[]): Promise<CliResult> {
-  const runner = args[0] === 'push' ? cachix : cachixInProcess;
-  return runner(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9' } });
+  return cachixRun(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9' } });
 }
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import TOML from '@iarna/toml';
 import { loadConfig, saveConfig } from '../../src/config.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cachix, cachixInProcess, type CliResult } from '../helpers/cli.js';
+import { cachixRun, type CliResult } from '../helpers/cli.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
 import { makeNixConfDirs, nixShowConfig, removeDir, snapshotFiles, type NixSandboxDirs } from '../helpers/nix-user.js';
 
@@ -21,10 +21,8 @@ let cacheUrl: string;
 let publicKey: string;
 let systemConf: string;
 
-// push starts Nix, which must see the test's environment: it runs as a process; the rest in-process.
 function run(args: string[], env: NodeJS.ProcessEnv = {}, options: { input?: string } = {}): Promise<CliResult> {
-  const runner = args[0] === 'push' ? cachix : cachixInProcess;
-  return runner(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9', ...env }, input: options.input });
+  return cachixRun(args, { env: { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9', ...env }, input: options.input });
 }
 
 function expectOneLineError(result: CliResult, pattern: RegExp): void {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase32 } from '../../src/nix/base32.js';
 import { loadConfig } from '../../src/config.js';
 import { defaultConfigPath } from '../../src/config-paths.js';
-import { cachix, cachixInProcess, type CliResult } from '../helpers/cli.js';
+import { cachixRun, type CliResult } from '../helpers/cli.js';
 import { buildTestClosure, buildWithNix, requireNix } from '../helpers/nix.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { makeNixConfDirs, removeDir, type NixSandboxDirs } from '../helpers/nix-user.js';
@@ -17,7 +17,7 @@ let closure: { top: string; lib: string; data: string };
 let webPublicKey: string;
 
 function run(args: string[]): Promise<CliResult> {
-  return cachix(args, { env: dirs.env });
+  return cachixRun(args, { env: dirs.env });
 }
 
 function hashPart(path: string): string {
@@ -33,8 +33,7 @@ beforeAll(async () => {
     ['xz', 'xz'],
     ['none', 'none'],
   ]) {
-    // create starts no Nix: it runs in this process (setup, not the subject).
-    expect((await cachixInProcess(['create', name!], { env: dirs.env })).code).toBe(0);
+    expect((await cachixRun(['create', name!], { env: dirs.env })).code).toBe(0);
     const pushed = await run(['push', name!, '-m', method!, closure.top]);
     expect(pushed.code, pushed.stderr).toBe(0);
   }
@@ -48,7 +47,7 @@ beforeAll(async () => {
     ['web', 'zstd'],
   ] as const) {
     await cp(cacheDir(of), cacheDir(copy), { recursive: true });
-    const registered = await cachixInProcess(['create', copy], { env: { ...dirs.env, CACHIX_SIGNING_KEY: config.caches[of]!.signingKey } });
+    const registered = await cachixRun(['create', copy], { env: { ...dirs.env, CACHIX_SIGNING_KEY: config.caches[of]!.signingKey } });
     expect(registered.code, registered.stderr).toBe(0);
   }
   webPublicKey = config.caches['zstd']!.publicKey!;

@@ -53,7 +53,7 @@ echo "the build script says goodbye"
 exit 3
 `,
     );
-    const result = await world.run(['watch-exec', 'exec', '--', 'sh', script]);
+    const result = await world.spawn(['watch-exec', 'exec', '--', 'sh', script]);
     expect(result.code, result.stderr).toBe(3);
     expect(result.stdout).toContain('the build script says goodbye'); // the command's stdout is ours
     const built = (await readFile(outputs, 'utf8')).trim().split('\n');
@@ -89,7 +89,7 @@ exit 3
   });
 
   it('exits 0 with a command that succeeds, and passes its arguments through untouched', async () => {
-    const result = await world.run(['watch-exec', 'exec', '--', 'sh', '-c', 'echo "$0|$1"; exit 0', '-m', '--jobs']);
+    const result = await world.spawn(['watch-exec', 'exec', '--', 'sh', '-c', 'echo "$0|$1"; exit 0', '-m', '--jobs']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe('-m|--jobs');
   });
@@ -113,7 +113,7 @@ exit 3
   });
 
   it('exits 127 with a hint when the command does not exist', async () => {
-    const result = await world.run(['watch-exec', 'exec', '--', 'no-such-command-here']);
+    const result = await world.spawn(['watch-exec', 'exec', '--', 'no-such-command-here']);
     expect(result.code).toBe(127);
     expect(result.stderr).toContain('cannot run no-such-command-here: command not found');
   });

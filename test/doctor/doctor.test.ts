@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPublicKey, formatSigningKey, generateSigningKey, publicKeyOf } from '../../src/nix/signing.js';
 import { startAtticDouble, type AtticDouble } from '../helpers/attic-double.js';
 import { startCachixApiDouble, type CachixApiDouble } from '../helpers/cachix-api-double.js';
-import { cachix, CACHIX_BIN, cachixInProcess, type CliResult } from '../helpers/cli.js';
+import { CACHIX_BIN, cachixRun, type CliResult } from '../helpers/cli.js';
 import { listenOnLoopback, type Listening } from '../helpers/loopback.js';
 import { requireNix } from '../helpers/nix.js';
 import { startNixDaemon } from '../helpers/nix-daemon.js';
@@ -43,12 +43,12 @@ const ATTIC_TOKEN = 'doctor-attic-token-0123456789';
 const READ_TOKEN = 'doctor-read-token-0123456789';
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return cachix(args, { env: { ...dirs.env, CACHIX_AUTH_TOKEN: '', CACHIX_SIGNING_KEY: '', ...env } });
+  return cachixRun(args, { env: { ...dirs.env, CACHIX_AUTH_TOKEN: '', CACHIX_SIGNING_KEY: '', ...env } });
 }
 
-/** `create` of a file or HTTP cache (setup: it starts no Nix), in this process. */
+/** `create` of a file or HTTP cache (setup). */
 function create(args: string[]): Promise<CliResult> {
-  return cachixInProcess(['create', ...args], { env: { ...dirs.env, CACHIX_AUTH_TOKEN: '', CACHIX_SIGNING_KEY: '' } });
+  return cachixRun(['create', ...args], { env: { ...dirs.env, CACHIX_AUTH_TOKEN: '', CACHIX_SIGNING_KEY: '' } });
 }
 
 async function doctor(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; findings: Finding[]; stderr: string }> {

@@ -1,20 +1,21 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachix, cachixInProcess, type CliResult } from './cli.js';
+import { cachix, cachixRun, type CliResult } from './cli.js';
 
 /** A private HOME/XDG world for one test: its own config and local caches, removed afterwards. */
 export interface CachixEnv {
   home: string;
   env: NodeJS.ProcessEnv;
   configPath: string;
-  run(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
-  /** The same, in this process (see cachixInProcess: for commands that start no Nix). */
-  runInProcess(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
   /**
-   * `cachix create NAME [--url URL] [FLAGS]` as a test's setup. In this process (create starts no
-   * Nix), except for s3://: the AWS SDK reads its credentials from the process environment.
+   * A command line as a test's step, in this world: in this process when it can, else as the built
+   * binary (see cachixRun). Its exit code, stdout and stderr are the CLI's either way.
    */
+  run(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
+  /** The same, always as the built binary in a process of its own: for what only a process shows. */
+  spawn(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult>;
+  /** `cachix create NAME [--url URL] [FLAGS]` as a test's setup. */
   create(name: string, url?: string, options?: { env?: NodeJS.ProcessEnv; flags?: string[] }): Promise<CliResult>;
   cleanup(): Promise<void>;
 }
@@ -28,18 +29,18 @@ export async function makeCachixEnv(): Promise<CachixEnv> {
     CACHIX_AUTH_TOKEN: '',
     CACHIX_SIGNING_KEY: '',
   };
-  const run: CachixEnv['run'] = (args, options = {}) => cachix(args, { input: options.input, env: { ...env, ...options.env } });
-  const runInProcess: CachixEnv['runInProcess'] = (args, options = {}) =>
-    cachixInProcess(args, { input: options.input, env: { ...env, ...options.env } });
+  const run: CachixEnv['run'] = (args, options = {}) => cachixRun(args, { input: options.input, env: { ...env, ...options.env } });
+  const spawn: CachixEnv['spawn'] = (args, options = {}) =>
+    cachix(args, { input: options.input, env: { ...env, ...options.env }, timeoutMs: options.timeoutMs });
   return {
     home,
     env,
     configPath: join(home, 'config', 'cachix', 'config.toml'),
     run,
-    runInProcess,
+    spawn,
     create: (name, url, options = {}) => {
       const args = ['create', name, ...(url === undefined ? [] : ['--url', url]), ...(options.flags ?? [])];
-      return (url?.startsWith('s3://') ? run : runInProcess)(args, { env: options.env });
+      return run(args, { env: options.env });
     },
     cleanup: () => rm(home, { recursive: true, force: true }),
   };

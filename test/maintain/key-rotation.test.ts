@@ -150,7 +150,7 @@ describe('use during a rollover', () => {
     const world = await makeLocalCache('roll');
     try {
       const oldKey = world.created.stdout.trim();
-      const newKey = expectOk(await world.world.runInProcess(['generate-keypair', 'roll', '--rotate']), 'rotate').stdout.trim();
+      const newKey = expectOk(await world.world.run(['generate-keypair', 'roll', '--rotate']), 'rotate').stdout.trim();
       const out = join(world.work, 'nixos');
       expectOk(await world.world.run(['use', 'roll', '-m', 'nixos', '-d', out]), 'use');
       const module = await readFile(join(out, 'cachix', 'roll.nix'), 'utf8');

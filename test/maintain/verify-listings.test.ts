@@ -95,7 +95,7 @@ beforeAll(async () => {
   s3Closure = await buildTinyClosure(S3_LISTING_MIN_LOOKUPS, 'verify-listings-s3');
   const withListing = listed(closure);
   const name = 'verify-ls-pushed';
-  expectOk(await world.runInProcess(['create', name]), 'create (file)');
+  expectOk(await world.run(['create', name]), 'create (file)');
   expectOk(await world.run(['push', name, '--listings', ...withListing]), 'push --listings (file)');
   expectOk(await world.run(['push', name, closure.root]), 'push (file)');
   const signingKey = (await loadConfig(world.configPath)).caches[name]?.signingKey;
@@ -139,7 +139,7 @@ describe('verify asks only for the .ls files a listing shows', () => {
       const withListing = listed(closure);
       if (served.copied) {
         const register = ['create', name, '--url', served.url];
-        expectOk(await world.runInProcess(register, { env: { CACHIX_SIGNING_KEY: pushed.signingKey } }), 'create (register the copy)');
+        expectOk(await world.run(register, { env: { CACHIX_SIGNING_KEY: pushed.signingKey } }), 'create (register the copy)');
       } else {
         expectOk(await run(['create', name, '--url', served.url]), 'create');
         expectOk(await run(['push', name, '--listings', ...withListing]), 'push --listings');

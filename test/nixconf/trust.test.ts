@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectTrust, matchTrustedUsers, trustFromStoreInfo } from '../../src/nixconf/trust.js';
-import { cachix, cachixInProcess } from '../helpers/cli.js';
+import { cachixRun } from '../helpers/cli.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
 import { startNixDaemon, type NixDaemon } from '../helpers/nix-daemon.js';
 import {
@@ -92,9 +92,9 @@ describe('a non-root user and a real nix-daemon', () => {
       '# system config for the test daemon\nbuild-users-group = nixbld\nsubstituters =\ntrusted-users = root\n!include trust.d/users.conf\n',
     );
     // Root makes and fills a file:// cache that the user and the daemon can read.
-    expect((await cachixInProcess(['create', 'demo'], { env: dirs.env })).code).toBe(0);
+    expect((await cachixRun(['create', 'demo'], { env: dirs.env })).code).toBe(0);
     storePath = await buildWithNix('trust-substitute', 'echo from the cache > $out');
-    const pushed = await cachix(['push', 'demo', storePath], { env: dirs.env });
+    const pushed = await cachixRun(['push', 'demo', storePath], { env: dirs.env });
     expect(pushed.code, pushed.stderr).toBe(0);
     await execFileAsync('nix-store', ['--delete', storePath], { env: dirs.env });
     const config = await readFile(join(dirs.xdgConfigHome, 'cachix', 'config.toml'), 'utf8');

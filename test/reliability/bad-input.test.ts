@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NarWriter } from '../../src/nix/nar/writer.js';
 import { NarParseError, parseNar } from '../../src/nix/nar/parse.js';
 import { expectOk, makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
-import { cachix, cachixInProcess, type CliResult } from '../helpers/cli.js';
+import { cachix, cachixRun, type CliResult } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { nixDump, buildWithNix } from '../helpers/nix.js';
 import { makeNixConfDirs, nixConfigError, removeDir } from '../helpers/nix-user.js';
@@ -291,9 +291,8 @@ describe('a nix.conf that Nix itself rejects: cachix use', () => {
     const dirs = await makeNixConfDirs('cachix-badconf-');
     try {
       const env = { ...dirs.env, CACHIX_HOST: 'http://127.0.0.1:9' };
-      const run = (args: string[]): Promise<CliResult> => cachix(args, { env });
-      // Setup, in this process: create starts no Nix.
-      expectOk(await cachixInProcess(['create', 'demo'], { env }), 'create');
+      const run = (args: string[]): Promise<CliResult> => cachixRun(args, { env });
+      expectOk(await cachixRun(['create', 'demo'], { env }), 'create');
       const nixConf = join(dirs.confDir, 'nix.conf');
       const broken = 'substituters = https://cache.nixos.org/\nthis line has no equals sign\n';
       await writeFile(nixConf, broken);

@@ -47,7 +47,6 @@ interface Backend {
    * `create` (setup: it starts no Nix) may run in the test process; not for S3, whose SDK reads
    * its credentials from the process environment.
    */
-  createInProcess: boolean;
 }
 
 let world: CachixEnv;
@@ -75,7 +74,6 @@ function fileBackend(): Backend {
     listNars: (round) => directoryCache(dir(round)).listNars,
     read: (round) => directoryCache(dir(round)).read,
     env: {},
-    createInProcess: true,
   };
 }
 
@@ -88,7 +86,6 @@ function nginxBackend(): Backend {
     listNars: (round) => directoryCache(join(nginx.root, `round-${round}`)).listNars,
     read: (round) => httpReader(`${nginx.url}/round-${round}`),
     env: {},
-    createInProcess: true,
   };
 }
 
@@ -110,7 +107,6 @@ function s3Backend(): Backend {
       if (discarded.length > 0) console.log(`s3rver: discarded ${discarded.length} incomplete PUT(s): ${discarded.join(', ')}`);
     },
     env: s3.env,
-    createInProcess: false,
   };
 }
 
@@ -124,10 +120,7 @@ async function killRounds(name: string, backend: Backend): Promise<void> {
   for (const [round, point] of KILL_POINTS.entries()) {
     const cacheName = `${name}-${round}`;
     const create = ['create', cacheName, '--url', backend.url(round)];
-    const publicKey = expectOk(
-      await (backend.createInProcess ? world.runInProcess(create, { env: backend.env }) : world.run(create, { env: backend.env })),
-      `create ${cacheName}`,
-    ).stdout.trim();
+    const publicKey = expectOk(await world.run(create, { env: backend.env }), `create ${cacheName}`).stdout.trim();
     const [listNars, listNarinfos] = [backend.listNars(round), backend.listNarinfos(round)];
     let seen = '';
     const killed = await runAndKillWhen(['push', cacheName, '-l', '12', top], { ...world.env, ...backend.env }, async () => {
@@ -184,7 +177,7 @@ describe('two pushes of overlapping closures to the same cache at once', () => {
     backend: { listNarinfos: () => Promise<string[]>; read: CacheFileReader; listNars: () => Promise<string[]> },
   ): Promise<string> {
     // A file or nginx cache: create (setup, no Nix) runs in the test process.
-    const publicKey = expectOk(await world.runInProcess(['create', cacheName, '--url', url]), `create ${cacheName}`).stdout.trim();
+    const publicKey = expectOk(await world.run(['create', cacheName, '--url', url]), `create ${cacheName}`).stdout.trim();
     const [first, second] = await Promise.all([
       world.run(['push', cacheName, '-j', '4', top]),
       world.run(['push', cacheName, '-j', '4', other[other.length - 1]!]),

@@ -31,7 +31,6 @@ interface Backend {
    */
   copyOf: () => PushedOld;
   /** `create` (setup: it starts no Nix) may run in the test process; not for S3 (the SDK's credentials). */
-  createInProcess: boolean;
   /** Where the server keeps the round's files on disk, to age them as if pushed long ago. */
   storage(round: string): string;
   url(round: string): string;
@@ -62,7 +61,7 @@ beforeAll(async () => {
   [fresh, servers] = await Promise.all([buildChain('race-new', 4, 2, [old.at(-1)!]), startServerWorld('gc-race', { listing: 'propfind' })]);
   ({ world, scratch, nginx, s3 } = servers);
   const folder = `${scratch}/race-old-pushed`;
-  expectOk(await world.runInProcess(['create', 'old-in-file', '--url', `file://${folder}`]), 'create (old closure)');
+  expectOk(await world.run(['create', 'old-in-file', '--url', `file://${folder}`]), 'create (old closure)');
   expectOk(await world.run(['create', 'old-in-s3', '--url', s3Url('race-old-pushed')]), 'create (old closure, S3)');
   await Promise.all(
     ['old-in-file', 'old-in-s3'].map(async (name) => expectOk(await world.run(['push', name, old.at(-1)!]), `push to ${name}`)),
@@ -87,7 +86,6 @@ const backends: Array<[string, () => Backend]> = [
     'file',
     () => ({
       copyOf: () => inFileCache,
-      createInProcess: true,
       storage: (round) => `${scratch}/${round}`,
       url: (round) => `file://${scratch}/${round}`,
       readUrl: (round) => `file://${scratch}/${round}`,
@@ -99,7 +97,6 @@ const backends: Array<[string, () => Backend]> = [
     'nginx',
     () => ({
       copyOf: () => inFileCache,
-      createInProcess: true,
       storage: (round) => join(nginx.root, round),
       url: (round) => `${nginx.url}/${round}`,
       readUrl: (round) => `${nginx.url}/${round}`,
@@ -111,7 +108,6 @@ const backends: Array<[string, () => Backend]> = [
     's3rver',
     () => ({
       copyOf: () => inS3rver,
-      createInProcess: false,
       storage: s3Storage,
       url: s3Url,
       readUrl: (round) => `${s3.httpUrl}/${round}`,
@@ -139,7 +135,7 @@ describe.each(backends)('a push racing a gc on %s', (label, makeBackend) => {
       await cp(pushedOld.dir, backend.storage(round), { recursive: true });
       const register = ['create', name, '--url', backend.url(round)];
       const options = { env: { CACHIX_SIGNING_KEY: pushedOld.signingKey } };
-      expectOk(await (backend.createInProcess ? world.runInProcess(register, options) : world.run(register, options)), 'register the copy');
+      expectOk(await world.run(register, options), 'register the copy');
       const publicKey = pushedOld.publicKey;
       await ageFiles(backend.storage(round), 2 * 3600_000);
       const push = world.run(['push', name, fresh.at(-1)!]);
