@@ -1717,4 +1717,13 @@ export const MUTANTS: Mutant[] = [
     replace: '    void early;',
     killedBy: [{ file: 'test/cli/in-process.test.ts', name: 'nothing started early outlives its command line' }],
   },
+  {
+    id: 'propfind-plain-name-any',
+    file: 'src/caches/http-listing.ts',
+    breaks:
+      'a listed href inside the folder is taken as a name without decoding or resolving it: a narinfo listed encoded or in a subfolder answers a lookup wrongly',
+    find: '  return PLAIN_NAME.test(rest) ? rest : undefined;',
+    replace: "  return PLAIN_NAME.test(rest) || rest !== '' ? rest : undefined;",
+    killedBy: [{ file: 'test/caches/http-listing.test.ts', name: 'the names for lookups are the full parse' }],
+  },
 ];

@@ -95,6 +95,7 @@ const HREF_TEXT = /<(?:[\w.-]+:)?href\b[^>]*>([^<]*)</;
  */
 export function propfindFileNames(xml: string, folderUrl: URL): string[] {
   if (!/<(?:[\w.-]+:)?multistatus\b/.test(xml)) throw new Error('the PROPFIND answer is not a WebDAV multistatus document');
+  const folderPath = folderUrl.pathname.endsWith('/') ? folderUrl.pathname : `${folderUrl.pathname}/`;
   const names: string[] = [];
   let start = 0;
   for (const end of xml.matchAll(RESPONSE_END)) {
@@ -102,10 +103,25 @@ export function propfindFileNames(xml: string, folderUrl: URL): string[] {
     start = end.index + end[0].length;
     if (COLLECTION.test(body)) continue;
     const href = HREF_TEXT.exec(body)?.[1];
-    const name = href === undefined ? undefined : nameInFolder(decodeXmlText(href), folderUrl);
+    if (href === undefined) continue;
+    const name = plainHrefName(href, folderPath) ?? nameInFolder(decodeXmlText(href), folderUrl);
     if (name !== undefined) names.push(name);
   }
   return names;
+}
+
+/** A name nothing in it needs decoding or resolving (what nginx lists for a cache's files). */
+const PLAIN_NAME = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/;
+
+/**
+ * The name in `href` when it is the folder's own path and a plain name (no entity, escape, dot
+ * segment or slash), as nameInFolder would give it without parsing a URL per entry; undefined
+ * for anything else, which nameInFolder then decides.
+ */
+function plainHrefName(href: string, folderPath: string): string | undefined {
+  if (!href.startsWith(folderPath)) return undefined;
+  const rest = href.slice(folderPath.length);
+  return PLAIN_NAME.test(rest) ? rest : undefined;
 }
 
 interface AutoindexEntry {

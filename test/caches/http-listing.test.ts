@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAutoindexJson, parsePropfindListing } from '../../src/caches/http-listing.js';
+import { parseAutoindexJson, parsePropfindListing, propfindFileNames } from '../../src/caches/http-listing.js';
 
 // As nginx's dav-ext module answers (checked against libnginx-mod-http-dav-ext on this machine by
 // test/commands/gc.test.ts); the second shape is Apache mod_dav's, with other prefixes.
@@ -38,6 +38,39 @@ describe('PROPFIND listings', () => {
     expect(parsePropfindListing(APACHE, new URL('http://host/c/'), '')).toEqual([
       { name: 'a+b.narinfo', size: 42, modified: new Date('2026-11-25T10:00:00Z') },
       { name: 'x&y', size: 0, modified: new Date(0) },
+    ]);
+  });
+
+  it("the names for lookups are the full parse's names, for plain names and every other shape", () => {
+    const hrefs = [
+      '/c/0abc.narinfo',
+      '/c/a+b_c-d.narinfo',
+      'http://host/c/abs.narinfo',
+      '/c/enc%2Bode.narinfo',
+      '/c/x&amp;y',
+      '/c/nar/deeper.nar',
+      '/c/.hidden',
+      '/c/./dot.narinfo',
+      '/c/../up.narinfo',
+      '/other/c.narinfo',
+      ' /c/spaced.narinfo ',
+      '/c/',
+    ];
+    const xml = `<D:multistatus xmlns:D="DAV:">${hrefs
+      .map((href) => `<D:response><D:href>${href}</D:href><D:propstat><D:prop><D:resourcetype/></D:prop></D:propstat></D:response>`)
+      .join('\n')}</D:multistatus>`;
+    const folder = new URL('http://host/c/');
+    const names = propfindFileNames(xml, folder);
+    expect(names).toEqual(parsePropfindListing(xml, folder, '').map((file) => file.name));
+    expect(names).toEqual([
+      '0abc.narinfo',
+      'a+b_c-d.narinfo',
+      'abs.narinfo',
+      'enc+ode.narinfo',
+      'x&y',
+      '.hidden',
+      'dot.narinfo',
+      'spaced.narinfo',
     ]);
   });
 
