@@ -228,7 +228,8 @@ describe('moto checking signatures: a wrong secret is a refused credential, neve
       ['push', 'signed', path],
       ['info', 'signed'],
     ]) {
-      const result = await world.run(args, { env: { ...wrongSecret, CI: 'true' } });
+      // As a user's process: the credentials the SDK reads at its start are the refused ones.
+      const result = await world.spawn(args, { env: { ...wrongSecret, CI: 'true' } });
       expect(result.code, args[0]).toBe(1);
       const lines = result.stderr.trim().split('\n');
       expect(lines[0], args[0]).toMatch(refused);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { CreateBucketCommand, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadBucketCommand, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, waitForPort } from './nginx.js';
 
 export interface MotoOptions {
@@ -79,6 +79,29 @@ function xmlField(text: string, name: string): string {
   const value = new RegExp(`<${name}>([^<]+)</${name}>`).exec(text)?.[1];
   if (!value) throw new Error(`moto's answer has no ${name}: ${text}`);
   return value;
+}
+
+/**
+ * Returns once moto checks every request: a request signed with a wrong secret is refused. moto
+ * lets INITIAL_NO_AUTH_ACTION_COUNT requests through unchecked, counting them as they come; any
+ * it did not count (setup calls it handles another way) would let a test's first requests through
+ * with any secret. Each refused probe proves the count is spent; each accepted one spends one.
+ */
+async function untilSignaturesChecked(moto: RunningMoto): Promise<void> {
+  const wrong = motoClient({ endpoint: moto.endpoint, env: { ...moto.env, AWS_SECRET_ACCESS_KEY: `${moto.env.AWS_SECRET_ACCESS_KEY}x` } });
+  try {
+    for (let probe = 0; probe < 10; probe++) {
+      try {
+        await wrong.send(new HeadBucketCommand({ Bucket: moto.bucket }));
+      } catch (error) {
+        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) return;
+        throw error;
+      }
+    }
+    throw new Error('moto still accepts a wrong secret after 10 requests: INITIAL_NO_AUTH_ACTION_COUNT is not being spent');
+  } finally {
+    wrong.destroy();
+  }
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {
@@ -164,6 +187,7 @@ export async function startMoto(options: MotoOptions = {}): Promise<RunningMoto>
     } finally {
       client.destroy();
     }
+    if (options.authentication) await untilSignaturesChecked(running);
     return running;
   } catch (error) {
     await stopProcess(child);
