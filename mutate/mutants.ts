@@ -1114,7 +1114,7 @@ export const MUTANTS: Mutant[] = [
   {
     id: 's3-list-first-page-only',
     file: 'src/caches/s3-listing.ts',
-    breaks: 'info, gc and delete see only the first 1,000 keys of a bucket',
+    breaks: 'info, gc and delete see only the first page of a bucket listing',
     find: 'continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;',
     replace: 'continuationToken = undefined;',
     killedBy: [{ file: 'test/caches/s3-moto.test.ts', name: 'every listing pages' }],

@@ -121,10 +121,12 @@ async function makeCopy(): Promise<string> {
   const copy = await mkdtemp(join(tmpdir(), 'cachix-mutate-'));
   // mkdtemp makes it 0700; the trust tests run the CLI as another user, who must reach bin/ and dist/.
   await chmod(copy, 0o755);
-  for (const entry of COPIED) await cp(join(ROOT, entry), join(copy, entry), { recursive: true });
+  // With their times: the tests' setup skips tsc when no source is newer than the build.
+  for (const entry of COPIED) await cp(join(ROOT, entry), join(copy, entry), { recursive: true, preserveTimestamps: true });
   // The working tree's build, with its incremental state: the copy's first build then compiles only
   // what differs (tsc compares sources by content, so a stale dist/ is rebuilt where it is stale).
-  if (existsSync(join(ROOT, 'dist', '.tsbuildinfo'))) await cp(join(ROOT, 'dist'), join(copy, 'dist'), { recursive: true });
+  if (existsSync(join(ROOT, 'dist', '.tsbuildinfo')))
+    await cp(join(ROOT, 'dist'), join(copy, 'dist'), { recursive: true, preserveTimestamps: true });
   await symlink(await realpath(join(ROOT, 'node_modules')), join(copy, 'node_modules'));
   return copy;
 }

@@ -62,7 +62,12 @@ function matches(rule: FaultRule, method: string, path: string): boolean {
  */
 export async function startFaultProxy(
   upstream: string,
-  options: { preserveHost?: boolean; random?: () => number } = {},
+  options: {
+    preserveHost?: boolean;
+    random?: () => number;
+    /** The path (with query) sent upstream for a request's path; the record keeps what the client sent. */
+    forwardPath?: (path: string) => string;
+  } = {},
 ): Promise<FaultProxy> {
   const random = options.random ?? Math.random;
   const target = new URL(upstream);
@@ -74,7 +79,7 @@ export async function startFaultProxy(
       host: target.hostname,
       port: target.port,
       method: req.method,
-      path: req.url,
+      path: options.forwardPath ? options.forwardPath(req.url ?? '/') : req.url,
       // S3 signatures cover the Host header: a proxy in front of s3rver must pass it unchanged.
       headers: options.preserveHost ? req.headers : { ...req.headers, host: target.host },
     });

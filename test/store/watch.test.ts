@@ -113,8 +113,9 @@ describe('StoreWatcher with real Nix builds', () => {
     await rm(dir, { recursive: true });
   });
 
-  it('emits all of 200 outputs of one nix-build while the consumer is slow (backpressure)', async () => {
+  it('emits all of 60 outputs of one nix-build while the consumer is slow (backpressure)', async () => {
     requireNix();
+    const OUTPUTS = 60;
     const seen: string[] = [];
     let calls = 0;
     watcher = watchStore({
@@ -133,13 +134,13 @@ describe('StoreWatcher with real Nix builds', () => {
     await writeFile(
       join(dir, 'many.nix'),
       `builtins.genList (n: derivation { name = "watch-many-\${toString n}";
-      system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo \${toString n} > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) 200`,
+      system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo \${toString n} > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) ${OUTPUTS}`,
     );
     const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');
-    expect(outputs).toHaveLength(200);
-    await waitUntil('all 200 outputs', () => outputs.every((path) => seen.includes(path)), 60_000);
+    expect(outputs).toHaveLength(OUTPUTS);
+    await waitUntil(`all ${OUTPUTS} outputs`, () => outputs.every((path) => seen.includes(path)), 60_000);
     // A slow consumer means events were gathered into fewer, larger batches, not one call each.
-    expect(calls).toBeLessThan(100);
+    expect(calls).toBeLessThan(OUTPUTS / 2);
     await rm(dir, { recursive: true });
   });
 });
