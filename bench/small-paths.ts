@@ -34,12 +34,16 @@ interface Nginx {
   stop(): Promise<void>;
 }
 
-/** The test suite's WebDAV nginx, when that helper exists. */
+/**
+ * The test suite's WebDAV nginx, listing its folders with PROPFIND (Debian's
+ * libnginx-mod-http-dav-ext), as an nginx serving a cache to `nix copy --to http://` and `cachix`
+ * alike would: lookups can then be answered by one listing instead of one HEAD per path.
+ */
 async function startNginx(): Promise<Nginx> {
   const helper = join(ROOT, 'test', 'helpers', 'nginx.ts');
   if (!existsSync(helper)) throw new Error(`${helper} does not exist yet`);
-  const module = (await import(pathToFileURL(helper).href)) as { startNginx: () => Promise<Nginx> };
-  return module.startNginx();
+  const module = (await import(pathToFileURL(helper).href)) as { startNginx: (options: { listing: 'propfind' }) => Promise<Nginx> };
+  return module.startNginx({ listing: 'propfind' });
 }
 
 /** What one side (ours or nix copy) measured on one kind of cache. */
@@ -191,7 +195,7 @@ async function closureOfSmallPaths(): Promise<void> {
   us = {};
   them = {};
   try {
-    nginx = many && key ? await step('start nginx (WebDAV)', startNginx) : undefined;
+    nginx = many && key ? await step('start nginx (WebDAV, PROPFIND)', startNginx) : undefined;
     if (
       many &&
       key &&

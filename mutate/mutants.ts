@@ -1710,6 +1710,14 @@ export const MUTANTS: Mutant[] = [
     killedBy: [{ file: 'test/cli/exits.test.ts', name: 'create, push, a no-op push, verify' }],
   },
   {
+    id: 'pipelined-lookup-unanswered-dropped',
+    file: 'src/caches/http-lookup.ts',
+    breaks: 'the lookups still unanswered when nginx closes a connection (keepalive_requests) are never asked again',
+    find: '        queue.unshift(...sent.splice(0));',
+    replace: '        sent.splice(0);',
+    killedBy: [{ file: 'test/caches/http-lookup.test.ts', name: 'across connections the server closes mid-pipeline' }],
+  },
+  {
     id: 'entry-early-work-left',
     file: 'src/entry.ts',
     breaks: 'a push that failed before taking the closure query started early leaves it to the next command line run in the same process',

@@ -8,8 +8,10 @@ import { UserError } from '../../src/errors.js';
 import { encodeBase32 } from '../../src/nix/base32.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 
-/** Spread over 4 connections, more than nginx's keepalive_requests (1000) each: each is closed under the pipeline. */
-const LOOKUPS = 6000;
+/** nginx closes a connection after this many requests on it (its keepalive_requests). */
+const REQUESTS_PER_CONNECTION = 100;
+/** Spread over 4 connections, more than keepalive_requests each: each is closed under the pipeline. */
+const LOOKUPS = 6 * REQUESTS_PER_CONNECTION;
 const fastRetry = { baseMs: 20, capMs: 100, budgetMs: 5_000, log: () => {} };
 
 function hashParts(count: number): string[] {
@@ -25,7 +27,7 @@ describe('narinfo lookups pipelined over kept-alive connections, against real ng
   let all: string[];
   let present: string[];
   beforeAll(async () => {
-    nginx = await startNginx();
+    nginx = await startNginx({ keepaliveRequests: REQUESTS_PER_CONNECTION });
     all = hashParts(LOOKUPS);
     present = all.filter((_, index) => index % 3 === 0);
     await writeNarInfos(nginx.root, present);

@@ -95,30 +95,31 @@ describe('cachix watch-store on a local file cache', () => {
   it('on SIGTERM during a bigger push, finishes everything queued and exits 0', async () => {
     // xz (about a second per path here), one path at a time: slow enough that the signal lands
     // while the queue is still full.
+    const DRAINED = 10;
     watcher = startCachix(['watch-store', 'drained', '-m', 'xz', '-l', '0', '-j', '1'], world.env);
     await watcher.waitForStderr(/watching/);
-    const outputs = await buildMany('ws-drain', 20, 2_500_000);
+    const outputs = await buildMany('ws-drain', DRAINED, 2_500_000);
     await delay(1_000); // the last unlock events reach the watcher
     await waitUntil('the first pushed path', () => outputs.some((path) => inCache(cacheDir('drained'), path)), {
       timeoutMs: 30_000,
       details: watcher.stderr,
     });
     const pushedBeforeSignal = outputs.filter((path) => inCache(cacheDir('drained'), path)).length;
-    expect(pushedBeforeSignal).toBeLessThan(20);
+    expect(pushedBeforeSignal).toBeLessThan(DRAINED);
 
     watcher.child.kill('SIGTERM');
     expect(await watcher.exitCode).toBe(0);
     expect(watcher.stderr()).toMatch(/SIGTERM: finishing \d+ queued paths \(send SIGTERM again to stop at once\)/);
     for (const path of outputs) await expectPushed(cacheDir('drained'), path);
-    // Other builds on this machine may land in the same cache meanwhile: at least our 20.
-    expect(Number(/^pushed (\d+) paths/m.exec(watcher.stderr())?.[1])).toBeGreaterThanOrEqual(20);
-    console.log(`watch-store drain: ${pushedBeforeSignal}/20 pushed when SIGTERM came, 20/20 after`);
+    // Other builds on this machine may land in the same cache meanwhile: at least ours.
+    expect(Number(/^pushed (\d+) paths/m.exec(watcher.stderr())?.[1])).toBeGreaterThanOrEqual(DRAINED);
+    console.log(`watch-store drain: ${pushedBeforeSignal}/${DRAINED} pushed when SIGTERM came, ${DRAINED}/${DRAINED} after`);
   });
 
   it('a second SIGINT stops at once with 130 and says how many paths were left', async () => {
     watcher = startCachix(['watch-store', 'stopped', '-m', 'xz', '-l', '0', '-j', '1'], world.env);
     await watcher.waitForStderr(/watching/);
-    const outputs = await buildMany('ws-stop', 12, 2_500_000);
+    const outputs = await buildMany('ws-stop', 8, 2_500_000);
     await delay(1_000);
     await waitUntil('the first pushed path', () => outputs.some((path) => inCache(cacheDir('stopped'), path)), {
       timeoutMs: 30_000,
@@ -132,7 +133,7 @@ describe('cachix watch-store on a local file cache', () => {
     expect(left).not.toBeNull();
     const pushed = outputs.filter((path) => inCache(cacheDir('stopped'), path)).length;
     expect(Number(left![1])).toBeGreaterThan(0);
-    expect(pushed).toBeLessThan(12);
+    expect(pushed).toBeLessThan(8);
   });
 });
 

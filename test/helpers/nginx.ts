@@ -25,6 +25,8 @@ export interface NginxOptions {
   listing?: 'propfind' | 'autoindex';
   /** A plain static server: no WebDAV methods at all (PUT answers 405). */
   readOnly?: boolean;
+  /** nginx's keepalive_requests: requests on one connection before nginx closes it (its default 1000). */
+  keepaliveRequests?: number;
 }
 
 const DAV_EXT_MODULE = '/usr/lib/nginx/modules/ngx_http_dav_ext_module.so';
@@ -128,6 +130,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     root ${root};
+    keepalive_requests ${options.keepaliveRequests ?? 1000};
     location / {
       if ($denied) { return 401; }
       ${options.readOnly ? '' : 'dav_methods PUT DELETE;'}
