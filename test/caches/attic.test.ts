@@ -247,7 +247,7 @@ describe('retries and the upstream filter', () => {
       const salt = `${process.pid}-${Date.now()}`;
       await writeFile(
         file,
-        `derivation { name = "attic-watched"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo watched > $out; :" ]; salt = "${salt}"; }`,
+        `derivation { name = "attic-watched"; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh"; args = [ "-c" "echo watched > $out; :" ]; salt = "${salt}"; }`,
       );
       const result = await world.spawn(
         ['watch-exec', attic.cacheUrl('main'), '--', 'nix-build', file, '--no-out-link', ...NO_SUBSTITUTERS],

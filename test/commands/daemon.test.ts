@@ -18,7 +18,7 @@ async function writeMany(dir: string, prefix: string, count: number, seconds: nu
   const file = join(dir, `${prefix}.nix`);
   await writeFile(
     file,
-    `{ salt }: builtins.genList (i: derivation { name = "${prefix}-\${toString i}"; system = builtins.currentSystem; builder = "/bin/sh";
+    `{ salt }: builtins.genList (i: derivation { name = "${prefix}-\${toString i}"; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh";
   args = [ "-c" "PATH=/bin:/usr/bin; sleep ${seconds}; echo \${toString i} > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; inherit salt; }) ${count}`,
   );
   return file;
@@ -209,9 +209,9 @@ describe('cachix daemon', () => {
     // "pushed while Nix builds" is an event the build itself sees, not a race against the clock.
     await writeFile(
       file,
-      `{ salt }: let first = derivation { name = "dmn-while-first"; system = builtins.currentSystem; builder = "/bin/sh"; inherit salt;
+      `{ salt }: let first = derivation { name = "dmn-while-first"; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh"; inherit salt;
   args = [ "-c" "echo first > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; };
-in [ first (derivation { name = "dmn-while-second"; system = builtins.currentSystem; builder = "/bin/sh"; inherit first salt;
+in [ first (derivation { name = "dmn-while-second"; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh"; inherit first salt;
   args = [ "-c" "PATH=/bin:/usr/bin; h=$(basename $first | cut -c1-32); i=0; while [ ! -e ${cacheDir}/$h.narinfo ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; if [ -e ${cacheDir}/$h.narinfo ]; then echo pushed > $out; else echo not-pushed > $out; fi; ${KEEP_BUILDER_LOG_OPEN}" ]; }) ]`,
     );
     const outputs = await nixBuild(file, salted(), { ...process.env, NIX_CONFIG: `substituters =\npost-build-hook = ${script}` });

@@ -23,7 +23,7 @@ async function instantiate(name: string): Promise<string> {
   const file = join(scratch, `${name}.nix`);
   await writeFile(
     file,
-    `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ ./builder.sh ]; salt = "${salt}"; }`,
+    `derivation { name = "${name}"; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh"; args = [ ./builder.sh ]; salt = "${salt}"; }`,
   );
   return (await run('nix-instantiate', [file])).trim();
 }

@@ -23,7 +23,7 @@ async function buildMany(tag: string, count: number, bytes: number): Promise<str
   await writeFile(
     join(dir, 'many.nix'),
     `builtins.genList (n: derivation {
-    name = "${tag}-\${toString n}"; system = builtins.currentSystem; builder = "/bin/sh";
+    name = "${tag}-\${toString n}"; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh";
     args = [ "-c" "/usr/bin/head -c ${bytes} /dev/urandom > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) ${count}`,
   );
   const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');

@@ -53,6 +53,8 @@ export async function buildWithNix(name: string, builderScript: string, options:
   const expression = `derivation {
   name = ${JSON.stringify(name)};
   system = builtins.currentSystem;
+  # Nix 2.8 otherwise starts its build hook (nix __build-remote) for every build, to hear it decline.
+  preferLocalBuild = true;
   builder = "/bin/bash";
   args = [ "-c" ${nixString(script)} ];
   salt = ${JSON.stringify(salt)};

@@ -179,7 +179,7 @@ describe('--exclude, --no-closure, --with-build-deps on real builds', () => {
     await writeFile(
       file,
       `let
-  mk = name: script: extra: derivation ({ inherit name; system = builtins.currentSystem; builder = "/bin/sh";
+  mk = name: script: extra: derivation ({ inherit name; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh";
     args = [ "-c" (script + "; ${KEEP_BUILDER_LOG_OPEN}") ]; salt = "${salt}"; } // extra);
   tool = mk "bd-tool" "echo compiler > $out" {};
   docs = mk "bd-docs" "echo docs > $out" {};

@@ -119,6 +119,7 @@ export async function buildChain(tag: string, count: number, megabytes: number, 
   const expression = `let mk = i: derivation {
   name = "${tag}-" + toString i;
   system = builtins.currentSystem;
+  preferLocalBuild = true;
   builder = "/bin/bash";
   args = [ "-c" ${nixString(script)} ];
   prev = if i == 0 then "" else mk (i - 1);

@@ -98,7 +98,7 @@ describe('StoreWatcher with real Nix builds', () => {
     const file = join(dir, 'fail.nix');
     await writeFile(
       file,
-      `derivation { name = "watch-fail"; system = builtins.currentSystem; builder = "/bin/sh";
+      `derivation { name = "watch-fail"; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh";
       args = [ "-c" "echo partial > $out; exit 1" ]; salt = "${Date.now()}-${Math.random()}"; }`,
     );
     const drv = (await run('nix-instantiate', [file])).trim();
@@ -134,7 +134,7 @@ describe('StoreWatcher with real Nix builds', () => {
     await writeFile(
       join(dir, 'many.nix'),
       `builtins.genList (n: derivation { name = "watch-many-\${toString n}";
-      system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo \${toString n} > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) ${OUTPUTS}`,
+      system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh"; args = [ "-c" "echo \${toString n} > $out; ${KEEP_BUILDER_LOG_OPEN}" ]; salt = "${salt}"; }) ${OUTPUTS}`,
     );
     const outputs = (await run('nix-build', [join(dir, 'many.nix'), '--no-out-link', '--quiet'])).trim().split('\n');
     expect(outputs).toHaveLength(OUTPUTS);

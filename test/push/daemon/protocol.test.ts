@@ -88,7 +88,7 @@ describe('the daemon speaks cachix protocol', () => {
     socket = join(world.home, 'run', 'cachix-daemon.sock');
     const file = join(local.work, 'paths.nix');
     const drv = (name: string, script: string, extra = ''): string =>
-      `${name} = derivation { name = "dproto-${name}"; system = builtins.currentSystem; builder = "/bin/sh"; inherit salt; ${extra}
+      `${name} = derivation { name = "dproto-${name}"; system = builtins.currentSystem; preferLocalBuild = true; builder = "/bin/sh"; inherit salt; ${extra}
         args = [ "-c" "${script}; ${KEEP_BUILDER_LOG_OPEN}" ]; };`;
     await writeFile(
       file,

@@ -28,6 +28,7 @@ async function buildManySmall(tag: string, twin?: { salt: string; name: string }
 in derivation {
   name = "pool-top-${tag}";
   system = builtins.currentSystem;
+  preferLocalBuild = true;
   builder = "/bin/bash";
   args = [ "-c" "export PATH=/bin:/usr/bin; mkdir $out; echo $smallPaths > $out/list; :" ];
   smallPaths = small;
