@@ -10,6 +10,7 @@ import { KEEP_BUILDER_LOG_OPEN, NO_SUBSTITUTERS, requireNix, run, hashOf } from 
 import { createTestUser } from '../helpers/nix-user.js';
 import { substituteThenDiscard } from '../helpers/substitute.js';
 import { buildChain, checkCacheConsistent, directoryCache } from '../reliability/consistency.js';
+import { hasNarinfo } from '../helpers/cache-files.js';
 
 const salted = (): string => `${process.pid}-${Date.now()}-${Math.random()}`;
 
@@ -27,10 +28,6 @@ async function writeMany(dir: string, prefix: string, count: number, seconds: nu
 async function nixBuild(file: string, salt: string, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
   const out = await run('nix-build', [file, '--argstr', 'salt', salt, '--no-out-link', '--quiet', ...NO_SUBSTITUTERS], { env });
   return out.trim().split('\n');
-}
-
-function narinfoExists(cacheDir: string, path: string): boolean {
-  return existsSync(join(cacheDir, `${hashOf(path)}.narinfo`));
 }
 
 describe('cachix daemon', () => {
@@ -77,8 +74,8 @@ describe('cachix daemon', () => {
     const pushed = await world.run(['daemon', 'push', '--socket', socket, '--wait', first!, second!, excluded!]);
     expect(pushed.code, pushed.stderr).toBe(0);
     // --wait returned: everything is already there.
-    expect(narinfoExists(cacheDir, first!) && narinfoExists(cacheDir, second!)).toBe(true);
-    expect(narinfoExists(cacheDir, excluded!)).toBe(false);
+    expect(hasNarinfo(cacheDir, first!) && hasNarinfo(cacheDir, second!)).toBe(true);
+    expect(hasNarinfo(cacheDir, excluded!)).toBe(false);
     const stopped = await world.run(['daemon', 'stop', '--socket', socket]);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stderr).toMatch(/pushed 2 paths .*not pushed: 1 path .* matched --exclude/);
@@ -178,14 +175,14 @@ describe('cachix daemon', () => {
     const files = directoryCache(cacheDir);
     const afterKill = await checkCacheConsistent(files.listNarinfos, files.read);
     expect(afterKill.problems).toEqual([]);
-    const left = chain.filter((path) => !narinfoExists(cacheDir, path));
+    const left = chain.filter((path) => !hasNarinfo(cacheDir, path));
     expect(left.length).toBeGreaterThan(0);
     // The hook's job is still in the inbox: the next daemon takes it without being asked.
     expect((await readdir(`${socket}.inbox`)).filter((name) => name.startsWith('job.'))).toHaveLength(1);
     const next = await startDaemon();
     const asked = await world.run(['daemon', 'push', '--socket', socket, '--wait', top]);
     expect(asked.code, asked.stderr).toBe(0);
-    for (const path of chain) expect(narinfoExists(cacheDir, path)).toBe(true);
+    for (const path of chain) expect(hasNarinfo(cacheDir, path)).toBe(true);
     // The cache is complete once --wait returned: Nix substitutes from it while the daemon stops.
     const [stopped, substituted] = await Promise.all([
       world.run(['daemon', 'stop', '--socket', socket]),
@@ -241,7 +238,7 @@ in [ first (derivation { name = "dmn-while-second"; system = builtins.currentSys
     const after = await residentBytes(daemon.pid);
     console.log(`daemon RSS: ${(warm / 2 ** 20).toFixed(1)} MiB after 100 hook jobs, ${(after / 2 ** 20).toFixed(1)} MiB after 500`);
     expect(after - warm).toBeLessThan(16 * 2 ** 20);
-    expect(outputs.every((path) => narinfoExists(cacheDir, path))).toBe(true);
+    expect(outputs.every((path) => hasNarinfo(cacheDir, path))).toBe(true);
     expectOk(await world.run(['daemon', 'stop', '--socket', socket]), 'stop');
     expect((await daemon.done).code).toBe(0);
   });

@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCache, makeLocalCache } from '../helpers/cachix-env.js';
-import { requireNix, hashOf } from '../helpers/nix.js';
+import { requireNix } from '../helpers/nix.js';
 import { buildSideBySide } from '../helpers/side-by-side.js';
+import { hasNarinfo } from '../helpers/cache-files.js';
 
 // The hook hands over only what the command builds, so this file needs no store of its own: it
 // runs beside the others (the store mode, which watches the whole store, is
@@ -17,14 +16,12 @@ describe('watch-exec --watch-mode post-build-hook', () => {
   });
   afterAll(() => local.cleanup());
 
-  const has = (path: string): boolean => existsSync(join(local.cacheDir, `${hashOf(path)}.narinfo`));
-
   it("pushes only the command's builds while another process builds beside it; --exclude holds", async () => {
     const { own, skipped, others, stderr } = await buildSideBySide(local, 'hooked', 'post-build-hook');
     expect(stderr).toMatch(/handed over by Nix's post-build-hook \(as asked\)/);
-    for (const path of own) expect(has(path), path).toBe(true);
-    expect(has(skipped)).toBe(false);
-    for (const path of others) expect(has(path), path).toBe(false);
+    for (const path of own) expect(hasNarinfo(local.cacheDir, path), path).toBe(true);
+    expect(hasNarinfo(local.cacheDir, skipped)).toBe(false);
+    for (const path of others) expect(hasNarinfo(local.cacheDir, path), path).toBe(false);
     expect(stderr).toMatch(/pushed 3 paths .*not pushed: 1 path .* matched --exclude/);
   });
 });

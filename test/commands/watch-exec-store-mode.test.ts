@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCache, makeLocalCache } from '../helpers/cachix-env.js';
-import { requireNix, hashOf } from '../helpers/nix.js';
+import { requireNix } from '../helpers/nix.js';
 import { buildSideBySide } from '../helpers/side-by-side.js';
+import { hasNarinfo } from '../helpers/cache-files.js';
 
 describe('watch-exec --watch-mode store', () => {
   let local: LocalCache;
@@ -14,12 +13,10 @@ describe('watch-exec --watch-mode store', () => {
   });
   afterAll(() => local.cleanup());
 
-  const has = (path: string): boolean => existsSync(join(local.cacheDir, `${hashOf(path)}.narinfo`));
-
   it('store mode, unlike the post-build-hook, also pushes what another process built beside it', async () => {
     const { own, skipped, others } = await buildSideBySide(local, 'watched', 'store');
-    for (const path of own) expect(has(path), path).toBe(true);
-    expect(has(skipped)).toBe(false);
-    expect(others.some((path) => has(path))).toBe(true);
+    for (const path of own) expect(hasNarinfo(local.cacheDir, path), path).toBe(true);
+    expect(hasNarinfo(local.cacheDir, skipped)).toBe(false);
+    expect(others.some((path) => hasNarinfo(local.cacheDir, path))).toBe(true);
   });
 });

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,11 +9,10 @@ import { startCachix, type RunningCachix } from '../helpers/cli.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { KEEP_BUILDER_LOG_OPEN, buildWithNix, nixClosure, requireNix, run, hashOf } from '../helpers/nix.js';
 import { waitUntil } from '../helpers/wait.js';
+import { hasNarinfo } from '../helpers/cache-files.js';
 
 // This machine cannot reach cache.nixos.org; without this every nix-build waits ~4 s for it.
 process.env.NIX_CONFIG ??= 'substituters =';
-
-const inCache = (cacheDir: string, path: string): boolean => existsSync(join(cacheDir, `${hashOf(path)}.narinfo`));
 
 /** One nix-build of `count` derivations, each writing `bytes` random bytes: many paths at once. */
 async function buildMany(tag: string, count: number, bytes: number): Promise<string[]> {
@@ -64,7 +62,7 @@ describe('cachix watch-store on a local file cache', () => {
     });
     const other = await buildWithNix('ws-other', 'echo other > $out');
     const expected = [...(await nixClosure(top)), other];
-    await waitUntil('narinfos of every built path', () => expected.every((path) => inCache(cacheDir('watched'), path)), {
+    await waitUntil('narinfos of every built path', () => expected.every((path) => hasNarinfo(cacheDir('watched'), path)), {
       timeoutMs: 30_000,
       details: watcher.stderr,
     });
@@ -84,7 +82,8 @@ describe('cachix watch-store on a local file cache', () => {
     await waitUntil(
       'the quiet watcher to push a build',
       async () =>
-        probes.some((path) => inCache(cacheDir('watched'), path)) || void probes.push(await buildWithNix('ws-quiet', 'echo quiet > $out')),
+        probes.some((path) => hasNarinfo(cacheDir('watched'), path)) ||
+        void probes.push(await buildWithNix('ws-quiet', 'echo quiet > $out')),
       { timeoutMs: 60_000, intervalMs: 500, details: watcher.stderr },
     );
     watcher.child.kill('SIGTERM');
@@ -100,11 +99,11 @@ describe('cachix watch-store on a local file cache', () => {
     await watcher.waitForStderr(/watching/);
     const outputs = await buildMany('ws-drain', DRAINED, 2_500_000);
     await delay(1_000); // the last unlock events reach the watcher
-    await waitUntil('the first pushed path', () => outputs.some((path) => inCache(cacheDir('drained'), path)), {
+    await waitUntil('the first pushed path', () => outputs.some((path) => hasNarinfo(cacheDir('drained'), path)), {
       timeoutMs: 30_000,
       details: watcher.stderr,
     });
-    const pushedBeforeSignal = outputs.filter((path) => inCache(cacheDir('drained'), path)).length;
+    const pushedBeforeSignal = outputs.filter((path) => hasNarinfo(cacheDir('drained'), path)).length;
     expect(pushedBeforeSignal).toBeLessThan(DRAINED);
 
     watcher.child.kill('SIGTERM');
@@ -121,7 +120,7 @@ describe('cachix watch-store on a local file cache', () => {
     await watcher.waitForStderr(/watching/);
     const outputs = await buildMany('ws-stop', 8, 2_500_000);
     await delay(1_000);
-    await waitUntil('the first pushed path', () => outputs.some((path) => inCache(cacheDir('stopped'), path)), {
+    await waitUntil('the first pushed path', () => outputs.some((path) => hasNarinfo(cacheDir('stopped'), path)), {
       timeoutMs: 30_000,
       details: watcher.stderr,
     });
@@ -131,7 +130,7 @@ describe('cachix watch-store on a local file cache', () => {
     expect(await watcher.exitCode).toBe(130);
     const left = /SIGINT again: stopping now; (\d+) paths were left unpushed/.exec(watcher.stderr());
     expect(left).not.toBeNull();
-    const pushed = outputs.filter((path) => inCache(cacheDir('stopped'), path)).length;
+    const pushed = outputs.filter((path) => hasNarinfo(cacheDir('stopped'), path)).length;
     expect(Number(left![1])).toBeGreaterThan(0);
     expect(pushed).toBeLessThan(8);
   });
@@ -159,7 +158,7 @@ describe('cachix watch-store on nginx (HTTP PUT)', () => {
     await watcher.waitForStderr(/watching \/nix\/store for new paths, pushing to web/);
     const dep = await buildWithNix('ws-http-dep', 'echo dep > $out');
     const top = await buildWithNix('ws-http-top', 'echo $dep0 > $out', { deps: [dep] });
-    await waitUntil('narinfos on nginx', () => [top, dep].every((path) => inCache(nginx.root, path)), {
+    await waitUntil('narinfos on nginx', () => [top, dep].every((path) => hasNarinfo(nginx.root, path)), {
       timeoutMs: 30_000,
       details: watcher.stderr,
     });

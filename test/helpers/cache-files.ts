@@ -1,12 +1,19 @@
+import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { hashOf } from './nix.js';
 import { s3ClientFor, type RunningS3rver } from './s3rver.js';
 
 /** A file of a cache as the server stores it, for recounting what `cachix info` reports. */
 export interface StoredFile {
   name: string;
   size: number;
+}
+
+/** Whether the cache directory (a file:// cache, nginx's root) holds a narinfo for store path `path`. */
+export function hasNarinfo(cacheDir: string, path: string): boolean {
+  return existsSync(join(cacheDir, `${hashOf(path)}.narinfo`));
 }
 
 /** Every file under a cache directory (file:// caches, nginx's root), names relative to it. */

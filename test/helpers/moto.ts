@@ -81,15 +81,15 @@ function xmlField(text: string, name: string): string {
   return value;
 }
 
+/** The server answering on the port checks no signatures: another test's moto took the port first. */
+class NotCheckingSignatures extends Error {}
+
 /**
  * Returns once moto checks every request: a request signed with a wrong secret is refused. moto
  * lets INITIAL_NO_AUTH_ACTION_COUNT requests through unchecked, counting them as they come; any
  * it did not count (setup calls it handles another way) would let a test's first requests through
  * with any secret. Each refused probe proves the count is spent; each accepted one spends one.
  */
-/** The server answering on the port checks no signatures: another test's moto took the port first. */
-class NotCheckingSignatures extends Error {}
-
 async function untilSignaturesChecked(moto: RunningMoto): Promise<void> {
   const wrong = motoClient({ endpoint: moto.endpoint, env: { ...moto.env, AWS_SECRET_ACCESS_KEY: `${moto.env.AWS_SECRET_ACCESS_KEY}x` } });
   try {

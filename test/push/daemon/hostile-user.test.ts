@@ -7,8 +7,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CachixEnv, type LocalCache, makeLocalCache } from '../../helpers/cachix-env.js';
 import { CACHIX_BIN } from '../../helpers/cli.js';
 import { startCachix, waitUntil, type RunningCachix } from '../../helpers/daemon.js';
-import { buildWithNix, hashOf, requireNix } from '../../helpers/nix.js';
+import { buildWithNix, requireNix } from '../../helpers/nix.js';
 import { createTestUser, runAs, type TestUser } from '../../helpers/nix-user.js';
+import { hasNarinfo } from '../../helpers/cache-files.js';
 
 /*
  * The push daemon signs and pushes what its socket and inbox hand it, so both must be closed to
@@ -97,7 +98,7 @@ describe('the daemon and another local user', () => {
     );
 
     for (const result of [inShared, inOwn, openInbox]) expect(result.stderr).not.toMatch(/EADDRINUSE|EACCES|at .*\.js/);
-    expect(existsSync(join(cacheDir, `${hashOf(bait)}.narinfo`))).toBe(false);
+    expect(hasNarinfo(cacheDir, bait)).toBe(false);
     expect((await readdir(join(shared, 'd.sock.inbox'))).sort()).toEqual(['job.fifo', 'job.link', 'job.planted']);
   });
 
@@ -112,7 +113,7 @@ describe('the daemon and another local user', () => {
     const stopped = await world.run(['daemon', 'stop', '--socket', socket]);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect((await daemon.done).code).toBe(0);
-    expect(existsSync(join(cacheDir, `${hashOf(bait)}.narinfo`))).toBe(false);
+    expect(hasNarinfo(cacheDir, bait)).toBe(false);
   });
 
   it('a FIFO, a link or escape sequences in the inbox hold up nothing, and SIGTERM ends the daemon', async () => {
@@ -132,12 +133,12 @@ describe('the daemon and another local user', () => {
       env: { PATH, OUT_PATHS: `\x1b[2J\x1b]0;owned\x07 ${wanted}`, DRV_PATH: '' },
     });
     expect(hook.status).toBe(0);
-    await waitUntil('the wanted path pushed', () => existsSync(join(cacheDir, `${hashOf(wanted)}.narinfo`)), 30_000);
+    await waitUntil('the wanted path pushed', () => hasNarinfo(cacheDir, wanted), 30_000);
     await daemon.waitForStderr(/job\.link is a symbolic link; removing it/);
     expect(daemon.stderr()).toContain('post-build-hook job job.fifo is not a regular file; removing it');
     expect(daemon.stderr()).toMatch(/ignoring 'out \\x1b\[2J\\x1b\]0;owned\\x07' \(not a store path\)/);
     expect(daemon.stderr()).not.toContain('\x1b');
-    expect(existsSync(join(cacheDir, `${hashOf(bait)}.narinfo`))).toBe(false);
+    expect(hasNarinfo(cacheDir, bait)).toBe(false);
     await waitUntil('the inbox to empty', async () => (await readdir(inbox)).length === 0, 30_000);
 
     daemon.kill('SIGTERM');

@@ -11,6 +11,7 @@ import { startCachix, waitUntil, type RunningCachix } from '../../helpers/daemon
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { startNginx, type RunningNginx } from '../../helpers/nginx.js';
 import { KEEP_BUILDER_LOG_OPEN, NO_SUBSTITUTERS, hashOf, requireNix, run } from '../../helpers/nix.js';
+import { hasNarinfo } from '../../helpers/cache-files.js';
 
 /** A connection that writes lines as given and keeps every line it reads, parsed. */
 interface RawClient {
@@ -194,7 +195,7 @@ describe('the daemon speaks cachix protocol', () => {
       }
     }
     expect(eventsOf(secondAll)).toContainEqual({ tag: 'PushStorePathInvalid', contents: [missing, 'not a valid path in the Nix store'] });
-    expect(existsSync(join(local.cacheDir, `${hashOf(built.b)}.narinfo`))).toBe(true);
+    expect(hasNarinfo(local.cacheDir, built.b)).toBe(true);
 
     // Already pushed, asked again: every path of the closure skipped, PushFinished once.
     const again = await rawClient(socket);
@@ -205,7 +206,7 @@ describe('the daemon speaks cachix protocol', () => {
     // Fire and forget: pushed, and that connection hears nothing.
     const quiet = await rawClient(socket);
     quiet.write(documentedPushRequest([built.d], false));
-    await waitUntil('d in the cache', () => existsSync(join(local.cacheDir, `${hashOf(built.d)}.narinfo`)));
+    await waitUntil('d in the cache', () => hasNarinfo(local.cacheDir, built.d));
 
     // Not JSON is skipped (the connection goes on); an unknown tag is answered with DaemonError.
     client.write('this is not json');
@@ -305,10 +306,10 @@ describe('the daemon speaks cachix protocol', () => {
     };
     const trusted = await outcome('300');
     expect(pathsTagged(trusted, 'PushStorePathSkipped')).toContain(built.a);
-    expect(existsSync(join(local.cacheDir, `${hashOf(built.a)}.narinfo`))).toBe(false);
+    expect(hasNarinfo(local.cacheDir, built.a)).toBe(false);
     const asked = await outcome('0');
     expect(pathsTagged(asked, 'PushStorePathDone')).toContain(built.a);
-    expect(existsSync(join(local.cacheDir, `${hashOf(built.a)}.narinfo`))).toBe(true);
+    expect(hasNarinfo(local.cacheDir, built.a)).toBe(true);
   });
 
   it('daemon run --quiet: its stderr holds only the closing summary line', async () => {

@@ -11,6 +11,7 @@ import { makeCachixEnv, expectOk, type CachixEnv } from '../../helpers/cachix-en
 import { NIX_FEATURES, NO_SUBSTITUTERS, nixClosure, nixDump, requireNix, retryKilledBuild, run, hashOf } from '../../helpers/nix.js';
 import { substituteIntoFreshStore } from '../../helpers/substitute.js';
 import { mountSmallTmpfs } from '../../helpers/tmpfs.js';
+import { hasNarinfo } from '../../helpers/cache-files.js';
 
 const SMALL_PATHS = SMALL_POOL_MIN_PATHS + 40;
 
@@ -132,7 +133,7 @@ describe('many small paths go through the worker pool', () => {
       }
       expect(dangling).toEqual([]);
       // The second push stopped with twins prepared and not uploaded: the case above is real.
-      const secondPushed = second.small.filter((path) => existsSync(join(cacheDir, `${hashOf(path)}.narinfo`)));
+      const secondPushed = second.small.filter((path) => hasNarinfo(cacheDir, path));
       expect(secondPushed.length).toBeLessThan(SMALL_PATHS - 1);
     } finally {
       await run('nix-store', ['--delete', first.top, second.top, ...first.small, ...second.small]).catch(() => undefined);
