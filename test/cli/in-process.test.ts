@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCachixEnv, type CachixEnv } from '../helpers/cachix-env.js';
-import { cachixInProcess } from '../helpers/cli.js';
+import { cachixInProcess, cachixRun } from '../helpers/cli.js';
 import { buildWithNix, requireNix } from '../helpers/nix.js';
 import type * as EarlyClosure from '../../src/store/early-closure.js';
+import { formatSigningKey, generateSigningKey } from '../../src/nix/signing.js';
 
 /**
  * The tests run most command lines in their own process, through the built entry (runEntry): a
@@ -42,5 +44,25 @@ describe('command lines run in this process', () => {
     expect(created.code, created.stderr).toBe(0);
     expect(existsSync(world.configPath), "the config under the run's XDG_CONFIG_HOME").toBe(true);
     expect(process.env).toEqual(before);
+  });
+
+  it("a command line started while another runs here gets this process's environment, not that run's", async () => {
+    expect(process.env.CACHIX_SIGNING_KEY).toBeUndefined();
+    const signingKey = formatSigningKey(generateSigningKey('in-process-1'));
+    for (const name of ['keyed', 'keyless']) {
+      await mkdir(join(world.home, name));
+      await writeFile(join(world.home, name, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+    }
+    // The first run swaps process.env for its own at once (before its first await); the second
+    // starts while it runs, without the key the first was given.
+    const keyed = cachixInProcess(['push', `file://${world.home}/keyed`, path], { env: { ...world.env, CACHIX_SIGNING_KEY: signingKey } });
+    // Its environment does not name the key at all: what it has, it has from this process.
+    const { CACHIX_SIGNING_KEY: _unnamed, ...withoutKey } = world.env;
+    const keyless = cachixRun(['push', `file://${world.home}/keyless`, path], { env: withoutKey });
+    const pushed = await keyed;
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const refused = await keyless;
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/no signing key/);
   });
 });

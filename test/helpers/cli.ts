@@ -18,6 +18,17 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The environment in-process runs share while any runs: see cachixInProcess. */
+let sharedEnv: { env: NodeJS.ProcessEnv; saved: NodeJS.ProcessEnv; runs: number } | undefined;
+
+/**
+ * This test process's own environment. While a run is in process, process.env is that run's
+ * (its overrides included), and another command line must not inherit them.
+ */
+function testEnv(): NodeJS.ProcessEnv {
+  return sharedEnv?.saved ?? process.env;
+}
+
 /** Runs the real built CLI as a user would, with CI=true so output is plain lines. */
 export function cachix(
   args: string[],
@@ -25,7 +36,7 @@ export function cachix(
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
-      env: { ...process.env, CI: 'true', ...options.env },
+      env: { ...testEnv(), CI: 'true', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: options.cwd,
     });
@@ -60,7 +71,7 @@ export interface RunningCachix {
 /** Starts the built CLI as a user would, CI=true, and leaves it running: the test decides when it stops. */
 export function startCachix(args: string[], env: NodeJS.ProcessEnv): RunningCachix {
   const child = spawn(process.execPath, [CACHIX_BIN, ...args], {
-    env: { ...process.env, CI: 'true', ...env },
+    env: { ...testEnv(), CI: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -87,9 +98,6 @@ export function startCachix(args: string[], env: NodeJS.ProcessEnv): RunningCach
   };
 }
 
-/** The environment in-process runs share while any runs: see cachixInProcess. */
-let sharedEnv: { env: NodeJS.ProcessEnv; saved: NodeJS.ProcessEnv; runs: number } | undefined;
-
 /**
  * What only a process of its own honours: Node reads NODE_* at its start, worker threads keep the
  * TMPDIR of the run that started them, and a held run is counted by its pid.
@@ -104,7 +112,7 @@ const PROCESS_ONLY_ENV = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'TMPDIR', 'CACH
 export function cachixRun(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
   const env = runEnv(options.env);
   const ownProcess =
-    PROCESS_ONLY_ENV.some((name) => env[name] !== process.env[name]) || (sharedEnv !== undefined && !sameEnv(sharedEnv.env, env));
+    PROCESS_ONLY_ENV.some((name) => env[name] !== testEnv()[name]) || (sharedEnv !== undefined && !sameEnv(sharedEnv.env, env));
   return ownProcess ? cachix(args, options) : cachixInProcess(args, options);
 }
 
@@ -150,7 +158,7 @@ export async function cachixInProcess(args: string[], options: { env?: NodeJS.Pr
 
 /** A run's whole environment, as a spawned CLI gets it: this process's, CI=true, then the test's. */
 function runEnv(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true', ...overrides };
+  const env: NodeJS.ProcessEnv = { ...testEnv(), CI: 'true', ...overrides };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
   return env;
 }
